@@ -1,0 +1,73 @@
+// The HTTP app: one Hono app built from web-standard APIs only, so the same code runs
+// on Node (npm start, tests) and on Deno (the Supabase Edge Function).
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import type { AppConfig } from "./config.ts";
+import type { AppEnv } from "./context.ts";
+import type { Sql } from "./db.ts";
+import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { leadRoutes } from "./routes/leads.ts";
+import { orgRoutes } from "./routes/org.ts";
+import { setupRoutes } from "./routes/setup.ts";
+import { signupRoutes } from "./routes/signup.ts";
+import { validationHook } from "./validation.ts";
+
+export const API_PREFIX = "/api/openclaw";
+/** Supabase serves the Edge Function under its name: /functions/v1/openclaw/… arrives as /openclaw/…. */
+export const FUNCTION_PREFIX = "/openclaw";
+
+export interface AppDeps {
+  sql: Sql;
+  config: AppConfig;
+}
+
+function contractApi(config: AppConfig) {
+  const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  api.use("*", bodyLimit({ maxSize: config.maxBodyBytes, onError: (c) => errorReply(c, payloadTooLarge(config.maxBodyBytes)) }));
+  return api
+    .route("/", signupRoutes)
+    .route("/", setupRoutes)
+    .route("/", healthRoutes)
+    .route("/", orgRoutes)
+    .route("/", leadRoutes);
+}
+
+function site(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use("*", async (c, next) => {
+    c.set("sql", deps.sql);
+    c.set("config", deps.config);
+    await next();
+  });
+  app.route(API_PREFIX, contractApi(deps.config));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "rcm_live_… API key" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", { type: "apiKey", in: "header", name: "x-api-key" });
+  app.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "OpenClaw CRM API",
+      version: "1.0.0",
+      description: "Agent-first multi-tenant CRM implementing the ClawCRM agent API. Every reply carries success, warnings[] and next_steps[]; errors carry error.code, error.message and error.hint. POSTs accept an Idempotency-Key header.",
+    },
+    servers: [{ url: new URL(c.req.url).origin }],
+  }));
+  app.get("/api-docs", swaggerUI({ url: "/openapi.json", title: "OpenClaw CRM API" }));
+  app.get("/", (c) => c.redirect("/api-docs"));
+
+  app.notFound((c) => errorReply(c, new ApiError(404, "route_not_found", `No route for ${c.req.method} ${c.req.path}`,
+    "Check the method and path against /openapi.json; contract routes live under /api/openclaw.")));
+  app.onError((err, c) => handleError(err, c));
+  return app;
+}
+
+/** The app as served: at the root, and again under the Edge Function's own prefix. */
+export function createApp(deps: AppDeps) {
+  const app = site(deps);
+  const served = new OpenAPIHono<AppEnv>();
+  served.route(FUNCTION_PREFIX, app);
+  served.route("/", app);
+  return served;
+}

@@ -1,0 +1,33 @@
+// Deployment settings, read once by the entry point (Node or Deno) and handed to the app,
+// so the app itself never touches process.env or Deno.env.
+
+export interface AppConfig {
+  /** Public base URL of this deployment, used in links we hand to agents. */
+  publicUrl: string;
+  /** Where the human looks at the workspace; signup hands it out. */
+  dashboardUrl: string;
+  /** Where a human upgrades a plan. */
+  upgradeUrl: string;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** How long GET /health waits for the database before saying it is unreachable. */
+  healthTimeoutMs: number;
+}
+
+export type EnvReader = (name: string) => string | undefined;
+
+export function readConfig(env: EnvReader, port: number): AppConfig {
+  const publicUrl = (env("PUBLIC_URL") ?? `http://127.0.0.1:${port}`).replace(/\/+$/, "");
+  return {
+    publicUrl,
+    dashboardUrl: env("DASHBOARD_URL") ?? `${publicUrl}/api-docs`,
+    upgradeUrl: env("UPGRADE_URL") ?? "https://clawcrm.ai/pricing",
+    maxBodyBytes: positiveInt(env("MAX_BODY_BYTES"), 1_048_576),
+    healthTimeoutMs: positiveInt(env("HEALTH_DB_TIMEOUT_MS"), 2_000),
+  };
+}
+
+function positiveInt(value: string | undefined, fallback: number): number {
+  const parsed = Number(value);
+  return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
+}

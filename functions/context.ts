@@ -1,0 +1,13 @@
+// What every handler can reach through c.var.
+import type { AppConfig } from "./config.ts";
+import type { Sql, Tx } from "./db.ts";
+
+export interface AppEnv {
+  Variables: {
+    sql: Sql;
+    config: AppConfig;
+    /** The request's transaction, already acting as the caller's org (tenant routes only). */
+    db: Tx;
+    orgId: string;
+  };
+}

@@ -1,0 +1,140 @@
+// The one place where failures become agent-facing errors:
+// { success: false, error: { code, message, hint } } with the right status.
+// Database refusals arrive as SQLSTATE 'CRnnn' (see app.refuse) or as named
+// constraints, and are translated here rather than re-checked in TypeScript.
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import postgres from "postgres";
+
+export interface ErrorBody {
+  success: false;
+  error: { code: string; message: string; hint: string; [extra: string]: unknown };
+  warnings: string[];
+  next_steps: string[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly hint: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly nextSteps: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string, id: string) =>
+  new ApiError(404, "not_found", `${what} ${id} was not found`,
+    `Check the id. Ids belong to one workspace: another workspace's ${what.toLowerCase()}s are not visible with this key.`);
+
+interface ConstraintRule {
+  status: ContentfulStatusCode;
+  code: string;
+  message: string;
+  hint: string;
+}
+
+// Named constraints the edge knows how to explain. Unknown ones still become a
+// clear 400/409 with the constraint's name, never a 500.
+const constraintRules: Record<string, ConstraintRule> = {
+  leads_org_email_key: { status: 409, code: "lead_exists", message: "A lead with this email already exists in this workspace", hint: "GET /api/openclaw/leads?q=<email> finds it; update it with PATCH /api/openclaw/leads/{id}." },
+  leads_email_check: { status: 400, code: "invalid_email", message: "email must be a valid address of at most 320 characters", hint: "Send email like \"jane@example.com\"." },
+  leads_first_name_check: { status: 400, code: "invalid_first_name", message: "firstName must be 1-200 characters", hint: "Send a non-empty firstName." },
+  leads_status_check: { status: 400, code: "invalid_status", message: "status must be 1-50 characters", hint: "Send a short status such as \"new\", \"contacted\", \"won\" or \"lost\"." },
+  leads_stage_fkey: { status: 400, code: "unknown_stage", message: "The stage does not exist in this workspace", hint: "Pass the name or id of one of your stages." },
+  orgs_owner_email_key: { status: 409, code: "email_already_registered", message: "A workspace is already registered to this email", hint: "Use the API key issued at signup, or sign up with a different email." },
+  orgs_project_slug_key: { status: 409, code: "project_slug_taken", message: "This projectSlug is already used by another workspace", hint: "Choose a different projectSlug (lowercase letters, digits and dashes)." },
+  orgs_project_slug_check: { status: 400, code: "invalid_project_slug", message: "projectSlug must be 1-63 lowercase letters, digits or dashes, not starting or ending with a dash", hint: "Send projectSlug like \"my-company\"." },
+  orgs_primary_color_check: { status: 400, code: "invalid_color", message: "primaryColor must be a hex colour like #1A2B3C", hint: "Send primaryColor as #RRGGBB." },
+  stages_color_check: { status: 400, code: "invalid_color", message: "Stage color must be a hex colour like #1A2B3C", hint: "Send color as #RRGGBB." },
+  stages_org_name_key: { status: 409, code: "stage_exists", message: "A stage with this name already exists", hint: "Stage names are unique per workspace (case-insensitive)." },
+  stages_position_check: { status: 400, code: "invalid_order", message: "Stage order must be 0 or more", hint: "Number stages from 0." },
+};
+
+const dataErrors: Record<string, string> = {
+  "22P02": "A value has the wrong type or format",
+  "22007": "A date or time is not valid",
+  "22008": "A date or time is out of range",
+  "22003": "A number is out of range",
+  "22001": "A value is too long",
+  "23502": "A required value is missing",
+};
+
+export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): ApiError {
+  const sqlState = err.code;
+  if (/^CR\d{3}$/.test(sqlState)) {
+    return new ApiError(Number(sqlState.slice(2)) as ContentfulStatusCode, err.detail ?? "refused", err.message, err.hint ?? "");
+  }
+  const rule = err.constraint_name ? constraintRules[err.constraint_name] : undefined;
+  if (rule) return new ApiError(rule.status, rule.code, rule.message, rule.hint);
+  if (sqlState === "23505") {
+    return new ApiError(409, "conflict", `Conflicts with an existing record (${err.constraint_name ?? "unique"})`, "Change the value that must be unique, or update the existing record instead.");
+  }
+  if (sqlState === "23514" || sqlState === "23503") {
+    return new ApiError(400, "invalid_value", `A value was refused (${err.constraint_name ?? sqlState})`, "Check the field values against GET /api/openclaw/setup or /openapi.json.");
+  }
+  if (sqlState in dataErrors) {
+    return new ApiError(400, "invalid_value", dataErrors[sqlState]!, "Check the types and lengths of the fields you sent (see /openapi.json).");
+  }
+  if (sqlState === "42501") {
+    return new ApiError(403, "forbidden", "This key may not do that", "The record may belong to another workspace.");
+  }
+  if (sqlState === "57014" || sqlState === "53300" || sqlState === "57P03") {
+    return unavailable();
+  }
+  throw err;
+}
+
+const unavailable = () =>
+  new ApiError(503, "database_unavailable", "The database is unavailable", "Retry once after 2 seconds; GET /api/openclaw/health reports when it is back.");
+
+const connectionErrorCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "EPIPE"]);
+
+/** Maps anything thrown while handling a request to an ApiError. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof postgres.PostgresError) {
+    try {
+      return fromDatabase(err);
+    } catch {
+      // fall through to the generic answer below
+    }
+  }
+  if (err instanceof HTTPException) {
+    if (err.status === 413) return payloadTooLarge();
+    return new ApiError(err.status as ContentfulStatusCode, err.status === 400 ? "invalid_request" : "http_error", err.message || "Bad request",
+      err.message.includes("JSON") ? "Send a valid JSON body with Content-Type: application/json." : "Check the request against /openapi.json.");
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && connectionErrorCodes.has(code)) return unavailable();
+  return new ApiError(500, "internal_error", "Something went wrong on our side", "Retry once after 2 seconds; if it fails again, POST /api/openclaw/feedback with the request.");
+}
+
+export const payloadTooLarge = (maxBytes?: number) =>
+  new ApiError(413, "payload_too_large", "The request body is too large",
+    `Send less data per request${maxBytes ? ` (at most ${maxBytes} bytes)` : ""}, e.g. split bulk work into batches.`);
+
+export function errorReply(c: Context, err: ApiError): Response {
+  const body: ErrorBody = {
+    success: false,
+    error: { code: err.code, message: err.message, hint: err.hint, ...err.extra },
+    warnings: [],
+    next_steps: err.nextSteps,
+  };
+  return c.json(body, err.status);
+}
+
+export function handleError(err: unknown, c: Context): Response {
+  const apiError = toApiError(err);
+  const upgradeUrl: unknown = c.get("config")?.upgradeUrl;
+  if (apiError.status === 402 && typeof upgradeUrl === "string") {
+    apiError.extra.upgrade_url = upgradeUrl;
+    apiError.nextSteps.push("GET /api/openclaw/org/tier", `Ask your human to upgrade at ${upgradeUrl}`);
+  }
+  if (apiError.status >= 500) console.error(`${c.req.method} ${c.req.path}:`, err);
+  return errorReply(c, apiError);
+}

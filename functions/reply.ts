@@ -1,0 +1,69 @@
+// The success envelope every route answers with.
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "@hono/zod-openapi";
+
+export interface Guidance {
+  warnings?: string[];
+  next_steps?: string[];
+}
+
+export function reply<T extends object, S extends ContentfulStatusCode = 200>(
+  c: Context,
+  body: T,
+  guidance: Guidance = {},
+  status?: S,
+) {
+  return c.json(
+    { success: true as const, ...body, warnings: guidance.warnings ?? [], next_steps: guidance.next_steps ?? [] },
+    (status ?? 200) as S,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// The envelope as OpenAPI schemas, for route definitions.
+// ---------------------------------------------------------------------------
+const guidanceShape = {
+  warnings: z.array(z.string()).openapi({ description: "Things the agent should know about what just happened." }),
+  next_steps: z.array(z.string()).openapi({ description: "What the agent should do next, as concrete calls." }),
+};
+
+export const ErrorSchema = z
+  .object({
+    success: z.literal(false),
+    error: z.object({
+      code: z.string().openapi({ example: "invalid_request" }),
+      message: z.string(),
+      hint: z.string().openapi({ description: "How to fix the request." }),
+    }).passthrough(),
+    ...guidanceShape,
+  })
+  .openapi("Error");
+
+/** A success body: `success: true`, the route's fields, warnings and next_steps. */
+export function envelope<T extends z.ZodRawShape>(shape: T) {
+  return z.object({ success: z.literal(true), ...shape, ...guidanceShape });
+}
+
+export const json = <S extends z.ZodType>(schema: S, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+
+const errorResponse = (description: string) => json(ErrorSchema, description);
+
+/** The errors every authenticated route can answer with. */
+export const commonErrors = {
+  400: errorResponse("Invalid input: error.hint says what to fix."),
+  401: errorResponse("Missing, unknown or revoked API key."),
+  413: errorResponse("Body too large."),
+  500: errorResponse("Our fault; retry once after 2 s."),
+  503: errorResponse("Database unavailable."),
+} as const;
+
+export const notFoundError = { 404: errorResponse("Not found, or not in this workspace.") } as const;
+export const conflictError = { 409: errorResponse("Conflicts with an existing record.") } as const;
+export const limitError = { 402: errorResponse("Plan limit reached: see GET /api/openclaw/org/tier.") } as const;
+export const idempotencyError = { 422: errorResponse("Idempotency-Key reused for a different request.") } as const;
+
+export const bearerAuth: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }];

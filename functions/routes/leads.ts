@@ -1,0 +1,421 @@
+// Leads: list, create, full and partial update, fetch, soft delete, restore and
+// permanent delete. Uniqueness, limits, stage defaults and soft-delete rules live in
+// the database (app.leads); this file validates, calls and shapes the reply.
+//
+// Routes under /leads/{literal} added later (e.g. /leads/score, /leads/stalled) must be
+// registered before this router so /leads/{leadId} does not capture them.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../context.ts";
+import type { Tx } from "../db.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { idempotency } from "../idempotency.ts";
+import {
+  bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
+} from "../reply.ts";
+import { tenantTransaction } from "../tenant.ts";
+import { unknownFields, validationHook } from "../validation.ts";
+
+// ---------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------
+const text = (max: number) => z.string().trim().max(max).nullable().optional();
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** Fields an agent may write, with the column each is stored in. */
+const columns = {
+  firstName: "first_name",
+  lastName: "last_name",
+  email: "email",
+  organizationName: "organization_name",
+  businessType: "business_type",
+  phone: "phone",
+  tier: "tier",
+  status: "status",
+  title: "title",
+  seniority: "seniority",
+  companyName: "company_name",
+  linkedinUrl: "linkedin_url",
+  companySize: "company_size",
+  companyRevenue: "company_revenue",
+} as const;
+type TextField = keyof typeof columns;
+
+const leadFields = {
+  firstName: z.string().trim().min(1).max(200).openapi({ example: "Jane" }),
+  lastName: text(200),
+  email: z.email().max(320).openapi({ example: "jane@acme.com" }),
+  organizationName: text(300),
+  clinicName: text(300).openapi({ description: "Alias of organizationName." }),
+  businessType: text(200),
+  practiceType: text(200).openapi({ description: "Alias of businessType." }),
+  phone: text(50),
+  tier: text(50).openapi({ example: "high" }),
+  status: z.string().trim().min(1).max(50).optional().openapi({ example: "new" }),
+  stage: z.string().trim().min(1).max(100).optional().openapi({ description: "Stage name or id; defaults to the workspace's default stage." }),
+  customFields: jsonObject.optional(),
+  crmData: jsonObject.optional().openapi({ description: "Free-form data (specialty, location, website, …)." }),
+  title: text(300),
+  seniority: text(100),
+  companyName: text(300),
+  linkedinUrl: text(2000),
+  companySize: text(100),
+  companyRevenue: text(100),
+};
+const knownFields = [...Object.keys(leadFields), "id", "restore"];
+
+const CreateLead = z.looseObject(leadFields).openapi("CreateLeadRequest");
+const ReplaceLead = z.looseObject({ id: z.string().min(1), ...leadFields }).openapi("ReplaceLeadRequest");
+const patchFields = {
+  ...z.object(leadFields).partial().shape,
+  restore: z.literal(true).optional().openapi({ description: "Restore a soft-deleted lead." }),
+};
+const PatchLead = z.looseObject(patchFields).openapi("PatchLeadRequest");
+const PatchLeadWithId = z.looseObject({ id: z.string().min(1), ...patchFields }).openapi("PatchLeadByBodyRequest");
+
+const Lead = z.object({
+  id: z.string(),
+  firstName: z.string(),
+  lastName: z.string().nullable(),
+  email: z.string(),
+  organizationName: z.string().nullable(),
+  clinicName: z.string().nullable(),
+  businessType: z.string().nullable(),
+  practiceType: z.string().nullable(),
+  phone: z.string().nullable(),
+  tier: z.string().nullable(),
+  status: z.string(),
+  stage: z.string().nullable(),
+  stageId: z.string().nullable(),
+  customFields: jsonObject,
+  crmData: jsonObject,
+  title: z.string().nullable(),
+  seniority: z.string().nullable(),
+  companyName: z.string().nullable(),
+  linkedinUrl: z.string().nullable(),
+  companySize: z.string().nullable(),
+  companyRevenue: z.string().nullable(),
+  enrichmentStatus: z.enum(["not_enriched", "enriching", "complete", "failed"]),
+  enrichment: jsonObject.nullable(),
+  enrichedAt: z.string().nullable(),
+  lastTouchAt: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  deletedAt: z.string().nullable(),
+}).openapi("Lead");
+type LeadRow = Omit<z.infer<typeof Lead>, "clinicName" | "practiceType">;
+
+const LeadReply = envelope({ id: z.string(), lead: Lead }).openapi("LeadReply");
+const CreatedLeadReply = envelope({ id: z.string(), lead: Lead, enrichmentQueued: z.literal(false) }).openapi("CreatedLeadReply");
+const DeletedReply = envelope({ id: z.string(), deleted: z.literal(true), permanent: z.boolean() }).openapi("DeletedLeadReply");
+
+const MAX_LIMIT = 200;
+const flag = z.enum(["true", "false"]).transform((v) => v === "true");
+const ListQuery = z.object({
+  status: z.string().max(50).optional(),
+  tier: z.string().max(50).optional(),
+  stage: z.string().max(100).optional().openapi({ description: "Stage name or id." }),
+  q: z.string().trim().min(1).max(200).optional().openapi({ description: "Search in name, email and company." }),
+  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  deletedOnly: flag.optional().openapi({ description: "List soft-deleted leads instead." }),
+});
+const ListReply = envelope({
+  leads: z.array(Lead),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+}).openapi("LeadListReply");
+
+const LeadIdParam = z.object({ leadId: z.string().min(1).max(100).openapi({ param: { name: "leadId", in: "path" }, example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
+const DeleteQuery = z.object({ permanent: flag.optional().openapi({ description: "Irreversible hard delete." }) });
+const LegacyDeleteQuery = DeleteQuery.extend({ id: z.string().min(1).max(100) });
+
+// ---------------------------------------------------------------------------
+// Database access
+// ---------------------------------------------------------------------------
+const leadSelect = `
+  id, first_name as "firstName", last_name as "lastName", email,
+  organization_name as "organizationName", business_type as "businessType", phone, tier, status,
+  stage, stage_id as "stageId", custom_fields as "customFields", crm_data as "crmData",
+  title, seniority, company_name as "companyName", linkedin_url as "linkedinUrl",
+  company_size as "companySize", company_revenue as "companyRevenue",
+  enrichment_status as "enrichmentStatus", enrichment, enriched_at as "enrichedAt",
+  last_touch_at as "lastTouchAt", created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt"`;
+
+/** The contract's lead shape: aliases included, so clients reading either name work. */
+function present(row: LeadRow): z.infer<typeof Lead> {
+  return { ...row, clinicName: row.organizationName, practiceType: row.businessType };
+}
+
+async function findLead(db: Tx, id: string): Promise<LeadRow | undefined> {
+  const [row] = await db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where id = ${id}`;
+  return row;
+}
+
+async function existingLeadId(db: Tx, email: string): Promise<string | undefined> {
+  const [row] = await db<{ id: string }[]>`
+    select id from app.leads where lower(email) = lower(${email}) and deleted_at is null`;
+  return row?.id;
+}
+
+const duplicateEmail = (id: string) =>
+  new ApiError(409, "lead_exists", "A lead with this email already exists in this workspace",
+    `The existing lead is ${id}. Update it with PATCH /api/openclaw/leads/${id} instead of creating it again.`,
+    { existingId: id }, [`PATCH /api/openclaw/leads/${id} { ...fields to change }`]);
+
+type LeadInput = Partial<Record<TextField, string | null>> & {
+  clinicName?: string | null;
+  practiceType?: string | null;
+  stage?: string;
+  customFields?: Record<string, unknown>;
+  crmData?: Record<string, unknown>;
+};
+
+/** Column values for the text fields present in the input (aliases folded in). */
+function textColumns(input: LeadInput): Record<string, string | null> {
+  const values: Record<string, string | null> = {};
+  const withAliases: LeadInput = {
+    ...input,
+    organizationName: input.organizationName !== undefined ? input.organizationName : input.clinicName,
+    businessType: input.businessType !== undefined ? input.businessType : input.practiceType,
+  };
+  for (const [field, column] of Object.entries(columns)) {
+    const value = withAliases[field as TextField];
+    if (value !== undefined) values[column] = value;
+  }
+  return values;
+}
+
+function aliasWarnings(input: LeadInput): string[] {
+  const warnings: string[] = [];
+  if (input.organizationName != null && input.clinicName != null && input.organizationName !== input.clinicName) {
+    warnings.push("Both organizationName and clinicName were sent; organizationName was used");
+  }
+  if (input.businessType != null && input.practiceType != null && input.businessType !== input.practiceType) {
+    warnings.push("Both businessType and practiceType were sent; businessType was used");
+  }
+  return warnings;
+}
+
+function ignoredFieldWarnings(body: Record<string, unknown>): string[] {
+  const ignored = unknownFields(body, knownFields);
+  return ignored.length === 0 ? [] : [
+    `Ignored unknown field(s): ${ignored.join(", ")}. Put custom data in crmData (free-form) or customFields.`,
+  ];
+}
+
+async function resolveStage(db: Tx, stage: string | undefined): Promise<string | undefined> {
+  if (stage === undefined) return undefined;
+  const [row] = await db<{ id: string }[]>`select app.resolve_stage(${stage}) as id`;
+  return row!.id;
+}
+
+type Fragment = ReturnType<Tx["unsafe"]>;
+
+/** SET assignments for an update; crmData/customFields merge (patch) or replace (put). */
+async function assignments(db: Tx, input: LeadInput, mode: "merge" | "replace"): Promise<Fragment[]> {
+  const sets: Fragment[] = Object.entries(textColumns(input)).map(([column, value]) => db`${db(column)} = ${value}`);
+  const stageId = await resolveStage(db, input.stage);
+  if (stageId !== undefined) sets.push(db`stage_id = ${stageId}`);
+  for (const [field, column] of [["customFields", "custom_fields"], ["crmData", "crm_data"]] as const) {
+    const value = input[field];
+    if (value === undefined) continue;
+    sets.push(mode === "merge"
+      ? db`${db(column)} = app.jsonb_merge_patch(${db(column)}, ${db.json(value as never)})`
+      : db`${db(column)} = ${db.json(value as never)}`);
+  }
+  return sets;
+}
+
+function joinFragments(db: Tx, parts: Fragment[]): Fragment {
+  return parts.reduce((joined, part) => db`${joined}, ${part}`);
+}
+
+const enrichNext = (id: string) => `POST /api/openclaw/enrich { "leadId": "${id}" }`;
+
+// ---------------------------------------------------------------------------
+// Handlers shared by the body-id and path-id variants
+// ---------------------------------------------------------------------------
+async function patchLead(db: Tx, id: string, body: LeadInput & { restore?: true }, raw: Record<string, unknown>) {
+  const current = await findLead(db, id);
+  if (!current) throw notFound("Lead", id);
+  const warnings = [...aliasWarnings(body), ...ignoredFieldWarnings(raw)];
+  if (current.deletedAt && !body.restore) {
+    throw new ApiError(409, "lead_deleted", `Lead ${id} is deleted`,
+      `Restore it first with PATCH /api/openclaw/leads/${id} { "restore": true }.`);
+  }
+  const sets = await assignments(db, body, "merge");
+  if (body.restore) sets.push(db`deleted_at = null`);
+  if (sets.length === 0) {
+    warnings.push("Nothing to change: the body had no lead fields");
+    return { lead: current, warnings };
+  }
+  // Restoring, or changing the email, onto an address a live lead already has.
+  if (body.restore || (body.email !== undefined && body.email !== null && body.email.toLowerCase() !== current.email.toLowerCase())) {
+    const other = await existingLeadId(db, body.email ?? current.email);
+    if (other && other !== id) throw duplicateEmail(other);
+  }
+  await db`update app.leads set ${joinFragments(db, sets)} where id = ${id}`;
+  if (body.restore && current.deletedAt) warnings.push("Lead restored");
+  return { lead: (await findLead(db, id))!, warnings };
+}
+
+async function deleteLead(db: Tx, id: string, permanent: boolean) {
+  if (permanent) {
+    const [row] = await db`delete from app.leads where id = ${id} returning id`;
+    if (!row) throw notFound("Lead", id);
+    return { warnings: ["Lead permanently deleted; this cannot be undone"], next_steps: [] };
+  }
+  const [row] = await db`update app.leads set deleted_at = now() where id = ${id} and deleted_at is null returning id`;
+  const alreadyDeleted = !row;
+  if (alreadyDeleted && !(await findLead(db, id))) throw notFound("Lead", id);
+  return {
+    warnings: alreadyDeleted ? ["Lead was already deleted"] : [],
+    next_steps: [`PATCH /api/openclaw/leads/${id} { "restore": true } to undo`, `DELETE /api/openclaw/leads/${id}?permanent=true to delete it for good`],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+const tenant = [tenantTransaction];
+const tenantPost = [tenantTransaction, idempotency];
+const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
+
+const listRoute = createRoute({
+  method: "get", path: "/leads", tags: ["Leads"], summary: "List leads", security: bearerAuth, middleware: tenant,
+  request: { query: ListQuery },
+  responses: { 200: json(ListReply, "A page of leads, newest first."), ...commonErrors },
+});
+const createLeadRoute = createRoute({
+  method: "post", path: "/leads", tags: ["Leads"], summary: "Create a lead (enrich it explicitly afterwards)",
+  security: bearerAuth, middleware: tenantPost, request: body(CreateLead),
+  responses: { 201: json(CreatedLeadReply, "Lead created."), ...limitError, ...conflictError, ...idempotencyError, ...commonErrors },
+});
+const replaceRoute = createRoute({
+  method: "put", path: "/leads", tags: ["Leads"], summary: "Full update (fields left out are cleared; crmData/customFields replaced)",
+  security: bearerAuth, middleware: tenant, request: body(ReplaceLead),
+  responses: { 200: json(LeadReply, "Lead replaced."), ...notFoundError, ...conflictError, ...commonErrors },
+});
+const patchByBodyRoute = createRoute({
+  method: "patch", path: "/leads", tags: ["Leads"], summary: "Partial update, id in body (crmData and customFields merged)",
+  security: bearerAuth, middleware: tenant, request: body(PatchLeadWithId),
+  responses: { 200: json(LeadReply, "Lead updated."), ...notFoundError, ...conflictError, ...commonErrors },
+});
+const legacyDeleteRoute = createRoute({
+  method: "delete", path: "/leads", tags: ["Leads"], summary: "Soft delete, id in query (legacy)",
+  security: bearerAuth, middleware: tenant, request: { query: LegacyDeleteQuery },
+  responses: { 200: json(DeletedReply, "Lead deleted."), ...notFoundError, ...commonErrors },
+});
+const getRoute = createRoute({
+  method: "get", path: "/leads/{leadId}", tags: ["Leads"], summary: "Fetch one lead",
+  security: bearerAuth, middleware: tenant, request: { params: LeadIdParam },
+  responses: { 200: json(LeadReply, "The lead (deleted leads too, with deletedAt set)."), ...notFoundError, ...commonErrors },
+});
+const patchRoute = createRoute({
+  method: "patch", path: "/leads/{leadId}", tags: ["Leads"], summary: "Partial update or restore (preferred)",
+  security: bearerAuth, middleware: tenant, request: { params: LeadIdParam, ...body(PatchLead) },
+  responses: { 200: json(LeadReply, "Lead updated."), ...notFoundError, ...conflictError, ...commonErrors },
+});
+const deleteRoute = createRoute({
+  method: "delete", path: "/leads/{leadId}", tags: ["Leads"], summary: "Soft delete, or ?permanent=true to delete for good",
+  security: bearerAuth, middleware: tenant, request: { params: LeadIdParam, query: DeleteQuery },
+  responses: { 200: json(DeletedReply, "Lead deleted."), ...notFoundError, ...commonErrors },
+});
+
+export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(listRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const stageId = await resolveStage(db, query.stage);
+    const filters = [
+      query.deletedOnly ? db`deleted_at is not null` : db`deleted_at is null`,
+      ...(query.status !== undefined ? [db`status = ${query.status}`] : []),
+      ...(query.tier !== undefined ? [db`tier = ${query.tier}`] : []),
+      ...(stageId !== undefined ? [db`stage_id = ${stageId}`] : []),
+      ...(query.q !== undefined ? [db`search_text like ${"%" + query.q.toLowerCase().replace(/[\\%_]/g, "\\$&") + "%"}`] : []),
+    ];
+    const where = filters.reduce((all, f) => db`${all} and ${f}`);
+    const order = query.deletedOnly ? db`deleted_at desc, id desc` : db`created_at desc, id desc`;
+    const [rows, [count]] = await Promise.all([
+      db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where ${where} order by ${order} limit ${limit} offset ${query.offset}`,
+      db<{ total: number }[]>`select count(*)::integer as total from app.leads where ${where}`,
+    ]);
+    const warnings = query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [];
+    const total = count!.total;
+    const nextOffset = query.offset + rows.length;
+    return reply(c, { leads: rows.map(present), total, limit, offset: query.offset }, {
+      warnings,
+      next_steps: nextOffset < total ? [`GET /api/openclaw/leads?offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    });
+  })
+  .openapi(createLeadRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const existing = await existingLeadId(db, input.email);
+    if (existing) throw duplicateEmail(existing);
+    const stageId = await resolveStage(db, input.stage);
+    const values = {
+      ...textColumns(input),
+      ...(stageId !== undefined ? { stage_id: stageId } : {}),
+      ...(input.customFields !== undefined ? { custom_fields: db.json(input.customFields as never) } : {}),
+      ...(input.crmData !== undefined ? { crm_data: db.json(input.crmData as never) } : {}),
+    };
+    const [row] = await db<{ id: string }[]>`
+      insert into app.leads ${db(values)}
+      on conflict (org_id, lower(email)) where deleted_at is null do nothing
+      returning id`;
+    if (!row) throw duplicateEmail((await existingLeadId(db, input.email))!);
+    const lead = present((await findLead(db, row.id))!);
+    return reply(c, { id: lead.id, lead, enrichmentQueued: false as const }, {
+      warnings: ["Auto-enrichment disabled — enrich explicitly", ...aliasWarnings(input), ...ignoredFieldWarnings(input)],
+      next_steps: [enrichNext(lead.id)],
+    }, 201);
+  })
+  .openapi(replaceRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const current = await findLead(db, input.id);
+    if (!current) throw notFound("Lead", input.id);
+    if (current.deletedAt) {
+      throw new ApiError(409, "lead_deleted", `Lead ${input.id} is deleted`, `Restore it first with PATCH /api/openclaw/leads/${input.id} { "restore": true }.`);
+    }
+    // A full update: every writable field not sent goes back to empty.
+    const full: LeadInput = { customFields: {}, crmData: {}, status: "new" };
+    for (const field of Object.keys(columns) as TextField[]) full[field] = null;
+    const { id, ...fields } = input;
+    const result = await patchLead(db, id, { ...full, ...fields }, input);
+    return reply(c, { id, lead: present(result.lead) }, { warnings: result.warnings });
+  })
+  .openapi(patchByBodyRoute, async (c) => {
+    const { id, ...input } = c.req.valid("json");
+    const result = await patchLead(c.var.db, id, input, input);
+    return reply(c, { id, lead: present(result.lead) }, { warnings: result.warnings });
+  })
+  .openapi(legacyDeleteRoute, async (c) => {
+    const { id, permanent } = c.req.valid("query");
+    const result = await deleteLead(c.var.db, id, permanent ?? false);
+    return reply(c, { id, deleted: true as const, permanent: permanent ?? false }, result);
+  })
+  .openapi(getRoute, async (c) => {
+    const { leadId } = c.req.valid("param");
+    const lead = await findLead(c.var.db, leadId);
+    if (!lead) throw notFound("Lead", leadId);
+    return reply(c, { id: lead.id, lead: present(lead) }, lead.deletedAt ? {
+      warnings: ["This lead is soft-deleted"],
+      next_steps: [`PATCH /api/openclaw/leads/${lead.id} { "restore": true } to restore it`],
+    } : lead.enrichmentStatus === "not_enriched" ? { next_steps: [enrichNext(lead.id)] } : {});
+  })
+  .openapi(patchRoute, async (c) => {
+    const { leadId } = c.req.valid("param");
+    const input = c.req.valid("json");
+    const result = await patchLead(c.var.db, leadId, input, input);
+    return reply(c, { id: leadId, lead: present(result.lead) }, { warnings: result.warnings });
+  })
+  .openapi(deleteRoute, async (c) => {
+    const { leadId } = c.req.valid("param");
+    const { permanent } = c.req.valid("query");
+    const result = await deleteLead(c.var.db, leadId, permanent ?? false);
+    return reply(c, { id: leadId, deleted: true as const, permanent: permanent ?? false }, result);
+  });

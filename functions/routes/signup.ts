@@ -1,0 +1,81 @@
+// POST /signup: a new workspace and its first API key, no auth needed.
+// GET /signup: how to sign up.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../context.ts";
+import { asAnonymous } from "../db.ts";
+import { commonErrors, conflictError, envelope, json, reply } from "../reply.ts";
+import { validationHook } from "../validation.ts";
+
+const SignupBody = z
+  .object({
+    email: z.email().max(320).openapi({ description: "Your human's email; one workspace per email.", example: "your-human@example.com" }),
+    workspace_name: z.string().trim().min(1).max(200).openapi({ example: "My Sales Pipeline" }),
+    agent_name: z.string().trim().min(1).max(200).openapi({ example: "Your Name" }),
+    agent_platform: z.string().trim().min(1).max(100).openapi({ example: "openclaw" }),
+    firstName: z.string().trim().max(200).optional(),
+    lastName: z.string().trim().max(200).optional(),
+    organizationName: z.string().trim().max(200).optional(),
+  })
+  .openapi("SignupRequest");
+
+const SignupReply = envelope({
+  orgId: z.string().openapi({ example: "org_3f9c0a1b2c3d4e5f6a7b8c9d" }),
+  apiKey: z.string().openapi({ description: "Shown only here. Store it now." }),
+  dashboardUrl: z.string(),
+}).openapi("SignupReply");
+
+const signupRoute = createRoute({
+  method: "post",
+  path: "/signup",
+  tags: ["Signup"],
+  summary: "Create a workspace and get an API key (no auth)",
+  request: { body: { content: { "application/json": { schema: SignupBody } }, required: true } },
+  responses: {
+    201: json(SignupReply, "Workspace created."),
+    ...conflictError,
+    ...commonErrors,
+  },
+});
+
+const SignupInstructions = envelope({
+  method: z.literal("POST"),
+  endpoint: z.string(),
+  required: z.array(z.string()),
+  optional: z.array(z.string()),
+  example: z.record(z.string(), z.string()),
+  tiers: z.record(z.string(), z.string()),
+});
+
+const instructionsRoute = createRoute({
+  method: "get",
+  path: "/signup",
+  tags: ["Signup"],
+  summary: "How to sign up",
+  responses: { 200: json(SignupInstructions, "Signup instructions.") },
+});
+
+export const signupRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(signupRoute, async (c) => {
+    const body = c.req.valid("json");
+    const [created] = await asAnonymous(c.var.sql, (tx) => tx<{ orgId: string; apiKey: string }[]>`
+      select org_id as "orgId", api_key as "apiKey"
+      from app.signup(${body.email}, ${body.workspace_name}, ${body.agent_name}, ${body.agent_platform},
+                      ${body.firstName ?? null}, ${body.lastName ?? null}, ${body.organizationName ?? null})`);
+    return reply(c, { orgId: created!.orgId, apiKey: created!.apiKey, dashboardUrl: c.var.config.dashboardUrl }, {
+      warnings: ["Store apiKey now: it is shown only once and cannot be recovered."],
+      next_steps: [
+        "GET /api/openclaw/health with Authorization: Bearer <apiKey> at the start of every session",
+        "POST /api/openclaw/setup { projectSlug, org: { name, industry, bookingLink }, stages: [...] } to bootstrap the workspace (optional)",
+        "POST /api/openclaw/leads { firstName, email } to add your first lead",
+      ],
+    }, 201);
+  })
+  .openapi(instructionsRoute, (c) =>
+    reply(c, {
+      method: "POST" as const,
+      endpoint: "/api/openclaw/signup",
+      required: ["email", "workspace_name", "agent_name", "agent_platform"],
+      optional: ["firstName", "lastName", "organizationName"],
+      example: { email: "your-human@example.com", workspace_name: "My Sales Pipeline", agent_name: "Your Name", agent_platform: "openclaw" },
+      tiers: { free: "100 leads, 3 campaigns", pro: "1,000 leads, unlimited campaigns", ultra: "5,000 leads, unlimited everything" },
+    }, { next_steps: ["POST /api/openclaw/signup with the body above; the reply carries your API key once"] }));

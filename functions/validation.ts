@@ -1,0 +1,29 @@
+// Request validation failures, in the agent-facing error shape: which fields were
+// wrong, what was expected, and how to fix it.
+import type { Hook } from "@hono/zod-openapi";
+import type { z } from "@hono/zod-openapi";
+import type { AppEnv } from "./context.ts";
+import { ApiError, errorReply } from "./errors.ts";
+
+const where: Record<string, string> = { json: "body", query: "query string", param: "path", header: "headers" };
+
+export function invalidRequest(error: z.ZodError, target: string): ApiError {
+  const fields = error.issues.map((issue) => ({
+    field: issue.path.join(".") || "(root)",
+    message: issue.message,
+  }));
+  const summary = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
+  return new ApiError(400, "invalid_request", `Invalid ${where[target] ?? target}: ${summary}`,
+    "Fix the fields listed in error.fields and retry; GET /openapi.json has every field's type.", { fields });
+}
+
+// deno-lint-ignore no-explicit-any -- the hook is shared by routes of every shape
+export const validationHook: Hook<any, AppEnv, any, any> = (result, c) => {
+  if (!result.success) return errorReply(c, invalidRequest(result.error, result.target));
+};
+
+/** Top-level keys of a body that its schema does not know (reported as warnings). */
+export function unknownFields(body: Record<string, unknown>, known: Iterable<string>): string[] {
+  const knownSet = new Set(known);
+  return Object.keys(body).filter((key) => !knownSet.has(key));
+}

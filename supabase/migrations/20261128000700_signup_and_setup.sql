@@ -1,0 +1,146 @@
+-- Signup (no key yet, so it crosses tenants) and the one-shot workspace bootstrap.
+
+-- ---------------------------------------------------------------------------
+-- Signup: a new org with the default pipeline and its first API key, in one
+-- transaction. One workspace per owner email.
+-- ---------------------------------------------------------------------------
+create function app.signup(
+  p_email text,
+  p_workspace_name text,
+  p_agent_name text,
+  p_agent_platform text,
+  p_first_name text default null,
+  p_last_name text default null,
+  p_organization_name text default null)
+  returns table (org_id text, api_key text, key_prefix text)
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_email text := lower(btrim(p_email));
+  begin
+    if exists (select from app.orgs o where lower(o.owner_email) = v_email) then
+      perform app.refuse(409, 'email_already_registered',
+        pg_catalog.format('A workspace is already registered to %s', v_email),
+        'Use the API key issued when that workspace was created, or sign up with a different email. Keys are shown only once and cannot be recovered.');
+    end if;
+
+    insert into app.orgs (name, workspace_name, owner_email, owner_first_name, owner_last_name, agent_name, agent_platform)
+    values (coalesce(nullif(btrim(p_organization_name), ''), btrim(p_workspace_name)), btrim(p_workspace_name),
+            v_email, p_first_name, p_last_name, p_agent_name, p_agent_platform)
+    returning id into org_id;
+
+    perform app._create_default_stages(org_id);
+
+    select k.api_key into api_key from app._issue_api_key(org_id) k;
+    key_prefix := left(api_key, 16);
+    return next;
+  end;
+  $$;
+comment on function app.signup(text, text, text, text, text, text, text) is 'Creates a workspace (org, default stages, first API key) for an email not yet registered; returns the key once.';
+revoke execute on function app.signup(text, text, text, text, text, text, text) from public;
+grant execute on function app.signup(text, text, text, text, text, text, text) to anon, service_role;
+
+-- ---------------------------------------------------------------------------
+-- The stages of a setup body as rows; a stage without "order" takes its list position.
+-- ---------------------------------------------------------------------------
+create function app._stage_list(p_stages jsonb)
+  returns table (name text, "position" integer, color text, is_default boolean)
+  language sql immutable
+  set search_path = ''
+  as $$
+    select btrim(s.name), coalesce(s."order", (s.ord - 1)::integer), s.color, coalesce(s."isDefault", false)
+    from rows from (pg_catalog.jsonb_to_recordset(p_stages)
+      as (name text, "order" integer, color text, "isDefault" boolean)) with ordinality
+      as s(name, "order", color, "isDefault", ord)
+  $$;
+comment on function app._stage_list(jsonb) is 'Parses the stages array of a setup body into rows.';
+revoke execute on function app._stage_list(jsonb) from public;
+grant execute on function app._stage_list(jsonb) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Setup: org settings and, when given, the pipeline. Stages are matched by name
+-- (case-insensitive), so repeating the same body changes nothing; stages left out
+-- are removed and their leads move to the default stage.
+-- ---------------------------------------------------------------------------
+create function app.setup_workspace(p_project_slug text, p_org jsonb, p_stages jsonb)
+  returns jsonb
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_org_id text := app.current_org_id();
+    v_org jsonb := coalesce(p_org, '{}'::jsonb);
+    v_default_name text;
+    v_default_id text;
+    v_moved integer := 0;
+    v_removed text[] := '{}';
+  begin
+    update app.orgs o set
+      project_slug = coalesce(p_project_slug, o.project_slug),
+      name = coalesce(v_org ->> 'name', o.name),
+      industry = case when v_org ? 'industry' then v_org ->> 'industry' else o.industry end,
+      website = case when v_org ? 'website' then v_org ->> 'website' else o.website end,
+      booking_link = case when v_org ? 'bookingLink' then v_org ->> 'bookingLink' else o.booking_link end,
+      primary_color = case when v_org ? 'primaryColor' then v_org ->> 'primaryColor' else o.primary_color end
+    where o.id = v_org_id;
+
+    if p_stages is null then
+      return pg_catalog.jsonb_build_object('leadsMoved', 0, 'stagesRemoved', '[]'::jsonb);
+    end if;
+
+    if (select count(*) from app._stage_list(p_stages)) = 0 then
+      perform app.refuse(400, 'no_stages', 'stages must list at least one stage',
+        'Send stages as [{ "name": "Prospects", "order": 0, "isDefault": true }, …], or leave stages out to keep the current pipeline.');
+    end if;
+    if (select count(*) from app._stage_list(p_stages) where is_default) > 1 then
+      perform app.refuse(400, 'several_default_stages', 'More than one stage has isDefault: true',
+        'Mark exactly one stage as isDefault (new leads land there), or none to make the first stage the default.');
+    end if;
+    if (select count(distinct lower(name)) from app._stage_list(p_stages)) < (select count(*) from app._stage_list(p_stages)) then
+      perform app.refuse(400, 'duplicate_stage_names', 'Stage names must be unique (case-insensitive)',
+        'Give every stage a distinct name.');
+    end if;
+
+    select s.name into v_default_name
+    from app._stage_list(p_stages) s
+    order by s.is_default desc, s.position
+    limit 1;
+
+    update app.stages s set is_default = false where s.org_id = v_org_id and s.is_default;
+
+    insert into app.stages (org_id, name, position, color, is_default)
+    select v_org_id, s.name, s.position, s.color, lower(s.name) = lower(v_default_name)
+    from app._stage_list(p_stages) s
+    on conflict (org_id, lower(name)) do update set
+      name = excluded.name,
+      position = excluded.position,
+      color = coalesce(excluded.color, app.stages.color),
+      is_default = excluded.is_default;
+
+    select s.id into v_default_id from app.stages s where s.org_id = v_org_id and s.is_default;
+
+    with removed as (
+      select s.id from app.stages s
+      where s.org_id = v_org_id
+        and lower(s.name) not in (select lower(n.name) from app._stage_list(p_stages) n)
+    )
+    update app.leads l set stage_id = v_default_id
+    where l.org_id = v_org_id and l.stage_id in (select r.id from removed r);
+    get diagnostics v_moved = row_count;
+
+    with deleted as (
+      delete from app.stages s
+      where s.org_id = v_org_id
+        and lower(s.name) not in (select lower(n.name) from app._stage_list(p_stages) n)
+      returning s.name
+    )
+    select coalesce(array_agg(d.name order by d.name), '{}') into v_removed from deleted d;
+
+    return pg_catalog.jsonb_build_object('leadsMoved', v_moved, 'stagesRemoved', pg_catalog.to_jsonb(v_removed));
+  end;
+  $$;
+comment on function app.setup_workspace(text, jsonb, jsonb) is 'Applies org settings and, when given, replaces the pipeline by stage name; idempotent for the same input.';
+revoke execute on function app.setup_workspace(text, jsonb, jsonb) from public;
+grant execute on function app.setup_workspace(text, jsonb, jsonb) to authenticated, service_role;
