@@ -154,7 +154,7 @@ async function findLead(db: Tx, id: string): Promise<LeadRow | undefined> {
 
 async function existingLeadId(db: Tx, email: string): Promise<string | undefined> {
   const [row] = await db<{ id: string }[]>`
-    select id from app.leads where lower(email) = lower(${email}) and deleted_at is null`;
+    select id from app.leads where email_key = lower(${email}) and deleted_at is null`;
   return row?.id;
 }
 
@@ -364,7 +364,7 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     };
     const [row] = await db<{ id: string }[]>`
       insert into app.leads ${db(values)}
-      on conflict (org_id, lower(email)) where deleted_at is null do nothing
+      on conflict (org_id, email_key) where deleted_at is null do nothing
       returning id`;
     if (!row) throw duplicateEmail((await existingLeadId(db, input.email))!);
     const lead = present((await findLead(db, row.id))!);

@@ -91,7 +91,5 @@ begin
 end
 $$;
 
--- Extensions the application relies on. On Supabase pg_cron lives in pg_catalog and
--- the rest in the extensions schema; we follow the same placement.
-create extension if not exists pg_trgm with schema extensions;
+-- pg_cron runs the application's scheduled work (it lives in pg_catalog, as on Supabase).
 create extension if not exists pg_cron;

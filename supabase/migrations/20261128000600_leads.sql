@@ -31,6 +31,9 @@ create table app.leads (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   deleted_at timestamptz,
+  -- The email as uniqueness compares it. A plain column (not an expression index) so
+  -- lookups stay index scans under RLS: lower() is not leakproof, texteq is.
+  email_key text generated always as (lower(email)) stored,
   -- What search (`q`) matches: name, email and company.
   search_text text generated always as (lower(
     coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || email || ' '
@@ -42,13 +45,12 @@ comment on table app.leads is 'Leads per org. deleted_at set = soft-deleted (hid
 comment on column app.leads.enrichment is 'The enrichment document: sources, discussion points, tech stack, confidence, per-source raw data.';
 comment on column app.leads.last_touch_at is 'When the lead was last touched (touchpoint, email, meeting); what stalled detection reads.';
 
-create unique index leads_org_email_key on app.leads (org_id, lower(email)) where deleted_at is null;
+create unique index leads_org_email_key on app.leads (org_id, email_key) where deleted_at is null;
 create index leads_org_created_idx on app.leads (org_id, created_at desc, id desc) where deleted_at is null;
 create index leads_org_deleted_idx on app.leads (org_id, deleted_at desc) where deleted_at is not null;
 create index leads_org_status_idx on app.leads (org_id, status) where deleted_at is null;
 create index leads_org_tier_idx on app.leads (org_id, tier) where deleted_at is null;
 create index leads_org_stage_idx on app.leads (org_id, stage_id);
-create index leads_search_trgm_idx on app.leads using gin (search_text extensions.gin_trgm_ops);
 
 create trigger leads_touch_updated_at before update on app.leads
   for each row execute function app._touch_updated_at();

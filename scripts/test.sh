@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# npm test: type-check, then a fresh test database (the project's own test cluster,
+# or DATABASE_URL when set), then pgTAP (pg_prove) and vitest over real HTTP.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+echo "[test] type-checking"
+npx --no-install tsc --noEmit -p .
+
+if [[ -n "${DATABASE_URL:-}" ]]; then
+  echo "[test] using DATABASE_URL (not reset)"
+  bash scripts/db.sh migrate "$DATABASE_URL"
+else
+  bash scripts/db.sh reset test
+  DATABASE_URL="$(bash scripts/db.sh url test)"
+  export DATABASE_URL
+fi
+
+echo "[test] loading pgTAP helpers"
+psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f sql/test_helpers.sql
+
+echo "[test] pgTAP"
+pg_prove --dbname "$DATABASE_URL" --ext .sql supabase/tests/
+
+echo "[test] vitest"
+npx --no-install vitest run
