@@ -2,6 +2,7 @@
 // on Node (npm start, tests) and on Deno (the Supabase Edge Function).
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
+import type { NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "./config.ts";
 import type { AppEnv } from "./context.ts";
@@ -25,7 +26,14 @@ export interface AppDeps {
 
 function contractApi(config: AppConfig) {
   const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  api.use("*", bodyLimit({ maxSize: config.maxBodyBytes, onError: (c) => errorReply(c, payloadTooLarge(config.maxBodyBytes)) }));
+  api.use("*", bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: (c) => {
+      // The unread rest of the body is still on the socket: tell the client not to reuse it.
+      c.header("Connection", "close");
+      return errorReply(c, payloadTooLarge(config.maxBodyBytes));
+    },
+  }));
   return api
     .route("/", signupRoutes)
     .route("/", setupRoutes)
@@ -33,6 +41,10 @@ function contractApi(config: AppConfig) {
     .route("/", orgRoutes)
     .route("/", leadRoutes);
 }
+
+const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
+  errorReply(c, new ApiError(404, "route_not_found", `No route for ${c.req.method} ${c.req.path}`,
+    "Check the method and path against /openapi.json; contract routes live under /api/openclaw."));
 
 function site(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -57,8 +69,7 @@ function site(deps: AppDeps) {
   app.get("/api-docs", swaggerUI({ url: "/openapi.json", title: "OpenClaw CRM API" }));
   app.get("/", (c) => c.redirect("/api-docs"));
 
-  app.notFound((c) => errorReply(c, new ApiError(404, "route_not_found", `No route for ${c.req.method} ${c.req.path}`,
-    "Check the method and path against /openapi.json; contract routes live under /api/openclaw.")));
+  app.notFound(routeNotFound);
   app.onError((err, c) => handleError(err, c));
   return app;
 }
@@ -67,6 +78,8 @@ function site(deps: AppDeps) {
 export function createApp(deps: AppDeps) {
   const app = site(deps);
   const served = new OpenAPIHono<AppEnv>();
+  // A mounted app's notFound is not consulted; the outermost app answers unmatched routes.
+  served.notFound(routeNotFound);
   served.route(FUNCTION_PREFIX, app);
   served.route("/", app);
   return served;

@@ -104,14 +104,20 @@ export function toApiError(err: unknown): ApiError {
       // fall through to the generic answer below
     }
   }
-  if (err instanceof HTTPException) {
-    if (err.status === 413) return payloadTooLarge();
-    return new ApiError(err.status as ContentfulStatusCode, err.status === 400 ? "invalid_request" : "http_error", err.message || "Bad request",
-      err.message.includes("JSON") ? "Send a valid JSON body with Content-Type: application/json." : "Check the request against /openapi.json.");
-  }
+  if (err instanceof HTTPException) return fromHttpException(err);
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && connectionErrorCodes.has(code)) return unavailable();
   return new ApiError(500, "internal_error", "Something went wrong on our side", "Retry once after 2 seconds; if it fails again, POST /api/openclaw/feedback with the request.");
+}
+
+function fromHttpException(err: HTTPException): ApiError {
+  if (err.status === 413) return payloadTooLarge();
+  if (err.status === 415) {
+    return new ApiError(415, "unsupported_media_type", "The body must be JSON", "Send the body as JSON with Content-Type: application/json.");
+  }
+  const status = err.status as ContentfulStatusCode;
+  return new ApiError(status, status === 400 ? "invalid_request" : "http_error", err.message || "Bad request",
+    err.message.includes("JSON") ? "Send a valid JSON body with Content-Type: application/json." : "Check the request against /openapi.json.");
 }
 
 export const payloadTooLarge = (maxBytes?: number) =>

@@ -381,10 +381,14 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     if (current.deletedAt) {
       throw new ApiError(409, "lead_deleted", `Lead ${input.id} is deleted`, `Restore it first with PATCH /api/openclaw/leads/${input.id} { "restore": true }.`);
     }
-    // A full update: every writable field not sent goes back to empty.
-    const full: LeadInput = { customFields: {}, crmData: {}, status: "new" };
-    for (const field of Object.keys(columns) as TextField[]) full[field] = null;
+    // A full update: every writable field not sent goes back to empty (status to "new").
     const { id, ...fields } = input;
+    const full: LeadInput = { customFields: {}, crmData: {} };
+    for (const field of Object.keys(columns) as TextField[]) full[field] = null;
+    full.status = "new";
+    // A field sent under its alias is sent: don't let the cleared canonical name win.
+    if (fields.clinicName !== undefined) delete full.organizationName;
+    if (fields.practiceType !== undefined) delete full.businessType;
     const result = await patchLead(db, id, { ...full, ...fields }, input);
     return reply(c, { id, lead: present(result.lead) }, { warnings: result.warnings });
   })

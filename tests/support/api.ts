@@ -1,6 +1,6 @@
 // A small HTTP client for the tests: real requests to the running API.
 import { randomUUID } from "node:crypto";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 
 export const baseUrl = () => inject("apiUrl");
 export const API = "/api/openclaw";
@@ -76,3 +76,51 @@ export const lead = (overrides: Record<string, unknown> = {}) => ({
   organizationName: "Acme Clinic",
   ...overrides,
 });
+
+/**
+ * Asserts the error envelope every failure answers with:
+ * { success: false, error: { code, message, hint, ... }, warnings: [], next_steps: [...] }.
+ * Returns error for further assertions.
+ */
+export function expectError(res: ApiResponse, status: number, code?: string): any {
+  expect(res.status, `unexpected status; body: ${JSON.stringify(res.body)}`).toBe(status);
+  expect(res.headers.get("content-type") ?? "").toMatch(/^application\/json/);
+  expect(res.body).toMatchObject({
+    success: false,
+    error: { code: expect.any(String), message: expect.any(String), hint: expect.any(String) },
+    warnings: [],
+    next_steps: expect.any(Array),
+  });
+  expect(Object.keys(res.body).sort()).toEqual(["error", "next_steps", "success", "warnings"]);
+  expect(res.body.error.code).not.toBe("");
+  expect(res.body.error.message).not.toBe("");
+  expect(res.body.error.hint).not.toBe("");
+  for (const step of res.body.next_steps) expect(typeof step).toBe("string");
+  if (code !== undefined) expect(res.body.error.code).toBe(code);
+  return res.body.error;
+}
+
+/** Asserts a success envelope with the given status and returns the body. */
+export function expectOk(res: ApiResponse, status = 200): any {
+  expect(res.status, `unexpected status; body: ${JSON.stringify(res.body)}`).toBe(status);
+  expect(res.body).toMatchObject({ success: true, warnings: expect.any(Array), next_steps: expect.any(Array) });
+  return res.body;
+}
+
+type Client = ReturnType<typeof as>;
+
+/**
+ * Arrange step: creates `count` leads through the API in parallel batches and returns
+ * their ids in creation order of the batches (order inside a batch is not defined).
+ */
+export async function createLeads(client: Client, count: number, overrides: (i: number) => Record<string, unknown> = () => ({}), batchSize = 20): Promise<string[]> {
+  const ids: string[] = [];
+  for (let start = 0; start < count; start += batchSize) {
+    const batch = Array.from({ length: Math.min(batchSize, count - start) }, (_, j) => client.post("/leads", lead(overrides(start + j))));
+    for (const res of await Promise.all(batch)) {
+      if (res.status !== 201) throw new Error(`arrange: lead create failed: ${res.status} ${JSON.stringify(res.body)}`);
+      ids.push(res.body.id);
+    }
+  }
+  return ids;
+}

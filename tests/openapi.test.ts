@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { as, call, expectError, expectOk, signup } from "./support/api.ts";
+
+const ROUTES: Record<string, string[]> = {
+  "/api/openclaw/signup": ["get", "post"],
+  "/api/openclaw/setup": ["get", "post"],
+  "/api/openclaw/health": ["get"],
+  "/api/openclaw/org/tier": ["get"],
+  "/api/openclaw/leads": ["delete", "get", "patch", "post", "put"],
+  "/api/openclaw/leads/{leadId}": ["delete", "get", "patch"],
+};
+const PUBLIC = new Set(["get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health"]);
+const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
+
+describe("GET /openapi.json", () => {
+  it("is an OpenAPI 3.1 document", async () => {
+    const res = await call("GET", "/openapi.json");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(res.body.openapi).toMatch(/^3\.1\./);
+    expect(res.body.info).toMatchObject({ title: expect.any(String), version: expect.any(String) });
+  });
+
+  it("lists every route under /api/openclaw with its methods", async () => {
+    const { paths } = (await call("GET", "/openapi.json")).body;
+    for (const [path, methods] of Object.entries(ROUTES)) {
+      expect(paths, path).toHaveProperty([path]);
+      const documented = Object.keys(paths[path]).filter((m) => HTTP_METHODS.has(m)).sort();
+      expect(documented, path).toEqual(methods);
+    }
+    for (const path of Object.keys(paths)) expect(path).toMatch(/^\/api\/openclaw\//);
+  });
+
+  it("declares bearer and x-api-key security on every authenticated operation, and none on public ones", async () => {
+    const doc = (await call("GET", "/openapi.json")).body;
+    expect(doc.components.securitySchemes).toMatchObject({
+      bearerAuth: { type: "http", scheme: "bearer" },
+      apiKeyHeader: { type: "apiKey", in: "header", name: "x-api-key" },
+    });
+    for (const [path, methods] of Object.entries(ROUTES)) {
+      for (const method of methods) {
+        const operation = doc.paths[path][method];
+        const label = `${method} ${path}`;
+        if (PUBLIC.has(label)) {
+          expect(operation.security, label).toBeUndefined();
+        } else {
+          expect(operation.security, label).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }]);
+          expect(Object.keys(operation.responses), label).toContain("401");
+        }
+      }
+    }
+  });
+
+  it("documents the path parameter and the request bodies", async () => {
+    const doc = (await call("GET", "/openapi.json")).body;
+    const getOne = doc.paths["/api/openclaw/leads/{leadId}"].get;
+    expect(getOne.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: "leadId", in: "path", required: true })]));
+    for (const [path, method] of [["/api/openclaw/leads", "post"], ["/api/openclaw/leads", "put"], ["/api/openclaw/leads", "patch"], ["/api/openclaw/setup", "post"], ["/api/openclaw/signup", "post"]] as const) {
+      expect(doc.paths[path][method].requestBody?.content?.["application/json"], `${method} ${path}`).toBeDefined();
+    }
+  });
+});
+
+describe("GET /api-docs", () => {
+  it("serves human-readable HTML docs that load /openapi.json", async () => {
+    const res = await call("GET", "/api-docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(res.body).toMatch(/<html/i);
+    expect(res.body).toContain("/openapi.json");
+  });
+});
+
+describe("routing", () => {
+  it("serves the API under the Edge Function prefix /openclaw as well", async () => {
+    const direct = await call("GET", "/api/openclaw/health");
+    const prefixed = await call("GET", "/openclaw/api/openclaw/health");
+    expect(prefixed.status).toBe(200);
+    expect(prefixed.body).toEqual(direct.body);
+
+    const ws = await signup();
+    const tier = expectOk(await as(ws).get("/openclaw/api/openclaw/org/tier"));
+    expect(tier.orgId).toBe(ws.orgId);
+    expectError(await call("GET", "/openclaw/api/openclaw/org/tier"), 401, "missing_api_key");
+  });
+
+  it.each([
+    ["GET", "/api/openclaw/no-such-route"],
+    ["POST", "/api/openclaw/enrich/nowhere"],
+    ["GET", "/no-such-page"],
+    ["GET", "/openclaw/api/openclaw/no-such-route"],
+    ["DELETE", "/api/openclaw/org/tier"],
+  ])("answers an unknown route (%s %s) with a 404 error envelope", async (method, path) => {
+    const error = expectError(await call(method, path), 404, "route_not_found");
+    expect(error.message).toContain(path);
+    expect(error.hint).toContain("/openapi.json");
+  });
+});

@@ -1,0 +1,27 @@
+// Direct database access for arrange steps the API deliberately has no route for
+// (changing an org's plan, revoking a key). Never used to assert API behaviour.
+import postgres from "postgres";
+import { inject } from "vitest";
+
+async function withDatabase<T>(work: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(inject("databaseUrl"), { max: 1, onnotice: () => {} });
+  try {
+    return await work(sql);
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+/** Moves an org to another plan (what a billing upgrade would do). */
+export function setOrgTier(orgId: string, tier: "free" | "pro" | "ultra"): Promise<void> {
+  return withDatabase(async (sql) => {
+    await sql`update app.orgs set tier = ${tier} where id = ${orgId}`;
+  });
+}
+
+/** Revokes every API key of an org. */
+export function revokeOrgKeys(orgId: string): Promise<void> {
+  return withDatabase(async (sql) => {
+    await sql`update app.api_keys set revoked_at = now() where org_id = ${orgId}`;
+  });
+}
