@@ -17,6 +17,11 @@ else
   export DATABASE_URL
 fi
 
+echo "[test] supabase db lint (plpgsql_check)"
+lint_url="$DATABASE_URL"
+[[ "$lint_url" == *sslmode=* ]] || lint_url="${lint_url}$([[ "$lint_url" == *\?* ]] && echo '&' || echo '?')sslmode=disable"
+npx --no-install supabase db lint --db-url "$lint_url" --schema app --level warning --fail-on warning
+
 echo "[test] loading pgTAP helpers"
 psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f sql/test_helpers.sql
 

@@ -1,4 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { serve, type ServerType } from "@hono/node-server";
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../functions/app.ts";
+import { readConfig } from "../functions/config.ts";
+import { connect, type Sql } from "../functions/db.ts";
 import { call } from "./support/api.ts";
 
 describe("GET /health", () => {
@@ -14,5 +19,43 @@ describe("GET /health", () => {
     const prefixed = await call("GET", "/openclaw/api/openclaw/health");
     expect(prefixed.status).toBe(200);
     expect(prefixed.body).toEqual(direct.body);
+  });
+});
+
+describe("GET /health when the database does not answer", () => {
+  // A loopback "database" that accepts connections and never says a word: the API must
+  // report it within its timeout rather than hang.
+  let silent: Server;
+  let api: ServerType;
+  let apiUrl: string;
+  let sql: Sql;
+
+  beforeAll(async () => {
+    silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const dbPort = (silent.address() as AddressInfo).port;
+    sql = connect(`postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`, { max: 1 });
+    const env = (name: string) => ({ HEALTH_DB_TIMEOUT_MS: "500" } as Record<string, string>)[name];
+    const app = createApp({ sql, config: readConfig(env, 0) });
+    const port = await new Promise<number>((resolve) => {
+      api = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
+    });
+    apiUrl = `http://127.0.0.1:${port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => api.close(() => resolve()));
+    await sql.end({ timeout: 0 });
+    silent.close();
+  });
+
+  it("answers 503 with database unreachable within the timeout", async () => {
+    const started = Date.now();
+    const res = await fetch(`${apiUrl}/api/openclaw/health`);
+    const body = await res.json();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(res.status).toBe(503);
+    expect(body).toMatchObject({ success: false, status: "unavailable", database: "unreachable", action_required: false, unread_responses: [] });
+    expect(body.next_steps.length).toBeGreaterThan(0);
   });
 });

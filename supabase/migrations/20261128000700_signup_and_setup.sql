@@ -75,7 +75,7 @@ create function app.setup_workspace(p_project_slug text, p_org jsonb, p_stages j
     v_default_name text;
     v_default_id text;
     v_moved integer := 0;
-    v_removed text[] := '{}';
+    v_removed text[] := '{}'::text[];
   begin
     update app.orgs o set
       project_slug = coalesce(p_project_slug, o.project_slug),
