@@ -64,10 +64,12 @@ function site(deps: AppDeps) {
       version: "1.0.0",
       description: "Agent-first multi-tenant CRM implementing the ClawCRM agent API. Every reply carries success, warnings[] and next_steps[]; errors carry error.code, error.message and error.hint. POSTs accept an Idempotency-Key header.",
     },
-    servers: [{ url: new URL(c.req.url).origin }],
+    // Under the Edge Function the API lives below /…/openclaw, not at the origin's root.
+    servers: [{ url: new URL(c.req.url).href.replace(/\/openapi\.json(\?.*)?$/, "") }],
   }));
-  app.get("/api-docs", swaggerUI({ url: "/openapi.json", title: "OpenClaw CRM API" }));
-  app.get("/", (c) => c.redirect("/api-docs"));
+  // Relative links, so the docs work at the root and under the Edge Function's path alike.
+  app.get("/api-docs", swaggerUI({ url: "openapi.json", title: "OpenClaw CRM API" }));
+  app.get("/", (c) => c.redirect("api-docs"));
 
   app.notFound(routeNotFound);
   app.onError((err, c) => handleError(err, c));

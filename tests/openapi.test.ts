@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { as, call, expectError, expectOk, signup } from "./support/api.ts";
+import { as, baseUrl, call, expectError, expectOk, signup } from "./support/api.ts";
 
 const ROUTES: Record<string, string[]> = {
   "/api/openclaw/signup": ["get", "post"],
@@ -62,12 +62,23 @@ describe("GET /openapi.json", () => {
 });
 
 describe("GET /api-docs", () => {
-  it("serves human-readable HTML docs that load /openapi.json", async () => {
+  it("serves human-readable HTML docs whose spec link resolves to /openapi.json", async () => {
     const res = await call("GET", "/api-docs");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
     expect(res.body).toMatch(/<html/i);
-    expect(res.body).toContain("/openapi.json");
+    const specUrl = /url: '([^']+)'/.exec(res.body)?.[1];
+    expect(new URL(specUrl!, `${baseUrl()}/api-docs`).pathname).toBe("/openapi.json");
+  });
+
+  it("links the spec relative to the docs page, so it also works under the Edge Function prefix", async () => {
+    const res = await call("GET", "/openclaw/api-docs");
+    const specUrl = /url: '([^']+)'/.exec(res.body)?.[1];
+    const resolved = new URL(specUrl!, `${baseUrl()}/openclaw/api-docs`).pathname;
+    expect(resolved).toBe("/openclaw/openapi.json");
+    const spec = await call("GET", resolved);
+    expect(spec.body.openapi).toBe("3.1.0");
+    expect(spec.body.servers[0].url).toBe(`${baseUrl()}/openclaw`);
   });
 });
 

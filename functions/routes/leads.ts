@@ -362,12 +362,17 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       ...(input.customFields !== undefined ? { custom_fields: db.json(input.customFields as never) } : {}),
       ...(input.crmData !== undefined ? { crm_data: db.json(input.crmData as never) } : {}),
     };
-    const [row] = await db<{ id: string }[]>`
-      insert into app.leads ${db(values)}
-      on conflict (org_id, email_key) where deleted_at is null do nothing
-      returning id`;
+    // Insert and read back in one round trip: the org row stays locked (lead limit) until commit.
+    const [row] = await db<LeadRow[]>`
+      with inserted as (
+        insert into app.leads ${db(values)}
+        on conflict (org_id, email_key) where deleted_at is null do nothing
+        returning *
+      )
+      select ${db.unsafe(leadSelect)}
+      from (select i.*, s.name as stage from inserted i left join app.stages s on s.id = i.stage_id) l`;
     if (!row) throw duplicateEmail((await existingLeadId(db, input.email))!);
-    const lead = present((await findLead(db, row.id))!);
+    const lead = present(row);
     return reply(c, { id: lead.id, lead, enrichmentQueued: false as const }, {
       warnings: ["Auto-enrichment disabled — enrich explicitly", ...aliasWarnings(input), ...ignoredFieldWarnings(input)],
       next_steps: [enrichNext(lead.id)],

@@ -1,0 +1,23 @@
+// Supabase Edge Function entry (Deno): the same app the Node entry serves.
+// Supabase hands requests for /functions/v1/openclaw/… to this function as /openclaw/…,
+// which the app answers as well as /api/openclaw/….
+import { createApp } from "../../../functions/app.ts";
+import { readConfig } from "../../../functions/config.ts";
+import { connect } from "../../../functions/db.ts";
+
+const env = (name: string) => Deno.env.get(name) || undefined;
+const databaseUrl = env("SUPABASE_DB_URL") ?? env("DATABASE_URL");
+if (!databaseUrl) throw new Error("SUPABASE_DB_URL (or DATABASE_URL) is not set.");
+
+// PORT is set only for local runs; on Supabase the platform decides where we listen.
+const port = env("PORT") === undefined ? undefined : Number(env("PORT"));
+// On Supabase the public address is the project URL plus the function's path.
+const supabaseUrl = env("SUPABASE_URL")?.replace(/\/+$/, "");
+const publicUrl = env("PUBLIC_URL") ?? (port === undefined && supabaseUrl ? `${supabaseUrl}/functions/v1/openclaw` : undefined);
+const config = readConfig((name) => (name === "PUBLIC_URL" ? publicUrl : env(name)), port ?? 8000);
+
+const sql = connect(databaseUrl, { max: Number(env("DB_POOL_SIZE") ?? 5) });
+const app = createApp({ sql, config });
+
+if (port === undefined) Deno.serve(app.fetch);
+else Deno.serve({ port, hostname: env("HOST") ?? "127.0.0.1" }, app.fetch);
