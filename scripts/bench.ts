@@ -26,6 +26,7 @@ import postgres from "postgres";
 import { createApp } from "../functions/app.ts";
 import { readConfig } from "../functions/config.ts";
 import { connect, type Sql, type Tx } from "../functions/db.ts";
+import { leadSelect } from "../functions/routes/leads.ts";
 
 function setting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -46,16 +47,6 @@ const POOL = setting("BENCH_POOL", CONCURRENCY);
 const LIST_READS = setting("BENCH_LIST_READS", 200);
 const PAGE_SIZE = Math.min(setting("BENCH_PAGE_SIZE", 50), 200);
 const WARMUP = setting("BENCH_WARMUP", 100);
-
-// The columns GET /leads/{id} returns (functions/routes/leads.ts).
-const leadSelect = `
-  id, first_name as "firstName", last_name as "lastName", email,
-  organization_name as "organizationName", business_type as "businessType", phone, tier, status,
-  stage, stage_id as "stageId", custom_fields as "customFields", crm_data as "crmData",
-  title, seniority, company_name as "companyName", linkedin_url as "linkedinUrl",
-  company_size as "companySize", company_revenue as "companyRevenue",
-  enrichment_status as "enrichmentStatus", enrichment, enriched_at as "enrichedAt",
-  last_touch_at as "lastTouchAt", created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt"`;
 
 interface LeadInput {
   firstName: string;

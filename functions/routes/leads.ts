@@ -133,7 +133,8 @@ const LegacyDeleteQuery = DeleteQuery.extend({ id: z.string().min(1).max(100) })
 // ---------------------------------------------------------------------------
 // Database access
 // ---------------------------------------------------------------------------
-const leadSelect = `
+/** The columns of app.lead_details as the API names them (the bench reads the same). */
+export const leadSelect = `
   id, first_name as "firstName", last_name as "lastName", email,
   organization_name as "organizationName", business_type as "businessType", phone, tier, status,
   stage, stage_id as "stageId", custom_fields as "customFields", crm_data as "crmData",
