@@ -92,4 +92,16 @@ end
 $$;
 
 -- pg_cron runs the application's scheduled work (it lives in pg_catalog, as on Supabase).
-create extension if not exists pg_cron;
+-- A database without it (not installed, not preloaded, or not the cron database) still
+-- gets the whole schema; only the schedules are skipped, with a notice.
+do $$
+begin
+  if exists (select from pg_catalog.pg_available_extensions where name = 'pg_cron') then
+    create extension if not exists pg_cron;
+  else
+    raise notice 'pg_cron is not available: scheduled jobs will not be registered';
+  end if;
+exception when others then
+  raise notice 'pg_cron could not be enabled here (%): scheduled jobs will not be registered', sqlerrm;
+end
+$$;

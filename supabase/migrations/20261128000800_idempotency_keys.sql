@@ -106,19 +106,47 @@ revoke execute on function app.purge_idempotency_keys() from public;
 grant execute on function app.purge_idempotency_keys() to service_role;
 
 -- ---------------------------------------------------------------------------
--- pg_cron jobs, (re)registered by name. Later migrations add their jobs here by
--- replacing this function and calling it again.
+-- pg_cron jobs, (re)registered by name: cron.schedule replaces a job of the same name.
+-- The jobs are data (app.scheduled_jobs); a later migration adds a row and calls
+-- app.schedule_jobs() again.
 -- ---------------------------------------------------------------------------
-create function app.schedule_jobs() returns void
+create table app.scheduled_jobs (
+  name text primary key,
+  schedule text not null,
+  command text not null
+);
+comment on table app.scheduled_jobs is 'The pg_cron jobs the application needs; app.schedule_jobs() registers them.';
+alter table app.scheduled_jobs enable row level security;
+alter table app.scheduled_jobs force row level security;
+create policy "Scheduled jobs are visible to the service role" on app.scheduled_jobs
+  for select to service_role using (true);
+grant select on app.scheduled_jobs to service_role;
+
+insert into app.scheduled_jobs (name, schedule, command) values
+  ('purge-idempotency-keys', '17 * * * *', 'select app.purge_idempotency_keys()');
+
+create function app.schedule_jobs() returns integer
   language plpgsql
   security definer
   set search_path = ''
   as $$
+  declare
+    v_job record;
+    v_count integer := 0;
   begin
-    perform cron.schedule('purge-idempotency-keys', '17 * * * *', 'select app.purge_idempotency_keys()');
+    if pg_catalog.to_regnamespace('cron') is null then
+      raise notice 'pg_cron is not installed in this database: no jobs scheduled';
+      return 0;
+    end if;
+    for v_job in select j.name, j.schedule, j.command from app.scheduled_jobs j order by j.name loop
+      -- Dynamic so the function compiles (and lints) where pg_cron is absent.
+      execute 'select cron.schedule($1, $2, $3)' using v_job.name, v_job.schedule, v_job.command;
+      v_count := v_count + 1;
+    end loop;
+    return v_count;
   end;
   $$;
-comment on function app.schedule_jobs() is 'Registers every pg_cron job of the application by name; safe to run again.';
+comment on function app.schedule_jobs() is 'Registers every job in app.scheduled_jobs with pg_cron by name (replacing older definitions); returns how many; a no-op without pg_cron.';
 revoke execute on function app.schedule_jobs() from public;
 
 select app.schedule_jobs();

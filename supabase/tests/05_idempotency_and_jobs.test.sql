@@ -1,6 +1,6 @@
 -- Idempotency keys and the scheduled jobs.
 begin;
-select plan(8);
+select plan(10);
 
 select tests.create_org('idem') as org \gset
 select tests.authenticate_as(:'org');
@@ -25,8 +25,9 @@ update app.idempotency_keys set created_at = now() - interval '25 hours' where o
 select is(app.purge_idempotency_keys(), 1, 'the purge deletes keys older than 24 hours');
 
 select is((select schedule from cron.job where jobname = 'purge-idempotency-keys'), '17 * * * *', 'the purge runs hourly under pg_cron');
-select app.schedule_jobs();
+select is(app.schedule_jobs(), (select count(*)::int from app.scheduled_jobs), 'schedule_jobs registers every job in app.scheduled_jobs');
 select is((select count(*)::int from cron.job where jobname = 'purge-idempotency-keys'), 1, 'registering jobs again does not duplicate them');
+select is_empty($$ select name from app.scheduled_jobs except select jobname from cron.job $$, 'every declared job is registered with pg_cron');
 
 select * from finish();
 rollback;
