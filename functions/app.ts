@@ -8,11 +8,18 @@ import type { AppConfig } from "./config.ts";
 import type { AppEnv } from "./context.ts";
 import type { Sql } from "./db.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { feedbackRoutes } from "./routes/feedback.ts";
+import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
+import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
+import { stagesRoutes } from "./routes/stages.ts";
+import { syncSourcesRoutes } from "./routes/sync-sources.ts";
+import { touchpointsRoutes } from "./routes/touchpoints.ts";
 import { validationHook } from "./validation.ts";
 
 export const API_PREFIX = "/api/openclaw";
@@ -34,12 +41,21 @@ function contractApi(config: AppConfig) {
       return errorReply(c, payloadTooLarge(config.maxBodyBytes));
     },
   }));
+  // Literal paths before parameterised ones: /stages/sync-sources before /stages/{id},
+  // and any /leads/{literal} before the leads router's /leads/{leadId}.
   return api
     .route("/", signupRoutes)
     .route("/", setupRoutes)
     .route("/", healthRoutes)
     .route("/", orgRoutes)
-    .route("/", leadRoutes);
+    .route("/", leadRoutes)
+    .route("/", syncSourcesRoutes)
+    .route("/", inboundRoutes)
+    .route("/", stagesRoutes)
+    .route("/", fieldsRoutes)
+    .route("/", notesRoutes)
+    .route("/", touchpointsRoutes)
+    .route("/", feedbackRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
