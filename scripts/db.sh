@@ -10,7 +10,8 @@
 #   scripts/db.sh reset   [dev|test]      fresh + migrate (refused when DATABASE_URL is set)
 #   scripts/db.sh migrate [url]           supabase db push to url, $DATABASE_URL, or the dev cluster
 #
-# dev listens on 127.0.0.1:54322, test on 127.0.0.1:54330; data lives in .local/postgres/<name>
+# dev listens on 127.0.0.1:54322, test on 127.0.0.1:54330 (any other name: DB_PORT, for extra
+# clusters side by side); data lives in .local/postgres/<name>
 # (git-ignored). pg_cron only installs into the database named by cron.database_name, so a
 # fresh test database is made by recreating `postgres` rather than by using another name.
 set -euo pipefail
@@ -26,7 +27,9 @@ cluster_port() {
   case "$1" in
     dev) echo 54322 ;;
     test) echo 54330 ;;
-    *) die "unknown cluster '$1' (use dev or test)" ;;
+    # Any other name is an extra cluster (e.g. one per parallel work tree) on DB_PORT.
+    *) [[ $1 =~ ^[a-z0-9-]+$ && -n ${DB_PORT:-} ]] || die "unknown cluster '$1' (use dev, test, or another name with DB_PORT set)"
+       echo "$DB_PORT" ;;
   esac
 }
 cluster_dir() { echo "$root/.local/postgres/$1"; }
@@ -104,7 +107,7 @@ init_cluster() {
     echo "cron.database_name = 'postgres'"
     echo "cron.timezone = 'UTC'"
     echo "timezone = 'UTC'"
-    if [[ $name == test ]]; then
+    if [[ $name != dev ]]; then
       # Throwaway data: durability buys nothing here and costs test time.
       echo "fsync = off"
       echo "synchronous_commit = off"
