@@ -36,6 +36,9 @@ export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
   if (!key) throw missingKey();
   if (!/^rcm_live_[0-9a-f]{64}$/.test(key)) throw unknownKey();
   const keyHash = await sha256Hex(key);
+  // Read the whole body before taking a connection: a slow client must not hold a
+  // transaction open while it uploads. Hono caches it for the validators.
+  if (c.req.method !== "GET" && c.req.method !== "HEAD") await c.req.text();
 
   try {
     await c.var.sql.begin(async (tx) => {
