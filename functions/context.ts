@@ -9,5 +9,7 @@ export interface AppEnv {
     /** The request's transaction, already acting as the caller's org (tenant routes only). */
     db: Tx;
     orgId: string;
+    /** The API key the request authenticated with (recorded as the actor of changes). */
+    keyId: string;
   };
 }

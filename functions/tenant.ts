@@ -6,6 +6,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context.ts";
+import type { Tx } from "./db.ts";
 import { ApiError } from "./errors.ts";
 
 const rollback = Symbol("rollback");
@@ -31,25 +32,50 @@ const unknownKey = () =>
 const revokedKey = () =>
   new ApiError(401, "revoked_api_key", "The API key has been revoked", "Use a current key for this workspace.");
 
-export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
+interface KeyCheck {
+  orgId: string;
+  keyId: string;
+  revoked: boolean;
+}
+
+/** The key's hash, checked for shape first so garbage never reaches the database. */
+async function requestKeyHash(c: Context): Promise<string> {
   const key = readApiKey(c);
   if (!key) throw missingKey();
   if (!/^rcm_live_[0-9a-f]{64}$/.test(key)) throw unknownKey();
-  const keyHash = await sha256Hex(key);
-  // Read the whole body before taking a connection: a slow client must not hold a
-  // transaction open while it uploads. Hono caches it for the validators.
+  return sha256Hex(key);
+}
+
+function accept(check: KeyCheck | undefined): KeyCheck {
+  if (!check) throw unknownKey();
+  if (check.revoked) throw revokedKey();
+  return check;
+}
+
+/** Read the whole body before taking a connection: a slow client must not hold a
+ * transaction open while it uploads. Hono caches it for the validators. */
+async function readBody(c: Context): Promise<void> {
   if (c.req.method !== "GET" && c.req.method !== "HEAD") await c.req.text();
+}
+
+/**
+ * Routes whose work is one transaction: authenticate and act as the org in the same
+ * transaction as the handler.
+ */
+export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
+  const keyHash = await requestKeyHash(c);
+  await readBody(c);
 
   try {
     await c.var.sql.begin(async (tx) => {
-      const [auth] = await tx<{ orgId: string; revoked: boolean }[]>`
-        select a.org_id as "orgId", a.revoked,
+      const [check] = await tx<KeyCheck[]>`
+        select a.org_id as "orgId", a.key_id as "keyId", a.revoked,
                case when not a.revoked then set_config('role', 'authenticated', true) end as role
         from app.authenticate_api_key(${keyHash}) a`;
-      if (!auth) throw unknownKey();
-      if (auth.revoked) throw revokedKey();
+      const auth = accept(check);
       c.set("db", tx);
       c.set("orgId", auth.orgId);
+      c.set("keyId", auth.keyId);
       await next();
       if (c.res.status >= 400) throw rollback;
     });
@@ -57,3 +83,28 @@ export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
     if (err !== rollback) throw err;
   }
 });
+
+/**
+ * Routes that wait on the outside world (enrichment, mail, Calendly): authenticate
+ * only, so no transaction is held across a network call; the handler then opens short
+ * transactions of its own with asTenant().
+ */
+export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
+  const keyHash = await requestKeyHash(c);
+  await readBody(c);
+  const [check] = await c.var.sql<KeyCheck[]>`
+    select a.org_id as "orgId", a.key_id as "keyId", a.revoked from app.authenticate_api_key(${keyHash}) a`;
+  const auth = accept(check);
+  c.set("orgId", auth.orgId);
+  c.set("keyId", auth.keyId);
+  await next();
+});
+
+/** One transaction acting as the request's (already authenticated) org, under RLS. */
+export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const claims = JSON.stringify({ role: "authenticated", org_id: c.var.orgId, key_id: c.var.keyId });
+  return c.var.sql.begin(async (tx) => {
+    await tx`select set_config('request.jwt.claims', ${claims}, true), set_config('role', 'authenticated', true)`;
+    return work(tx);
+  }) as Promise<T>;
+}
