@@ -7,6 +7,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "./config.ts";
 import type { AppEnv } from "./context.ts";
 import type { Sql } from "./db.ts";
+import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
@@ -29,6 +30,8 @@ export const FUNCTION_PREFIX = "/openclaw";
 export interface AppDeps {
   sql: Sql;
   config: AppConfig;
+  /** MX lookups for enrichment; each runtime entry supplies its own resolver. */
+  resolveMx: ResolveMx;
 }
 
 function contractApi(config: AppConfig) {
@@ -67,6 +70,7 @@ function site(deps: AppDeps) {
   app.use("*", async (c, next) => {
     c.set("sql", deps.sql);
     c.set("config", deps.config);
+    c.set("resolveMx", deps.resolveMx);
     await next();
   });
   app.route(API_PREFIX, contractApi(deps.config));

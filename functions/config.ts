@@ -1,5 +1,6 @@
 // Deployment settings, read once by the entry point (Node or Deno) and handed to the app,
 // so the app itself never touches process.env or Deno.env.
+import { type EnrichmentConfig, readEnrichmentConfig } from "./enrichment/config.ts";
 
 export interface AppConfig {
   /** Public base URL of this deployment, used in links we hand to agents. */
@@ -12,6 +13,7 @@ export interface AppConfig {
   maxBodyBytes: number;
   /** How long GET /health waits for the database before saying it is unreachable. */
   healthTimeoutMs: number;
+  enrichment: EnrichmentConfig;
 }
 
 export type EnvReader = (name: string) => string | undefined;
@@ -24,10 +26,11 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     upgradeUrl: env("UPGRADE_URL") ?? "https://clawcrm.ai/pricing",
     maxBodyBytes: positiveInt(env("MAX_BODY_BYTES"), 1_048_576),
     healthTimeoutMs: positiveInt(env("HEALTH_DB_TIMEOUT_MS"), 2_000),
+    enrichment: readEnrichmentConfig(env),
   };
 }
 
-function positiveInt(value: string | undefined, fallback: number): number {
+export function positiveInt(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
   return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
 }

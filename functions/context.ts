@@ -1,11 +1,13 @@
 // What every handler can reach through c.var.
 import type { AppConfig } from "./config.ts";
 import type { Sql, Tx } from "./db.ts";
+import type { ResolveMx } from "./enrichment/types.ts";
 
 export interface AppEnv {
   Variables: {
     sql: Sql;
     config: AppConfig;
+    resolveMx: ResolveMx;
     /** The request's transaction, already acting as the caller's org (tenant routes only). */
     db: Tx;
     orgId: string;

@@ -23,9 +23,8 @@ import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import process from "node:process";
 import postgres from "postgres";
-import { createApp } from "../functions/app.ts";
-import { readConfig } from "../functions/config.ts";
 import { connect, type Sql, type Tx } from "../functions/db.ts";
+import { createNodeApp } from "../functions/node/app.ts";
 import { leadSelect } from "../functions/routes/leads.ts";
 
 function setting(name: string, fallback: number): number {
@@ -237,7 +236,7 @@ async function main(url: string) {
     if (limit && maxLeads > limit.leadLimit) {
       throw new Error(`BENCH_LEADS=${LEADS} is more than the ultra tier's ${limit.leadLimit} leads`);
     }
-    const app = createApp({ sql: appSql, config: readConfig((name) => process.env[name], 0) });
+    const app = createNodeApp(appSql, (name) => process.env[name], 0);
     const port = await new Promise<number>((resolve) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));
     });

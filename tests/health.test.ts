@@ -1,9 +1,8 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../functions/app.ts";
-import { readConfig } from "../functions/config.ts";
 import { connect, type Sql } from "../functions/db.ts";
+import { createNodeApp } from "../functions/node/app.ts";
 import { call } from "./support/api.ts";
 
 describe("GET /health", () => {
@@ -36,7 +35,7 @@ describe("GET /health when the database does not answer", () => {
     const dbPort = (silent.address() as AddressInfo).port;
     sql = connect(`postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`, { max: 1 });
     const env = (name: string) => ({ HEALTH_DB_TIMEOUT_MS: "500" } as Record<string, string>)[name];
-    const app = createApp({ sql, config: readConfig(env, 0) });
+    const app = createNodeApp(sql, env, 0);
     const port = await new Promise<number>((resolve) => {
       api = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
     });

@@ -1,9 +1,8 @@
 // Node entry: serves the app with @hono/node-server. Used by `npm start` and the tests.
 import { serve } from "@hono/node-server";
 import process from "node:process";
-import { createApp } from "../app.ts";
-import { readConfig } from "../config.ts";
 import { connect } from "../db.ts";
+import { createNodeApp } from "./app.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
@@ -13,7 +12,7 @@ if (!databaseUrl) {
 const port = Number(process.env.PORT ?? 54321);
 const host = process.env.HOST ?? "127.0.0.1";
 const sql = connect(databaseUrl, { max: Number(process.env.DB_POOL_SIZE ?? 10) });
-const app = createApp({ sql, config: readConfig((name) => process.env[name], port) });
+const app = createNodeApp(sql, (name) => process.env[name], port);
 
 const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
   console.log(`[api] listening on http://${host}:${info.port}/api/openclaw  (docs: http://${host}:${info.port}/api-docs)`);

@@ -3,9 +3,8 @@
 import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
-import { createApp } from "../../functions/app.ts";
-import { readConfig } from "../../functions/config.ts";
 import { connect, type Sql } from "../../functions/db.ts";
+import { createNodeApp } from "../../functions/node/app.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -22,7 +21,7 @@ export async function setup(project: TestProject) {
   if (!databaseUrl) throw new Error("DATABASE_URL is not set: run the suite with `npm test`.");
   sql = connect(databaseUrl, { max: 20 });
   const env = (name: string) => process.env[name];
-  const app = createApp({ sql, config: readConfig(env, 0) });
+  const app = createNodeApp(sql, env, 0);
   const port = await new Promise<number>((resolve) => {
     server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));
   });

@@ -4,6 +4,7 @@
 import { createApp } from "../../../functions/app.ts";
 import { readConfig } from "../../../functions/config.ts";
 import { connect } from "../../../functions/db.ts";
+import type { ResolveMx } from "../../../functions/enrichment/types.ts";
 
 const env = (name: string) => Deno.env.get(name) || undefined;
 const databaseUrl = env("SUPABASE_DB_URL") ?? env("DATABASE_URL");
@@ -17,7 +18,13 @@ const publicUrl = env("PUBLIC_URL") ?? (port === undefined && supabaseUrl ? `${s
 const config = readConfig((name) => (name === "PUBLIC_URL" ? publicUrl : env(name)), port ?? 8000);
 
 const sql = connect(databaseUrl, { max: Number(env("DB_POOL_SIZE") ?? 5) });
-const app = createApp({ sql, config });
+// MX lookups through Deno's resolver (optionally a given name server, as host:port).
+const dnsServer = config.enrichment.dnsServer?.match(/^(.+):(\d+)$/);
+const resolveMx: ResolveMx = async (domain) =>
+  (await Deno.resolveDns(domain, "MX", dnsServer ? { nameServer: { ipAddr: dnsServer[1]!, port: Number(dnsServer[2]) } } : undefined))
+    .sort((a, b) => a.preference - b.preference)
+    .map((mx) => mx.exchange.replace(/\.$/, ""));
+const app = createApp({ sql, config, resolveMx });
 
 if (port === undefined) Deno.serve(app.fetch);
 else Deno.serve({ port, hostname: env("HOST") ?? "127.0.0.1" }, app.fetch);
