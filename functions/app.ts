@@ -9,6 +9,7 @@ import type { AppEnv } from "./context.ts";
 import type { Sql } from "./db.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { enrichRoutes } from "./routes/enrich.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -58,7 +59,8 @@ function contractApi(config: AppConfig) {
     .route("/", fieldsRoutes)
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
-    .route("/", feedbackRoutes);
+    .route("/", feedbackRoutes)
+    .route("/", enrichRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
