@@ -3,21 +3,22 @@
 #
 #   scripts/db.sh install                 Debian packages (postgres 15, pg_cron, pgTAP, plpgsql_check, pg_prove)
 #   scripts/db.sh start   [dev|test]      init on first use, start, print the URL
-#   scripts/db.sh stop    [dev|test]
+#   scripts/db.sh stop    [dev|test]      fast shutdown
 #   scripts/db.sh status  [dev|test]
 #   scripts/db.sh url     [dev|test]
 #   scripts/db.sh fresh   [dev|test]      start, then drop and recreate the empty `postgres` database
 #   scripts/db.sh reset   [dev|test]      fresh + migrate (refused when DATABASE_URL is set)
-#   scripts/db.sh migrate [url]           supabase db push to url, $DATABASE_URL, or the dev cluster
+#   scripts/db.sh migrate [url|dev|test]  supabase db push to url, else $DATABASE_URL, else dev
 #
 # dev listens on 127.0.0.1:54322, test on 127.0.0.1:54330 (any other name: DB_PORT, for extra
-# clusters side by side); data lives in .local/postgres/<name>
-# (git-ignored). pg_cron only installs into the database named by cron.database_name, so a
-# fresh test database is made by recreating `postgres` rather than by using another name.
+# clusters side by side); data lives in .local/postgres/<name> (git-ignored). pg_cron only
+# installs into the database named by cron.database_name, so a fresh database is made by
+# recreating `postgres` rather than by using another name.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pg_bin=/usr/lib/postgresql/15/bin
+ext_dir=/usr/share/postgresql/15/extension
 packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl)
 
 say() { echo "[db] $*"; }
@@ -28,25 +29,31 @@ cluster_port() {
     dev) echo 54322 ;;
     test) echo 54330 ;;
     # Any other name is an extra cluster (e.g. one per parallel work tree) on DB_PORT.
-    *) [[ $1 =~ ^[a-z0-9-]+$ && -n ${DB_PORT:-} ]] || die "unknown cluster '$1' (use dev, test, or another name with DB_PORT set)"
+    *) [[ $1 =~ ^[a-z0-9-]+$ && ${DB_PORT:-} =~ ^[0-9]+$ ]] \
+         || die "unknown cluster '$1' (use dev, test, or another name with DB_PORT set)"
        echo "$DB_PORT" ;;
   esac
 }
 cluster_dir() { echo "$root/.local/postgres/$1"; }
 cluster_url() { echo "postgresql://postgres:postgres@127.0.0.1:$(cluster_port "$1")/postgres"; }
 
-# initdb and postgres refuse to run as root: as root, run them as the postgres system user.
+# initdb and postgres refuse to run as root: as root, run them as the postgres system user
+# (from /, so an unreachable working directory such as /root does not get in the way).
 as_owner() {
-  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
+# ---------------------------------------------------------------------------------------------
+# install
+
 missing_parts() {
-  [[ -x $pg_bin/postgres ]] || echo "postgresql-15"
-  [[ -f /usr/share/postgresql/15/extension/pg_cron.control ]] || echo "pg_cron"
-  [[ -f /usr/share/postgresql/15/extension/pgtap.control ]] || echo "pgTAP"
-  [[ -f /usr/share/postgresql/15/extension/plpgsql_check.control ]] || echo "plpgsql_check"
+  [[ -x $pg_bin/postgres && -x $pg_bin/initdb && -x $pg_bin/pg_ctl ]] || echo "postgresql-15"
+  [[ -f $ext_dir/pg_cron.control ]] || echo "pg_cron"
+  [[ -f $ext_dir/pgtap.control ]] || echo "pgTAP"
+  [[ -f $ext_dir/plpgsql_check.control ]] || echo "plpgsql_check"
   command -v pg_prove >/dev/null || echo "pg_prove"
   command -v psql >/dev/null || echo "psql"
+  return 0
 }
 
 cmd_install() {
@@ -54,54 +61,98 @@ cmd_install() {
   missing="$(missing_parts | tr '\n' ' ')"
   [[ -z $missing ]] && return 0
   if [[ $EUID -ne 0 ]]; then
-    die "missing: ${missing}— install them as root with:
-    sudo apt-get update && sudo apt-get install -y ${packages[*]}"
+    die "missing: ${missing}- install them as root with:
+    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ${packages[*]}"
   fi
+  command -v apt-get >/dev/null || die "missing: ${missing}- and apt-get is not available (Debian/Ubuntu only)"
   say "installing ${missing}from Debian's packages"
-  # Debian would otherwise create and start its own cluster on 5432; we run our own.
+  # Debian would otherwise create (and start) its own `main` cluster on 5432; we run our own.
+  # postgresql-common's createcluster.conf includes createcluster.d.
   mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/openclaw-no-main.conf
+  local had_main=no
+  [[ -d /etc/postgresql/15/main ]] && had_main=yes
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${packages[@]}" >/dev/null
+  # Belt and braces: a main cluster that appeared with this install is dropped again.
+  if [[ $had_main == no && -d /etc/postgresql/15/main ]] && command -v pg_dropcluster >/dev/null; then
+    pg_dropcluster --stop 15 main || say "could not drop Debian's 15/main cluster; stop it with: pg_ctlcluster 15 main stop"
+  fi
   missing="$(missing_parts | tr '\n' ' ')"
   [[ -z $missing ]] || die "still missing after install: $missing"
+  say "installed"
 }
 
-# The postgres user must be able to reach the data directory through every ancestor.
+# ---------------------------------------------------------------------------------------------
+# clusters
+
+# As root, the postgres user must be able to traverse every ancestor of the cluster folder
+# (CI clones the repository as root into an arbitrary folder). Only ancestors it cannot
+# traverse get o+x, nothing else changes.
 ensure_reachable() {
-  local dir="$1"
   [[ $EUID -eq 0 ]] || return 0
-  local path="$dir"
-  while [[ $path != "/" ]]; do
-    path="$(dirname "$path")"
+  # From / downwards, so only the folders that actually block the way are changed.
+  local path="" part parts
+  IFS=/ read -r -a parts <<<"${1#/}"
+  for part in "${parts[@]}"; do
+    path="$path/$part"
     if ! runuser -u postgres -- test -x "$path"; then
+      say "allowing the postgres user to traverse $path (chmod o+x)"
       chmod o+x "$path"
     fi
   done
 }
 
+# A Unix socket path is limited to 107 bytes; a deep checkout gets a socket folder in /tmp.
+socket_dir() {
+  local dir="$1" port="$2"
+  if (( ${#dir} + ${#port} + 10 <= 100 )); then
+    echo "$dir"
+  else
+    local tmp; tmp="/tmp/openclaw-pg-$(printf '%s' "$dir" | cksum | cut -d' ' -f1)"
+    mkdir -p "$tmp"; chmod 700 "$tmp"
+    [[ $EUID -eq 0 ]] && chown postgres:postgres "$tmp"
+    echo "$tmp"
+  fi
+}
+
 is_running() {
-  local dir; dir="$(cluster_dir "$1")"
-  [[ -f $dir/data/postmaster.pid ]] && as_owner "$pg_bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+  local data; data="$(cluster_dir "$1")/data"
+  [[ -f $data/postmaster.pid ]] && as_owner "$pg_bin/pg_ctl" -D "$data" status >/dev/null 2>&1
 }
 
 init_cluster() {
-  local name="$1" dir port
-  dir="$(cluster_dir "$name")"; port="$(cluster_port "$name")"
+  local name="$1" dir pwfile
+  dir="$(cluster_dir "$name")"
   say "creating the $name cluster in ${dir#"$root"/}"
   mkdir -p "$dir"
   ensure_reachable "$dir"
-  [[ $EUID -eq 0 ]] && chown postgres:postgres "$dir"
-  local pwfile; pwfile="$(mktemp)"; echo postgres > "$pwfile"
-  [[ $EUID -eq 0 ]] && chown postgres "$pwfile"
-  as_owner "$pg_bin/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  rm -f "$pwfile"
+  if [[ $EUID -eq 0 ]]; then chown postgres:postgres "$dir"; fi
+  # Superuser postgres/postgres, so the usual Supabase-style URL works.
+  pwfile="$(as_owner mktemp "$dir/.pw.XXXXXX")"
+  echo postgres | as_owner tee "$pwfile" >/dev/null
+  as_owner "$pg_bin/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" --auth=trust \
+    -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { rm -f "$pwfile"; cat "$dir/initdb.log" >&2; die "initdb failed for the $name cluster"; }
+  rm -f "$pwfile" "$dir/initdb.log"
+  # Loopback only, trust: this cluster is a local development and test database.
+  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n' \
+    | as_owner tee "$dir/data/pg_hba.conf" >/dev/null
+}
+
+# Settings are rewritten on every start (port and socket folder follow the checkout), in a file
+# postgresql.conf includes last.
+write_settings() {
+  local name="$1" dir port sock
+  dir="$(cluster_dir "$name")"; port="$(cluster_port "$name")"; sock="$(socket_dir "$dir" "$port")"
+  grep -q "^include_if_exists = 'openclaw.conf'" "$dir/data/postgresql.conf" \
+    || echo "include_if_exists = 'openclaw.conf'" | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
   {
-    echo "# openclaw-crm local cluster"
+    echo "# written by scripts/db.sh on every start"
     echo "listen_addresses = '127.0.0.1'"
     echo "port = $port"
-    echo "unix_socket_directories = '$dir'"
+    echo "unix_socket_directories = '${sock//\'/\'\'}'"
     echo "max_connections = 200"
     echo "shared_preload_libraries = 'pg_cron'"
     echo "cron.database_name = 'postgres'"
@@ -113,15 +164,12 @@ init_cluster() {
       echo "synchronous_commit = off"
       echo "full_page_writes = off"
     fi
-  } | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
-  # Loopback only, trust: this cluster is a local development and test database.
-  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n' \
-    | as_owner tee "$dir/data/pg_hba.conf" >/dev/null
+  } | as_owner tee "$dir/data/openclaw.conf" >/dev/null
 }
 
 cmd_start() {
-  local name="${1:-dev}" dir
-  dir="$(cluster_dir "$name")"
+  local name="${1:-dev}" dir port
+  dir="$(cluster_dir "$name")"; port="$(cluster_port "$name")"
   cmd_install
   if is_running "$name"; then
     say "$name cluster already running: $(cluster_url "$name")"
@@ -129,8 +177,14 @@ cmd_start() {
   fi
   [[ -f $dir/data/PG_VERSION ]] || init_cluster "$name"
   ensure_reachable "$dir"
+  write_settings "$name"
   as_owner "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null \
-    || { tail -20 "$dir/postgres.log" >&2; die "the $name cluster did not start (log: $dir/postgres.log)"; }
+    || { tail -20 "$dir/postgres.log" >&2; die "the $name cluster did not start (log: ${dir#"$root"/}/postgres.log)"; }
+  local i
+  for ((i = 0; i < 50; i++)); do
+    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
+    sleep 0.1
+  done
   say "$name cluster listening: $(cluster_url "$name")"
 }
 
@@ -146,8 +200,15 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local name="${1:-dev}"
-  if is_running "$name"; then say "$name cluster running: $(cluster_url "$name")"; else say "$name cluster stopped"; fi
+  local name="${1:-dev}" dir
+  dir="$(cluster_dir "$name")"
+  if is_running "$name"; then
+    say "$name cluster running: $(cluster_url "$name") (data: ${dir#"$root"/}/data)"
+  elif [[ -f $dir/data/PG_VERSION ]]; then
+    say "$name cluster stopped (data: ${dir#"$root"/}/data)"
+  else
+    say "$name cluster not created yet (scripts/db.sh start $name)"
+  fi
 }
 
 cmd_fresh() {
@@ -157,22 +218,29 @@ cmd_fresh() {
   psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d template1 -v ON_ERROR_STOP=1 \
     -c "drop database if exists postgres with (force)" -c "create database postgres" 2>&1 \
     | { grep -v "^NOTICE" || true; }
-  say "$name database recreated empty"
+  say "$name cluster: database postgres recreated empty ($(cluster_url "$name"))"
 }
+
+# ---------------------------------------------------------------------------------------------
+# migrations
 
 with_sslmode_disabled() {
   local url="$1"
-  [[ $url == *sslmode=* ]] && { echo "$url"; return; }
-  [[ $url == *\?* ]] && echo "${url}&sslmode=disable" || echo "${url}?sslmode=disable"
+  if [[ $url == *sslmode=* ]]; then echo "$url"
+  elif [[ $url == *\?* ]]; then echo "${url}&sslmode=disable"
+  else echo "${url}?sslmode=disable"
+  fi
 }
 
 cmd_migrate() {
-  local url="${1:-${DATABASE_URL:-$(cluster_url dev)}}"
+  local url="${1:-${DATABASE_URL:-dev}}"
+  [[ $url == *://* ]] || url="$(cluster_url "$url")"
   # Local clusters speak plain TCP; a remote URL keeps whatever sslmode it names.
-  [[ $url == *127.0.0.1* || $url == *localhost* ]] && url="$(with_sslmode_disabled "$url")"
+  if [[ $url =~ @(127\.0\.0\.1|localhost|\[::1\])(:|/) ]]; then url="$(with_sslmode_disabled "$url")"; fi
   local log; log="$(mktemp)"
-  if (cd "$root" && npx --no-install supabase db push --db-url "$url" --include-all --yes) >"$log" 2>&1; then
-    say "migrations applied ($(grep -c "^Applying migration" "$log" || true) new)"
+  if (cd "$root" && npx --no-install supabase db push --workdir "$root" --db-url "$url" --include-all --yes) >"$log" 2>&1; then
+    say "migrations applied ($(grep -c "^Applying migration" "$log" || true) new, ${url%%\?*})" \
+      | sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#'
     rm -f "$log"
   else
     cat "$log" >&2; rm -f "$log"
@@ -182,7 +250,8 @@ cmd_migrate() {
 
 cmd_reset() {
   local name="${1:-dev}"
-  [[ -z ${DATABASE_URL:-} ]] || die "DATABASE_URL is set: reset only wipes the project's own local clusters, never an external database"
+  [[ -z ${DATABASE_URL:-} ]] \
+    || die "DATABASE_URL is set: reset only wipes the project's own local clusters, never an external database (unset DATABASE_URL to reset the $name cluster)"
   cmd_fresh "$name"
   cmd_migrate "$(cluster_url "$name")"
 }
