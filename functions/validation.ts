@@ -22,6 +22,21 @@ export const validationHook: Hook<any, AppEnv, any, any> = (result, c) => {
   if (!result.success) return errorReply(c, invalidRequest(result.error, result.target));
 };
 
+/**
+ * Request validation whose hint also says how to fix the named fields (a missing leadId,
+ * an unknown type), not only that they are wrong.
+ */
+// deno-lint-ignore no-explicit-any -- the path and response types are the route's own
+export function validationWithHints<I>(hints: Record<string, string>): Hook<I, AppEnv, any, any> {
+  return (result, c) => {
+    if (result.success) return;
+    const generic = invalidRequest(result.error, result.target);
+    const specific = [...new Set(result.error.issues.flatMap((issue) => hints[String(issue.path[0])] ?? []))];
+    if (specific.length === 0) return errorReply(c, generic);
+    return errorReply(c, new ApiError(400, generic.code, generic.message, [...specific, generic.hint].join(" "), generic.extra));
+  };
+}
+
 /** Top-level keys of a body that its schema does not know (reported as warnings). */
 export function unknownFields(body: Record<string, unknown>, known: Iterable<string>): string[] {
   const knownSet = new Set(known);
