@@ -1,5 +1,263 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
+// Pipeline stages: list (with live lead counts), create, change or reorder, delete (moving
+// the stage's leads), and a lead's stage history. The rules live in the database
+// (app.create_stage, app.update_stage, app.reorder_stages, app.delete_stage, the
+// one-default-stage triggers); this file validates, calls and shapes the reply.
+//
+// /stages/history is registered here before anything parameterised; /stages/sync-sources
+// has its own router, registered before this one.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../context.ts";
-import { validationHook } from "../validation.ts";
+import type { Tx } from "../db.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { idempotency } from "../idempotency.ts";
+import {
+  bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
+} from "../reply.ts";
+import { tenantTransaction } from "../tenant.ts";
+import { unknownFields, validationHook } from "../validation.ts";
 
-export const stagesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+// ---------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------
+const hexColor = z.string().regex(/^#[0-9A-Fa-f]{6}$/, "must be a hex colour like #1A2B3C");
+const StageName = z.string().trim().min(1).max(100).openapi({ example: "Qualified" });
+const StageRef = z.string().trim().min(1).max(100).openapi({ description: "A stage id (stg_…) or name.", example: "stg_3f9c0a1b2c3d4e5f6a7b8c9d" });
+const Index = z.number().int().min(0).max(10_000);
+
+const createFields = {
+  name: StageName,
+  order: Index.optional().openapi({ description: "Place in the pipeline, 0 first; default last. Later stages shift down." }),
+  color: hexColor.nullable().optional(),
+  isDefault: z.boolean().optional().openapi({ description: "New leads land here; the flag moves from the current default stage." }),
+};
+const CreateStage = z.looseObject(createFields).openapi("CreateStageRequest");
+
+const updateFields = {
+  id: StageRef.optional().openapi({ description: "The stage to change (id or current name). Leave out to reorder." }),
+  name: StageName.optional().openapi({ description: "New name; the stage's leads stay attached." }),
+  order: z.union([Index, z.array(StageRef).min(1).max(500)], {
+    error: "must be the stage's new index (0 first) or, to reorder the pipeline, the list of every stage id",
+  }).optional().openapi({ description: "With id: the stage's new index (0 first; the others shift). Without id: the whole pipeline, every stage id (or name) once, first to last." }),
+  color: hexColor.nullable().optional().openapi({ description: "#RRGGBB, or null to clear." }),
+  isDefault: z.boolean().optional().openapi({ description: "true moves the default flag here; the default stage cannot be unmarked, only replaced." }),
+};
+const UpdateStage = z.looseObject(updateFields).openapi("UpdateStageRequest");
+
+const Stage = z.object({
+  id: z.string(),
+  name: z.string(),
+  order: z.number().int(),
+  color: z.string().nullable(),
+  isDefault: z.boolean(),
+  leadCount: z.number().int().openapi({ description: "Live (not soft-deleted) leads in the stage." }),
+}).openapi("PipelineStage");
+type StageRow = z.infer<typeof Stage>;
+
+const MAX_LIMIT = 200;
+const Paging = {
+  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+};
+const ListQuery = z.object(Paging);
+const ListReply = envelope({
+  stages: z.array(Stage).openapi({ description: "In pipeline order." }),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+}).openapi("StageListReply");
+
+const StageReply = envelope({
+  id: z.string(),
+  stage: Stage,
+  stages: z.array(Stage).openapi({ description: "The whole pipeline after the change, in order." }),
+}).openapi("StageReply");
+const ReorderReply = envelope({ stages: z.array(Stage) }).openapi("StageReorderReply");
+
+const DeleteQuery = z.object({
+  id: StageRef,
+  moveTo: StageRef.optional().openapi({ description: "Stage (id or name) that receives the deleted stage's leads; required when it holds any, soft-deleted ones included." }),
+});
+const DeletedReply = envelope({
+  id: z.string(),
+  name: z.string(),
+  deleted: z.literal(true),
+  leadsMoved: z.number().int(),
+  movedTo: z.object({ id: z.string(), name: z.string() }).nullable(),
+  stages: z.array(Stage),
+}).openapi("DeletedStageReply");
+
+const HistoryQuery = z.object({
+  leadId: z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }),
+  ...Paging,
+});
+const StageChange = z.object({
+  fromStage: z.string().nullable().openapi({ description: "The stage's name at the time; null for the lead's first stage." }),
+  toStage: z.string().nullable(),
+  fromStageId: z.string().nullable(),
+  toStageId: z.string().nullable(),
+  changedAt: z.string(),
+  changedBy: z.string().openapi({ description: "The API key, actor or database user that moved the lead." }),
+  source: z.string().openapi({ description: "api, sql, or the sync source / automation that moved it." }),
+  ruleId: z.string().nullable().openapi({ description: "The automation rule that moved it, if one did." }),
+}).openapi("StageChange");
+const HistoryReply = envelope({
+  leadId: z.string(),
+  history: z.array(StageChange).openapi({ description: "Newest first." }),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+}).openapi("StageHistoryReply");
+
+// ---------------------------------------------------------------------------
+// Database access and guidance
+// ---------------------------------------------------------------------------
+const stageSelect = `id, name, position as "order", color, is_default as "isDefault", lead_count as "leadCount"`;
+
+const pipeline = (db: Tx) =>
+  db<StageRow[]>`select ${db.unsafe(stageSelect)} from app.stage_details order by position, lower(name), id`;
+
+function ignoredFields(body: Record<string, unknown>, known: string[]): string[] {
+  const ignored = unknownFields(body, known);
+  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}. A stage has name, order, color and isDefault.`];
+}
+
+const moveLeadStep = (name: string) => `PATCH /api/openclaw/leads/{leadId} { "stage": "${name}" } moves a lead into it`;
+
+const updateUsage = "PUT /api/openclaw/stages { \"id\": \"stg_…\", \"name\"?, \"order\"?, \"color\"?, \"isDefault\"? } changes one stage; "
+  + "PUT /api/openclaw/stages { \"order\": [\"stg_…\", …] } (every stage id, first to last) reorders the pipeline.";
+
+// ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
+
+const listRoute = createRoute({
+  method: "get", path: "/stages", tags: ["Pipeline"], summary: "The pipeline's stages in order, with live lead counts",
+  security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
+  responses: { 200: json(ListReply, "The stages in pipeline order."), ...commonErrors },
+});
+const historyRoute = createRoute({
+  method: "get", path: "/stages/history", tags: ["Pipeline"], summary: "A lead's stage history, newest first",
+  security: bearerAuth, middleware: [tenantTransaction], request: { query: HistoryQuery },
+  responses: { 200: json(HistoryReply, "Every stage the lead entered: from, to, when, by whom."), ...notFoundError, ...commonErrors },
+});
+const createStageRoute = createRoute({
+  method: "post", path: "/stages", tags: ["Pipeline"], summary: "Add a stage (default last)",
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateStage),
+  responses: { 201: json(StageReply, "Stage created."), ...conflictError, ...idempotencyError, ...commonErrors },
+});
+const updateRoute = createRoute({
+  method: "put", path: "/stages", tags: ["Pipeline"],
+  summary: "Change one stage ({ id, name?, order?, color?, isDefault? }) or reorder the pipeline ({ order: [every stage id] })",
+  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateStage),
+  responses: {
+    200: json(z.union([StageReply, ReorderReply]), "The changed stage and the pipeline, or the reordered pipeline."),
+    ...notFoundError, ...conflictError, ...commonErrors,
+  },
+});
+const deleteRoute = createRoute({
+  method: "delete", path: "/stages", tags: ["Pipeline"], summary: "Delete a stage, moving its leads to moveTo",
+  security: bearerAuth, middleware: [tenantTransaction], request: { query: DeleteQuery },
+  responses: { 200: json(DeletedReply, "Stage deleted."), ...notFoundError, ...conflictError, ...commonErrors },
+});
+
+export const stagesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(listRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const [rows, [count]] = await Promise.all([
+      db<StageRow[]>`select ${db.unsafe(stageSelect)} from app.stage_details
+                     order by position, lower(name), id limit ${limit} offset ${query.offset}`,
+      db<{ total: number }[]>`select count(*)::integer as total from app.stages`,
+    ]);
+    const total = count!.total;
+    const nextOffset = query.offset + rows.length;
+    return reply(c, { stages: rows, total, limit, offset: query.offset }, {
+      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
+      next_steps: nextOffset < total ? [`GET /api/openclaw/stages?offset=${nextOffset}&limit=${limit} for the next page`]
+        : total === 0 ? ["POST /api/openclaw/stages { \"name\": \"Prospects\" } adds the first stage (it becomes the default)"] : [],
+    });
+  })
+  .openapi(historyRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const [[lead], rows, [count]] = await Promise.all([
+      db<{ deleted: boolean }[]>`select deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
+      db<z.infer<typeof StageChange>[]>`
+        select from_stage_name as "fromStage", to_stage_name as "toStage",
+               from_stage_id as "fromStageId", to_stage_id as "toStageId", changed_at as "changedAt",
+               changed_by as "changedBy", source, rule_id as "ruleId"
+        from app.stage_changes where lead_id = ${query.leadId}
+        order by changed_at desc, id desc limit ${limit} offset ${query.offset}`,
+      db<{ total: number }[]>`select count(*)::integer as total from app.stage_changes where lead_id = ${query.leadId}`,
+    ]);
+    if (!lead) throw notFound("Lead", query.leadId);
+    const total = count!.total;
+    const nextOffset = query.offset + rows.length;
+    return reply(c, { leadId: query.leadId, history: rows, total, limit, offset: query.offset }, {
+      warnings: [
+        ...(query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : []),
+        ...(lead.deleted ? [`Lead ${query.leadId} is soft-deleted`] : []),
+      ],
+      next_steps: nextOffset < total
+        ? [`GET /api/openclaw/stages/history?leadId=${query.leadId}&offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    });
+  })
+  .openapi(createStageRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const [row] = await db<{ id: string }[]>`
+      select app.create_stage(${input.name}, ${input.order ?? null}, ${input.color ?? null}, ${input.isDefault ?? false}) as id`;
+    const stages = await pipeline(db);
+    const stage = stages.find((s) => s.id === row!.id)!;
+    return reply(c, { id: stage.id, stage, stages }, {
+      warnings: [
+        ...(stage.isDefault && !input.isDefault ? ["It is the only stage, so it is the default: new leads land here"] : []),
+        ...ignoredFields(input, Object.keys(createFields)),
+      ],
+      next_steps: [moveLeadStep(stage.name)],
+    }, 201);
+  })
+  .openapi(updateRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const { id, order, ...rest } = input;
+    const warnings = ignoredFields(input, Object.keys(updateFields));
+
+    if (Array.isArray(order)) {
+      const extra = ["id", "name", "color", "isDefault"].filter((k) => input[k as keyof typeof input] !== undefined);
+      if (extra.length > 0) {
+        throw new ApiError(400, "invalid_request", `A reorder takes only order, not ${extra.join(", ")}`, updateUsage);
+      }
+      await db`select app.reorder_stages(${db.array(order)}::text[])`;
+      return reply(c, { stages: await pipeline(db) }, { warnings });
+    }
+    if (id === undefined) {
+      throw new ApiError(400, "invalid_request", "Send the stage's id, or order as the list of every stage id to reorder", updateUsage, {
+        fields: [{ field: "id", message: "is required to change one stage" }],
+      });
+    }
+    const changes = Object.fromEntries(Object.entries({ ...rest, order }).filter(([k, v]) => v !== undefined && k in updateFields));
+    if (Object.keys(changes).length === 0) warnings.push("Nothing to change: send name, order, color and/or isDefault");
+    const [row] = await db<{ id: string }[]>`select app.update_stage(${id}, ${db.json(changes as never)}) as id`;
+    const stages = await pipeline(db);
+    const stage = stages.find((s) => s.id === row!.id)!;
+    if (input.isDefault === true) warnings.push(`"${stage.name}" is now the default stage: new leads land here`);
+    return reply(c, { id: stage.id, stage, stages }, { warnings });
+  })
+  .openapi(deleteRoute, async (c) => {
+    const { id, moveTo } = c.req.valid("query");
+    const db = c.var.db;
+    const [row] = await db<{ result: { id: string; name: string; leadsMoved: number; movedTo: { id: string; name: string } | null } }[]>`
+      select app.delete_stage(${id}, ${moveTo ?? null}) as result`;
+    const result = row!.result;
+    const stages = await pipeline(db);
+    return reply(c, { ...result, deleted: true as const, stages }, {
+      warnings: result.leadsMoved > 0
+        ? [`${result.leadsMoved} lead(s) moved from "${result.name}" to "${result.movedTo!.name}" (recorded in their stage history)`]
+        : [],
+      next_steps: result.movedTo ? [`GET /api/openclaw/leads?stage=${encodeURIComponent(result.movedTo.id)} lists the moved leads`] : [],
+    });
+  });
