@@ -1,5 +1,247 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
+// Inbound events for stage sync sources: POST /inbound/{token}. Public (no API key): the
+// URL's token finds the source and the source's secret authenticates the sender, checked
+// here on the raw body before anything is written. The ingest itself is one call to
+// app.ingest_sync_event (claim the event id, create or update the lead, move it, log a
+// touchpoint), in one transaction as the anon role: any refusal leaves nothing behind.
+//
+// Authentication by type (see authenticationGuide):
+//   generic_webhook            HMAC-SHA256 over "<timestamp>.<raw body>", timestamp within 5 minutes;
+//   form_webhook, api_sdr      X-OpenClaw-Secret or Authorization: Bearer (HMAC accepted too);
+//   gmail                      ?secret= on the Pub/Sub push endpoint, or the header (HMAC accepted too).
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
+import { asAnonymous } from "../db.ts";
+import { ApiError } from "../errors.ts";
+import { envelope, ErrorSchema, json, reply } from "../reply.ts";
 import { validationHook } from "../validation.ts";
+import {
+  authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS, type SyncSourceType,
+} from "./sync-sources.ts";
 
-export const inboundRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+// ---------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------
+const TokenParam = z.object({
+  token: z.string().openapi({ param: { name: "token", in: "path" }, description: "The source's inbound token (from its inboundUrl)." }),
+});
+const StageLink = z.object({ id: z.string(), name: z.string() });
+const InboundReply = envelope({
+  outcome: z.enum(["created", "updated", "ignored"]),
+  duplicate: z.boolean().openapi({ description: "true when this event id was received before: the first outcome, nothing written again." }),
+  syncSourceId: z.string(),
+  event: z.string(),
+  eventId: z.string(),
+  leadId: z.string().optional(),
+  email: z.string().optional(),
+  stage: StageLink.optional(),
+  previousStage: StageLink.nullable().optional(),
+  moved: z.boolean().optional(),
+  touchpointId: z.string().optional(),
+  reason: z.string().optional().openapi({ description: "Why an event was ignored." }),
+}).openapi("InboundEventReply");
+type IngestResult = Omit<z.infer<typeof InboundReply>, "success" | "warnings" | "next_steps">;
+
+const errors = (description: string) => json(ErrorSchema, description);
+
+// ---------------------------------------------------------------------------
+// Authentication
+// ---------------------------------------------------------------------------
+interface InboundSource {
+  id: string;
+  type: SyncSourceType;
+  secret: string;
+}
+
+const encoder = new TextEncoder();
+
+const unknownInbound = () =>
+  new ApiError(404, "not_found", "No sync source for this inbound URL",
+    "Check the URL: the sync source may have been deleted or its URL rotated (GET /api/openclaw/stages/sync-sources shows the current one).");
+
+const unauthorized = (code: string, message: string, type: SyncSourceType) =>
+  new ApiError(401, code, message, authenticationGuide(type));
+
+/** Equal strings, compared as SHA-256 digests so the time taken says nothing about the secret. */
+async function sameSecret(given: string, secret: string): Promise<boolean> {
+  const [a, b] = await Promise.all([given, secret].map(async (s) => new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(s)))));
+  let diff = 0;
+  for (let i = 0; i < a!.length; i++) diff |= a![i]! ^ b![i]!;
+  return diff === 0;
+}
+
+function hexBytes(hex: string): Uint8Array<ArrayBuffer> | undefined {
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) return undefined;
+  return Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16));
+}
+
+async function verifySignature(source: InboundSource, signature: string | undefined, timestamp: string | undefined, raw: Uint8Array<ArrayBuffer>) {
+  if (signature === undefined || timestamp === undefined) {
+    throw unauthorized("missing_signature", `A signed request needs both ${inboundHeaders.timestamp} and ${inboundHeaders.signature}`, source.type);
+  }
+  if (!/^\d{1,12}$/.test(timestamp.trim())) {
+    throw unauthorized("invalid_timestamp", `${inboundHeaders.timestamp} must be Unix time in seconds`, source.type);
+  }
+  if (Math.abs(Date.now() / 1000 - Number(timestamp.trim())) > SIGNATURE_TOLERANCE_SECONDS) {
+    throw unauthorized("stale_timestamp", `${inboundHeaders.timestamp} is more than ${SIGNATURE_TOLERANCE_SECONDS / 60} minutes from our clock`, source.type);
+  }
+  const key = await crypto.subtle.importKey("raw", encoder.encode(source.secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+  const prefix = encoder.encode(`${timestamp.trim()}.`);
+  const signed = new Uint8Array(prefix.length + raw.length);
+  signed.set(prefix);
+  signed.set(raw, prefix.length);
+  // Several "v1=<hex>" separated by commas are allowed; one valid signature is enough.
+  for (const part of signature.split(",")) {
+    const candidate = part.trim().match(/^v1=(.+)$/)?.[1];
+    const bytes = candidate === undefined ? undefined : hexBytes(candidate);
+    if (bytes && await crypto.subtle.verify("HMAC", key, bytes, signed)) return;
+  }
+  throw unauthorized("invalid_signature", "The signature does not match the body", source.type);
+}
+
+async function authenticate(c: Context<AppEnv>, source: InboundSource, raw: Uint8Array<ArrayBuffer>): Promise<void> {
+  const signature = c.req.header(inboundHeaders.signature);
+  const timestamp = c.req.header(inboundHeaders.timestamp);
+  if (signature !== undefined || timestamp !== undefined || source.type === "generic_webhook") {
+    return verifySignature(source, signature, timestamp, raw);
+  }
+  const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+  // A Pub/Sub push with OIDC auth carries Google's token as the bearer: any match will do.
+  const presented = [c.req.header(inboundHeaders.secret)?.trim(), bearer, source.type === "gmail" ? c.req.query("secret") : undefined]
+    .filter((s): s is string => s !== undefined && s !== "");
+  if (presented.length === 0) throw unauthorized("missing_secret", "This inbound URL needs the source's secret", source.type);
+  const matches = await Promise.all(presented.map((given) => sameSecret(given, source.secret)));
+  if (!matches.includes(true)) throw unauthorized("invalid_secret", "The secret is not this source's", source.type);
+}
+
+// ---------------------------------------------------------------------------
+// The event: payload and id
+// ---------------------------------------------------------------------------
+interface InboundEvent {
+  eventId: string;
+  payload: Record<string, unknown>;
+  warnings: string[];
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const invalidPayload = (message: string, hint: string) => new ApiError(400, "invalid_payload", message, hint);
+
+const webhookHint = "Send the event as a JSON object (Content-Type: application/json) or as a form (application/x-www-form-urlencoded), e.g. { \"event\": \"form_submitted\", \"email\": \"jane@acme.com\", \"firstName\": \"Jane\" }.";
+const gmailHint = "Send a Pub/Sub push body { \"message\": { \"data\": base64(JSON), \"messageId\": \"…\" }, \"subscription\": \"…\" } whose data is { \"event\": \"reply_received\", \"from\", \"to\", \"subject\", \"snippet\", \"messageId\", \"threadId\", \"date\" } (or that data object itself).";
+
+function parseJson(text: string, hint: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidPayload("The body is not valid JSON", hint);
+  }
+}
+
+function decodeBase64Json(data: string): unknown {
+  try {
+    const binary = atob(data.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(data.length / 4) * 4, "="));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0))));
+  } catch {
+    throw invalidPayload("message.data is not base64-encoded JSON", gmailHint);
+  }
+}
+
+/** Pub/Sub push envelope -> the forwarder's data and Pub/Sub's message id. */
+function gmailEvent(body: unknown): { payload: Record<string, unknown>; messageId: string | undefined } {
+  if (!isObject(body)) throw invalidPayload("The body must be a JSON object", gmailHint);
+  if (!("message" in body)) return { payload: body, messageId: undefined };
+  const message = body.message;
+  if (!isObject(message) || typeof message.data !== "string" || message.data === "") {
+    throw invalidPayload("message.data is missing: this is not a Pub/Sub push message", gmailHint);
+  }
+  const payload = decodeBase64Json(message.data);
+  if (!isObject(payload)) throw invalidPayload("message.data must decode to a JSON object", gmailHint);
+  const id = message.messageId ?? message.message_id;
+  return { payload, messageId: typeof id === "string" || typeof id === "number" ? String(id) : undefined };
+}
+
+function webhookPayload(c: Context<AppEnv>, text: string): Record<string, unknown> {
+  if (/^application\/x-www-form-urlencoded/i.test(c.req.header("content-type") ?? "")) {
+    return Object.fromEntries(new URLSearchParams(text));
+  }
+  const body = parseJson(text, webhookHint);
+  if (!isObject(body)) throw invalidPayload("The body must be a JSON object", webhookHint);
+  return body;
+}
+
+async function readEvent(c: Context<AppEnv>, type: SyncSourceType, raw: Uint8Array<ArrayBuffer>): Promise<InboundEvent> {
+  const text = new TextDecoder().decode(raw);
+  let payload: Record<string, unknown>;
+  let bodyId: unknown;
+  if (type === "gmail") {
+    const gmail = gmailEvent(parseJson(text, gmailHint));
+    payload = gmail.payload;
+    bodyId = gmail.messageId ?? payload.eventId ?? payload.messageId;
+  } else {
+    payload = webhookPayload(c, text);
+    // Not `id`: in most payloads it names the record (contact, form), not the delivery.
+    bodyId = payload.eventId ?? payload.event_id;
+  }
+  const headerId = c.req.header(inboundHeaders.eventId)?.trim();
+  const given = headerId || (typeof bodyId === "string" || typeof bodyId === "number" ? String(bodyId) : undefined);
+  if (given) return { eventId: given, payload, warnings: [] };
+
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw));
+  return {
+    eventId: `sha256:${Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("")}`,
+    payload,
+    warnings: [`No event id was sent, so the body's SHA-256 stands in: an identical body counts as the same event. Send ${inboundHeaders.eventId} (or eventId in the body) to tell events apart`],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Route
+// ---------------------------------------------------------------------------
+const inboundRoute = createRoute({
+  method: "post", path: "/inbound/{token}", tags: ["Sync sources"],
+  summary: "Receive an event for a sync source (no API key: the source's secret authenticates)",
+  description: [
+    "The body is the sender's event: JSON (or a urlencoded form) for api_sdr, form_webhook and generic_webhook;",
+    "for gmail a Google Pub/Sub push message whose base64 data is the forwarder's JSON { event, from, to, subject, snippet, messageId, threadId, date }.",
+    "generic_webhook requests are signed: X-OpenClaw-Timestamp (Unix seconds, within 5 minutes) and X-OpenClaw-Signature: v1=<hex HMAC-SHA256 of \"<timestamp>.<raw body>\" keyed with the secret>.",
+    "form_webhook and api_sdr send X-OpenClaw-Secret (or Authorization: Bearer <secret>); gmail puts ?secret=<secret> on the push endpoint.",
+    "X-OpenClaw-Event-Id (or eventId in the body; Pub/Sub's messageId for gmail) makes redeliveries idempotent: the same id is answered with the first outcome (duplicate: true) and writes nothing.",
+    "201 lead created, 200 updated (or a duplicate), 202 acknowledged but ignored (a bare Gmail watch notification).",
+  ].join(" "),
+  request: { params: TokenParam },
+  responses: {
+    200: json(InboundReply, "Lead updated and moved (or a redelivery: duplicate true)."),
+    201: json(InboundReply, "Lead created in the event's stage."),
+    202: json(InboundReply, "Acknowledged, nothing to map (outcome ignored)."),
+    400: errors("The payload cannot be mapped: error.hint names the field and the mapping."),
+    401: errors("Missing or wrong secret, bad signature, or a timestamp more than 5 minutes off."),
+    402: errors("The workspace is at its plan's lead limit: nothing was written."),
+    404: errors("No sync source has this inbound URL."),
+    409: errors("The sync source is disabled."),
+    413: errors("Body too large."),
+    500: errors("Our fault; retry."),
+    503: errors("Database unavailable; retry."),
+  },
+});
+
+export const inboundRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(inboundRoute, async (c) => {
+    const { token } = c.req.valid("param");
+    if (!/^[0-9a-f]{48}$/.test(token)) throw unknownInbound();
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const { result, warnings } = await asAnonymous(c.var.sql, async (tx) => {
+      const [source] = await tx<InboundSource[]>`select id, type, secret from app.sync_source_for_token(${token})`;
+      if (!source) throw unknownInbound();
+      await authenticate(c, source, raw);
+      const event = await readEvent(c, source.type, raw);
+      const [row] = await tx<{ result: IngestResult }[]>`
+        select app.ingest_sync_event(${source.id}, ${event.eventId}, ${tx.json(event.payload as never)}) as result`;
+      return { result: row!.result, warnings: event.warnings };
+    });
+    if (result.reason) warnings.push(result.reason);
+    if (result.duplicate) warnings.push(`Event ${result.eventId} was received before: this is its first outcome; nothing was written again`);
+    const status = result.duplicate ? 200 : result.outcome === "created" ? 201 : result.outcome === "ignored" ? 202 : 200;
+    return reply(c, result, { warnings }, status);
+  });
