@@ -13,6 +13,8 @@ export interface AppConfig {
   maxBodyBytes: number;
   /** How long GET /health waits for the database before saying it is unreachable. */
   healthTimeoutMs: number;
+  /** The platform operator's (ClawCRM EIR) key for answering feedback; unset = no operator access. */
+  eirAdminKey: string | undefined;
   enrichment: EnrichmentConfig;
 }
 
@@ -26,6 +28,7 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     upgradeUrl: env("UPGRADE_URL") ?? "https://clawcrm.ai/pricing",
     maxBodyBytes: positiveInt(env("MAX_BODY_BYTES"), 1_048_576),
     healthTimeoutMs: positiveInt(env("HEALTH_DB_TIMEOUT_MS"), 2_000),
+    eirAdminKey: env("EIR_ADMIN_KEY")?.trim() || undefined,
     enrichment: readEnrichmentConfig(env),
   };
 }

@@ -55,7 +55,7 @@ describe("lead tenancy: one workspace never sees or touches another's leads", ()
     expect(expectOk(await a.get(`/leads/${live.id}`)).lead).toEqual(live);
     const stillDeleted = expectOk(await a.get(`/leads/${deleted.id}`)).lead;
     expect(stillDeleted.deletedAt).not.toBeNull();
-    expect(expectOk(await a.get("/org/tier")).usage).toEqual({ leads: 2, activeLeads: 1, deletedLeads: 1 });
+    expect(expectOk(await a.get("/org/tier")).usage).toEqual({ leads: 2, activeLeads: 1, deletedLeads: 1, campaigns: 0, archivedCampaigns: 0 });
   });
 
   it("never lists the other org's leads, live or deleted, whatever the filter", async () => {

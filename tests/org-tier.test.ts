@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { as, call, createLeads, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { createCampaigns, setOrgTier } from "./support/db.ts";
 
 const FREE_LIMIT = 100;
 
@@ -27,9 +28,9 @@ describe("GET /org/tier", () => {
     const [first, second] = await createLeads(client, 3);
     expectOk(await client.delete(`/leads/${first}`));
     expectOk(await client.delete(`/leads/${second}`));
-    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: 3, activeLeads: 1, deletedLeads: 2 });
+    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: 3, activeLeads: 1, deletedLeads: 2, campaigns: 0, archivedCampaigns: 0 });
     expectOk(await client.delete(`/leads/${first}?permanent=true`));
-    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: 2, activeLeads: 1, deletedLeads: 1 });
+    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: 2, activeLeads: 1, deletedLeads: 1, campaigns: 0, archivedCampaigns: 0 });
   });
 });
 
@@ -64,12 +65,12 @@ describe("free tier lead limit (100)", () => {
     const client = as(ws);
     expectOk(await client.delete(`/leads/${ids[0]}`));
     expectError(await client.post("/leads", lead()), 402, "lead_limit_reached");
-    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: FREE_LIMIT, activeLeads: FREE_LIMIT - 1, deletedLeads: 1 });
+    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: FREE_LIMIT, activeLeads: FREE_LIMIT - 1, deletedLeads: 1, campaigns: 0, archivedCampaigns: 0 });
 
     expectOk(await client.delete(`/leads/${ids[0]}?permanent=true`));
     expectOk(await client.post("/leads", lead()), 201);
     expectError(await client.post("/leads", lead()), 402, "lead_limit_reached");
-    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: FREE_LIMIT, activeLeads: FREE_LIMIT, deletedLeads: 0 });
+    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: FREE_LIMIT, activeLeads: FREE_LIMIT, deletedLeads: 0, campaigns: 0, archivedCampaigns: 0 });
   });
 
   it("restoring a soft-deleted lead at the limit is allowed (it was already counted)", async () => {
@@ -92,7 +93,7 @@ describe("free tier lead limit under concurrency", () => {
     const client = as(ws);
     const existing = await createLeads(client, 95);
     await Promise.all(existing.slice(0, 5).map(async (id) => expectOk(await client.delete(`/leads/${id}`))));
-    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: 95, activeLeads: 90, deletedLeads: 5 });
+    expect(expectOk(await client.get("/org/tier")).usage).toEqual({ leads: 95, activeLeads: 90, deletedLeads: 5, campaigns: 0, archivedCampaigns: 0 });
 
     const results = await Promise.all(Array.from({ length: 50 }, () => client.post("/leads", lead())));
     const created = results.filter((r) => r.status === 201);
@@ -103,7 +104,44 @@ describe("free tier lead limit under concurrency", () => {
     for (const res of refused) expectError(res, 402, "lead_limit_reached");
 
     const tier = expectOk(await client.get("/org/tier"));
-    expect(tier.usage).toEqual({ leads: 100, activeLeads: 95, deletedLeads: 5 });
+    expect(tier.usage).toEqual({ leads: 100, activeLeads: 95, deletedLeads: 5, campaigns: 0, archivedCampaigns: 0 });
     expect(expectOk(await client.get("/leads?limit=1")).total).toBe(95);
+  });
+});
+
+describe("campaign usage on GET /org/tier", () => {
+  it("counts campaigns against the limit, archived ones separately", async () => {
+    const ws = await signup();
+    await createCampaigns(ws.orgId, 2, "active");
+    await createCampaigns(ws.orgId, 1, "archived");
+    const reply = expectOk(await as(ws).get("/org/tier"));
+    expect(reply.limits.campaigns).toBe(3);
+    expect(reply.usage).toMatchObject({ campaigns: 2, archivedCampaigns: 1 });
+    expect(reply.warnings).toEqual([]);
+  });
+
+  it("warns when the free tier's 3 campaigns are in use, pointing at the upgrade and at archiving", async () => {
+    const ws = await signup();
+    await createCampaigns(ws.orgId, 3);
+    const reply = expectOk(await as(ws).get("/org/tier"));
+    expect(reply.usage.campaigns).toBe(3);
+    expect(reply.warnings).toEqual(["3 of 3 campaigns used on the free tier"]);
+    expect(reply.next_steps).toEqual([`Ask your human to upgrade at ${reply.upgrade_url}, or archive a campaign you no longer run`]);
+  });
+
+  it("reports unlimited campaigns (null) on pro, without a warning however many there are", async () => {
+    const ws = await signup();
+    await setOrgTier(ws.orgId, "pro");
+    await createCampaigns(ws.orgId, 5);
+    const reply = expectOk(await as(ws).get("/org/tier"));
+    expect(reply.limits.campaigns).toBeNull();
+    expect(reply.usage.campaigns).toBe(5);
+    expect(reply.warnings).toEqual([]);
+  });
+
+  it("only counts the caller's own campaigns", async () => {
+    const [a, b] = await Promise.all([signup(), signup()]);
+    await createCampaigns(a.orgId, 3);
+    expect(expectOk(await as(b).get("/org/tier")).usage).toMatchObject({ campaigns: 0, archivedCampaigns: 0 });
   });
 });

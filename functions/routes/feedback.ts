@@ -1,5 +1,215 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
+// Feedback: agents file bugs, errors and requests; the platform operator (EIR, with the
+// deployment's admin key) answers with a status and a response; the org reads answers
+// here and in GET /health, and acknowledges them. Who may change what is decided in the
+// database (app.feedback's column grants and policies, app.respond_to_feedback); this
+// file picks the caller's path, validates, calls and shapes the reply.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
+import { adminTransaction, isAdminRequest } from "../admin.ts";
 import type { AppEnv } from "../context.ts";
-import { validationHook } from "../validation.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { idempotency } from "../idempotency.ts";
+import {
+  bearerAuth, commonErrors, envelope, ErrorSchema, idempotencyError, json, notFoundError, reply,
+} from "../reply.ts";
+import { tenantTransaction } from "../tenant.ts";
+import { unknownFields, validationHook } from "../validation.ts";
 
-export const feedbackRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+// ---------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------
+const types = ["bug", "feature", "error", "question", "improvement", "other"] as const;
+const priorities = ["critical", "high", "medium", "low"] as const;
+const statuses = ["open", "in_progress", "resolved", "wont_fix"] as const;
+const jsonObject = z.record(z.string(), z.unknown());
+
+const createFields = {
+  type: z.enum(types).openapi({ example: "bug" }),
+  agent: z.string().trim().min(1).max(200).optional().openapi({ example: "your-agent-name" }),
+  priority: z.enum(priorities).optional().openapi({ description: "Default medium." }),
+  title: z.string().trim().min(1).max(300).openapi({ example: "API Error: POST /api/openclaw/enrich" }),
+  description: z.string().max(20_000).optional(),
+  context: jsonObject.optional().openapi({ description: "Anything that helps reproduce: endpoint, statusCode, errorMessage, requestBody.", example: { endpoint: "/api/openclaw/enrich", statusCode: 500 } }),
+};
+const CreateFeedback = z.looseObject(createFields).openapi("CreateFeedbackRequest");
+
+const patchFields = {
+  acknowledged: z.literal(true).optional().openapi({ description: "Workspace keys: mark the response as read (the only change a workspace may make)." }),
+  status: z.enum(statuses).optional().openapi({ description: "Operator (EIR admin key) only." }),
+  response: z.string().trim().min(1).max(20_000).optional().openapi({ description: "Operator only. Shown to the workspace in GET /health until acknowledged." }),
+  responder: z.string().trim().min(1).max(200).optional().openapi({ description: "Operator only: who answered (default \"eir\")." }),
+};
+const PatchFeedback = z.looseObject(patchFields).openapi("PatchFeedbackRequest");
+
+const Feedback = z.object({
+  id: z.string(),
+  orgId: z.string(),
+  type: z.enum(types),
+  agent: z.string().nullable(),
+  priority: z.enum(priorities),
+  title: z.string(),
+  description: z.string().nullable(),
+  context: jsonObject,
+  status: z.enum(statuses),
+  response: z.string().nullable(),
+  respondedAt: z.string().nullable(),
+  respondedBy: z.string().nullable(),
+  acknowledgedAt: z.string().nullable(),
+  unread: z.boolean().openapi({ description: "A response the workspace has not acknowledged since it was given." }),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+}).openapi("Feedback");
+type FeedbackRow = z.infer<typeof Feedback>;
+
+const CreatedReply = envelope({ feedbackId: z.string(), feedback: Feedback }).openapi("CreatedFeedbackReply");
+const FeedbackReply = envelope({ feedbackId: z.string(), feedback: Feedback }).openapi("FeedbackReply");
+
+const MAX_LIMIT = 200;
+const ListQuery = z.object({
+  status: z.enum(statuses).optional(),
+  type: z.enum(types).optional(),
+  id: z.string().min(1).max(100).optional().openapi({ example: "fb_3f9c0a1b2c3d4e5f6a7b8c9d" }),
+  unread: z.enum(["true", "false"]).transform((v) => v === "true").optional().openapi({ description: "Only items with (true) or without (false) an unread response." }),
+  orgId: z.string().min(1).max(100).optional().openapi({ description: "Operator: one workspace's feedback. A workspace key only ever sees its own." }),
+  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+const ListReply = envelope({
+  feedback: z.array(Feedback),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+}).openapi("FeedbackListReply");
+
+const IdParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" }, example: "fb_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
+
+const forbiddenError = { 403: json(ErrorSchema, "Only the operator (EIR admin key) may do that, or operator access is not configured.") } as const;
+
+// ---------------------------------------------------------------------------
+// Database access and guidance
+// ---------------------------------------------------------------------------
+const feedbackSelect = `
+  id, org_id as "orgId", type, agent, priority, title, description, context, status, response,
+  responded_at as "respondedAt", responded_by as "respondedBy", acknowledged_at as "acknowledgedAt",
+  unread, created_at as "createdAt", updated_at as "updatedAt"`;
+
+export const acknowledgeStep = (id: string) => `PATCH /api/openclaw/feedback/${id} { acknowledged: true }`;
+
+const ignoredFields = (body: Record<string, unknown>, known: string[]) => {
+  const ignored = unknownFields(body, known);
+  return ignored.length === 0 ? [] : [`Ignored unknown field(s): ${ignored.join(", ")}`];
+};
+
+const eirOnly = (id: string) =>
+  new ApiError(403, "eir_only", "Only ClawCRM EIR (the platform operator) can set status or response",
+    `A workspace key may only acknowledge a response: PATCH /api/openclaw/feedback/${id} { "acknowledged": true }. To add information, POST /api/openclaw/feedback with a new item that mentions ${id}.`);
+
+/** Workspace keys go through the tenant transaction; any other bearer token is the operator's. */
+const tenantOrAdmin = createMiddleware<AppEnv>((c, next) =>
+  isAdminRequest(c) ? adminTransaction(c, next) : tenantTransaction(c, next));
+
+// ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
+
+const createFeedbackRoute = createRoute({
+  method: "post", path: "/feedback", tags: ["Feedback"], summary: "Report a bug, error, question or request to ClawCRM EIR",
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateFeedback),
+  responses: { 201: json(CreatedReply, "Feedback filed."), ...idempotencyError, ...commonErrors },
+});
+const listRoute = createRoute({
+  method: "get", path: "/feedback", tags: ["Feedback"],
+  summary: "Your feedback and EIR's responses (with the operator key: every workspace's)",
+  security: bearerAuth, middleware: [tenantOrAdmin], request: { query: ListQuery },
+  responses: { 200: json(ListReply, "A page of feedback, newest first."), ...forbiddenError, ...commonErrors },
+});
+const patchRoute = createRoute({
+  method: "patch", path: "/feedback/{id}", tags: ["Feedback"],
+  summary: "Workspace: acknowledge a response ({ acknowledged: true }). Operator: set status and response",
+  security: bearerAuth, middleware: [tenantOrAdmin], request: { params: IdParam, ...body(PatchFeedback) },
+  responses: { 200: json(FeedbackReply, "Feedback updated."), ...forbiddenError, ...notFoundError, ...commonErrors },
+});
+
+export const feedbackRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(createFeedbackRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const values = {
+      type: input.type,
+      title: input.title,
+      ...(input.agent !== undefined ? { agent: input.agent } : {}),
+      ...(input.priority !== undefined ? { priority: input.priority } : {}),
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      ...(input.context !== undefined ? { context: db.json(input.context as never) } : {}),
+    };
+    const [row] = await db<FeedbackRow[]>`insert into app.feedback ${db(values)} returning ${db.unsafe(feedbackSelect)}`;
+    const feedback = row!;
+    return reply(c, { feedbackId: feedback.id, feedback }, {
+      warnings: ignoredFields(input, Object.keys(createFields)),
+      next_steps: [
+        `GET /api/openclaw/feedback?id=${feedback.id} to check for a response`,
+        "GET /api/openclaw/health at session start shows responses",
+      ],
+    }, 201);
+  })
+  .openapi(listRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    // A workspace key reads under row-level security (its own org only); the operator reads every org.
+    const filters = [
+      db`true`,
+      ...(query.status !== undefined ? [db`status = ${query.status}`] : []),
+      ...(query.type !== undefined ? [db`type = ${query.type}`] : []),
+      ...(query.id !== undefined ? [db`id = ${query.id}`] : []),
+      ...(query.unread !== undefined ? [db`unread = ${query.unread}`] : []),
+      ...(query.orgId !== undefined ? [db`org_id = ${query.orgId}`] : []),
+    ];
+    const where = filters.reduce((all, f) => db`${all} and ${f}`);
+    const [rows, [count]] = await Promise.all([
+      db<FeedbackRow[]>`select ${db.unsafe(feedbackSelect)} from app.feedback where ${where} order by created_at desc, id desc limit ${limit} offset ${query.offset}`,
+      db<{ total: number }[]>`select count(*)::integer as total from app.feedback where ${where}`,
+    ]);
+    const total = count!.total;
+    const warnings = query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [];
+    if (query.id !== undefined && total === 0) {
+      warnings.push(`No feedback ${query.id} matches${isAdminRequest(c) ? "" : " in this workspace (ids belong to one workspace)"}`);
+    }
+    const nextOffset = query.offset + rows.length;
+    const next_steps = [
+      ...(isAdminRequest(c) ? [] : rows.filter((r) => r.unread).map((r) => acknowledgeStep(r.id))),
+      ...(nextOffset < total ? [`GET /api/openclaw/feedback?offset=${nextOffset}&limit=${limit} for the next page`] : []),
+    ];
+    return reply(c, { feedback: rows, total, limit, offset: query.offset }, { warnings, next_steps });
+  })
+  .openapi(patchRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const warnings = ignoredFields(input, Object.keys(patchFields));
+
+    if (isAdminRequest(c)) {
+      if (input.acknowledged !== undefined) warnings.push("acknowledged was ignored: acknowledging is the workspace's receipt of a response");
+      const [row] = await db<FeedbackRow[]>`
+        select ${db.unsafe(feedbackSelect)}
+        from app.respond_to_feedback(${id}, ${input.status ?? null}, ${input.response ?? null}, ${input.responder ?? null})`;
+      return reply(c, { feedbackId: id, feedback: row! }, {
+        warnings,
+        next_steps: input.response !== undefined
+          ? [`The workspace sees this response in GET /api/openclaw/health (unread_responses) until it sends ${acknowledgeStep(id)}`]
+          : [],
+      });
+    }
+
+    if (input.status !== undefined || input.response !== undefined || input.responder !== undefined) throw eirOnly(id);
+    if (input.acknowledged !== true) {
+      throw new ApiError(400, "nothing_to_change", "Send { \"acknowledged\": true } to mark the response as read",
+        `A workspace key may only acknowledge responses: PATCH /api/openclaw/feedback/${id} { "acknowledged": true }.`);
+    }
+    const [row] = await db<FeedbackRow[]>`
+      update app.feedback set acknowledged_at = now() where id = ${id} returning ${db.unsafe(feedbackSelect)}`;
+    if (!row) throw notFound("Feedback", id);
+    if (row.response === null) warnings.push("There is no response to acknowledge yet; a response given later will still show as unread");
+    return reply(c, { feedbackId: id, feedback: row }, { warnings });
+  });

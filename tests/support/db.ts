@@ -25,3 +25,14 @@ export function revokeOrgKeys(orgId: string): Promise<void> {
     await sql`update app.api_keys set revoked_at = now() where org_id = ${orgId}`;
   });
 }
+
+/** Creates campaigns for an org directly in SQL (the plan limit applies); returns their ids. */
+export function createCampaigns(orgId: string, count: number, status: "draft" | "active" | "paused" | "archived" = "draft"): Promise<string[]> {
+  return withDatabase(async (sql) => {
+    const rows = await sql<{ id: string }[]>`
+      insert into app.campaigns (org_id, name, status)
+      select ${orgId}, 'Campaign ' || g, ${status} from generate_series(1, ${count}::integer) g
+      returning id`;
+    return rows.map((r) => r.id);
+  });
+}
