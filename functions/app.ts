@@ -7,6 +7,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "./config.ts";
 import type { AppEnv } from "./context.ts";
 import type { Sql } from "./db.ts";
+import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
@@ -33,6 +34,8 @@ export interface AppDeps {
   config: AppConfig;
   /** MX lookups for enrichment; each runtime entry supplies its own resolver. */
   resolveMx: ResolveMx;
+  /** A/AAAA lookups for the website fetcher's SSRF guard, likewise per runtime. */
+  resolveHost: ResolveHost;
 }
 
 function contractApi(config: AppConfig) {
@@ -73,6 +76,7 @@ function site(deps: AppDeps) {
     c.set("sql", deps.sql);
     c.set("config", deps.config);
     c.set("resolveMx", deps.resolveMx);
+    c.set("resolveHost", deps.resolveHost);
     await next();
   });
   app.route(API_PREFIX, contractApi(deps.config));

@@ -1,6 +1,7 @@
 // What every handler can reach through c.var.
 import type { AppConfig } from "./config.ts";
 import type { Sql, Tx } from "./db.ts";
+import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 
 export interface AppEnv {
@@ -8,6 +9,7 @@ export interface AppEnv {
     sql: Sql;
     config: AppConfig;
     resolveMx: ResolveMx;
+    resolveHost: ResolveHost;
     /** The request's transaction, already acting as the caller's org (tenant routes only). */
     db: Tx;
     orgId: string;

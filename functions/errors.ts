@@ -53,6 +53,22 @@ const constraintRules: Record<string, ConstraintRule> = {
   stages_color_check: { status: 400, code: "invalid_color", message: "Stage color must be a hex colour like #1A2B3C", hint: "Send color as #RRGGBB." },
   stages_org_name_key: { status: 409, code: "stage_exists", message: "A stage with this name already exists", hint: "Stage names are unique per workspace (case-insensitive)." },
   stages_position_check: { status: 400, code: "invalid_order", message: "Stage order must be 0 or more", hint: "Number stages from 0." },
+  stages_name_check: { status: 400, code: "invalid_stage_name", message: "Stage name must be 1-100 characters and not blank", hint: "Send a short name such as \"Qualified\"." },
+  custom_fields_org_key_key: { status: 409, code: "field_exists", message: "A custom field with this key already exists", hint: "Keys are unique per workspace (case-insensitive): GET /api/openclaw/fields lists them; change one with PUT /api/openclaw/fields." },
+  custom_fields_key_check: { status: 400, code: "invalid_field_key", message: "key must start with a letter and hold only letters, digits and _ (at most 64)", hint: "Send key like \"practiceSize\" or \"annual_revenue\"." },
+  custom_fields_label_check: { status: 400, code: "invalid_field_label", message: "label must be 1-200 characters and not blank", hint: "Send a short label such as \"Practice size\", or leave it out to use the key." },
+  custom_fields_field_type_check: { status: 400, code: "invalid_field_type", message: "fieldType must be text, number, date, select, multiselect or boolean", hint: "Send fieldType as one of: text, number, date, select, multiselect, boolean." },
+  custom_fields_options_check: { status: 400, code: "invalid_field_options", message: "select and multiselect fields need 1-200 distinct, non-empty options; other types take none", hint: "Send options like [\"Small\", \"Large\"] for select/multiselect, and leave options out for other types." },
+  notes_lead_fkey: { status: 404, code: "not_found", message: "The lead was not found in this workspace", hint: "Check leadId: GET /api/openclaw/leads lists your leads. Ids belong to one workspace: another workspace's leads are not visible with this key." },
+  notes_type_check: { status: 400, code: "invalid_note_type", message: "Note type must be manual, transcript_summary, ai_insight or system", hint: "Send type as one of: manual, transcript_summary, ai_insight, system (default manual)." },
+  notes_content_check: { status: 400, code: "invalid_content", message: "Note content must be 1-100000 characters and not blank", hint: "Send the note text in content; split very long transcripts into several notes." },
+  touchpoints_lead_fkey: { status: 404, code: "not_found", message: "The lead was not found in this workspace", hint: "Check leadId: GET /api/openclaw/leads lists your leads. Ids belong to one workspace: another workspace's leads are not visible with this key." },
+  touchpoints_type_check: { status: 400, code: "invalid_touchpoint_type", message: "Unknown touchpoint type", hint: "Send type (or channel) as one of: email, call, meeting, linkedin, sms, note, form, chat, other." },
+  touchpoints_direction_check: { status: 400, code: "invalid_direction", message: "direction must be inbound or outbound", hint: "Send direction as \"inbound\" or \"outbound\", or leave it out." },
+  sync_sources_org_name_key: { status: 409, code: "sync_source_exists", message: "A sync source with this name already exists", hint: "Sync source names are unique per workspace: GET /api/openclaw/stages/sync-sources lists them. Choose another name or change the existing one." },
+  sync_sources_name_check: { status: 400, code: "invalid_name", message: "A sync source name must be 1-100 characters", hint: "Send a short, non-empty name such as \"Website form\"." },
+  sync_sources_type_check: { status: 400, code: "invalid_sync_source_type", message: "Unknown sync source type", hint: "Send type as one of: gmail, api_sdr, form_webhook, generic_webhook." },
+  sync_sources_stage_fkey: { status: 400, code: "unknown_stage", message: "The stage does not exist in this workspace", hint: "Pass the name or id of one of your stages (GET /api/openclaw/stages)." },
 };
 
 const dataErrors: Record<string, string> = {

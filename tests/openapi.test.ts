@@ -8,8 +8,24 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/org/tier": ["get"],
   "/api/openclaw/leads": ["delete", "get", "patch", "post", "put"],
   "/api/openclaw/leads/{leadId}": ["delete", "get", "patch"],
+  "/api/openclaw/stages": ["delete", "get", "post", "put"],
+  "/api/openclaw/stages/history": ["get"],
+  "/api/openclaw/stages/sync-sources": ["delete", "get", "post", "put"],
+  "/api/openclaw/inbound/{token}": ["post"],
+  "/api/openclaw/fields": ["delete", "get", "post", "put"],
+  "/api/openclaw/notes": ["delete", "get", "post", "put"],
+  "/api/openclaw/touchpoints": ["get", "post"],
+  "/api/openclaw/feedback": ["get", "post"],
+  "/api/openclaw/feedback/{id}": ["patch"],
+  "/api/openclaw/enrich": ["get", "post"],
+  "/api/openclaw/enrich/bulk": ["post"],
+  "/api/openclaw/enrich/spider-web": ["post"],
 };
-const PUBLIC = new Set(["get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health"]);
+// Public: no API key. Inbound webhooks authenticate with the source's secret instead.
+const PUBLIC = new Set([
+  "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
+  "post /api/openclaw/inbound/{token}",
+]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 
 describe("GET /openapi.json", () => {
@@ -23,6 +39,7 @@ describe("GET /openapi.json", () => {
 
   it("lists every route under /api/openclaw with its methods", async () => {
     const { paths } = (await call("GET", "/openapi.json")).body;
+    expect(Object.keys(paths).sort()).toEqual(Object.keys(ROUTES).sort());
     for (const [path, methods] of Object.entries(ROUTES)) {
       expect(paths, path).toHaveProperty([path]);
       const documented = Object.keys(paths[path]).filter((m) => HTTP_METHODS.has(m)).sort();

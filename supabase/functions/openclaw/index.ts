@@ -4,6 +4,7 @@
 import { createApp } from "../../../functions/app.ts";
 import { readConfig } from "../../../functions/config.ts";
 import { connect } from "../../../functions/db.ts";
+import type { ResolveHost } from "../../../functions/enrichment/http.ts";
 import type { ResolveMx } from "../../../functions/enrichment/types.ts";
 
 const env = (name: string) => Deno.env.get(name) || undefined;
@@ -20,11 +21,21 @@ const config = readConfig((name) => (name === "PUBLIC_URL" ? publicUrl : env(nam
 const sql = connect(databaseUrl, { max: Number(env("DB_POOL_SIZE") ?? 5) });
 // MX lookups through Deno's resolver (optionally a given name server, as host:port).
 const dnsServer = config.enrichment.dnsServer?.match(/^(.+):(\d+)$/);
+const nameServer = dnsServer ? { nameServer: { ipAddr: dnsServer[1]!, port: Number(dnsServer[2]) } } : undefined;
 const resolveMx: ResolveMx = async (domain) =>
-  (await Deno.resolveDns(domain, "MX", dnsServer ? { nameServer: { ipAddr: dnsServer[1]!, port: Number(dnsServer[2]) } } : undefined))
+  (await Deno.resolveDns(domain, "MX", nameServer))
     .sort((a, b) => a.preference - b.preference)
     .map((mx) => mx.exchange.replace(/\.$/, ""));
-const app = createApp({ sql, config, resolveMx });
+// Host lookups for the website fetcher's SSRF guard: every A and AAAA address (a name with
+// only one kind answers NXDOMAIN/NoData for the other, which is not an error here).
+const resolveHost: ResolveHost = async (host) => {
+  if (host === "localhost") return ["127.0.0.1", "::1"];
+  const [v4, v6] = await Promise.allSettled([Deno.resolveDns(host, "A"), Deno.resolveDns(host, "AAAA")]);
+  const addresses = [v4, v6].flatMap((result) => (result.status === "fulfilled" ? result.value : []));
+  if (addresses.length === 0 && v4.status === "rejected") throw v4.reason;
+  return addresses;
+};
+const app = createApp({ sql, config, resolveMx, resolveHost });
 
 if (port === undefined) Deno.serve(app.fetch);
 else Deno.serve({ port, hostname: env("HOST") ?? "127.0.0.1" }, app.fetch);

@@ -1,0 +1,360 @@
+// Enrichment over HTTP, end to end: the real API and database, with Apollo, People Data
+// Labs, company websites and DNS played by loopback servers that count what they are asked.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectError, expectOk, lead, type Workspace } from "./support/api.ts";
+import { apolloPerson, type EnrichmentStack, homePage, pdlData, startEnrichmentStack, uniqueDomain } from "./support/enrichment-stack.ts";
+
+let stack: EnrichmentStack;
+beforeAll(async () => {
+  stack = await startEnrichmentStack();
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** A company domain with a website and mail servers, and a person there Apollo and/or PDL know. */
+function company(label = "acme") {
+  const domain = uniqueDomain(label);
+  stack.sites[domain] = { html: homePage("Acme") };
+  stack.mx[domain] = [`mx1.${domain}`];
+  return domain;
+}
+
+async function createLead(ws: Workspace, fields: Record<string, unknown>): Promise<string> {
+  const res = expectOk(await stack.as(ws).post("/leads", lead(fields)), 201);
+  return res.id;
+}
+
+const sourceStatuses = (body: any) => Object.fromEntries(body.enrichment.sources.map((s: any) => [s.name, s.status]));
+
+describe("POST /enrich", () => {
+  let ws: Workspace;
+  beforeAll(async () => {
+    ws = await stack.signup();
+  });
+
+  it("enriches a lead from its email, its company's website and Apollo, and stores where each fact came from", async () => {
+    const domain = company();
+    const email = `jane@${domain}`;
+    stack.people.set(email, { apollo: apolloPerson(email) });
+    const id = await createLead(ws, { email, organizationName: null });
+
+    const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    expect(body).toMatchObject({
+      leadId: id,
+      status: "complete",
+      title: "VP of Engineering",
+      seniority: "VP",
+      companyName: "Acme",
+      linkedinUrl: "https://www.linkedin.com/in/janedoe",
+      companySize: "201-500",
+      companyRevenue: "$42M",
+      enrichedAt: expect.any(String),
+    });
+    expect(body.error).toBeUndefined();
+    expect(sourceStatuses(body)).toEqual({ email: "found", website: "found", apollo: "found", pdl: "skipped" });
+    const doc = body.enrichment;
+    expect(doc.confidence.overall).toBe(0.9);
+    expect(doc.techStack).toEqual(expect.arrayContaining(["Salesforce", "Stripe", "HubSpot"]));
+    expect(doc.discussionPoints).toEqual(expect.arrayContaining([
+      { topic: "Role", detail: "VP of Engineering at Acme since Mar 2021", source: "apollo" },
+      expect.objectContaining({ topic: "What they do", source: "website" }),
+    ]));
+    expect(doc.facts).toMatchObject({ emailType: "company", hasMx: true, companyDomain: "acme.com", previousEmployers: ["Globex", "Initech"] });
+    expect(Object.keys(doc.raw).sort()).toEqual(["apollo", "email", "website"]);
+    expect(doc.raw.email.mx).toEqual([`mx1.${domain}`]);
+    expect(stack.askedAbout(stack.pdl, email)).toBe(0);
+    expect(body.next_steps.join(" ")).toContain("/enrich/spider-web");
+
+    const stored = expectOk(await stack.as(ws).get(`/leads/${id}`)).lead;
+    expect(stored).toMatchObject({ enrichmentStatus: "complete", title: "VP of Engineering", companyName: "Acme", enrichedAt: expect.any(String) });
+    expect(stored.enrichment.sources).toHaveLength(4);
+  });
+
+  it("falls back to People Data Labs when Apollo does not know the person", async () => {
+    const domain = company();
+    const email = `sam@${domain}`;
+    stack.people.set(email, { pdl: pdlData() });
+    const id = await createLead(ws, { email });
+
+    const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    expect(body).toMatchObject({ status: "complete", title: "Vice President of Engineering", seniority: "VP", companyName: "Acme", companySize: "201-500" });
+    expect(sourceStatuses(body)).toMatchObject({ apollo: "not_found", pdl: "found" });
+    expect(body.enrichment.facts.schools).toEqual(["University of Texas at Austin"]);
+    expect(stack.askedAbout(stack.apollo, email)).toBe(1);
+    expect(stack.askedAbout(stack.pdl, email)).toBe(1);
+  });
+
+  it("falls back to People Data Labs when Apollo fails, and says so in warnings", async () => {
+    const domain = company();
+    const email = `kim@${domain}`;
+    stack.people.set(email, { apollo: 401, pdl: pdlData() });
+    const id = await createLead(ws, { email });
+
+    const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    expect(body.status).toBe("complete");
+    expect(sourceStatuses(body)).toMatchObject({ apollo: "error", pdl: "found" });
+    expect(body.warnings.join(" ")).toMatch(/apollo failed: .*401/);
+  });
+
+  it("completes with what the free sources found when no paid provider knows the person", async () => {
+    const domain = company();
+    const id = await createLead(ws, { email: `nobody@${domain}` });
+    const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    expect(body.status).toBe("complete");
+    expect(sourceStatuses(body)).toEqual({ email: "found", website: "found", apollo: "not_found", pdl: "not_found" });
+    expect(body.companyName).toBe("Acme");
+    expect(body.title).toBeNull();
+    expect(body.enrichment.confidence.basis).toBe("company");
+  });
+
+  it("returns a recently enriched lead as stored, fetching nothing, and says how to force a refresh", async () => {
+    const domain = company();
+    const email = `fresh@${domain}`;
+    stack.people.set(email, { apollo: apolloPerson(email) });
+    const id = await createLead(ws, { email });
+    const first = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+
+    const again = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    expect(again).toMatchObject({ status: "complete", title: "VP of Engineering", enrichedAt: first.enrichedAt });
+    expect(again.warnings.join(" ")).toMatch(/nothing was re-fetched.*"force": true/);
+    expect(stack.askedAbout(stack.apollo, email)).toBe(1);
+    expect(stack.websites.requests.filter((r) => r.path.includes(domain))).toHaveLength(1);
+  });
+
+  it("re-fetches every source with force: true, bypassing the cache", async () => {
+    const domain = company();
+    const email = `forced@${domain}`;
+    stack.people.set(email, { apollo: apolloPerson(email) });
+    const id = await createLead(ws, { email });
+    const first = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+
+    const forced = expectOk(await stack.as(ws).post("/enrich", { leadId: id, force: true }));
+    expect(forced.status).toBe("complete");
+    expect(forced.enrichedAt).not.toBe(first.enrichedAt);
+    expect(forced.enrichment.sources.every((s: any) => s.cached === false)).toBe(true);
+    expect(forced.warnings.join(" ")).toContain("force: true re-fetched every source");
+    expect(stack.askedAbout(stack.apollo, email)).toBe(2);
+    expect(stack.websites.requests.filter((r) => r.path.includes(domain))).toHaveLength(2);
+  });
+
+  it("spends no second Apollo credit on a person already looked up: the answer comes from the cache", async () => {
+    const domain = company();
+    const email = `cached@${domain}`;
+    stack.people.set(email, { apollo: apolloPerson(email) });
+    const first = await createLead(ws, { email });
+    expectOk(await stack.as(ws).post("/enrich", { leadId: first }));
+    // The lead is deleted for good and imported again: same person, new lead.
+    expectOk(await stack.as(ws).delete(`/leads/${first}?permanent=true`));
+    const second = await createLead(ws, { email });
+
+    const body = expectOk(await stack.as(ws).post("/enrich", { leadId: second }));
+    expect(body).toMatchObject({ status: "complete", title: "VP of Engineering" });
+    expect(body.enrichment.sources.find((s: any) => s.name === "apollo")).toMatchObject({ status: "found", cached: true });
+    expect(stack.askedAbout(stack.apollo, email)).toBe(1);
+  });
+
+  it("does not share one workspace's paid person answers with another workspace", async () => {
+    const domain = company();
+    const email = `private@${domain}`;
+    stack.people.set(email, { apollo: apolloPerson(email) });
+    expectOk(await stack.as(ws).post("/enrich", { leadId: await createLead(ws, { email }) }));
+    const other = await stack.signup();
+    const body = expectOk(await stack.as(other).post("/enrich", { leadId: await createLead(other, { email }) }));
+    expect(body.enrichment.sources.find((s: any) => s.name === "apollo")).toMatchObject({ status: "found", cached: false });
+    expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: true });
+    expect(stack.askedAbout(stack.apollo, email)).toBe(2);
+  });
+
+  it("fetches a company's website once for all its leads", async () => {
+    const domain = company();
+    const ids = [await createLead(ws, { email: `one@${domain}` }), await createLead(ws, { email: `two@${domain}` })];
+    const first = expectOk(await stack.as(ws).post("/enrich", { leadId: ids[0] }));
+    const second = expectOk(await stack.as(ws).post("/enrich", { leadId: ids[1] }));
+    expect(first.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: false });
+    expect(second.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: true });
+    expect(second.companyName).toBe("Acme");
+    expect(stack.websites.requests.filter((r) => r.path.includes(domain))).toHaveLength(1);
+  });
+
+  it("never overwrites a field set by hand, and says what it found instead", async () => {
+    const domain = company();
+    const email = `hand@${domain}`;
+    stack.people.set(email, { apollo: apolloPerson(email) });
+    const id = await createLead(ws, { email, title: "Chief Anvil Officer" });
+    const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    expect(body).toMatchObject({ status: "complete", title: "Chief Anvil Officer", seniority: "VP" });
+    expect(body.enrichment.facts.title).toBe("VP of Engineering");
+    expect(body.warnings).toContain('title was set by hand and kept ("Chief Anvil Officer"); enrichment found "VP of Engineering" (see enrichment.facts.title)');
+  });
+
+  it("does not connect free-mail leads to a company domain, and skips the website", async () => {
+    const id = await createLead(ws, { email: `someone.${Date.now()}@gmail.com` });
+    const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    expect(body.status).toBe("complete");
+    expect(body.enrichment.facts.emailType).toBe("free");
+    expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "not_found" });
+  });
+
+  it("answers 404 for an unknown lead, 409 for a deleted one, 400 without leadId and 401 without a key", async () => {
+    expectError(await stack.as(ws).post("/enrich", { leadId: "rp_000000000000000000000000" }), 404, "not_found");
+    const id = await createLead(ws, { email: `gone@${company()}` });
+    expectOk(await stack.as(ws).delete(`/leads/${id}`));
+    const deleted = expectError(await stack.as(ws).post("/enrich", { leadId: id }), 409, "lead_deleted");
+    expect(deleted.hint).toContain('"restore": true');
+    const invalid = expectError(await stack.as(ws).post("/enrich", { force: true }), 400, "invalid_request");
+    expect(invalid.fields).toEqual([expect.objectContaining({ field: "leadId" })]);
+    expectError(await stack.as({ ...ws, apiKey: "" }).post("/enrich", { leadId: id }), 401, "missing_api_key");
+  });
+});
+
+describe("GET /enrich", () => {
+  it("returns the stored status and data, before and after enrichment", async () => {
+    const ws = await stack.signup();
+    const domain = company();
+    const email = `status@${domain}`;
+    stack.people.set(email, { apollo: apolloPerson(email) });
+    const id = await createLead(ws, { email });
+
+    const before = expectOk(await stack.as(ws).get(`/enrich?leadId=${id}`));
+    expect(before).toMatchObject({ leadId: id, status: "not_enriched", enrichment: null, enrichedAt: null, error: null, title: null });
+    expect(before.next_steps).toEqual([`POST /api/openclaw/enrich { "leadId": "${id}" }`]);
+
+    expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+    const after = expectOk(await stack.as(ws).get(`/enrich?leadId=${id}`));
+    expect(after).toMatchObject({ leadId: id, status: "complete", title: "VP of Engineering", companyName: "Acme", error: null, startedAt: expect.any(String) });
+    expect(after.enrichment.sources.map((s: any) => s.name)).toEqual(["email", "website", "apollo", "pdl"]);
+  });
+
+  it("answers 404 for an unknown lead and 400 without leadId", async () => {
+    const ws = await stack.signup();
+    expectError(await stack.as(ws).get("/enrich?leadId=rp_nope"), 404, "not_found");
+    expectError(await stack.as(ws).get("/enrich"), 400, "invalid_request");
+  });
+});
+
+describe("POST /enrich/bulk", () => {
+  it("enriches five leads side by side", async () => {
+    const ws = await stack.signup();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const email = `bulk${i}@${company()}`;
+      stack.people.set(email, { apollo: apolloPerson(email) });
+      ids.push(await createLead(ws, { email }));
+    }
+    const body = expectOk(await stack.as(ws).post("/enrich/bulk", { leadIds: ids }));
+    expect(body).toMatchObject({ succeeded: 5, failed: 0 });
+    expect(body.results.map((r: any) => [r.leadId, r.status])).toEqual(ids.map((id) => [id, "complete"]));
+    for (const id of ids) expect(expectOk(await stack.as(ws).get(`/enrich?leadId=${id}`)).title).toBe("VP of Engineering");
+  });
+
+  it("refuses six or more leads with a hint to batch by five", async () => {
+    const ws = await stack.signup();
+    const error = expectError(await stack.as(ws).post("/enrich/bulk", { leadIds: ["a", "b", "c", "d", "e", "f"] }), 400, "too_many_leads");
+    expect(error.hint).toMatch(/batches of 5/);
+  });
+
+  it("reports each lead's outcome: enriched, unknown, another workspace's", async () => {
+    const ws = await stack.signup();
+    const other = await stack.signup();
+    const mine = await createLead(ws, { email: `mixed@${company()}` });
+    const theirs = await createLead(other, { email: `theirs@${company()}` });
+    const body = expectOk(await stack.as(ws).post("/enrich/bulk", { leadIds: [mine, "rp_unknown", theirs], forceRefresh: false }));
+    expect(body).toMatchObject({ succeeded: 1, failed: 2 });
+    expect(body.results).toEqual([
+      expect.objectContaining({ leadId: mine, status: "complete" }),
+      { leadId: "rp_unknown", status: "failed", error: "Lead rp_unknown was not found", errorCode: "not_found" },
+      { leadId: theirs, status: "failed", error: `Lead ${theirs} was not found`, errorCode: "not_found" },
+    ]);
+    expect(expectOk(await stack.as(other).get(`/enrich?leadId=${theirs}`)).status).toBe("not_enriched");
+  });
+
+  it("fetches a shared company website once when its leads are enriched together", async () => {
+    const ws = await stack.signup();
+    const domain = company();
+    const ids = [await createLead(ws, { email: `a@${domain}` }), await createLead(ws, { email: `b@${domain}` })];
+    const body = expectOk(await stack.as(ws).post("/enrich/bulk", { leadIds: ids }));
+    expect(body.succeeded).toBe(2);
+    expect(stack.websites.requests.filter((r) => r.path.includes(domain))).toHaveLength(1);
+  });
+
+  it("validates the body: leadIds required and non-empty", async () => {
+    const ws = await stack.signup();
+    expectError(await stack.as(ws).post("/enrich/bulk", {}), 400, "invalid_request");
+    expectError(await stack.as(ws).post("/enrich/bulk", { leadIds: [] }), 400, "invalid_request");
+  });
+});
+
+describe("cross-workspace enrichment", () => {
+  it("answers 404 for another workspace's lead on every enrichment route and leaves it untouched", async () => {
+    const owner = await stack.signup();
+    const intruder = await stack.signup();
+    const id = await createLead(owner, { email: `owned@${company()}` });
+    expectError(await stack.as(intruder).post("/enrich", { leadId: id }), 404, "not_found");
+    expectError(await stack.as(intruder).post("/enrich", { leadId: id, force: true }), 404, "not_found");
+    expectError(await stack.as(intruder).get(`/enrich?leadId=${id}`), 404, "not_found");
+    expectError(await stack.as(intruder).post("/enrich/spider-web", { leadId: id }), 404, "not_found");
+    expect(expectOk(await stack.as(owner).get(`/enrich?leadId=${id}`)).status).toBe("not_enriched");
+  });
+});
+
+describe("the time budget", () => {
+  let slow: EnrichmentStack;
+  beforeAll(async () => {
+    slow = await startEnrichmentStack({ ENRICHMENT_BUDGET_MS: "600" });
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it("cuts off a provider that does not answer, and marks the lead failed with the reason, never left enriching", async () => {
+    const ws = await slow.signup();
+    const domain = uniqueDomain();
+    slow.sites[domain] = { html: homePage("Acme") };
+    const email = `hang@${domain}`;
+    slow.people.set(email, { apollo: "hang" });
+    const id = expectOk(await slow.as(ws).post("/leads", lead({ email })), 201).id;
+
+    const started = Date.now();
+    const body = expectOk(await slow.as(ws).post("/enrich", { leadId: id }));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(body.status).toBe("failed");
+    expect(body.error).toBe("Enrichment ran out of its 600 ms time budget: apollo did not answer in time and was cut off");
+    expect(body.enrichment.sources).toEqual(expect.arrayContaining([
+      expect.objectContaining({ name: "website", status: "found" }),
+      expect.objectContaining({ name: "apollo", status: "cut_off" }),
+      expect.objectContaining({ name: "pdl", status: "skipped", error: "not asked: the time budget was spent" }),
+    ]));
+    expect(body.next_steps[0]).toContain('"force": true');
+
+    const stored = expectOk(await slow.as(ws).get(`/enrich?leadId=${id}`));
+    expect(stored).toMatchObject({ status: "failed", error: body.error });
+  });
+
+  it("runs bulk leads side by side within one budget", async () => {
+    const ws = await slow.signup();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const email = `hang${i}@${uniqueDomain()}`;
+      slow.people.set(email, { apollo: "hang" });
+      ids.push(expectOk(await slow.as(ws).post("/leads", lead({ email })), 201).id);
+    }
+    const started = Date.now();
+    const body = expectOk(await slow.as(ws).post("/enrich/bulk", { leadIds: ids }));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(body).toMatchObject({ succeeded: 0, failed: 3 });
+    for (const result of body.results) expect(result.error).toMatch(/time budget/);
+  });
+
+  it("refuses a second run of a lead that is being enriched with 409 and when to look again", async () => {
+    const ws = await slow.signup();
+    const email = `busy@${uniqueDomain()}`;
+    slow.people.set(email, { apollo: "hang" });
+    const id = expectOk(await slow.as(ws).post("/leads", lead({ email })), 201).id;
+    const first = slow.as(ws).post("/enrich", { leadId: id });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const second = expectError(await slow.as(ws).post("/enrich", { leadId: id, force: true }), 409, "enrichment_in_progress");
+    expect(second.hint).toContain(`GET /api/openclaw/enrich?leadId=${id}`);
+    expect(expectOk(await first).status).toBe("failed");
+  });
+});
