@@ -358,3 +358,31 @@ describe("the time budget", () => {
     expect(expectOk(await first).status).toBe("failed");
   });
 });
+
+describe("the SSRF guard in the running app", () => {
+  let guarded: EnrichmentStack;
+  beforeAll(async () => {
+    // Private networks off, and company websites looked up by name on port 80: the app's own
+    // host resolver must find that "localhost" is loopback and refuse it.
+    guarded = await startEnrichmentStack({
+      ENRICHMENT_ALLOW_PRIVATE_NETWORK: "false",
+      ENRICHMENT_WEBSITE_URL_TEMPLATE: "http://localhost/sites/{domain}/",
+    });
+  });
+  afterAll(async () => {
+    await guarded?.close();
+  });
+
+  it("resolves the website's host and refuses a loopback address without fetching it", async () => {
+    const ws = await guarded.signup();
+    const domain = uniqueDomain();
+    guarded.sites[domain] = { html: homePage("Acme") };
+    const id = expectOk(await guarded.as(ws).post("/leads", lead({ email: `jane@${domain}` })), 201).id;
+
+    const body = expectOk(await guarded.as(ws).post("/enrich", { leadId: id }));
+    const website = body.enrichment.sources.find((s: any) => s.name === "website");
+    expect(website.status).not.toBe("found");
+    expect(JSON.stringify(body.enrichment.raw.website)).toMatch(/localhost resolves to (127\.0\.0\.1|::1), which is not a public address/);
+    expect(guarded.websites.requests).toHaveLength(0);
+  });
+});
