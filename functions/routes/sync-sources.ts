@@ -49,7 +49,7 @@ export function authenticationGuide(type: SyncSourceType): string {
   }
 }
 
-const eventIdHowTo = `Send a unique ${inboundHeaders.eventId} per event (or eventId / id in the JSON body): a redelivery with the same id is answered with the first outcome and writes nothing; without one, the body's SHA-256 is the id`;
+const eventIdHowTo = `Send a unique ${inboundHeaders.eventId} per event (or eventId / event_id in the JSON body): a redelivery with the same id is answered with the first outcome and writes nothing; without one, the body's SHA-256 is the id`;
 
 /** What the sender has to do, step by step, given the credentials just issued. */
 function setupSteps(type: SyncSourceType, url: string, secret: string): string[] {

@@ -650,8 +650,14 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
             title = coalesce(app._sync_value(v_payload, v_map -> 'title'), l.title),
             company_name = coalesce(app._sync_value(v_payload, v_map -> 'companyName'), l.company_name),
             linkedin_url = coalesce(app._sync_value(v_payload, v_map -> 'linkedinUrl'), l.linkedin_url),
-            stage_id = v_target
-          where l.id = v_lead_id;
+            -- Events only move a lead forward: a routine email to a lead in negotiation
+            -- must not send it back to the source's first stage.
+            stage_id = case
+              when (select t.position from app.stages t where t.id = v_target)
+                   > coalesce((select f.position from app.stages f where f.id = l.stage_id), -1)
+              then v_target else l.stage_id end
+          where l.id = v_lead_id
+          returning l.stage_id into v_target;
           exit;
         end if;
         -- A new lead without a mapped name is named from the display name, else the

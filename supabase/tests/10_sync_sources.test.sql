@@ -3,7 +3,7 @@
 -- log a touchpoint, idempotent on the event id, all or nothing (bad payload, plan limit,
 -- disabled source), Gmail's shapes, and stages a source targets kept from deletion.
 begin;
-select plan(92);
+select plan(94);
 
 select tests.create_org('sync-a') as org_a \gset
 select tests.create_org('sync-b') as org_b \gset
@@ -182,6 +182,11 @@ select is((select first_name || ' ' || last_name || ' ' || phone from app.leads 
   'mapped fields overwrite, fields the event lacks are kept');
 select is((select occurred_at from app.touchpoints where metadata ->> 'eventId' = 'evt-2'), to_timestamp(1700000000),
   'occurredAt in Unix seconds dates the touchpoint');
+
+-- A later event mapped to an earlier stage does not move the lead back
+select pg_temp.ingest(:'form_a', 'evt-2b', '{"email": "jane@acme.com"}') as backwards \gset
+select is(:'backwards'::jsonb -> 'moved', 'false'::jsonb, 'an event whose stage comes earlier does not move the lead');
+select is((select stage_id from app.leads where id = :'jane'), :'stage_a_engaged'::text, 'the lead stays in its later stage');
 
 -- Refusals write nothing
 select count(*)::int as events_before from app.sync_events \gset
