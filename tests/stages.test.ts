@@ -4,7 +4,7 @@ import { as, call, expectError, expectOk, lead, signup } from "./support/api.ts"
 const DEFAULT_STAGES = ["Prospects", "Leads", "Engaged", "Contacted", "Negotiated", "Re-engage later", "Closed Won", "Closed Lost"];
 
 type Client = ReturnType<typeof as>;
-interface StageView { id: string; name: string; order: number; color: string | null; isDefault: boolean; leadCount: number }
+interface StageView { id: string; name: string; order: number; color: string | null; isDefault: boolean; outcome: string; stallAfterDays: number | null; leadCount: number }
 
 /** A fresh workspace per test: pipelines are per org and these tests change them. */
 async function workspace() {

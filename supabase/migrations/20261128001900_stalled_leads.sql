@@ -247,7 +247,7 @@ grant select on app.stage_stall_rules to authenticated, service_role;
 --   priority: high (1) for a call, medium (2) for a follow-up, low (3) for a breakup.
 -- No `set search_path` on purpose: a SQL function with a SET clause is never inlined, and
 -- inlined into app.stalled_leads it costs a few microseconds per lead instead of a function
--- call each (12 ms instead of 97 ms for 2,200 stalled leads). That is safe here: the body
+-- call each (several times faster on a page over thousands of stalled leads). Safe here: the body
 -- names only pg_catalog functions and operators (always searched first), it reads no table and runs with the caller's rights.
 -- ---------------------------------------------------------------------------
 create function app.stall_verdict(
@@ -278,7 +278,7 @@ create function app.stall_verdict(
       a.action,
       case a.action when 'check_in_call' then 'high' when 'send_follow_up_email' then 'medium' else 'low' end,
       case a.action when 'check_in_call' then 1 when 'send_follow_up_email' then 2 else 3 end
-    from (select pg_catalog.floor(extract(epoch from p_now - p_idle_since) / 86400)::integer as days) d
+    from (select pg_catalog.floor(pg_catalog.date_part('epoch', p_now - p_idle_since) / 86400)::integer as days) d
     cross join lateral (select case
         when p_score >= 70 then 'check_in_call'
         when d.days > 3 * p_stall_after_days then 'send_breakup_email'
@@ -320,8 +320,12 @@ create function app.stalled_leads(p_now timestamptz default now(), p_limit integ
       v.priority, v.priority_rank, count(*) over ()
     from rules r
     join lateral (
-      select l.* from app.leads l
+      -- offset 0 keeps this a subquery per stage, so its conditions stay the index range
+      -- (org_id, stage_id, idle_since < cutoff) rather than a join filter.
+      select l.id, l.first_name, l.last_name, l.email, l.status, l.score, l.last_touch_at, l.idle_since, l.deleted_at
+      from app.leads l
       where l.org_id = r.org_id and l.stage_id = r.stage_id and l.deleted_at is null and l.idle_since < r.cutoff
+      offset 0
     ) l on true
     cross join lateral app.stall_verdict(l.idle_since, l.last_touch_at is not null, r.stall_after_days, r.outcome,
       l.status, l.deleted_at, l.score, r.late_stage, r.stage, p_now) v
