@@ -18,9 +18,11 @@ import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
+import { playbooksRoutes } from "./routes/playbooks.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
+import { stalledRoutes } from "./routes/stalled.ts";
 import { syncSourcesRoutes } from "./routes/sync-sources.ts";
 import { touchpointsRoutes } from "./routes/touchpoints.ts";
 import { validationHook } from "./validation.ts";
@@ -49,12 +51,13 @@ function contractApi(config: AppConfig) {
     },
   }));
   // Literal paths before parameterised ones: /stages/sync-sources before /stages/{id},
-  // and any /leads/{literal} before the leads router's /leads/{leadId}.
+  // and any /leads/{literal} (/leads/stalled) before the leads router's /leads/{leadId}.
   return api
     .route("/", signupRoutes)
     .route("/", setupRoutes)
     .route("/", healthRoutes)
     .route("/", orgRoutes)
+    .route("/", stalledRoutes)
     .route("/", leadRoutes)
     .route("/", syncSourcesRoutes)
     .route("/", inboundRoutes)
@@ -62,6 +65,7 @@ function contractApi(config: AppConfig) {
     .route("/", fieldsRoutes)
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
+    .route("/", playbooksRoutes)
     .route("/", feedbackRoutes)
     .route("/", enrichRoutes);
 }

@@ -8,6 +8,8 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/org/tier": ["get"],
   "/api/openclaw/leads": ["delete", "get", "patch", "post", "put"],
   "/api/openclaw/leads/{leadId}": ["delete", "get", "patch"],
+  "/api/openclaw/leads/stalled": ["get"],
+  "/api/openclaw/playbooks": ["delete", "get", "post", "put"],
   "/api/openclaw/stages": ["delete", "get", "post", "put"],
   "/api/openclaw/stages/history": ["get"],
   "/api/openclaw/stages/sync-sources": ["delete", "get", "post", "put"],

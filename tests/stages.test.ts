@@ -4,7 +4,7 @@ import { as, call, expectError, expectOk, lead, signup } from "./support/api.ts"
 const DEFAULT_STAGES = ["Prospects", "Leads", "Engaged", "Contacted", "Negotiated", "Re-engage later", "Closed Won", "Closed Lost"];
 
 type Client = ReturnType<typeof as>;
-interface StageView { id: string; name: string; order: number; color: string | null; isDefault: boolean; leadCount: number }
+interface StageView { id: string; name: string; order: number; color: string | null; isDefault: boolean; outcome: string; stallAfterDays: number | null; leadCount: number }
 
 /** A fresh workspace per test: pipelines are per org and these tests change them. */
 async function workspace() {
@@ -24,7 +24,7 @@ describe("GET /stages", () => {
     const body = expectOk(await client.get("/stages"));
     expect(names(body.stages)).toEqual(DEFAULT_STAGES);
     expect(body.stages.map((s: StageView) => s.order)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(body.stages[0]).toEqual({ id: expect.stringMatching(/^stg_[0-9a-f]{24}$/), name: "Prospects", order: 0, color: "#94A3B8", isDefault: true, leadCount: 0 });
+    expect(body.stages[0]).toEqual({ id: expect.stringMatching(/^stg_[0-9a-f]{24}$/), name: "Prospects", order: 0, color: "#94A3B8", isDefault: true, outcome: "open", stallAfterDays: 7, leadCount: 0 });
     expect(body.stages.filter((s: StageView) => s.isDefault)).toHaveLength(1);
     expect(body).toMatchObject({ total: 8, limit: 50, offset: 0, warnings: [], next_steps: [] });
   });
@@ -68,7 +68,7 @@ describe("POST /stages", () => {
   it("adds a stage at the end by default and answers 201 with the stage and the whole pipeline", async () => {
     const { client } = await workspace();
     const body = expectOk(await client.post("/stages", { name: "  Qualified ", color: "#112233" }), 201);
-    expect(body.stage).toEqual({ id: body.id, name: "Qualified", order: 8, color: "#112233", isDefault: false, leadCount: 0 });
+    expect(body.stage).toEqual({ id: body.id, name: "Qualified", order: 8, color: "#112233", isDefault: false, outcome: "open", stallAfterDays: 7, leadCount: 0 });
     expect(names(body.stages)).toEqual([...DEFAULT_STAGES, "Qualified"]);
     expect(body.next_steps).toEqual(['PATCH /api/openclaw/leads/{leadId} { "stage": "Qualified" } moves a lead into it']);
     expect(names(await stagesOf(client))).toEqual([...DEFAULT_STAGES, "Qualified"]);
@@ -112,7 +112,7 @@ describe("POST /stages", () => {
   it("ignores unknown fields and names them in warnings", async () => {
     const { client } = await workspace();
     const body = expectOk(await client.post("/stages", { name: "Odd", colour: "#000000" }), 201);
-    expect(body.warnings).toEqual(["Ignored field(s): colour. A stage has name, order, color and isDefault."]);
+    expect(body.warnings).toEqual(["Ignored field(s): colour. A stage has name, order, color, isDefault, stallAfterDays and outcome."]);
   });
 
   it("gives parallel creates distinct places: the order stays 0..n-1 with no duplicates", async () => {
@@ -231,7 +231,44 @@ describe("PUT /stages (one stage)", () => {
   it("warns when there is nothing to change", async () => {
     const { client } = await workspace();
     const leads = await byName(client, "Leads");
-    expect(expectOk(await client.put("/stages", { id: leads.id })).warnings).toEqual(["Nothing to change: send name, order, color and/or isDefault"]);
+    expect(expectOk(await client.put("/stages", { id: leads.id })).warnings).toEqual(["Nothing to change: send name, order, color, isDefault, stallAfterDays and/or outcome"]);
+  });
+});
+
+describe("stage outcome and stallAfterDays", () => {
+  it("gives the default pipeline its outcomes and stall thresholds; closed stages never stall", async () => {
+    const { client } = await workspace();
+    const stages = await stagesOf(client);
+    expect(stages.map((s) => [s.name, s.outcome, s.stallAfterDays])).toEqual([
+      ["Prospects", "open", 7], ["Leads", "open", 5], ["Engaged", "open", 3], ["Contacted", "open", 5],
+      ["Negotiated", "open", 3], ["Re-engage later", "open", 30], ["Closed Won", "won", null], ["Closed Lost", "lost", null],
+    ]);
+  });
+
+  it("takes stallAfterDays and outcome on create; the outcome otherwise follows the name", async () => {
+    const { client } = await workspace();
+    expect(expectOk(await client.post("/stages", { name: "Demo booked", stallAfterDays: 2 }), 201).stage)
+      .toMatchObject({ outcome: "open", stallAfterDays: 2 });
+    expect(expectOk(await client.post("/stages", { name: "Signed" }), 201).stage).toMatchObject({ outcome: "won", stallAfterDays: null });
+    expect(expectOk(await client.post("/stages", { name: "Parked", outcome: "lost" }), 201).stage).toMatchObject({ outcome: "lost", stallAfterDays: null });
+    expect(expectOk(await client.post("/stages", { name: "Nurture", stallAfterDays: null }), 201).stage).toMatchObject({ outcome: "open", stallAfterDays: null });
+  });
+
+  it("changes them with PUT; closing a stage clears its threshold (with a warning if one was sent), reopening restores the default", async () => {
+    const { client } = await workspace();
+    expect(expectOk(await client.put("/stages", { id: "Engaged", stallAfterDays: 10 })).stage.stallAfterDays).toBe(10);
+    const closed = expectOk(await client.put("/stages", { id: "Engaged", outcome: "lost", stallAfterDays: 4 }));
+    expect(closed.stage).toMatchObject({ outcome: "lost", stallAfterDays: null });
+    expect(closed.warnings).toEqual(['"Engaged" is a lost stage: closed deals never stall, so stallAfterDays was cleared']);
+    expect(expectOk(await client.put("/stages", { id: "Engaged", outcome: "open" })).stage).toMatchObject({ outcome: "open", stallAfterDays: 3 });
+  });
+
+  it("refuses an invalid stallAfterDays or outcome with 400", async () => {
+    const { client } = await workspace();
+    expect(expectError(await client.put("/stages", { id: "Leads", stallAfterDays: 0 }), 400, "invalid_request").fields[0].field).toBe("stallAfterDays");
+    expect(expectError(await client.put("/stages", { id: "Leads", stallAfterDays: 2.5 }), 400, "invalid_request").fields[0].field).toBe("stallAfterDays");
+    expect(expectError(await client.post("/stages", { name: "X", outcome: "maybe" }), 400, "invalid_request").fields[0].field).toBe("outcome");
+    expectError(await client.put("/stages", { order: ["Leads"], stallAfterDays: 3 }), 400, "invalid_request");
   });
 });
 

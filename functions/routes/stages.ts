@@ -1,5 +1,6 @@
 // Pipeline stages: list (with live lead counts), create, change or reorder, delete (moving
-// the stage's leads), and a lead's stage history. The rules live in the database
+// the stage's leads), and a lead's stage history. Each stage also carries its outcome
+// (open/won/lost) and stallAfterDays, the threshold stalled detection uses. The rules live in the database
 // (app.create_stage, app.update_stage, app.reorder_stages, app.delete_stage, the
 // one-default-stage triggers); this file validates, calls and shapes the reply.
 //
@@ -23,12 +24,21 @@ const hexColor = z.string().regex(/^#[0-9A-Fa-f]{6}$/, "must be a hex colour lik
 const StageName = z.string().trim().min(1).max(100).openapi({ example: "Qualified" });
 const StageRef = z.string().trim().min(1).max(100).openapi({ description: "A stage id (stg_…) or name.", example: "stg_3f9c0a1b2c3d4e5f6a7b8c9d" });
 const Index = z.number().int().min(0).max(10_000);
+export const stageOutcomes = ["open", "won", "lost"] as const;
+const StallAfterDays = z.number().int().min(1).max(365).nullable()
+  .openapi({ description: "Days without a touch after which a lead here is stalled (GET /leads/stalled); null = never. Won and lost stages never stall.", example: 5 });
+const Outcome = z.enum(stageOutcomes, { error: "must be open, won or lost" }).nullable()
+  .openapi({ description: "open (in play), won or lost (closed deals: never stalled). null or left out on create: taken from the name (\"Closed Won\" → won)." });
+/** The pipeline rules a stage carries besides its place and look. */
+const ruleFields = { stallAfterDays: StallAfterDays.optional(), outcome: Outcome.optional() };
+const ruleKeys = Object.keys(ruleFields) as (keyof typeof ruleFields)[];
 
 const createFields = {
   name: StageName,
   order: Index.optional().openapi({ description: "Place in the pipeline, 0 first; default last. Later stages shift down." }),
   color: hexColor.nullable().optional(),
   isDefault: z.boolean().optional().openapi({ description: "New leads land here; the flag moves from the current default stage." }),
+  ...ruleFields,
 };
 const CreateStage = z.looseObject(createFields).openapi("CreateStageRequest");
 
@@ -40,6 +50,7 @@ const updateFields = {
   }).optional().openapi({ description: "With id: the stage's new index (0 first; the others shift). Without id: the whole pipeline, every stage id (or name) once, first to last." }),
   color: hexColor.nullable().optional().openapi({ description: "#RRGGBB, or null to clear." }),
   isDefault: z.boolean().optional().openapi({ description: "true moves the default flag here; the default stage cannot be unmarked, only replaced." }),
+  ...ruleFields,
 };
 const UpdateStage = z.looseObject(updateFields).openapi("UpdateStageRequest");
 
@@ -49,6 +60,8 @@ const Stage = z.object({
   order: z.number().int(),
   color: z.string().nullable(),
   isDefault: z.boolean(),
+  outcome: z.enum(stageOutcomes),
+  stallAfterDays: z.number().int().nullable().openapi({ description: "Days without a touch before a lead here is stalled; null = never." }),
   leadCount: z.number().int().openapi({ description: "Live (not soft-deleted) leads in the stage." }),
 }).openapi("PipelineStage");
 type StageRow = z.infer<typeof Stage>;
@@ -111,19 +124,30 @@ const HistoryReply = envelope({
 // ---------------------------------------------------------------------------
 // Database access and guidance
 // ---------------------------------------------------------------------------
-const stageSelect = `id, name, position as "order", color, is_default as "isDefault", lead_count as "leadCount"`;
+const stageSelect = `id, name, position as "order", color, is_default as "isDefault", outcome,
+  stall_after_days as "stallAfterDays", lead_count as "leadCount"`;
 
 const pipeline = (db: Tx) =>
   db<StageRow[]>`select ${db.unsafe(stageSelect)} from app.stage_details order by position, lower(name), id`;
 
 function ignoredFields(body: Record<string, unknown>, known: string[]): string[] {
   const ignored = unknownFields(body, known);
-  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}. A stage has name, order, color and isDefault.`];
+  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}. A stage has name, order, color, isDefault, stallAfterDays and outcome.`];
+}
+
+/** The rule fields that were sent, for app.create_stage / app.update_stage. */
+const sentRules = (input: Partial<Record<(typeof ruleKeys)[number], unknown>>) =>
+  Object.fromEntries(ruleKeys.filter((k) => input[k] !== undefined).map((k) => [k, input[k]]));
+
+function closedStageWarning(stage: StageRow, input: { stallAfterDays?: number | null }): string[] {
+  return typeof input.stallAfterDays === "number" && stage.outcome !== "open"
+    ? [`"${stage.name}" is a ${stage.outcome} stage: closed deals never stall, so stallAfterDays was cleared`]
+    : [];
 }
 
 const moveLeadStep = (name: string) => `PATCH /api/openclaw/leads/{leadId} { "stage": "${name}" } moves a lead into it`;
 
-const updateUsage = "PUT /api/openclaw/stages { \"id\": \"stg_…\", \"name\"?, \"order\"?, \"color\"?, \"isDefault\"? } changes one stage; "
+const updateUsage = "PUT /api/openclaw/stages { \"id\": \"stg_…\", \"name\"?, \"order\"?, \"color\"?, \"isDefault\"?, \"stallAfterDays\"?, \"outcome\"? } changes one stage; "
   + "PUT /api/openclaw/stages { \"order\": [\"stg_…\", …] } (every stage id, first to last) reorders the pipeline.";
 
 // ---------------------------------------------------------------------------
@@ -209,12 +233,14 @@ export const stagesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const input = c.req.valid("json");
     const db = c.var.db;
     const [row] = await db<{ id: string }[]>`
-      select app.create_stage(${input.name}, ${input.order ?? null}, ${input.color ?? null}, ${input.isDefault ?? false}) as id`;
+      select app.create_stage(${input.name}, ${input.order ?? null}, ${input.color ?? null}, ${input.isDefault ?? false},
+                              p_rules => ${db.json(sentRules(input) as never)}) as id`;
     const stages = await pipeline(db);
     const stage = stages.find((s) => s.id === row!.id)!;
     return reply(c, { id: stage.id, stage, stages }, {
       warnings: [
         ...(stage.isDefault && !input.isDefault ? ["It is the only stage, so it is the default: new leads land here"] : []),
+        ...closedStageWarning(stage, input),
         ...ignoredFields(input, Object.keys(createFields)),
       ],
       next_steps: [moveLeadStep(stage.name)],
@@ -227,7 +253,7 @@ export const stagesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const warnings = ignoredFields(input, Object.keys(updateFields));
 
     if (Array.isArray(order)) {
-      const extra = ["id", "name", "color", "isDefault"].filter((k) => input[k as keyof typeof input] !== undefined);
+      const extra = ["id", "name", "color", "isDefault", ...ruleKeys].filter((k) => input[k as keyof typeof input] !== undefined);
       if (extra.length > 0) {
         throw new ApiError(400, "invalid_request", `A reorder takes only order, not ${extra.join(", ")}`, updateUsage);
       }
@@ -240,11 +266,12 @@ export const stagesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       });
     }
     const changes = Object.fromEntries(Object.entries({ ...rest, order }).filter(([k, v]) => v !== undefined && k in updateFields));
-    if (Object.keys(changes).length === 0) warnings.push("Nothing to change: send name, order, color and/or isDefault");
+    if (Object.keys(changes).length === 0) warnings.push("Nothing to change: send name, order, color, isDefault, stallAfterDays and/or outcome");
     const [row] = await db<{ id: string }[]>`select app.update_stage(${id}, ${db.json(changes as never)}) as id`;
     const stages = await pipeline(db);
     const stage = stages.find((s) => s.id === row!.id)!;
     if (input.isDefault === true) warnings.push(`"${stage.name}" is now the default stage: new leads land here`);
+    warnings.push(...closedStageWarning(stage, input));
     return reply(c, { id: stage.id, stage, stages }, { warnings });
   })
   .openapi(deleteRoute, async (c) => {

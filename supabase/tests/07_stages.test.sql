@@ -24,7 +24,7 @@ $$;
 -- ===========================================================================
 -- Privileges and comments
 -- ===========================================================================
-select ok(not has_function_privilege('anon', 'app.create_stage(text, integer, text, boolean, text)', 'execute'), 'anon cannot call app.create_stage');
+select ok(not has_function_privilege('anon', 'app.create_stage(text, integer, text, boolean, text, jsonb)', 'execute'), 'anon cannot call app.create_stage');
 select ok(not has_function_privilege('anon', 'app.update_stage(text, jsonb)', 'execute'), 'anon cannot call app.update_stage');
 select ok(not has_function_privilege('anon', 'app.reorder_stages(text[], text)', 'execute'), 'anon cannot call app.reorder_stages');
 select ok(not has_function_privilege('anon', 'app.delete_stage(text, text)', 'execute'), 'anon cannot call app.delete_stage');

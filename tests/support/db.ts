@@ -36,3 +36,10 @@ export function createCampaigns(orgId: string, count: number, status: "draft" | 
     return rows.map((r) => r.id);
   });
 }
+
+/** Gives a lead a confidence score and label, as scoring would. */
+export function setLeadScore(leadId: string, score: number, label: "hot" | "warm" | "cool" | "cold"): Promise<void> {
+  return withDatabase(async (sql) => {
+    await sql`update app.leads set score = ${score}, score_label = ${label}, scored_at = now() where id = ${leadId}`;
+  });
+}
