@@ -11,6 +11,7 @@ import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
+import { eventsRoutes } from "./routes/events.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -18,6 +19,7 @@ import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
+import { scoreRoutes } from "./routes/score.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -55,6 +57,7 @@ function contractApi(config: AppConfig) {
     .route("/", setupRoutes)
     .route("/", healthRoutes)
     .route("/", orgRoutes)
+    .route("/", scoreRoutes)
     .route("/", leadRoutes)
     .route("/", syncSourcesRoutes)
     .route("/", inboundRoutes)
@@ -62,6 +65,7 @@ function contractApi(config: AppConfig) {
     .route("/", fieldsRoutes)
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
+    .route("/", eventsRoutes)
     .route("/", feedbackRoutes)
     .route("/", enrichRoutes);
 }

@@ -98,6 +98,8 @@ const Lead = z.object({
   enrichment: jsonObject.nullable(),
   enrichedAt: z.string().nullable(),
   lastTouchAt: z.string().nullable(),
+  score: z.number().int().nullable().openapi({ description: "Confidence score 0-100, kept current by the database (POST /api/openclaw/leads/score explains it)." }),
+  scoreLabel: z.enum(["hot", "warm", "cool", "cold"]).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   deletedAt: z.string().nullable(),
@@ -141,7 +143,8 @@ export const leadSelect = `
   title, seniority, company_name as "companyName", linkedin_url as "linkedinUrl",
   company_size as "companySize", company_revenue as "companyRevenue",
   enrichment_status as "enrichmentStatus", enrichment, enriched_at as "enrichedAt",
-  last_touch_at as "lastTouchAt", created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt"`;
+  last_touch_at as "lastTouchAt", score, score_label as "scoreLabel",
+  created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt"`;
 
 /** The contract's lead shape: aliases included, so clients reading either name work. */
 function present(row: LeadRow): z.infer<typeof Lead> {
