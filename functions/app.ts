@@ -11,6 +11,7 @@ import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
+import { eventsRoutes } from "./routes/events.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -19,6 +20,7 @@ import { leadRoutes } from "./routes/leads.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
 import { playbooksRoutes } from "./routes/playbooks.ts";
+import { scoreRoutes } from "./routes/score.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -58,6 +60,7 @@ function contractApi(config: AppConfig) {
     .route("/", healthRoutes)
     .route("/", orgRoutes)
     .route("/", stalledRoutes)
+    .route("/", scoreRoutes)
     .route("/", leadRoutes)
     .route("/", syncSourcesRoutes)
     .route("/", inboundRoutes)
@@ -66,6 +69,7 @@ function contractApi(config: AppConfig) {
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
     .route("/", playbooksRoutes)
+    .route("/", eventsRoutes)
     .route("/", feedbackRoutes)
     .route("/", enrichRoutes);
 }

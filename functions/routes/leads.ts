@@ -98,6 +98,8 @@ const Lead = z.object({
   enrichment: jsonObject.nullable(),
   enrichedAt: z.string().nullable(),
   lastTouchAt: z.string().nullable(),
+  score: z.number().int().nullable().openapi({ description: "Confidence score 0-100, kept current by the database (POST /api/openclaw/leads/score explains it)." }),
+  scoreLabel: z.enum(["hot", "warm", "cool", "cold"]).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   deletedAt: z.string().nullable(),
@@ -141,7 +143,8 @@ export const leadSelect = `
   title, seniority, company_name as "companyName", linkedin_url as "linkedinUrl",
   company_size as "companySize", company_revenue as "companyRevenue",
   enrichment_status as "enrichmentStatus", enrichment, enriched_at as "enrichedAt",
-  last_touch_at as "lastTouchAt", created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt"`;
+  last_touch_at as "lastTouchAt", score, score_label as "scoreLabel",
+  created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt"`;
 
 /** The contract's lead shape: aliases included, so clients reading either name work. */
 function present(row: LeadRow): z.infer<typeof Lead> {
@@ -363,17 +366,14 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       ...(input.customFields !== undefined ? { custom_fields: db.json(input.customFields as never) } : {}),
       ...(input.crmData !== undefined ? { crm_data: db.json(input.crmData as never) } : {}),
     };
-    // Insert and read back in one round trip: the org row stays locked (lead limit) until commit.
-    const [row] = await db<LeadRow[]>`
-      with inserted as (
-        insert into app.leads ${db(values)}
-        on conflict (org_id, email_key) where deleted_at is null do nothing
-        returning *
-      )
-      select ${db.unsafe(leadSelect)}
-      from (select i.*, s.name as stage from inserted i left join app.stages s on s.id = i.stage_id) l`;
+    // The org row stays locked (lead limit) until commit. The lead's first score is written
+    // by a trigger at the end of the insert, so the next statement reads the lead back.
+    const [row] = await db<{ id: string }[]>`
+      insert into app.leads ${db(values)}
+      on conflict (org_id, email_key) where deleted_at is null do nothing
+      returning id`;
     if (!row) throw duplicateEmail((await existingLeadId(db, input.email))!);
-    const lead = present(row);
+    const lead = present((await findLead(db, row.id))!);
     return reply(c, { id: lead.id, lead, enrichmentQueued: false as const }, {
       warnings: ["Auto-enrichment disabled — enrich explicitly", ...aliasWarnings(input), ...ignoredFieldWarnings(input)],
       next_steps: [enrichNext(lead.id)],
