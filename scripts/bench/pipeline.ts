@@ -24,20 +24,9 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import process from "node:process";
 import postgres from "postgres";
+import { databaseUrlOrExit, percentile, setting } from "./settings.ts";
 
-function setting(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return value;
-}
-
-const databaseUrl = process.env.DATABASE_URL;
-if (!databaseUrl) {
-  console.error("DATABASE_URL is not set.");
-  process.exit(1);
-}
+const databaseUrl = databaseUrlOrExit("e.g. DATABASE_URL=postgresql://postgres:postgres@127.0.0.1:54322/postgres");
 const ORGS = setting("BENCH_PIPELINE_ORGS", 100);
 const LEADS = setting("BENCH_PIPELINE_LEADS", 1_000_000);
 const SAMPLE = Math.min(setting("BENCH_PIPELINE_SAMPLE", 10), ORGS);
@@ -228,10 +217,6 @@ async function measure(sql: Sql, orgIds: string[], query: Query): Promise<number
   return latencies;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
 function report(label: string, latencies: number[], target: number): void {
   const sorted = [...latencies].sort((a, b) => a - b);
   const p50 = percentile(sorted, 50);
@@ -243,7 +228,7 @@ function report(label: string, latencies: number[], target: number): void {
 /** The plans of the statements inside the function, as auto_explain reports them. */
 async function plans(orgId: string, query: Query): Promise<string[]> {
   const notices: string[] = [];
-  const explaining = postgres(databaseUrl!, {
+  const explaining = postgres(databaseUrl, {
     max: 1,
     onnotice: (notice) => notices.push(String(notice.message ?? "")),
   });
