@@ -10,6 +10,20 @@
 --     in it), quizCompletions, proposalsViewed, meetingsBooked (app.events), leadsWon,
 --     leadsLost, conversionRate, stageConversion, averageDaysInStage (app.stage_changes).
 --     Activity of leads deleted since still happened, so it counts.
+--
+-- Definitions:
+--   * proposalsViewed: distinct leads with a proposal view (a lead reopening its proposal
+--     ten times is one interested lead); proposalViews: every view.
+--   * leadsWon / leadsLost: leads that entered a stage whose outcome is won / lost; a lead
+--     that closed more than once in the window counts once, by its last closing move.
+--   * conversionRate: won / (won + lost), 0-1, null when nothing closed in the window.
+--   * stageConversion, per stage: entered = leads that entered it in the window; movedOn = of
+--     those, how many later entered an open stage further down the pipeline (higher
+--     position) or a won stage; won = how many later entered (or were in) a won stage.
+--   * averageDaysInStage, per stage: the mean time from entering it to the next move, over
+--     the moves out of it made in the window (a stay begun before the window counts whole).
+--   * bySource: the source of the lead's first stage_changes row: api, sql (Studio, scripts),
+--     sync_source:<name> (inbound webhooks), or what an integration writes.
 
 -- Each live lead's stage, score label and age, read in one index-only scan.
 create index leads_org_pipeline_idx on app.leads (org_id, stage_id, score_label) include (created_at)
