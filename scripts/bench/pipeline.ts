@@ -100,7 +100,9 @@ async function load(sql: Sql, orgIds: string[]): Promise<void> {
       join app.stages s on s.org_id = o.id and s.position = r.position`);
 
     // Stage history: an open lead went through every stage up to its own; a won lead
-    // through Negotiated first; a lost one dropped out after some early stage.
+    // through Negotiated first; a lost one dropped out after some early stage. History and
+    // events are written in time order, as a live database appends them, so a window's rows
+    // sit together on disk.
     await timed("stage history", () => tx`
       insert into app.stage_changes (org_id, lead_id, from_stage_id, to_stage_id, from_stage_name, to_stage_name,
                                      changed_at, changed_by, source)
@@ -124,7 +126,8 @@ async function load(sql: Sql, orgIds: string[]): Promise<void> {
         where l.org_id = any(${orgIds})
       ) p
       join app.stages s on s.org_id = p.org_id and s.position = p.position
-      window w as (partition by p.lead_id order by p.step)`);
+      window w as (partition by p.lead_id order by p.step)
+      order by 7`);
 
     // Engagement: emails to half the leads, quizzes, proposal views and meetings to fewer.
     await timed("events", () => tx`
@@ -139,7 +142,8 @@ async function load(sql: Sql, orgIds: string[]): Promise<void> {
         ('email_sent', 2, 0.5), ('email_opened', 1, 0.3), ('quiz_completed', 1, 0.3),
         ('proposal_viewed', 3, 0.25), ('meeting_booked', 1, 0.1), ('cta_clicked', 1, 0.1)) t(type, times, share)
       cross join lateral generate_series(1, t.times) n
-      where l.org_id = any(${orgIds}) and abs(hashtext(l.id || t.type)) % 100 < t.share * 100`);
+      where l.org_id = any(${orgIds}) and abs(hashtext(l.id || t.type)) % 100 < t.share * 100
+      order by 4`);
 
     await timed("engagement rollup", () => tx`
       insert into app.lead_engagement (lead_id, org_id, quiz_completions, quiz_score, proposal_views, proposal_seconds,
