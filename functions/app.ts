@@ -10,6 +10,7 @@ import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { analyticsRoutes } from "./routes/analytics.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
@@ -71,7 +72,8 @@ function contractApi(config: AppConfig) {
     .route("/", playbooksRoutes)
     .route("/", eventsRoutes)
     .route("/", feedbackRoutes)
-    .route("/", enrichRoutes);
+    .route("/", enrichRoutes)
+    .route("/", analyticsRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>

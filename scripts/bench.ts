@@ -26,20 +26,9 @@ import postgres from "postgres";
 import { connect, type Sql, type Tx } from "../functions/db.ts";
 import { createNodeApp } from "../functions/node/app.ts";
 import { leadSelect } from "../functions/routes/leads.ts";
+import { databaseUrlOrExit, percentile, setting } from "./bench/settings.ts";
 
-function setting(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return value;
-}
-
-const databaseUrl = process.env.DATABASE_URL;
-if (!databaseUrl) {
-  console.error("DATABASE_URL is not set (npm run bench sets it to the local cluster).");
-  process.exit(1);
-}
+const databaseUrl = databaseUrlOrExit("npm run bench sets it to the local cluster");
 const LEADS = setting("BENCH_LEADS", 1000);
 const CONCURRENCY = setting("BENCH_CONCURRENCY", 16);
 const POOL = setting("BENCH_POOL", CONCURRENCY);
@@ -85,11 +74,6 @@ async function measure<T>(count: number, concurrency: number, op: (i: number) =>
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return { result: { ops: count, seconds: (performance.now() - started) / 1000, latencies }, values };
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 function summary(r: Result) {

@@ -24,6 +24,7 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/enrich": ["get", "post"],
   "/api/openclaw/enrich/bulk": ["post"],
   "/api/openclaw/enrich/spider-web": ["post"],
+  "/api/openclaw/analytics": ["get"],
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead.
 const PUBLIC = new Set([
