@@ -9,16 +9,25 @@ select tests.create_org('stall-a') as org_a \gset
 select tests.create_org('stall-b') as org_b \gset
 
 -- A lead of an org in a stage (by name), added and last touched the given time before :t.
+-- The score is set after the insert: scoring computes one for every new lead, and a
+-- score-only update is left alone, so the test can pin a lead as hot.
 create function pg_temp.lead(p_org text, p_stage text, p_added interval, p_touched interval,
                              p_status text default 'new', p_score integer default null, p_deleted boolean default false)
-  returns text language sql as $$
-    insert into app.leads (org_id, first_name, last_name, email, stage_id, created_at, last_touch_at, status, score, score_label, deleted_at)
+  returns text language plpgsql as $$
+  declare
+    v_id text;
+  begin
+    insert into app.leads (org_id, first_name, last_name, email, stage_id, created_at, last_touch_at, status, deleted_at)
     select p_org, 'Test', 'Lead', 'lead-' || gen_random_uuid() || '@example.com', s.id,
       '2026-01-15 12:00:00+00'::timestamptz - p_added, '2026-01-15 12:00:00+00'::timestamptz - p_touched, p_status,
-      p_score, case when p_score >= 70 then 'hot' when p_score >= 45 then 'warm' when p_score >= 20 then 'cool' when p_score is not null then 'cold' end,
       case when p_deleted then now() end
     from app.stages s where s.org_id = p_org and s.name = p_stage
-    returning id
+    returning id into v_id;
+    update app.leads set score = p_score,
+      score_label = case when p_score >= 70 then 'hot' when p_score >= 45 then 'warm' when p_score >= 20 then 'cool' else 'cold' end
+    where id = v_id and p_score is not null;
+    return v_id;
+  end;
   $$;
 
 -- ===========================================================================
