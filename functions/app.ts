@@ -10,6 +10,7 @@ import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { calendlyRoutes } from "./routes/calendly.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
@@ -18,6 +19,7 @@ import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
+import { recallRoutes } from "./routes/recall.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -63,7 +65,9 @@ function contractApi(config: AppConfig) {
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
     .route("/", feedbackRoutes)
-    .route("/", enrichRoutes);
+    .route("/", enrichRoutes)
+    .route("/", calendlyRoutes)
+    .route("/", recallRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
