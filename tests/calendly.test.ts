@@ -200,6 +200,9 @@ describe("meeting bots (Recall.ai)", () => {
     expect(bot.bot_name).toEqual(expect.any(String));
     expect(bot.recording_config).toMatchObject({ transcript: expect.any(Object) });
     expect(res.meetingBot).toMatchObject({ status: "scheduled", botId: bot.id });
+    const replay = expectOk(await bots.deliver(subscription, booked));
+    expect(replay).toMatchObject({ duplicate: true, meetingBot: { status: "scheduled", botId: bot.id } });
+    expect(bots.recall.bots.filter((b) => b.meeting_url === "https://meet.google.com/xyz-abcd-efg")).toHaveLength(1);
     const [touchpoint] = expectOk(await bots.as(ws).get(`/touchpoints?leadId=${res.leadId}`)).touchpoints;
     expect(touchpoint.metadata.meetingBot).toMatchObject({ status: "scheduled", botId: bot.id });
 

@@ -127,7 +127,13 @@ export async function recallSignatureProblem(secret: string, headers: (name: str
   if (!/^\d{1,12}$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > toleranceSeconds) {
     return `webhook-timestamp is more than ${toleranceSeconds} seconds from our clock`;
   }
-  const expected = await hmacSha256(fromBase64(secret.replace(/^whsec_/, "")), `${id}.${timestamp}.`, raw);
+  let key: Uint8Array<ArrayBuffer>;
+  try {
+    key = fromBase64(secret.replace(/^whsec_/, ""));
+  } catch {
+    return "RECALL_WEBHOOK_SECRET is not a whsec_<base64> secret, so nothing can be verified";
+  }
+  const expected = await hmacSha256(key, `${id}.${timestamp}.`, raw);
   for (const part of signature.split(" ")) {
     const [version, value] = part.split(",", 2);
     if (version !== "v1" || !value) continue;

@@ -229,6 +229,12 @@ create function app.ingest_calendly_event(
     if v_claim is null then
       select e.result into v_result from app.calendly_events e
       where e.org_id = v_conn.org_id and e.event = p_event and e.invitee_uri = v_invitee_uri;
+      -- The bot may have been scheduled since the first answer: say where it stands now.
+      select m.* into v_meeting from app.meetings m where m.org_id = v_conn.org_id and m.invitee_uri = v_invitee_uri;
+      if v_result ? 'meetingBot' and v_meeting.id is not null then
+        v_result := v_result || pg_catalog.jsonb_build_object('meetingBot', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+          'status', v_meeting.bot_status, 'botId', v_meeting.bot_id, 'note', v_meeting.bot_note)));
+      end if;
       return coalesce(v_result, '{}'::jsonb) || pg_catalog.jsonb_build_object('duplicate', true);
     end if;
 
