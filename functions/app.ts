@@ -11,6 +11,7 @@ import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
+import { calendlyRoutes } from "./routes/calendly.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
@@ -22,6 +23,7 @@ import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
 import { playbooksRoutes } from "./routes/playbooks.ts";
 import { scoreRoutes } from "./routes/score.ts";
+import { recallRoutes } from "./routes/recall.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -73,7 +75,9 @@ function contractApi(config: AppConfig) {
     .route("/", eventsRoutes)
     .route("/", feedbackRoutes)
     .route("/", enrichRoutes)
-    .route("/", analyticsRoutes);
+    .route("/", analyticsRoutes)
+    .route("/", calendlyRoutes)
+    .route("/", recallRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>

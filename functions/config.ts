@@ -1,6 +1,7 @@
 // Deployment settings, read once by the entry point (Node or Deno) and handed to the app,
 // so the app itself never touches process.env or Deno.env.
 import { type EnrichmentConfig, readEnrichmentConfig } from "./enrichment/config.ts";
+import { type IntegrationsConfig, readIntegrationsConfig } from "./integrations/config.ts";
 
 export interface AppConfig {
   /** Public base URL of this deployment, used in links we hand to agents. */
@@ -16,6 +17,8 @@ export interface AppConfig {
   /** The platform operator's (ClawCRM EIR) key for answering feedback; unset = no operator access. */
   eirAdminKey: string | undefined;
   enrichment: EnrichmentConfig;
+  /** Calendly, meeting bots (Recall.ai) and the key that encrypts their stored tokens. */
+  integrations: IntegrationsConfig;
 }
 
 export type EnvReader = (name: string) => string | undefined;
@@ -30,6 +33,7 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     healthTimeoutMs: positiveInt(env("HEALTH_DB_TIMEOUT_MS"), 2_000),
     eirAdminKey: env("EIR_ADMIN_KEY")?.trim() || undefined,
     enrichment: readEnrichmentConfig(env),
+    integrations: readIntegrationsConfig(env),
   };
 }
 

@@ -25,11 +25,15 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/enrich/bulk": ["post"],
   "/api/openclaw/enrich/spider-web": ["post"],
   "/api/openclaw/analytics": ["get"],
+  "/api/openclaw/integrations/calendly": ["delete", "get", "post"],
+  "/api/openclaw/integrations/calendly/webhook/{token}": ["post"],
+  "/api/openclaw/integrations/recall/webhook": ["post"],
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead.
 const PUBLIC = new Set([
   "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
   "post /api/openclaw/inbound/{token}",
+  "post /api/openclaw/integrations/calendly/webhook/{token}", "post /api/openclaw/integrations/recall/webhook",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 
