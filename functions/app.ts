@@ -18,11 +18,14 @@ import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
+import { proposalPageRoutes } from "./routes/proposal-page.ts";
+import { proposalsRoutes } from "./routes/proposals.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
 import { syncSourcesRoutes } from "./routes/sync-sources.ts";
 import { touchpointsRoutes } from "./routes/touchpoints.ts";
+import { trackingRoutes } from "./routes/tracking.ts";
 import { validationHook } from "./validation.ts";
 
 export const API_PREFIX = "/api/openclaw";
@@ -63,7 +66,8 @@ function contractApi(config: AppConfig) {
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
     .route("/", feedbackRoutes)
-    .route("/", enrichRoutes);
+    .route("/", enrichRoutes)
+    .route("/", proposalsRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
@@ -80,6 +84,9 @@ function site(deps: AppDeps) {
     await next();
   });
   app.route(API_PREFIX, contractApi(deps.config));
+  // Proposal pages and their beacon are public and live outside the contract's prefix.
+  app.route("/api/tracking", trackingRoutes);
+  app.route("/", proposalPageRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "rcm_live_… API key" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", { type: "apiKey", in: "header", name: "x-api-key" });

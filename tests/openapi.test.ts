@@ -20,11 +20,15 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/enrich": ["get", "post"],
   "/api/openclaw/enrich/bulk": ["post"],
   "/api/openclaw/enrich/spider-web": ["post"],
+  "/api/openclaw/proposals": ["get", "put"],
+  "/api/tracking/events": ["post"],
+  "/api/tracking/proposal": ["get"],
 };
-// Public: no API key. Inbound webhooks authenticate with the source's secret instead.
+// Public: no API key. Inbound webhooks authenticate with the source's secret instead; the
+// proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document).
 const PUBLIC = new Set([
   "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
-  "post /api/openclaw/inbound/{token}",
+  "post /api/openclaw/inbound/{token}", "post /api/tracking/events",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 
@@ -37,7 +41,7 @@ describe("GET /openapi.json", () => {
     expect(res.body.info).toMatchObject({ title: expect.any(String), version: expect.any(String) });
   });
 
-  it("lists every route under /api/openclaw with its methods", async () => {
+  it("lists every route under /api/openclaw (and the agent-facing /api/tracking) with its methods", async () => {
     const { paths } = (await call("GET", "/openapi.json")).body;
     expect(Object.keys(paths).sort()).toEqual(Object.keys(ROUTES).sort());
     for (const [path, methods] of Object.entries(ROUTES)) {
@@ -45,7 +49,7 @@ describe("GET /openapi.json", () => {
       const documented = Object.keys(paths[path]).filter((m) => HTTP_METHODS.has(m)).sort();
       expect(documented, path).toEqual(methods);
     }
-    for (const path of Object.keys(paths)) expect(path).toMatch(/^\/api\/openclaw\//);
+    for (const path of Object.keys(paths)) expect(path).toMatch(/^\/api\/(openclaw|tracking)\//);
   });
 
   it("declares bearer and x-api-key security on every authenticated operation, and none on public ones", async () => {

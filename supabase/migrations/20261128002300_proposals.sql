@@ -10,7 +10,7 @@ create function app.slugify(p_text text) returns text
   language sql immutable parallel safe
   set search_path = ''
   as $$
-    select left(pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.lower(coalesce(p_text, '')), '[^a-z0-9]+', '-', 'g'), '-'), 40)
+    select pg_catalog.rtrim(left(pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.lower(coalesce(p_text, '')), '[^a-z0-9]+', '-', 'g'), '-'), 40), '-')
   $$;
 comment on function app.slugify(text) is 'Lowercase letters and digits joined by single dashes, at most 40 characters ("Cool Startup, Inc." → cool-startup-inc).';
 revoke execute on function app.slugify(text) from public;

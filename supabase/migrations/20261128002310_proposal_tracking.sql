@@ -247,7 +247,7 @@ create function app.proposal_page(p_slug text, p_preview_token text default null
           'companyName', coalesce(l.company_name, l.organization_name),
           'discussionPoints', coalesce(case when pg_catalog.jsonb_typeof(l.enrichment -> 'discussionPoints') = 'array'
             then l.enrichment -> 'discussionPoints' end, '[]'::jsonb))),
-      p.preview_token = p_preview_token
+      coalesce(p.preview_token = p_preview_token, false)
         or exists (select from app.api_keys k where k.key_hash = p_key_hash and k.org_id = p.org_id and k.revoked_at is null),
       p.published and l.deleted_at is null
     into v_page, v_preview, v_visible
