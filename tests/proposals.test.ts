@@ -2,6 +2,7 @@
 // the public page is branded, personalised, escaped and locked down, other orgs see 404.
 import { beforeAll, describe, expect, it } from "vitest";
 import { as, baseUrl, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { setLeadEnrichment } from "./support/db.ts";
 
 let ws: Workspace;
 let other: Workspace;
@@ -138,11 +139,7 @@ describe("GET /p/{slug}", () => {
 
   it("uses the lead's enrichment discussion points when the agent wrote no problem section", async () => {
     const { id, lead: created } = expectOk(await as(ws).post("/leads", lead({ companyName: "Points Co" })), 201);
-    // Enrichment writes this document; set it directly as enrichment would.
-    const { default: postgres } = await import("postgres");
-    const sql = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-    await sql`update app.leads set enrichment = ${sql.json({ discussionPoints: [{ topic: "Hiring", detail: "Two open hygienist roles", source: "website" }] })} where id = ${id}`;
-    await sql.end();
+    await setLeadEnrichment(id, { discussionPoints: [{ topic: "Hiring", detail: "Two open hygienist roles", source: "website" }] });
     const res = await page(`/p/${created.proposalId}`);
     expect(res.html).toContain("<li>Hiring: Two open hygienist roles</li>");
     expect(res.html).toContain("Where Points Co is today");

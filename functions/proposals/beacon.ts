@@ -1,9 +1,9 @@
 // The page's tracking beacon, inlined (with the CSP nonce) so the page needs no other
 // request. It reads its settings from <body data-slug data-track>, reports with
 // navigator.sendBeacon (JSON as text/plain: no CORS preflight, survives navigation):
-//   view on load; heartbeat every 15 s while visible and leave when hidden, with the
-//   seconds the page has been visible; section once per section scrolled into view;
-//   video at 25/50/75/100 % of playback; cta on a click of a call to action.
+//   view on load; heartbeat every 15 s while visible; leave when hidden or left; section
+//   once per section scrolled into view; video at 25/50/75/100 % of playback; cta on a
+//   click of a call to action. All but view carry the seconds the page has been visible.
 export const beaconScript = `(function () {
   "use strict";
   var body = document.body, slug = body.dataset.slug, endpoint = body.dataset.track;
@@ -12,7 +12,9 @@ export const beaconScript = `(function () {
   crypto.getRandomValues(bytes);
   var visitId = Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
   function send(kind, extra) {
+    // Every report after the first carries the time so far, so a lost leave loses little.
     var report = { slug: slug, visitId: visitId, kind: kind };
+    if (kind !== "view") report.seconds = seconds();
     for (var k in extra || {}) report[k] = extra[k];
     var text = JSON.stringify(report);
     if (!(navigator.sendBeacon && navigator.sendBeacon(endpoint, text))) {
@@ -21,15 +23,17 @@ export const beaconScript = `(function () {
   }
   var visibleMs = 0, shownAt = document.visibilityState === "visible" ? Date.now() : null;
   function seconds() { return Math.round((visibleMs + (shownAt === null ? 0 : Date.now() - shownAt)) / 100) / 10; }
+  function leave() {
+    if (shownAt !== null) { visibleMs += Date.now() - shownAt; shownAt = null; }
+    send("leave");
+  }
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") {
-      if (shownAt !== null) { visibleMs += Date.now() - shownAt; shownAt = null; }
-      send("leave", { seconds: seconds() });
-    } else if (shownAt === null) {
-      shownAt = Date.now();
-    }
+    if (document.visibilityState === "hidden") leave();
+    else if (shownAt === null) shownAt = Date.now();
   });
-  setInterval(function () { if (shownAt !== null) send("heartbeat", { seconds: seconds() }); }, 15000);
+  // Navigating away (the CTA) does not always hide the page first.
+  window.addEventListener("pagehide", function () { if (shownAt !== null) leave(); });
+  setInterval(function () { if (shownAt !== null) send("heartbeat"); }, 15000);
 
   var seen = {};
   if ("IntersectionObserver" in window) {

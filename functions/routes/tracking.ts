@@ -19,7 +19,7 @@ const BeaconEvent = z.object({
   slug: z.string().min(1).max(60).openapi({ example: "acme-clinic-k3v9x2qa" }),
   visitId: z.string().min(8).max(64).openapi({ description: "Random per page load.", example: "9f86d081884c7d659a2feaa0c55ad015" }),
   kind: z.enum(kinds, { error: `must be one of: ${kinds.join(", ")}` }),
-  seconds: z.number().min(0).optional().openapi({ description: "heartbeat/leave: total seconds the page was visible in this visit." }),
+  seconds: z.number().min(0).optional().openapi({ description: "Total seconds the page was visible in this visit so far; required for heartbeat and leave, optional otherwise." }),
   section: z.string().max(30).optional().openapi({ description: "section: hero, problem, offer, pricing, video or cta." }),
   percent: z.number().optional().openapi({ description: "video: milestone passed, 25, 50, 75 or 100." }),
   label: z.string().max(200).optional().openapi({ description: "cta: the button's text." }),

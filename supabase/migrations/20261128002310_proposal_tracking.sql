@@ -130,7 +130,8 @@ create function app.track_proposal(
     end if;
 
     -- Time on page as the page measured it, never more than has really passed (plus slack).
-    if p_kind in ('heartbeat', 'leave') then
+    -- heartbeat and leave must carry it; the other reports may.
+    if p_kind in ('heartbeat', 'leave') or v_data ? 'seconds' then
       if pg_catalog.jsonb_typeof(v_data -> 'seconds') is distinct from 'number' or (v_data ->> 'seconds')::numeric < 0 then
         perform app.refuse(400, 'invalid_seconds', 'seconds must be a number of seconds on the page',
           'Send { "kind": "heartbeat", "seconds": 42 }: the total seconds the page has been visible in this visit.');
@@ -169,7 +170,8 @@ create function app.track_proposal(
       update app.lead_engagement g set proposal_seconds = g.proposal_seconds + (v_seconds - v_visit.seconds)
       where g.lead_id = v_proposal.lead_id;
     end if;
-    if v_percent > v_visit.video_percent then
+    -- Each milestone once per visit (external_id), whatever order the beacons arrive in.
+    if v_percent is not null then
       insert into app.events (org_id, lead_id, type, occurred_at, data, source, actor, external_id)
       values (v_proposal.org_id, v_proposal.lead_id, 'video_watched', p_now,
         pg_catalog.jsonb_build_object('proposalId', v_proposal.id, 'visitId', p_visit_id, 'percent', v_percent),
