@@ -79,6 +79,30 @@ create function app.track_proposal(
         'Generate one random visitId per page load and send it with every event of that load.');
     end if;
 
+    -- heartbeat and leave must carry the time on page; the other reports may.
+    if p_kind in ('heartbeat', 'leave') or v_data ? 'seconds' then
+      if pg_catalog.jsonb_typeof(v_data -> 'seconds') is distinct from 'number' or (v_data ->> 'seconds')::numeric < 0 then
+        perform app.refuse(400, 'invalid_seconds', 'seconds must be a number of seconds on the page',
+          'Send { "kind": "heartbeat", "seconds": 42 }: the total seconds the page has been visible in this visit.');
+      end if;
+      v_seconds := (v_data ->> 'seconds')::numeric;
+    end if;
+    if p_kind = 'section' then
+      v_section := v_data ->> 'section';
+      if v_section is null or not v_section = any (v_sections) then
+        perform app.refuse(400, 'invalid_section', pg_catalog.format('"%s" is not a proposal section', v_section),
+          'Send section as one of: ' || pg_catalog.array_to_string(v_sections, ', ') || '.');
+      end if;
+    end if;
+    if p_kind = 'video' then
+      if pg_catalog.jsonb_typeof(v_data -> 'percent') is distinct from 'number'
+          or (v_data ->> 'percent')::numeric not in (25, 50, 75, 100) then
+        perform app.refuse(400, 'invalid_percent', 'percent must be a video milestone: 25, 50, 75 or 100',
+          'Send { "kind": "video", "percent": 50 } when playback first passes a milestone.');
+      end if;
+      v_percent := (v_data ->> 'percent')::integer;
+    end if;
+
     select p.id, p.org_id, p.lead_id into v_proposal
     from app.proposals p join app.leads l on l.org_id = p.org_id and l.id = p.lead_id
     where p.slug = p_slug and p.published and l.deleted_at is null;
@@ -130,29 +154,8 @@ create function app.track_proposal(
     end if;
 
     -- Time on page as the page measured it, never more than has really passed (plus slack).
-    -- heartbeat and leave must carry it; the other reports may.
-    if p_kind in ('heartbeat', 'leave') or v_data ? 'seconds' then
-      if pg_catalog.jsonb_typeof(v_data -> 'seconds') is distinct from 'number' or (v_data ->> 'seconds')::numeric < 0 then
-        perform app.refuse(400, 'invalid_seconds', 'seconds must be a number of seconds on the page',
-          'Send { "kind": "heartbeat", "seconds": 42 }: the total seconds the page has been visible in this visit.');
-      end if;
-      v_seconds := pg_catalog.round(least((v_data ->> 'seconds')::numeric,
-        extract(epoch from p_now - v_visit.started_at) + 5), 1);
-    end if;
-    if p_kind = 'section' then
-      v_section := v_data ->> 'section';
-      if v_section is null or not v_section = any (v_sections) then
-        perform app.refuse(400, 'invalid_section', pg_catalog.format('"%s" is not a proposal section', v_section),
-          'Send section as one of: ' || pg_catalog.array_to_string(v_sections, ', ') || '.');
-      end if;
-    end if;
-    if p_kind = 'video' then
-      if pg_catalog.jsonb_typeof(v_data -> 'percent') is distinct from 'number'
-          or (v_data ->> 'percent')::numeric not in (25, 50, 75, 100) then
-        perform app.refuse(400, 'invalid_percent', 'percent must be a video milestone: 25, 50, 75 or 100',
-          'Send { "kind": "video", "percent": 50 } when playback first passes a milestone.');
-      end if;
-      v_percent := (v_data ->> 'percent')::integer;
+    if v_seconds is not null then
+      v_seconds := pg_catalog.round(least(v_seconds, extract(epoch from p_now - v_visit.started_at) + 5), 1);
     end if;
 
     update app.proposal_visits v set
