@@ -23,6 +23,7 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
   let ws: Workspace;
 
   beforeAll(async () => {
+    if (!available) throw new Error(`CI needs chromium at ${CHROMIUM}: run \`bash scripts/browser.sh install\` as root before the tests.`);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     ws = await signup();
     // The CTA defaults to the booking link: one on this server, so the click lands somewhere real.
