@@ -24,12 +24,15 @@ import { orgRoutes } from "./routes/org.ts";
 import { playbooksRoutes } from "./routes/playbooks.ts";
 import { scoreRoutes } from "./routes/score.ts";
 import { recallRoutes } from "./routes/recall.ts";
+import { proposalPageRoutes } from "./routes/proposal-page.ts";
+import { proposalsRoutes } from "./routes/proposals.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
 import { stalledRoutes } from "./routes/stalled.ts";
 import { syncSourcesRoutes } from "./routes/sync-sources.ts";
 import { touchpointsRoutes } from "./routes/touchpoints.ts";
+import { trackingRoutes } from "./routes/tracking.ts";
 import { validationHook } from "./validation.ts";
 
 export const API_PREFIX = "/api/openclaw";
@@ -77,7 +80,8 @@ function contractApi(config: AppConfig) {
     .route("/", enrichRoutes)
     .route("/", analyticsRoutes)
     .route("/", calendlyRoutes)
-    .route("/", recallRoutes);
+    .route("/", recallRoutes)
+    .route("/", proposalsRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
@@ -94,6 +98,9 @@ function site(deps: AppDeps) {
     await next();
   });
   app.route(API_PREFIX, contractApi(deps.config));
+  // Proposal pages and their beacon are public and live outside the contract's prefix.
+  app.route("/api/tracking", trackingRoutes);
+  app.route("/", proposalPageRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "rcm_live_… API key" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", { type: "apiKey", in: "header", name: "x-api-key" });

@@ -28,12 +28,17 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/integrations/calendly": ["delete", "get", "post"],
   "/api/openclaw/integrations/calendly/webhook/{token}": ["post"],
   "/api/openclaw/integrations/recall/webhook": ["post"],
+  "/api/openclaw/proposals": ["get", "put"],
+  "/api/tracking/events": ["post"],
+  "/api/tracking/proposal": ["get"],
 };
-// Public: no API key. Inbound webhooks authenticate with the source's secret instead.
+// Public: no API key. Inbound webhooks authenticate with the source's secret instead; the
+// proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document).
 const PUBLIC = new Set([
   "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
   "post /api/openclaw/inbound/{token}",
   "post /api/openclaw/integrations/calendly/webhook/{token}", "post /api/openclaw/integrations/recall/webhook",
+  "post /api/openclaw/inbound/{token}", "post /api/tracking/events",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 
@@ -46,7 +51,7 @@ describe("GET /openapi.json", () => {
     expect(res.body.info).toMatchObject({ title: expect.any(String), version: expect.any(String) });
   });
 
-  it("lists every route under /api/openclaw with its methods", async () => {
+  it("lists every route under /api/openclaw (and the agent-facing /api/tracking) with its methods", async () => {
     const { paths } = (await call("GET", "/openapi.json")).body;
     expect(Object.keys(paths).sort()).toEqual(Object.keys(ROUTES).sort());
     for (const [path, methods] of Object.entries(ROUTES)) {
@@ -54,7 +59,7 @@ describe("GET /openapi.json", () => {
       const documented = Object.keys(paths[path]).filter((m) => HTTP_METHODS.has(m)).sort();
       expect(documented, path).toEqual(methods);
     }
-    for (const path of Object.keys(paths)) expect(path).toMatch(/^\/api\/openclaw\//);
+    for (const path of Object.keys(paths)) expect(path).toMatch(/^\/api\/(openclaw|tracking)\//);
   });
 
   it("declares bearer and x-api-key security on every authenticated operation, and none on public ones", async () => {

@@ -5,10 +5,12 @@
 // Routes under /leads/{literal} added later (e.g. /leads/score, /leads/stalled) must be
 // registered before this router so /leads/{leadId} does not capture them.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppConfig } from "../config.ts";
 import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { idempotency } from "../idempotency.ts";
+import { proposalUrl } from "../proposals/urls.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
 } from "../reply.ts";
@@ -103,8 +105,11 @@ const Lead = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   deletedAt: z.string().nullable(),
+  // The lead's proposal page (app.proposals; every lead has one).
+  proposalId: z.string().nullable().openapi({ description: "The proposal's slug, e.g. cool-startup-inc-abc123de.", example: "acme-clinic-k3v9x2qa" }),
+  proposalUrl: z.string().nullable().openapi({ description: "The public proposal page: $PUBLIC_URL/p/{proposalId}." }),
 }).openapi("Lead");
-type LeadRow = Omit<z.infer<typeof Lead>, "clinicName" | "practiceType">;
+type LeadRow = Omit<z.infer<typeof Lead>, "clinicName" | "practiceType" | "proposalUrl">;
 
 const LeadReply = envelope({ id: z.string(), lead: Lead }).openapi("LeadReply");
 const CreatedLeadReply = envelope({ id: z.string(), lead: Lead, enrichmentQueued: z.literal(false) }).openapi("CreatedLeadReply");
@@ -144,11 +149,15 @@ export const leadSelect = `
   company_size as "companySize", company_revenue as "companyRevenue",
   enrichment_status as "enrichmentStatus", enrichment, enriched_at as "enrichedAt",
   last_touch_at as "lastTouchAt", score, score_label as "scoreLabel",
-  created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt"`;
+  created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt",
+  proposal_slug as "proposalId"`;
 
 /** The contract's lead shape: aliases included, so clients reading either name work. */
-function present(row: LeadRow): z.infer<typeof Lead> {
-  return { ...row, clinicName: row.organizationName, practiceType: row.businessType };
+function present(config: AppConfig, row: LeadRow): z.infer<typeof Lead> {
+  return {
+    ...row, clinicName: row.organizationName, practiceType: row.businessType,
+    proposalUrl: row.proposalId ? proposalUrl(config, row.proposalId) : null,
+  };
 }
 
 async function findLead(db: Tx, id: string): Promise<LeadRow | undefined> {
@@ -349,7 +358,7 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     const warnings = query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [];
     const total = count!.total;
     const nextOffset = query.offset + rows.length;
-    return reply(c, { leads: rows.map(present), total, limit, offset: query.offset }, {
+    return reply(c, { leads: rows.map((row) => present(c.var.config, row)), total, limit, offset: query.offset }, {
       warnings,
       next_steps: nextOffset < total ? [`GET /api/openclaw/leads?offset=${nextOffset}&limit=${limit} for the next page`] : [],
     });
@@ -366,14 +375,15 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       ...(input.customFields !== undefined ? { custom_fields: db.json(input.customFields as never) } : {}),
       ...(input.crmData !== undefined ? { crm_data: db.json(input.crmData as never) } : {}),
     };
-    // The org row stays locked (lead limit) until commit. The lead's first score is written
-    // by a trigger at the end of the insert, so the next statement reads the lead back.
-    const [row] = await db<{ id: string }[]>`
+    // The org row stays locked (lead limit) until commit. The lead's first score and its
+    // proposal are written by triggers at the end of the insert, so a later statement reads
+    // the lead back.
+    const [inserted] = await db<{ id: string }[]>`
       insert into app.leads ${db(values)}
       on conflict (org_id, email_key) where deleted_at is null do nothing
       returning id`;
-    if (!row) throw duplicateEmail((await existingLeadId(db, input.email))!);
-    const lead = present((await findLead(db, row.id))!);
+    if (!inserted) throw duplicateEmail((await existingLeadId(db, input.email))!);
+    const lead = present(c.var.config, (await findLead(db, inserted.id))!);
     return reply(c, { id: lead.id, lead, enrichmentQueued: false as const }, {
       warnings: ["Auto-enrichment disabled — enrich explicitly", ...aliasWarnings(input), ...ignoredFieldWarnings(input)],
       next_steps: [enrichNext(lead.id)],
@@ -396,12 +406,12 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     if (fields.clinicName !== undefined) delete full.organizationName;
     if (fields.practiceType !== undefined) delete full.businessType;
     const result = await patchLead(db, id, { ...full, ...fields }, input);
-    return reply(c, { id, lead: present(result.lead) }, { warnings: result.warnings });
+    return reply(c, { id, lead: present(c.var.config, result.lead) }, { warnings: result.warnings });
   })
   .openapi(patchByBodyRoute, async (c) => {
     const { id, ...input } = c.req.valid("json");
     const result = await patchLead(c.var.db, id, input, input);
-    return reply(c, { id, lead: present(result.lead) }, { warnings: result.warnings });
+    return reply(c, { id, lead: present(c.var.config, result.lead) }, { warnings: result.warnings });
   })
   .openapi(legacyDeleteRoute, async (c) => {
     const { id, permanent } = c.req.valid("query");
@@ -412,7 +422,7 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     const { leadId } = c.req.valid("param");
     const lead = await findLead(c.var.db, leadId);
     if (!lead) throw notFound("Lead", leadId);
-    return reply(c, { id: lead.id, lead: present(lead) }, lead.deletedAt ? {
+    return reply(c, { id: lead.id, lead: present(c.var.config, lead) }, lead.deletedAt ? {
       warnings: ["This lead is soft-deleted"],
       next_steps: [`PATCH /api/openclaw/leads/${lead.id} { "restore": true } to restore it`],
     } : lead.enrichmentStatus === "not_enriched" ? { next_steps: [enrichNext(lead.id)] } : {});
@@ -421,7 +431,7 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     const { leadId } = c.req.valid("param");
     const input = c.req.valid("json");
     const result = await patchLead(c.var.db, leadId, input, input);
-    return reply(c, { id: leadId, lead: present(result.lead) }, { warnings: result.warnings });
+    return reply(c, { id: leadId, lead: present(c.var.config, result.lead) }, { warnings: result.warnings });
   })
   .openapi(deleteRoute, async (c) => {
     const { leadId } = c.req.valid("param");

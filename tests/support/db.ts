@@ -1,5 +1,7 @@
 // Direct database access for arrange steps the API deliberately has no route for
-// (changing an org's plan, revoking a key). Never used to assert API behaviour.
+// (changing an org's plan, revoking a key, an enrichment document), and for reading
+// database state no route shows (engagement rollups and events). Never used to assert
+// API behaviour.
 import postgres from "postgres";
 import { inject } from "vitest";
 
@@ -42,4 +44,26 @@ export function setLeadScore(leadId: string, score: number, label: "hot" | "warm
   return withDatabase(async (sql) => {
     await sql`update app.leads set score = ${score}, score_label = ${label}, scored_at = now() where id = ${leadId}`;
   });
+}
+/** Sets a lead's enrichment document (what an enrichment run writes). */
+export function setLeadEnrichment(leadId: string, enrichment: Record<string, unknown>): Promise<void> {
+  return withDatabase(async (sql) => {
+    await sql`update app.leads set enrichment = ${sql.json(enrichment as never)} where id = ${leadId}`;
+  });
+}
+
+/** A lead's row in app.lead_engagement (undefined before its first event). */
+export function leadEngagement(leadId: string): Promise<Record<string, unknown> | undefined> {
+  return withDatabase(async (sql) => {
+    const [row] = await sql`
+      select proposal_views, proposal_seconds::float8 as proposal_seconds, video_percent::integer as video_percent, cta_clicks
+      from app.lead_engagement where lead_id = ${leadId}`;
+    return row;
+  });
+}
+
+/** A lead's engagement events, oldest first. */
+export function leadEvents(leadId: string): Promise<{ type: string; data: Record<string, unknown>; source: string }[]> {
+  return withDatabase((sql) => sql<{ type: string; data: Record<string, unknown>; source: string }[]>`
+    select type, data, source from app.events where lead_id = ${leadId} order by occurred_at, created_at`);
 }
