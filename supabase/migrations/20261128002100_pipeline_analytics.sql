@@ -25,8 +25,11 @@
 --   * bySource: the source of the lead's first stage_changes row: api, sql (Studio, scripts),
 --     sync_source:<name> (inbound webhooks), or what an integration writes.
 
--- Each live lead's stage, score label and age, read in one index-only scan.
-create index leads_org_pipeline_idx on app.leads (org_id, stage_id, score_label) include (created_at)
+-- Live leads per stage and their age come from the stalled list's index (org, stage, idle
+-- since), which carries created_at for this. Score labels are read from the table: an index
+-- on them would turn every rescore into an index write instead of a HOT update.
+drop index app.leads_org_stage_idle_idx;
+create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) include (created_at)
   where deleted_at is null;
 
 -- A lead's first stage_changes row (written when it is created) says where it came from:

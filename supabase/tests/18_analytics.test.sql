@@ -86,6 +86,14 @@ select l.org_id, l.id, t.type, pg_temp.at('2026-06-16')
 from app.leads l cross join (values ('quiz_completed'), ('proposal_viewed'), ('meeting_booked')) t(type)
 where l.org_id = :'org_b';
 
+-- Scoring labels every new lead and rescores on every event; the fixture pins the labels
+-- it needs afterwards (a score-only update triggers no rescore). l3 stays unscored.
+update app.leads l set score_label = v.label, score = null
+from (values ('l1@example.com', 'hot'), ('l2@example.com', 'warm'), ('l3@example.com', null), ('l4@example.com', 'cold'),
+             ('l5@example.com', 'hot'), ('l6@example.com', 'cool')) v(email, label)
+where l.org_id = :'org_a' and l.email = v.email;
+update app.leads set score_label = 'hot', score = null where org_id = :'org_b';
+
 -- ===========================================================================
 -- Org A, 30 days
 -- ===========================================================================
