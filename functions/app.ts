@@ -10,7 +10,10 @@ import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { campaignsRoutes } from "./routes/campaigns.ts";
+import { emailPublicRoutes } from "./routes/email-public.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
+import { enrollmentsRoutes } from "./routes/enrollments.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -18,6 +21,7 @@ import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
+import { sendSequenceRoutes } from "./routes/send-sequence.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -63,7 +67,11 @@ function contractApi(config: AppConfig) {
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
     .route("/", feedbackRoutes)
-    .route("/", enrichRoutes);
+    .route("/", enrichRoutes)
+    .route("/", campaignsRoutes)
+    .route("/", enrollmentsRoutes)
+    .route("/", sendSequenceRoutes)
+    .route("/", emailPublicRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>

@@ -20,11 +20,22 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/enrich": ["get", "post"],
   "/api/openclaw/enrich/bulk": ["post"],
   "/api/openclaw/enrich/spider-web": ["post"],
+  "/api/openclaw/campaigns": ["get", "post"],
+  "/api/openclaw/campaigns/settings": ["get", "put"],
+  "/api/openclaw/campaigns/{campaignId}": ["delete", "get", "put"],
+  "/api/openclaw/campaigns/{campaignId}/pause": ["post"],
+  "/api/openclaw/campaigns/{campaignId}/resume": ["post"],
+  "/api/openclaw/campaigns/{campaignId}/enroll": ["post"],
+  "/api/openclaw/campaigns/{campaignId}/enrollments": ["get"],
+  "/api/openclaw/email/send-sequence": ["post"],
+  "/api/openclaw/email/bounces": ["post"],
+  "/api/openclaw/email/unsubscribe/{token}": ["get", "post"],
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead.
 const PUBLIC = new Set([
   "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
   "post /api/openclaw/inbound/{token}",
+  "get /api/openclaw/email/unsubscribe/{token}", "post /api/openclaw/email/unsubscribe/{token}",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 

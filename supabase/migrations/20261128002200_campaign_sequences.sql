@@ -48,8 +48,9 @@ alter table app.campaigns
   add column ai_enabled boolean not null default false,
   add column ai_config jsonb not null default '{}',
   add column from_name text check (length(btrim(from_name)) between 1 and 200),
-  add constraint campaigns_steps_check check (jsonb_typeof(steps) = 'array' and jsonb_array_length(steps) <= 8
-    and (status = 'draft' or jsonb_array_length(steps) >= 1)),
+  -- The API asks for 1-8 steps; a campaign made without steps (Studio, older rows) just
+  -- completes its enrolments.
+  add constraint campaigns_steps_check check (jsonb_typeof(steps) = 'array' and jsonb_array_length(steps) <= 8),
   add constraint campaigns_trigger_stage_check check ((trigger_event = 'stage_changed') = (trigger_stage_id is not null)),
   add constraint campaigns_trigger_stage_fkey foreign key (org_id, trigger_stage_id) references app.stages (org_id, id),
   add constraint campaigns_ai_config_check check (jsonb_typeof(ai_config) = 'object' and length(ai_config::text) <= 2000);

@@ -204,3 +204,29 @@ create function app.record_bounce(p_email text, p_type text, p_reason text defau
 comment on function app.record_bounce(text, text, text, text, timestamptz) is 'Bounce webhook: records email_bounced for every lead of the caller''s org with the address (or the message); hard bounces suppress the address and stop enrolments, soft ones are recorded only.';
 revoke execute on function app.record_bounce(text, text, text, text, timestamptz) from public;
 grant execute on function app.record_bounce(text, text, text, text, timestamptz) to authenticated, service_role;
+
+create function app.unsubscribe_status(p_token text) returns jsonb
+  language plpgsql stable
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_result jsonb;
+  begin
+    select pg_catalog.jsonb_build_object('email', l.email, 'organizationName', o.name,
+      'unsubscribed', exists (select from app.email_suppressions s where s.org_id = l.org_id and s.email_key = l.email_key))
+    into v_result
+    from app.unsubscribe_tokens t
+    join app.leads l on l.org_id = t.org_id and l.id = t.lead_id
+    join app.orgs o on o.id = t.org_id
+    where t.token = p_token;
+    if v_result is null then
+      perform app.refuse(404, 'unknown_unsubscribe_token', 'This unsubscribe link is not valid',
+        'Use the link from the email exactly as it was sent.');
+    end if;
+    return v_result;
+  end;
+  $$;
+comment on function app.unsubscribe_status(text) is 'Public: the address and sender behind an unsubscribe token and whether it is already unsubscribed (for the confirmation page); changes nothing.';
+revoke execute on function app.unsubscribe_status(text) from public;
+grant execute on function app.unsubscribe_status(text) to anon, authenticated, service_role;
