@@ -57,6 +57,7 @@ export async function startMailCatcher(options: CatcherOptions = {}): Promise<Ma
 
   const smtp = new SMTPServer({
     authOptional: true,
+    disableReverseLookup: true,
     disabledCommands: ["STARTTLS"],
     size: MAX_MESSAGE_BYTES,
     logger: false,

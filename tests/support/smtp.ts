@@ -46,29 +46,38 @@ export function mailConfig(overrides: Partial<MailConfig> = {}): MailConfig {
 /** undefined accepts; { code, message } refuses the DATA with that SMTP reply. */
 export type SmtpReply = undefined | { code: number; message: string };
 
+export interface SmtpAttempt {
+  messageId: string | undefined;
+  to: string;
+  subject: string | undefined;
+  accepted: boolean;
+}
+
 export interface ScriptedSmtp {
   url: string;
-  accepted: { messageId: string | undefined; to: string[]; subject: string | undefined }[];
-  /** DATA commands seen, accepted or not. */
-  attempts: number;
+  /** Every DATA seen, accepted or refused, in order. */
+  attempts: SmtpAttempt[];
   close(): Promise<void>;
 }
 
-export async function startScriptedSmtp(replies: SmtpReply[]): Promise<ScriptedSmtp> {
-  const state: ScriptedSmtp = { url: "", accepted: [], attempts: 0, close: async () => {} };
+/**
+ * A loopback SMTP server that answers each message's DATA as `script` says, given its first
+ * recipient and how many messages to that recipient came before (0-based). Deciding per
+ * recipient keeps a test's refusals off other files' mail when workers share the database.
+ */
+export async function startScriptedSmtp(script: (to: string, call: number) => SmtpReply): Promise<ScriptedSmtp> {
+  const state: ScriptedSmtp = { url: "", attempts: [], close: async () => {} };
   const server = new SMTPServer({
     authOptional: true,
+    disableReverseLookup: true,
     disabledCommands: ["STARTTLS"],
     logger: false,
     onData(stream, session, callback) {
-      const reply = replies[Math.min(state.attempts, replies.length - 1)];
-      state.attempts++;
+      const to = session.envelope.rcptTo[0]?.address ?? "";
+      const reply = script(to, state.attempts.filter((a) => a.to === to).length);
       simpleParser(stream).then((parsed) => {
-        if (reply) {
-          const error = Object.assign(new Error(reply.message), { responseCode: reply.code });
-          return callback(error);
-        }
-        state.accepted.push({ messageId: parsed.messageId, to: session.envelope.rcptTo.map((r) => r.address), subject: parsed.subject });
+        state.attempts.push({ messageId: parsed.messageId, to, subject: parsed.subject, accepted: !reply });
+        if (reply) return callback(Object.assign(new Error(reply.message), { responseCode: reply.code }));
         callback();
       }, callback);
     },
