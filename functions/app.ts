@@ -14,6 +14,9 @@ import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { eventsRoutes } from "./routes/events.ts";
+import { campaignsRoutes } from "./routes/campaigns.ts";
+import { emailPublicRoutes } from "./routes/email-public.ts";
+import { enrollmentsRoutes } from "./routes/enrollments.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -26,6 +29,7 @@ import { scoreRoutes } from "./routes/score.ts";
 import { recallRoutes } from "./routes/recall.ts";
 import { proposalPageRoutes } from "./routes/proposal-page.ts";
 import { proposalsRoutes } from "./routes/proposals.ts";
+import { sendSequenceRoutes } from "./routes/send-sequence.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -81,7 +85,11 @@ function contractApi(config: AppConfig) {
     .route("/", analyticsRoutes)
     .route("/", calendlyRoutes)
     .route("/", recallRoutes)
-    .route("/", proposalsRoutes);
+    .route("/", proposalsRoutes)
+    .route("/", campaignsRoutes)
+    .route("/", enrollmentsRoutes)
+    .route("/", sendSequenceRoutes)
+    .route("/", emailPublicRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>

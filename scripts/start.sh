@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# npm start: the project's own PostgreSQL (or DATABASE_URL), all migrations, then the API.
+# npm start: the project's own PostgreSQL (or DATABASE_URL), all migrations, then the API,
+# the mail worker and, when SMTP_URL is unset, the local mail catcher. Ctrl-C stops them all.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -27,4 +28,28 @@ if [[ -z "${INTEGRATIONS_ENCRYPTION_KEY:-}" ]]; then
   export INTEGRATIONS_ENCRYPTION_KEY
 fi
 
-exec npx --no-install tsx functions/node/server.ts
+# One Node process each (node --import tsx, no wrapper process), so signals reach them directly.
+run() { node --import tsx "$@" & pids+=("$!"); }
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all INT TERM EXIT
+
+if [[ -z "${SMTP_URL:-}" ]]; then
+  SMTP_URL="smtp://127.0.0.1:${MAIL_CATCHER_SMTP_PORT:-54325}"
+  export SMTP_URL
+  run scripts/mail-catcher.ts
+  echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:${MAIL_CATCHER_HTTP_PORT:-54324}/"
+fi
+if [[ "${MAIL_WORKER:-on}" != "off" ]]; then
+  run scripts/worker.ts
+fi
+run functions/node/server.ts
+
+# Whichever stops first (Ctrl-C, or a crash) takes the others down with it.
+status=0
+wait -n "${pids[@]}" || status=$?
+exit "$status"

@@ -31,6 +31,16 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/proposals": ["get", "put"],
   "/api/tracking/events": ["post"],
   "/api/tracking/proposal": ["get"],
+  "/api/openclaw/campaigns": ["get", "post"],
+  "/api/openclaw/campaigns/settings": ["get", "put"],
+  "/api/openclaw/campaigns/{campaignId}": ["delete", "get", "put"],
+  "/api/openclaw/campaigns/{campaignId}/pause": ["post"],
+  "/api/openclaw/campaigns/{campaignId}/resume": ["post"],
+  "/api/openclaw/campaigns/{campaignId}/enroll": ["post"],
+  "/api/openclaw/campaigns/{campaignId}/enrollments": ["get"],
+  "/api/openclaw/email/send-sequence": ["post"],
+  "/api/openclaw/email/bounces": ["post"],
+  "/api/openclaw/email/unsubscribe/{token}": ["get", "post"],
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead; the
 // proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document).
@@ -39,6 +49,7 @@ const PUBLIC = new Set([
   "post /api/openclaw/inbound/{token}",
   "post /api/openclaw/integrations/calendly/webhook/{token}", "post /api/openclaw/integrations/recall/webhook",
   "post /api/openclaw/inbound/{token}", "post /api/tracking/events",
+  "get /api/openclaw/email/unsubscribe/{token}", "post /api/openclaw/email/unsubscribe/{token}",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 

@@ -1,0 +1,67 @@
+// Mail delivery settings: the SMTP server, the sender, the worker loop and the optional
+// AI rewriter. Read once by the worker's entry point (scripts/worker.ts) from an env reader.
+import { type EnvReader, positiveInt, readConfig } from "../config.ts";
+
+export type EnqueueMode = "auto" | "always" | "never";
+
+export interface AiConfig {
+  /** OpenAI-compatible API root; POST {baseUrl}/chat/completions. */
+  baseUrl: string;
+  apiKey?: string;
+  /** Model used when a campaign's ai_config names none. */
+  model: string;
+  /** Limit for one chat-completions call, in ms. */
+  timeoutMs: number;
+  /** First wait between attempts, doubled per attempt. */
+  retryBaseMs: number;
+  /** False when neither AI_API_KEY nor AI_BASE_URL is set: AI campaigns send their template with a warning. */
+  configured: boolean;
+}
+
+export interface MailConfig {
+  /** Any SMTP server by URL: smtp://user:pass@host:587, smtps://…:465. */
+  smtpUrl: string;
+  /** Sender address; its display name is replaced by the org's name. */
+  from: string;
+  /** Base of the unsubscribe links (the API's public URL). */
+  publicUrl: string;
+  /** Right-hand side of Message-IDs: <{outbox id}@{domain}>. */
+  messageIdDomain: string;
+  worker: {
+    intervalMs: number;
+    batch: number;
+    leaseSeconds: number;
+    /** Whether each tick also runs app.enqueue_due_steps() (auto: only when pg_cron does not). */
+    enqueue: EnqueueMode;
+  };
+  ai: AiConfig;
+}
+
+export const DEFAULT_FROM = "OpenClaw CRM <crm@localhost>";
+export const DEFAULT_CATCHER_SMTP_PORT = 54325;
+export const DEFAULT_CATCHER_HTTP_PORT = 54324;
+
+export function readMailConfig(env: EnvReader): MailConfig {
+  const { publicUrl } = readConfig(env, positiveInt(env("PORT"), 54321));
+  const enqueue = env("MAIL_WORKER_ENQUEUE")?.trim().toLowerCase();
+  return {
+    smtpUrl: env("SMTP_URL")?.trim() || `smtp://127.0.0.1:${positiveInt(env("MAIL_CATCHER_SMTP_PORT"), DEFAULT_CATCHER_SMTP_PORT)}`,
+    from: env("MAIL_FROM")?.trim() || DEFAULT_FROM,
+    publicUrl,
+    messageIdDomain: env("MAIL_MESSAGE_ID_DOMAIN")?.trim() || new URL(publicUrl).hostname,
+    worker: {
+      intervalMs: positiveInt(env("MAIL_WORKER_INTERVAL_MS"), 5_000),
+      batch: positiveInt(env("MAIL_WORKER_BATCH"), 10),
+      leaseSeconds: positiveInt(env("MAIL_WORKER_LEASE_SECONDS"), 120),
+      enqueue: enqueue === "true" ? "always" : enqueue === "false" ? "never" : "auto",
+    },
+    ai: {
+      baseUrl: (env("AI_BASE_URL")?.trim() || "https://api.openai.com/v1").replace(/\/+$/, ""),
+      apiKey: env("AI_API_KEY")?.trim() || undefined,
+      model: env("AI_MODEL")?.trim() || "gpt-4o-mini",
+      timeoutMs: positiveInt(env("AI_TIMEOUT_MS"), 20_000),
+      retryBaseMs: positiveInt(env("AI_RETRY_BASE_MS"), 1_000),
+      configured: Boolean(env("AI_API_KEY")?.trim() || env("AI_BASE_URL")?.trim()),
+    },
+  };
+}
