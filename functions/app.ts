@@ -10,6 +10,7 @@ import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { automationRoutes } from "./routes/automation.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
@@ -63,7 +64,8 @@ function contractApi(config: AppConfig) {
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
     .route("/", feedbackRoutes)
-    .route("/", enrichRoutes);
+    .route("/", enrichRoutes)
+    .route("/", automationRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>

@@ -20,6 +20,8 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/enrich": ["get", "post"],
   "/api/openclaw/enrich/bulk": ["post"],
   "/api/openclaw/enrich/spider-web": ["post"],
+  "/api/openclaw/automation/rules": ["delete", "get", "post", "put"],
+  "/api/openclaw/automation/runs": ["get"],
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead.
 const PUBLIC = new Set([
