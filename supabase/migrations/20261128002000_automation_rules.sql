@@ -313,19 +313,19 @@ grant all on app.automation_runs to service_role;
 -- ---------------------------------------------------------------------------
 -- Matching and moving, shared by the event trigger and the no_touch sweep.
 -- ---------------------------------------------------------------------------
+-- A SQL-standard body (names bound when the function is created, so search_path cannot
+-- change its meaning) and no SET clause: the planner inlines it, which keeps the no_touch
+-- sweep at one expression per lead instead of one function call.
 create function app._automation_conditions_hold(
   p_conditions jsonb, p_stage_id text, p_tier text, p_proposal_views integer, p_score integer)
   returns boolean
   language sql immutable
-  set search_path = ''
-  as $$
-    select (p_conditions ->> 'fromStage' is null or p_conditions ->> 'fromStage' = p_stage_id)
-       and (p_conditions ->> 'tier' is null or lower(p_conditions ->> 'tier') = lower(p_tier))
-       and (p_conditions -> 'viewCount' is null
-            or coalesce(p_proposal_views, 0) >= (p_conditions #>> '{viewCount,gte}')::numeric)
-       and (p_conditions -> 'confidenceScore' is null
-            or coalesce(p_score, 0) >= (p_conditions #>> '{confidenceScore,gte}')::numeric)
-  $$;
+  return (p_conditions ->> 'fromStage' is null or p_conditions ->> 'fromStage' = p_stage_id)
+     and (p_conditions ->> 'tier' is null or pg_catalog.lower(p_conditions ->> 'tier') = pg_catalog.lower(p_tier))
+     and (p_conditions -> 'viewCount' is null
+          or coalesce(p_proposal_views, 0) >= (p_conditions #>> '{viewCount,gte}')::numeric)
+     and (p_conditions -> 'confidenceScore' is null
+          or coalesce(p_score, 0) >= (p_conditions #>> '{confidenceScore,gte}')::numeric);
 comment on function app._automation_conditions_hold(jsonb, text, text, integer, integer) is 'Whether a lead (stage, tier, proposal views, score) meets a rule''s fromStage, tier, viewCount and confidenceScore conditions.';
 revoke execute on function app._automation_conditions_hold(jsonb, text, text, integer, integer) from public;
 
@@ -423,6 +423,8 @@ create function app.run_no_touch_rules(p_now timestamptz default now()) returns 
   language plpgsql
   security definer
   set search_path = ''
+  -- Picking each lead's best rule sorts every idle lead: in memory, not on disk.
+  set work_mem = '64MB'
   as $$
   declare
     v_rule_id text;
@@ -431,10 +433,12 @@ create function app.run_no_touch_rules(p_now timestamptz default now()) returns 
   begin
     for v_rule_id, v_lead_ids in
       with winners as (
-        select distinct on (l.id) l.id as lead_id, l.stage_id, r.id as rule_id, r.target_stage_id
+        select distinct on (l.id collate "C") l.id as lead_id, l.stage_id, r.id as rule_id, r.target_stage_id
         from app.automation_rules r
         cross join lateral (select p_now - (r.conditions #>> '{noTouchDays,gte}')::numeric * interval '1 day' as cutoff) t
+        -- fromStage is tested again below; spelled out here so leads_org_stage_idx serves it.
         join app.leads l on l.org_id = r.org_id and l.deleted_at is null
+          and (r.conditions ->> 'fromStage' is null or l.stage_id = r.conditions ->> 'fromStage')
           and coalesce(l.last_touch_at, l.created_at) <= t.cutoff
         join app.stages s on s.id = l.stage_id and s.outcome = 'open'
         left join app.lead_engagement g on g.lead_id = l.id
@@ -442,7 +446,7 @@ create function app.run_no_touch_rules(p_now timestamptz default now()) returns 
           and app._automation_conditions_hold(r.conditions, l.stage_id, l.tier, g.proposal_views, l.score)
           and not exists (select from app.automation_runs ar
                           where ar.org_id = l.org_id and ar.lead_id = l.id and ar.ran_at > t.cutoff)
-        order by l.id, r.priority desc, r.created_at, r.id
+        order by l.id collate "C", r.priority desc, r.created_at, r.id
       )
       select w.rule_id, array_agg(w.lead_id order by w.lead_id)
       from winners w
