@@ -12,6 +12,7 @@ import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
+import { automationRoutes } from "./routes/automation.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { campaignsRoutes } from "./routes/campaigns.ts";
@@ -89,7 +90,8 @@ function contractApi(config: AppConfig) {
     .route("/", campaignsRoutes)
     .route("/", enrollmentsRoutes)
     .route("/", sendSequenceRoutes)
-    .route("/", emailPublicRoutes);
+    .route("/", emailPublicRoutes)
+    .route("/", automationRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>

@@ -41,6 +41,8 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/email/send-sequence": ["post"],
   "/api/openclaw/email/bounces": ["post"],
   "/api/openclaw/email/unsubscribe/{token}": ["get", "post"],
+  "/api/openclaw/automation/rules": ["delete", "get", "post", "put"],
+  "/api/openclaw/automation/runs": ["get"],
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead; the
 // proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document).

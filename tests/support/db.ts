@@ -67,3 +67,16 @@ export function leadEvents(leadId: string): Promise<{ type: string; data: Record
   return withDatabase((sql) => sql<{ type: string; data: Record<string, unknown>; source: string }[]>`
     select type, data, source from app.events where lead_id = ${leadId} order by occurred_at, created_at`);
 }
+/**
+ * Records an engagement event as the org would (its claims, the authenticated role), so
+ * the triggers on app.events (rollup, scoring, automation) run as for any writer.
+ */
+export function recordEvent(orgId: string, leadId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
+  return withDatabase(async (sql) => {
+    await sql.begin(async (tx) => {
+      const claims = JSON.stringify({ role: "authenticated", org_id: orgId });
+      await tx`select set_config('request.jwt.claims', ${claims}, true), set_config('role', 'authenticated', true)`;
+      await tx`select app.record_event(${leadId}, ${type}, ${tx.json(data as never)})`;
+    });
+  });
+}

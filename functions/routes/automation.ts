@@ -1,0 +1,286 @@
+// Stage automation rules: list (with the triggers and condition keys the database knows),
+// create, change, delete, and the log of the moves they made. The rules live in the
+// database: app.automation_rules' trigger validates a rule and resolves stage names
+// (unknown trigger, condition or stage answers 400 with the valid ones), rules fire in
+// Postgres when an event is recorded or from pg_cron, and row-level security keeps
+// another org's rules invisible (404). This file validates shapes, calls and replies.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../context.ts";
+import type { Tx } from "../db.ts";
+import { notFound } from "../errors.ts";
+import { idempotency } from "../idempotency.ts";
+import {
+  bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
+} from "../reply.ts";
+import { tenantTransaction } from "../tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+
+// ---------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------
+const RuleId = z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rule_3f9c0a1b2c3d4e5f6a7b8c9d" });
+const StageRef = z.string().trim().min(1).max(100).openapi({ description: "A stage id (stg_…) or name.", example: "Negotiated" });
+const Conditions = z.record(z.string(), z.unknown()).openapi({
+  description: "fromStage (stage id or name), tier, viewCount { gte }, confidenceScore { gte }, and for no_touch noTouchDays { gte } (default 7). GET /automation/rules lists them as conditionKeys.",
+  example: { fromStage: "Contacted", viewCount: { gte: 2 } },
+});
+
+const createFields = {
+  name: z.string({ error: "is required" }).trim().min(1).max(200).openapi({ example: "Meeting booked → Negotiated" }),
+  triggerEvent: z.string({ error: "is required" }).trim().min(1).max(100)
+    .openapi({ description: "meeting_booked, proposal_viewed, cta_clicked, quiz_completed or no_touch (availableTriggers).", example: "meeting_booked" }),
+  conditions: Conditions.optional().openapi({ description: "Default {} (every lead matches)." }),
+  targetStage: StageRef.openapi({ description: "The stage (id or name) matching leads move to." }),
+  priority: z.number().int().min(-1_000_000).max(1_000_000).optional()
+    .openapi({ description: "Higher wins when several rules match; ties go to the older rule. Default 0." }),
+  enabled: z.boolean().optional().openapi({ description: "Default true." }),
+};
+const CreateRule = z.looseObject(createFields).openapi("CreateAutomationRuleRequest");
+
+const updateFields = {
+  id: RuleId,
+  name: createFields.name.optional(),
+  triggerEvent: createFields.triggerEvent.optional(),
+  conditions: Conditions.optional().openapi({ description: "Replaces the rule's conditions as a whole." }),
+  targetStage: StageRef.optional(),
+  priority: createFields.priority,
+  enabled: createFields.enabled,
+};
+const UpdateRule = z.looseObject(updateFields).openapi("UpdateAutomationRuleRequest");
+
+const StageLink = z.object({ id: z.string(), name: z.string() });
+const Rule = z.object({
+  id: z.string(),
+  name: z.string(),
+  triggerEvent: z.string(),
+  conditions: z.record(z.string(), z.unknown()).openapi({ description: "As stored: fromStage is a stage id; defaults filled in." }),
+  fromStage: StageLink.nullable().openapi({ description: "conditions.fromStage with its name; null when the rule matches any stage." }),
+  targetStage: StageLink,
+  priority: z.number().int(),
+  enabled: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+}).openapi("AutomationRule");
+type RuleRow = z.infer<typeof Rule>;
+
+const Trigger = z.object({ name: z.string(), description: z.string() }).openapi("AutomationTrigger");
+const ConditionKey = z.object({
+  key: z.string(),
+  example: z.unknown(),
+  description: z.string(),
+  min: z.number().nullable().openapi({ description: "Lowest gte allowed, for { gte } conditions." }),
+  max: z.number().nullable(),
+  default: z.unknown().openapi({ description: "Filled in when a rule of these triggers leaves the key out (null: none)." }),
+  triggers: z.array(z.string()).openapi({ description: "The triggers whose rules take this key." }),
+}).openapi("AutomationConditionKey");
+
+const MAX_LIMIT = 200;
+const Paging = {
+  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+};
+const ListReply = envelope({
+  rules: z.array(Rule).openapi({ description: "In the order they are tried: priority (highest first), then oldest first." }),
+  availableTriggers: z.array(Trigger),
+  conditionKeys: z.array(ConditionKey),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+}).openapi("AutomationRuleListReply");
+const RuleReply = envelope({ id: z.string(), rule: Rule }).openapi("AutomationRuleReply");
+const DeletedReply = envelope({ id: z.string(), name: z.string(), deleted: z.literal(true) }).openapi("DeletedAutomationRuleReply");
+
+const Run = z.object({
+  id: z.string(),
+  ruleId: z.string().nullable().openapi({ description: "Null once the rule has been deleted." }),
+  ruleName: z.string(),
+  leadId: z.string(),
+  triggerEvent: z.string(),
+  eventId: z.string().nullable().openapi({ description: "The event that fired the rule; null for no_touch." }),
+  fromStage: StageLink.extend({ id: z.string().nullable(), name: z.string().nullable() }),
+  toStage: StageLink.extend({ id: z.string().nullable(), name: z.string().nullable() }),
+  ranAt: z.string(),
+}).openapi("AutomationRun");
+const RunsQuery = z.object({
+  leadId: z.string().min(1).max(100).optional().openapi({ description: "Only this lead's moves." }),
+  ruleId: z.string().min(1).max(100).optional().openapi({ description: "Only this rule's moves." }),
+  ...Paging,
+});
+const RunsReply = envelope({
+  runs: z.array(Run).openapi({ description: "Newest first." }),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+}).openapi("AutomationRunListReply");
+
+const hints = {
+  name: "Send a name of 1-200 characters, e.g. \"Meeting booked → Negotiated\".",
+  triggerEvent: "triggerEvent is required: GET /api/openclaw/automation/rules lists availableTriggers.",
+  targetStage: "Send targetStage: the id or name of the stage matching leads move to (GET /api/openclaw/stages lists them).",
+  conditions: "Send conditions as an object such as { \"fromStage\": \"Contacted\", \"viewCount\": { \"gte\": 2 } } (GET /api/openclaw/automation/rules lists conditionKeys).",
+  priority: "Send priority as a whole number; higher wins.",
+  id: "Send the rule's id (rule_…): GET /api/openclaw/automation/rules lists them.",
+};
+
+// ---------------------------------------------------------------------------
+// Database access and guidance
+// ---------------------------------------------------------------------------
+const ruleSelect = `
+  id, name, trigger_event as "triggerEvent", conditions,
+  case when from_stage_id is not null then json_build_object('id', from_stage_id, 'name', from_stage_name) end as "fromStage",
+  json_build_object('id', target_stage_id, 'name', target_stage_name) as "targetStage",
+  priority, enabled, created_at as "createdAt", updated_at as "updatedAt"`;
+const triedFirst = "priority desc, created_at, id";
+
+async function readRule(db: Tx, id: string): Promise<RuleRow> {
+  const [rule] = await db<RuleRow[]>`select ${db.unsafe(ruleSelect)} from app.automation_rule_details where id = ${id}`;
+  if (!rule) throw notFound("Automation rule", id);
+  return rule;
+}
+
+/** The columns a request writes: stage names are resolved by the table's trigger. */
+function ruleValues(db: Tx, input: Partial<z.infer<typeof CreateRule>>) {
+  return {
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.triggerEvent !== undefined ? { trigger_event: input.triggerEvent } : {}),
+    ...(input.conditions !== undefined ? { conditions: db.json(input.conditions as never) } : {}),
+    ...(input.targetStage !== undefined ? { target_stage_id: input.targetStage } : {}),
+    ...(input.priority !== undefined ? { priority: input.priority } : {}),
+    ...(input.enabled !== undefined ? { enabled: input.enabled } : {}),
+  };
+}
+
+function ruleWarnings(rule: RuleRow, input: Record<string, unknown>, known: string[]): string[] {
+  const ignored = unknownFields(input, known);
+  const sentConditions = input.conditions as Record<string, unknown> | undefined;
+  return [
+    ...(ignored.length > 0 ? [`Ignored field(s): ${ignored.join(", ")}. A rule has ${known.join(", ")}.`] : []),
+    ...(!rule.enabled ? [`The rule is disabled: PUT /api/openclaw/automation/rules { "id": "${rule.id}", "enabled": true } turns it on`] : []),
+    ...(rule.triggerEvent === "no_touch" && sentConditions !== undefined && !("noTouchDays" in sentConditions)
+      ? [`conditions.noTouchDays defaulted to ${JSON.stringify(rule.conditions.noTouchDays)}`] : []),
+  ];
+}
+
+const listStep = "GET /api/openclaw/automation/rules lists the rules in the order they are tried";
+const firedStep = (rule: RuleRow) => rule.triggerEvent === "no_touch"
+  ? "no_touch rules run every 15 minutes; GET /api/openclaw/automation/runs shows the moves they made"
+  : `The rule fires when a ${rule.triggerEvent} event is recorded for a matching lead; GET /api/openclaw/automation/runs shows the moves`;
+
+// ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
+
+const listRoute = createRoute({
+  method: "get", path: "/automation/rules", tags: ["Automation"],
+  summary: "The org's automation rules (in the order they are tried), the available triggers and condition keys",
+  security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object(Paging) },
+  responses: { 200: json(ListReply, "Rules, triggers and condition keys."), ...commonErrors },
+});
+const createRuleRoute = createRoute({
+  method: "post", path: "/automation/rules", tags: ["Automation"], summary: "Create an automation rule",
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateRule),
+  responses: { 201: json(RuleReply, "Rule created."), ...idempotencyError, ...commonErrors },
+});
+const updateRoute = createRoute({
+  method: "put", path: "/automation/rules", tags: ["Automation"],
+  summary: "Change a rule (id in body; only the fields sent change; conditions are replaced whole)",
+  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateRule),
+  responses: { 200: json(RuleReply, "Rule updated."), ...notFoundError, ...commonErrors },
+});
+const deleteRoute = createRoute({
+  method: "delete", path: "/automation/rules", tags: ["Automation"], summary: "Delete a rule (its past moves stay in the log)",
+  security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object({ id: RuleId }) },
+  responses: { 200: json(DeletedReply, "Rule deleted."), ...notFoundError, ...commonErrors },
+});
+const runsRoute = createRoute({
+  method: "get", path: "/automation/runs", tags: ["Automation"], summary: "The moves automation rules made, newest first",
+  security: bearerAuth, middleware: [tenantTransaction], request: { query: RunsQuery },
+  responses: { 200: json(RunsReply, "A page of the firing log."), ...notFoundError, ...commonErrors },
+});
+
+export const automationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(listRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const [rules, [count], availableTriggers, conditionKeys] = await Promise.all([
+      db<RuleRow[]>`select ${db.unsafe(ruleSelect)} from app.automation_rule_details
+                    order by ${db.unsafe(triedFirst)} limit ${limit} offset ${query.offset}`,
+      db<{ total: number }[]>`select count(*)::integer as total from app.automation_rules`,
+      db<z.infer<typeof Trigger>[]>`select name, description from app.automation_triggers order by position`,
+      db<z.infer<typeof ConditionKey>[]>`
+        select key, example, description, min_value::float8 as min, max_value::float8 as max, default_value as default, triggers
+        from app.automation_condition_keys order by position`,
+    ]);
+    const total = count!.total;
+    const nextOffset = query.offset + rules.length;
+    return reply(c, { rules, availableTriggers, conditionKeys, total, limit, offset: query.offset }, {
+      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
+      next_steps: nextOffset < total ? [`GET /api/openclaw/automation/rules?offset=${nextOffset}&limit=${limit} for the next page`]
+        : total === 0 ? ["POST /api/openclaw/automation/rules { \"name\": \"Meeting booked\", \"triggerEvent\": \"meeting_booked\", \"targetStage\": \"Negotiated\" } creates one"] : [],
+    });
+  })
+  .openapi(createRuleRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const [row] = await db<{ id: string }[]>`insert into app.automation_rules ${db(ruleValues(db, input))} returning id`;
+    const rule = await readRule(db, row!.id);
+    return reply(c, { id: rule.id, rule }, {
+      warnings: ruleWarnings(rule, input, Object.keys(createFields)),
+      next_steps: [firedStep(rule), listStep],
+    }, 201);
+  }, validationWithHints(hints))
+  .openapi(updateRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    const values = ruleValues(db, input);
+    const changing = Object.keys(values).length > 0;
+    if (changing) {
+      const [row] = await db<{ id: string }[]>`update app.automation_rules set ${db(values)} where id = ${input.id} returning id`;
+      if (!row) throw notFound("Automation rule", input.id);
+    }
+    const rule = await readRule(db, input.id);
+    const warnings = ruleWarnings(rule, input, Object.keys(updateFields));
+    if (!changing) warnings.push("Nothing to change: send name, triggerEvent, conditions, targetStage, priority and/or enabled");
+    return reply(c, { id: rule.id, rule }, { warnings, next_steps: [listStep] });
+  }, validationWithHints(hints))
+  .openapi(deleteRoute, async (c) => {
+    const { id } = c.req.valid("query");
+    const [row] = await c.var.db<{ name: string }[]>`delete from app.automation_rules where id = ${id} returning name`;
+    if (!row) throw notFound("Automation rule", id);
+    return reply(c, { id, name: row.name, deleted: true as const }, {
+      warnings: ["Rule deleted; the moves it made stay in GET /api/openclaw/automation/runs"],
+      next_steps: [listStep],
+    });
+  }, validationWithHints(hints))
+  .openapi(runsRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const filters = [
+      db`true`,
+      ...(query.leadId !== undefined ? [db`lead_id = ${query.leadId}`] : []),
+      ...(query.ruleId !== undefined ? [db`rule_id = ${query.ruleId}`] : []),
+    ];
+    const where = filters.reduce((all, f) => db`${all} and ${f}`);
+    const [leads, runs, [count]] = await Promise.all([
+      query.leadId !== undefined ? db`select 1 from app.leads where id = ${query.leadId}` : Promise.resolve([1]),
+      db<z.infer<typeof Run>[]>`
+        select id, rule_id as "ruleId", rule_name as "ruleName", lead_id as "leadId", trigger_event as "triggerEvent",
+               event_id as "eventId", json_build_object('id', from_stage_id, 'name', from_stage_name) as "fromStage",
+               json_build_object('id', to_stage_id, 'name', to_stage_name) as "toStage", ran_at as "ranAt"
+        from app.automation_runs where ${where}
+        order by ran_at desc, id desc limit ${limit} offset ${query.offset}`,
+      db<{ total: number }[]>`select count(*)::integer as total from app.automation_runs where ${where}`,
+    ]);
+    if (leads.length === 0) throw notFound("Lead", query.leadId!);
+    const total = count!.total;
+    const nextOffset = query.offset + runs.length;
+    const filter = [query.leadId && `leadId=${query.leadId}`, query.ruleId && `ruleId=${query.ruleId}`].filter(Boolean).join("&");
+    return reply(c, { runs, total, limit, offset: query.offset }, {
+      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
+      next_steps: nextOffset < total
+        ? [`GET /api/openclaw/automation/runs?${filter ? `${filter}&` : ""}offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    });
+  });
