@@ -10,6 +10,7 @@ import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { quizPageRoutes } from "./quizzes/page.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
@@ -18,6 +19,8 @@ import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
+import { quizSubmissionRoutes } from "./routes/quiz-submissions.ts";
+import { quizzesRoutes } from "./routes/quizzes.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -63,7 +66,9 @@ function contractApi(config: AppConfig) {
     .route("/", notesRoutes)
     .route("/", touchpointsRoutes)
     .route("/", feedbackRoutes)
-    .route("/", enrichRoutes);
+    .route("/", enrichRoutes)
+    .route("/", quizzesRoutes)
+    .route("/", quizSubmissionRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
@@ -80,6 +85,8 @@ function site(deps: AppDeps) {
     await next();
   });
   app.route(API_PREFIX, contractApi(deps.config));
+  // Public pages people open in a browser (quizzes), outside the API.
+  app.route("/", quizPageRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "rcm_live_… API key" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", { type: "apiKey", in: "header", name: "x-api-key" });

@@ -20,11 +20,15 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/enrich": ["get", "post"],
   "/api/openclaw/enrich/bulk": ["post"],
   "/api/openclaw/enrich/spider-web": ["post"],
+  "/api/openclaw/quizzes": ["delete", "get", "post", "put"],
+  "/api/openclaw/quizzes/{id}/submissions": ["get"],
+  "/api/openclaw/public/quizzes/{slug}/submissions": ["post"],
 };
-// Public: no API key. Inbound webhooks authenticate with the source's secret instead.
+// Public: no API key. Inbound webhooks authenticate with the source's secret instead;
+// quiz submissions are addressed by the quiz's unguessable slug.
 const PUBLIC = new Set([
   "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
-  "post /api/openclaw/inbound/{token}",
+  "post /api/openclaw/inbound/{token}", "post /api/openclaw/public/quizzes/{slug}/submissions",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 
