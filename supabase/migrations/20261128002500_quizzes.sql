@@ -59,8 +59,8 @@ create function app._text_between(p_value jsonb, p_min integer, p_max integer) r
   language sql immutable parallel safe
   set search_path = ''
   as $$
-    select pg_catalog.jsonb_typeof(p_value) = 'string'
-       and length(pg_catalog.btrim(p_value #>> '{}')) between p_min and p_max
+    select coalesce(pg_catalog.jsonb_typeof(p_value) = 'string'
+       and length(pg_catalog.btrim(p_value #>> '{}')) between p_min and p_max, false)
   $$;
 comment on function app._text_between(jsonb, integer, integer) is 'True when the JSON value is a string whose trimmed length is within the bounds.';
 revoke execute on function app._text_between(jsonb, integer, integer) from public;
@@ -77,10 +77,10 @@ create function app.checked_quiz_questions(p_questions jsonb) returns jsonb
     v_at text;
     v_id text;
     v_option_id text;
-    v_ids text[] := '{}';
+    v_ids text[] := '{}'::text[];
     v_option_ids text[];
     v_options jsonb;
-    v_out jsonb := '[]';
+    v_out jsonb := '[]'::jsonb;
   begin
     if p_questions is null or pg_catalog.jsonb_typeof(p_questions) <> 'array'
        or pg_catalog.jsonb_array_length(p_questions) not between 1 and 50 then
@@ -114,8 +114,8 @@ create function app.checked_quiz_questions(p_questions jsonb) returns jsonb
          or pg_catalog.jsonb_array_length(v_question -> 'options') not between 1 and 30 then
         perform app.refuse(400, 'invalid_questions', v_at || ': options must be a list of 1-30 options', v_usage);
       end if;
-      v_option_ids := '{}';
-      v_options := '[]';
+      v_option_ids := '{}'::text[];
+      v_options := '[]'::jsonb;
       for v_option in select o.value from pg_catalog.jsonb_array_elements(v_question -> 'options') o loop
         v_option_id := app._quiz_item_id(v_option -> 'id');
         if pg_catalog.jsonb_typeof(v_option) <> 'object' or v_option_id is null then
@@ -157,7 +157,7 @@ create function app.checked_quiz_bands(p_bands jsonb) returns jsonb
     v_usage constant text := 'resultBands is a list of 1-20 bands that cover scores 0 to 100 exactly once, whole numbers, e.g. [{ "min": 0, "max": 49, "label": "Getting started", "message": "Here is where to begin…" }, { "min": 50, "max": 100, "label": "Ready", "message": "Let''s talk." }]. label is 1-100 characters, message up to 2000.';
     v_band jsonb;
     v_next integer := 0;
-    v_out jsonb := '[]';
+    v_out jsonb := '[]'::jsonb;
   begin
     if p_bands is null or pg_catalog.jsonb_typeof(p_bands) <> 'array'
        or pg_catalog.jsonb_array_length(p_bands) not between 1 and 20 then
@@ -308,7 +308,7 @@ create function app.score_quiz_answers(p_questions jsonb, p_answers jsonb) retur
     v_given jsonb;
     v_chosen text[];
     v_bad text;
-    v_answers jsonb := '{}';
+    v_answers jsonb := '{}'::jsonb;
     v_raw numeric := 0;
     v_max numeric := 0;
     v_ids constant text := (select string_agg(q ->> 'id', ', ') from pg_catalog.jsonb_array_elements(p_questions) q);
@@ -347,11 +347,11 @@ create function app.score_quiz_answers(p_questions jsonb, p_answers jsonb) retur
           pg_catalog.format('Choose from its options: %s.',
             (select string_agg(pg_catalog.format('%s (%s)', o ->> 'id', o ->> 'label'), ', ') from pg_catalog.jsonb_array_elements(v_question -> 'options') o)));
       end if;
-      if cardinality(v_chosen) = 0 and (v_question ->> 'required')::boolean then
+      if cardinality(v_chosen) = 0 and coalesce((v_question ->> 'required')::boolean, true) then
         perform app.refuse(400, 'missing_answer', pg_catalog.format('Question "%s" needs an answer: %s', v_question ->> 'id', v_question ->> 'text'),
           'Answer every required question; GET the quiz page to see them.');
       end if;
-      if cardinality(v_chosen) > 1 and v_question ->> 'type' = 'single' then
+      if cardinality(v_chosen) > 1 and coalesce(v_question ->> 'type', 'single') = 'single' then
         perform app.refuse(400, 'single_answer_expected', pg_catalog.format('Question "%s" takes one answer, not %s', v_question ->> 'id', cardinality(v_chosen)),
           'Send one option id for a single-choice question.');
       end if;
@@ -364,7 +364,7 @@ create function app.score_quiz_answers(p_questions jsonb, p_answers jsonb) retur
         v_raw := v_raw + (select coalesce(sum((o ->> 'points')::numeric), 0)
                           from pg_catalog.jsonb_array_elements(v_question -> 'options') o where o ->> 'id' = any (v_chosen));
       end if;
-      v_max := v_max + (select case when v_question ->> 'type' = 'single'
+      v_max := v_max + (select case when coalesce(v_question ->> 'type', 'single') = 'single'
                                     then greatest(max((o ->> 'points')::numeric), 0)
                                     else coalesce(sum(greatest((o ->> 'points')::numeric, 0)), 0) end
                         from pg_catalog.jsonb_array_elements(v_question -> 'options') o);
