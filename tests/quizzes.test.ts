@@ -131,7 +131,10 @@ describe("GET /q/{slug}", () => {
     expect(html).toContain('type="radio" name="answers.size" value="large" required');
     expect(html).toContain('type="checkbox" name="answers.tools" value="crm"');
     expect(html).toContain('name="phone"');
-    expect(html).toContain(`action="../api/openclaw/public/quizzes/${quiz.slug}/submissions"`);
+    const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+    expect(new URL(action!, `${baseUrl()}/q/${quiz.slug}`).pathname).toBe(submitPath(quiz.slug));
+    expect(new URL(action!, `${baseUrl()}/openclaw/q/${quiz.slug}`).pathname).toBe(`/openclaw${submitPath(quiz.slug)}`);
+    expect((await page(`/openclaw/q/${quiz.slug}`)).status).toBe(200);
     expect(html).not.toMatch(/(src|href)="https?:/);
     expect(html).not.toContain("points");
   });
@@ -194,6 +197,15 @@ describe("POST /public/quizzes/{slug}/submissions", () => {
     const again = expectOk(await submit(quiz.slug, { attemptId, email, answers: { size: "small" } }), 200);
     expect(again).toMatchObject({ score: 50, duplicate: true });
     expect(again.warnings[0]).toContain("submitted before");
+    expect(expectOk(await client.get(`/quizzes/${quiz.id}/submissions`)).total).toBe(1);
+  });
+
+  it("stores one submission when the same attempt arrives several times at once", async () => {
+    const quiz = await createQuiz();
+    const attempt = { attemptId: randomUUID(), email: uniqueEmail("racer"), answers: { size: "large" } };
+    const replies = await Promise.all(Array.from({ length: 6 }, () => submit(quiz.slug, attempt)));
+    expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 201]);
+    expect(new Set(replies.map((r) => r.body.score))).toEqual(new Set([50]));
     expect(expectOk(await client.get(`/quizzes/${quiz.id}/submissions`)).total).toBe(1);
   });
 
