@@ -13,6 +13,7 @@ import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts"
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
+import { quizPageRoutes } from "./quizzes/page.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { campaignsRoutes } from "./routes/campaigns.ts";
@@ -31,6 +32,8 @@ import { recallRoutes } from "./routes/recall.ts";
 import { proposalPageRoutes } from "./routes/proposal-page.ts";
 import { proposalsRoutes } from "./routes/proposals.ts";
 import { sendSequenceRoutes } from "./routes/send-sequence.ts";
+import { quizSubmissionRoutes } from "./routes/quiz-submissions.ts";
+import { quizzesRoutes } from "./routes/quizzes.ts";
 import { setupRoutes } from "./routes/setup.ts";
 import { signupRoutes } from "./routes/signup.ts";
 import { stagesRoutes } from "./routes/stages.ts";
@@ -91,7 +94,9 @@ function contractApi(config: AppConfig) {
     .route("/", enrollmentsRoutes)
     .route("/", sendSequenceRoutes)
     .route("/", emailPublicRoutes)
-    .route("/", automationRoutes);
+    .route("/", automationRoutes)
+    .route("/", quizzesRoutes)
+    .route("/", quizSubmissionRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
@@ -111,6 +116,8 @@ function site(deps: AppDeps) {
   // Proposal pages and their beacon are public and live outside the contract's prefix.
   app.route("/api/tracking", trackingRoutes);
   app.route("/", proposalPageRoutes);
+  // Public pages people open in a browser (quizzes), outside the API.
+  app.route("/", quizPageRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "rcm_live_… API key" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", { type: "apiKey", in: "header", name: "x-api-key" });

@@ -43,15 +43,20 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/email/unsubscribe/{token}": ["get", "post"],
   "/api/openclaw/automation/rules": ["delete", "get", "post", "put"],
   "/api/openclaw/automation/runs": ["get"],
+  "/api/openclaw/quizzes": ["delete", "get", "post", "put"],
+  "/api/openclaw/quizzes/{id}/submissions": ["get"],
+  "/api/openclaw/public/quizzes/{slug}/submissions": ["post"],
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead; the
-// proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document).
+// proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document); quiz
+// submissions and unsubscribe links are addressed by unguessable slugs and tokens.
 const PUBLIC = new Set([
   "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
   "post /api/openclaw/inbound/{token}",
   "post /api/openclaw/integrations/calendly/webhook/{token}", "post /api/openclaw/integrations/recall/webhook",
-  "post /api/openclaw/inbound/{token}", "post /api/tracking/events",
+  "post /api/tracking/events",
   "get /api/openclaw/email/unsubscribe/{token}", "post /api/openclaw/email/unsubscribe/{token}",
+  "post /api/openclaw/public/quizzes/{slug}/submissions",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 
