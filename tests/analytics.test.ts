@@ -30,7 +30,8 @@ describe("GET /analytics", () => {
       totalLeads: 4, leadsInPeriod: 4, quizCompletions: 0, proposalsViewed: 0, proposalViews: 0, meetingsBooked: 0,
       leadsWon: 1, leadsLost: 1, conversionRate: 0.5,
       pipeline: { Prospects: 1, Leads: 0, Engaged: 1, Contacted: 0, Negotiated: 0, "Re-engage later": 0, "Closed Won": 1, "Closed Lost": 1 },
-      scoreDistribution: { hot: 0, warm: 0, cool: 0, cold: 0, unscored: 4 },
+      // Every new lead is scored on creation; four fresh, untouched leads are cold.
+      scoreDistribution: { hot: 0, warm: 0, cool: 0, cold: 4, unscored: 0 },
       bySource: { api: 4 },
     });
   });
@@ -51,11 +52,10 @@ describe("GET /analytics", () => {
     expect(body.averageDaysInStage.Leads).toBeNull();
   });
 
-  it("points at scoring and the stalled list", async () => {
+  it("points at the stalled list (every lead is already scored)", async () => {
     const body = await analytics();
     expect(body.warnings).toEqual([]);
     expect(body.next_steps).toEqual([
-      'POST /api/openclaw/leads/score { "all": true } to score the 4 unscored lead(s)',
       "GET /api/openclaw/leads/stalled for leads overdue for follow-up",
     ]);
   });

@@ -95,8 +95,8 @@ alter table app.leads
   -- company a paid provider names); null until enriched, and for free-mail leads.
   add column company_domain text check (length(company_domain) <= 253),
   add column email_domain text generated always as (lower(split_part(email, '@', 2))) stored,
-  add column organization_key text generated always as (app.name_key(organization_name)) stored,
-  add column company_key text generated always as (app.name_key(company_name)) stored,
+  add column organization_key text,
+  add column company_key text,
   -- Who referred the lead, from crmData (referredBy, referrer or referred_by): an email,
   -- a lead id or a name.
   add column referrer_key text generated always as (nullif(lower(btrim(coalesce(
@@ -107,6 +107,26 @@ comment on column app.leads.enrichment_started_at is 'When the latest enrichment
 comment on column app.leads.enrichment_error is 'Why the latest enrichment run failed (null unless enrichment_status = failed).';
 comment on column app.leads.company_domain is 'The employer''s web domain as enrichment found it; what the spider web matches leads of one company on.';
 comment on column app.leads.referrer_key is 'Who referred the lead (crm_data.referredBy / referrer / referred_by), lower-cased, for the spider web.';
+
+-- The name keys are kept by a trigger rather than generated: Postgres recomputes every
+-- generated column on every update of a row (a rescore included), and these run regular
+-- expressions. Writing a key directly recomputes it from the name.
+create function app._lead_name_keys() returns trigger
+  language plpgsql
+  set search_path = ''
+  as $$
+  begin
+    new.organization_key := app.name_key(new.organization_name);
+    new.company_key := app.name_key(new.company_name);
+    return new;
+  end;
+  $$;
+comment on function app._lead_name_keys() is 'Trigger: keeps leads.organization_key and company_key equal to app.name_key of the names.';
+revoke execute on function app._lead_name_keys() from public;
+
+create trigger leads_name_keys
+  before insert or update of organization_name, company_name, organization_key, company_key on app.leads
+  for each row execute function app._lead_name_keys();
 
 create index leads_org_company_domain_idx on app.leads (org_id, company_domain) where deleted_at is null;
 create index leads_org_email_domain_idx on app.leads (org_id, email_domain) where deleted_at is null;

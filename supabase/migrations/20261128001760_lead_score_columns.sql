@@ -4,8 +4,6 @@
 alter table app.leads
   add column score integer check (score between 0 and 100),
   add column score_label text check (score_label in ('hot', 'warm', 'cool', 'cold')),
-  add column score_factors jsonb check (jsonb_typeof(score_factors) = 'array'),
   add column scored_at timestamptz;
 comment on column app.leads.score is 'Confidence score 0-100 (null until first scored); see app.score_leads.';
 comment on column app.leads.score_label is 'hot (>= 70), warm (>= 45), cool (>= 20) or cold.';
-comment on column app.leads.score_factors is 'Each factor with its points: [{ factor, points, detail }].';

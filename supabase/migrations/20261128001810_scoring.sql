@@ -1,7 +1,7 @@
 -- Confidence scoring: how likely a lead is to buy, 0-100, with the points of every factor.
 -- The weights live in one table (app.score_weights); one set-based function
--- (app.score_leads) computes and stores the score, label, factors and suggested action for
--- one lead or every lead of an org in a single statement. Triggers keep the stored score
+-- (app.score_leads) computes and stores the score and label, and answers them with the
+-- factors and suggested action, for one lead or every lead of an org in a single statement. Triggers keep the stored score
 -- current (new engagement events, a lead created, its tier, enrichment or last touch
 -- changed) and a daily pg_cron job applies the time decay.
 
@@ -68,11 +68,16 @@ alter function app.name_key(text) reset search_path;
 
 -- ---------------------------------------------------------------------------
 -- The scorer: one statement reads each lead with its engagement rollup and stage, works
--- out every factor, and writes score, label, factors and scored_at for all of them.
+-- out every factor, and writes score, label and scored_at for all of them.
 -- p_lead_ids null: every live lead of the org; otherwise those leads (deleted included).
 -- scored_at is when the stored score last changed: a rescore that comes out the same
 -- leaves the row alone, so it costs no write.
--- Custom plans, so one lead is an index lookup and a whole org a pair of hash joins.
+-- The factors (with their wording) are built only for the leads asked for by id: building
+-- eight JSON objects per lead would be most of the cost of rescoring a whole org, and
+-- nothing reads them there. They are not stored: a lead's factors are always one call away.
+-- Custom plans, so one lead is an index lookup; for a whole org, nested loops are off:
+-- right after a bulk import the statistics still say the org is empty, and a nested loop
+-- over the scored rows would then be quadratic.
 -- ---------------------------------------------------------------------------
 create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p_now timestamptz default now())
   returns table (lead_id text, score integer, label text, factors jsonb, suggested_action text)
@@ -81,7 +86,12 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
   set plan_cache_mode = force_custom_plan
   set app.scoring = 'on'
   as $$
+  declare
+    v_nestloop constant text := pg_catalog.current_setting('enable_nestloop');
   begin
+    if p_lead_ids is null then
+      perform pg_catalog.set_config('enable_nestloop', 'off', true);
+    end if;
     return query
     with w as (
       select
@@ -126,7 +136,9 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
       where l.org_id = p_org_id
         and case when p_lead_ids is null then l.deleted_at is null else l.id = any(p_lead_ids) end
     ),
-    pointed as (
+    -- Materialized: each later step refers to the points (and the label to the total) several
+    -- times, and inlined CTEs would recompute every one of them at each reference.
+    pointed as materialized (
       select
         m.*,
         least(w.quiz_cap, round(coalesce(m.quiz_score, 0) * w.quiz_rate))::integer as quiz_points,
@@ -146,7 +158,7 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
           + p.meeting_points + p.enrichment_points + p.stale_points)) as total
       from pointed p
     ),
-    labelled as (
+    labelled as materialized (
       select
         t.*,
         case when t.total >= 70 then 'hot' when t.total >= 45 then 'warm' when t.total >= 20 then 'cool' else 'cold' end as grade
@@ -157,7 +169,7 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
         b.id,
         b.total,
         b.grade,
-        pg_catalog.jsonb_build_array(
+        case when p_lead_ids is not null then pg_catalog.jsonb_build_array(
           pg_catalog.jsonb_build_object('factor', 'quiz_score', 'points', b.quiz_points, 'detail',
             case when b.quiz_score is null then 'No quiz completed' else 'Quiz score ' || b.quiz_score || '/100' end),
           pg_catalog.jsonb_build_object('factor', 'tier', 'points', b.tier_points, 'detail',
@@ -179,7 +191,7 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
                 || case when b.idle_days < 14 then '1 week' else (b.idle_days / 7) || ' weeks' end
                 || case when b.touched then ' since the last touch' else ' ago' end
             end)
-        ) as factor_list,
+        ) end as factor_list,
         case
           when b.outcome = 'won' then 'onboard_customer'
           when b.outcome = 'lost' then 'no_action'
@@ -196,20 +208,20 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
       from labelled b
     )
     ,
-    -- Rows whose score, label and factors come out as stored are not rewritten: a daily
+    -- Rows whose score and label come out as stored are not rewritten: a daily
     -- decay pass then writes only the leads whose staleness crossed a week.
     written as (
       update app.leads l
-      set score = s.total, score_label = s.grade, score_factors = s.factor_list, scored_at = p_now
+      set score = s.total, score_label = s.grade, scored_at = p_now
       from scored s
       where l.id = s.id and l.org_id = p_org_id
-        and (l.score is distinct from s.total or l.score_label is distinct from s.grade
-          or l.score_factors is distinct from s.factor_list)
+        and (l.score is distinct from s.total or l.score_label is distinct from s.grade)
     )
     select s.id, s.total, s.grade, s.factor_list, s.action from scored s;
+    perform pg_catalog.set_config('enable_nestloop', v_nestloop, true);
   end;
   $$;
-comment on function app.score_leads(text, text[], timestamptz) is 'Scores leads of one org in one statement (all live leads when p_lead_ids is null): stores score, label, factors and scored_at, and returns them with the suggested action.';
+comment on function app.score_leads(text, text[], timestamptz) is 'Scores leads of one org in one statement (all live leads when p_lead_ids is null): stores score, label and scored_at, and returns them with the suggested action (and, for leads asked for by id, the factors).';
 revoke execute on function app.score_leads(text, text[], timestamptz) from public;
 grant execute on function app.score_leads(text, text[], timestamptz) to authenticated, service_role;
 

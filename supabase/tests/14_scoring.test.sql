@@ -166,7 +166,8 @@ select is(pg_temp.action(:'warm_lead'), 'onboard_customer', 'a won lead: onboard
 -- ===========================================================================
 select pg_temp.lead() as live_lead \gset
 select is((select score || ' ' || score_label from app.leads where id = :'live_lead'), '0 cold', 'a new lead is scored when it is inserted');
-select is((select jsonb_array_length(score_factors) from app.leads where id = :'live_lead'), 8, 'the stored factors list all eight');
+select is((select s.factors from app.score_leads(:'org_a') s where s.lead_id = :'live_lead'), null,
+  'a whole-org rescore builds no factor lists (they are answered per lead)');
 set local app.scoring = 'on';
 update app.leads set updated_at = '2020-01-01' where id = :'live_lead';
 reset app.scoring;
