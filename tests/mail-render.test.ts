@@ -16,6 +16,13 @@ describe("mail rendering", () => {
     });
   });
 
+  it("makes the proposal page's path absolute with the public URL, and keeps a full URL an agent set", () => {
+    const page = sampleClaim({ body: "{{proposalUrl}}", variables: { ...sampleClaim().variables, proposalUrl: "/p/acme-k3v9x2qa" } });
+    expect(renderContent(page, "https://crm.example.test/").body).toBe("https://crm.example.test/p/acme-k3v9x2qa");
+    const custom = sampleClaim({ body: "{{proposalUrl}}" });
+    expect(renderContent(custom, "https://crm.example.test").body).toBe("https://example.test/p/1");
+  });
+
   it("renders a missing value (no proposal yet) as empty and leaves unknown names as written", () => {
     const claim = sampleClaim({ variables: { ...sampleClaim().variables, proposalUrl: null } });
     expect(renderTemplate("[{{proposalUrl}}] {{nope}}", claim.variables)).toBe("[] {{nope}}");

@@ -37,9 +37,16 @@ export function renderTemplate(template: string, variables: Variables): string {
     Object.hasOwn(variables, name) ? variables[name as keyof Variables] : whole);
 }
 
-/** The claim's templates with the lead's values filled in (the AI rewriter starts from this). */
-export function renderContent(claim: Claim): Content {
-  return { subject: oneLine(renderTemplate(claim.subject, claim.variables)), body: renderTemplate(claim.body, claim.variables) };
+/**
+ * The claim's templates with the lead's values filled in (the AI rewriter starts from this).
+ * The database gives a proposal page as a path (/p/<slug>): it is made absolute here.
+ */
+export function renderContent(claim: Claim, publicUrl?: string): Content {
+  const { proposalUrl } = claim.variables;
+  const variables = publicUrl && proposalUrl.startsWith("/")
+    ? { ...claim.variables, proposalUrl: `${publicUrl.replace(/\/+$/, "")}${proposalUrl}` }
+    : claim.variables;
+  return { subject: oneLine(renderTemplate(claim.subject, variables)), body: renderTemplate(claim.body, variables) };
 }
 
 export function messageId(outboxId: string, domain: string): string {

@@ -69,7 +69,7 @@ export async function deliver(deps: WorkerDeps, payload: unknown): Promise<Outco
     return "failed";
   }
   const claim = parsed.data;
-  const { content, warnings } = await personalise(claim, renderContent(claim), config.ai);
+  const { content, warnings } = await personalise(claim, renderContent(claim, config.publicUrl), config.ai);
   const email = composeEmail(claim, content, config);
 
   const [started] = await sql<{ ok: boolean }[]>`select app.begin_send(${claim.id}, ${name}, ${now()}) as ok`;

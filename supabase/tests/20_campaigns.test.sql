@@ -1,7 +1,7 @@
 -- Campaign sequences, enrolment, automatic enrolment and stopping, suppression,
 -- unsubscribe, bounces, ad-hoc sequences, and row-level security on every new table.
 begin;
-select plan(49);
+select plan(51);
 
 select tests.create_org('seq-a') as org_a \gset
 select tests.create_org('seq-b') as org_b \gset
@@ -12,6 +12,13 @@ select tests.create_org('seq-b') as org_b \gset
 select is(app.template_variables(), array['firstName', 'lastName', 'organizationName', 'businessType', 'proposalUrl', 'email', 'phone'],
   'the template variables are defined once, in SQL');
 select id as stage_b from app.stages where org_id = :'org_b' limit 1 \gset
+select tests.create_lead(:'org_a') as tv_lead \gset
+select is((select app.template_values(l) ->> 'proposalUrl' from app.leads l where l.id = :'tv_lead'),
+  (select '/p/' || p.slug from app.proposals p where p.lead_id = :'tv_lead'),
+  '{{proposalUrl}} is the path of the lead''s proposal page');
+update app.leads set crm_data = '{"proposalUrl": "https://deck.example.com/acme"}' where id = :'tv_lead';
+select is((select app.template_values(l) ->> 'proposalUrl' from app.leads l where l.id = :'tv_lead'),
+  'https://deck.example.com/acme', 'a proposalUrl an agent put in crmData wins');
 select tests.authenticate_as(:'org_a');
 select throws_ok($$ insert into app.campaigns (name, steps) values ('x', '[{"delayMinutes":0,"subject":"Hi {{first_name}}","body":"{{ firstName }}"}]') $$,
   'CR400', 'Step 1 uses unknown template variable(s): {{ firstName }}, {{first_name}}', 'an unknown variable is refused, naming each one');
