@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# npm run bench: the API against the same work done directly in SQL (scripts/bench.ts).
-# Uses DATABASE_URL when set; otherwise starts and migrates the local dev cluster.
-# Settings: BENCH_LEADS, BENCH_CONCURRENCY, BENCH_POOL, BENCH_LIST_READS, BENCH_PAGE_SIZE, BENCH_WARMUP.
+# npm run bench: the API against the same work done directly in SQL (scripts/bench.ts), then
+# rescoring a 100k-lead org (scripts/bench/rescore.ts), then analytics and the stalled list
+# over 1M leads in 100 orgs (scripts/bench/pipeline.ts). `npm run bench -- api|rescore|pipeline`
+# runs one of them. Uses DATABASE_URL when set; otherwise starts and migrates the local dev
+# cluster. Settings: see the header of each script (BENCH_*).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,4 +17,11 @@ else
   echo "[bench] using DATABASE_URL"
 fi
 
-exec npx --no-install tsx scripts/bench.ts "$@"
+run() { echo "[bench] $1"; npx --no-install tsx "$1"; }
+case "${1:-all}" in
+  api) run scripts/bench.ts ;;
+  rescore) run scripts/bench/rescore.ts ;;
+  pipeline) run scripts/bench/pipeline.ts ;;
+  all) run scripts/bench.ts && run scripts/bench/rescore.ts && run scripts/bench/pipeline.ts ;;
+  *) echo "usage: npm run bench [-- api|rescore|pipeline]" >&2; exit 2 ;;
+esac
