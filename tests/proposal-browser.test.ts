@@ -1,7 +1,8 @@
 // A real browser on a proposal page: headless Chromium (Debian's chromium, driven by
 // playwright-core) opens a lead's page, scrolls through it, plays the video, clicks the
 // CTA; the beacon's reports must show up in the rollup agents read, in the lead's
-// engagement and as engagement events. A lead named like an XSS payload stays text.
+// engagement and as engagement events, raise the lead's score and fire an automation rule.
+// A lead named like an XSS payload stays text.
 import { existsSync } from "node:fs";
 import { type Browser, type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -40,8 +41,12 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
   const pathOf = (url: string) => new URL(url).pathname + new URL(url).search;
   const rollup = async (leadId: string) => expectOk(await as(ws).get(`/api/tracking/proposal?leadId=${leadId}`));
 
-  it("tracks a visit: view, every section, the video to 100 %, time on page and the CTA click", async () => {
+  it("tracks a visit: view, every section, the video to 100 %, time on page and the CTA click; score and automation follow", async () => {
     const { id: leadId, lead: created } = expectOk(await as(ws).post("/leads", lead({ firstName: "Maya", companyName: "Harbor Pediatrics", title: "COO" })), 201);
+    const rule = expectOk(await as(ws).post("/automation/rules", {
+      name: "Clicked the proposal's CTA", triggerEvent: "cta_clicked", targetStage: "Engaged", priority: 10,
+    }), 201);
+    const scoreBefore = created.score as number;
     const long = Array.from({ length: 6 }, (_, i) => `Paragraph ${i + 1}: ${"details that take room on a phone screen. ".repeat(8)}`).join("\n\n");
     expectOk(await as(ws).put("/proposals", { leadId, content: {
       hero: { headline: "Fewer no-shows at Harbor Pediatrics" },
@@ -106,6 +111,14 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
     expect(events[0]!.type).toBe("proposal_viewed");
     expect(events.filter((e) => e.type === "video_watched").map((e) => e.data.percent as number).sort((a, b) => a - b)).toEqual([25, 50, 75, 100]);
     expect(events.find((e) => e.type === "cta_clicked")!.data).toMatchObject({ cta: "Book your walkthrough", url: `${baseUrl()}/api/openclaw/health` });
+
+    // The database reacted to those events: a higher score (view 5 + video 10 + click 5 points),
+    // and the CTA rule moved the lead, with the rule in its stage history.
+    const after = expectOk(await as(ws).get(`/leads/${leadId}`)).lead;
+    expect(after.score).toBe(scoreBefore + 20);
+    expect(after.stage).toBe("Engaged");
+    const { history } = expectOk(await as(ws).get(`/stages/history?leadId=${leadId}`));
+    expect(history[0]).toMatchObject({ toStage: "Engaged", source: "automation", ruleId: rule.id });
   });
 
   it("renders a lead named <img src=x onerror=alert(1)> as inert text", async () => {
