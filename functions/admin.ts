@@ -34,7 +34,7 @@ async function sha256(text: string): Promise<Uint8Array> {
 }
 
 /** Compares digests (fixed length) in constant time, so timing reveals nothing of the key. */
-async function sameKey(presented: string, expected: string): Promise<boolean> {
+export async function sameKey(presented: string, expected: string): Promise<boolean> {
   const [a, b] = await Promise.all([sha256(presented), sha256(expected)]);
   let difference = 0;
   for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;

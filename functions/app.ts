@@ -9,6 +9,7 @@ import type { AppEnv } from "./context.ts";
 import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
+import type { MailWorker } from "./mail/worker.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
@@ -24,6 +25,7 @@ import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { inboundRoutes } from "./routes/inbound.ts";
 import { leadRoutes } from "./routes/leads.ts";
+import { mailWorkerRoutes } from "./routes/mail-worker.ts";
 import { notesRoutes } from "./routes/notes.ts";
 import { orgRoutes } from "./routes/org.ts";
 import { playbooksRoutes } from "./routes/playbooks.ts";
@@ -54,6 +56,8 @@ export interface AppDeps {
   resolveMx: ResolveMx;
   /** A/AAAA lookups for the website fetcher's SSRF guard, likewise per runtime. */
   resolveHost: ResolveHost;
+  /** The mail worker behind POST /internal/mail/run; each runtime builds its SMTP sender. Unset = route off. */
+  mailWorker?: MailWorker;
 }
 
 function contractApi(config: AppConfig) {
@@ -94,6 +98,7 @@ function contractApi(config: AppConfig) {
     .route("/", enrollmentsRoutes)
     .route("/", sendSequenceRoutes)
     .route("/", emailPublicRoutes)
+    .route("/", mailWorkerRoutes)
     .route("/", automationRoutes)
     .route("/", quizzesRoutes)
     .route("/", quizSubmissionRoutes);
@@ -110,6 +115,7 @@ function site(deps: AppDeps) {
     c.set("config", deps.config);
     c.set("resolveMx", deps.resolveMx);
     c.set("resolveHost", deps.resolveHost);
+    c.set("mailWorker", deps.mailWorker);
     await next();
   });
   app.route(API_PREFIX, contractApi(deps.config));

@@ -3,6 +3,7 @@ import type { AppConfig } from "./config.ts";
 import type { Sql, Tx } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
+import type { MailWorker } from "./mail/worker.ts";
 
 export interface AppEnv {
   Variables: {
@@ -10,6 +11,8 @@ export interface AppEnv {
     config: AppConfig;
     resolveMx: ResolveMx;
     resolveHost: ResolveHost;
+    /** Set when MAIL_WORKER_SECRET is configured: what POST /internal/mail/run ticks with. */
+    mailWorker: MailWorker | undefined;
     /** The request's transaction, already acting as the caller's org (tenant routes only). */
     db: Tx;
     orgId: string;

@@ -41,6 +41,7 @@ const ROUTES: Record<string, string[]> = {
   "/api/openclaw/email/send-sequence": ["post"],
   "/api/openclaw/email/bounces": ["post"],
   "/api/openclaw/email/unsubscribe/{token}": ["get", "post"],
+  "/api/openclaw/internal/mail/run": ["post"],
   "/api/openclaw/automation/rules": ["delete", "get", "post", "put"],
   "/api/openclaw/automation/runs": ["get"],
   "/api/openclaw/quizzes": ["delete", "get", "post", "put"],
@@ -49,7 +50,8 @@ const ROUTES: Record<string, string[]> = {
 };
 // Public: no API key. Inbound webhooks authenticate with the source's secret instead; the
 // proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document); quiz
-// submissions and unsubscribe links are addressed by unguessable slugs and tokens.
+// submissions and unsubscribe links are addressed by unguessable slugs and tokens; the mail
+// worker route (pg_cron through pg_net) authenticates with the deployment's MAIL_WORKER_SECRET.
 const PUBLIC = new Set([
   "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
   "post /api/openclaw/inbound/{token}",
@@ -57,6 +59,7 @@ const PUBLIC = new Set([
   "post /api/tracking/events",
   "get /api/openclaw/email/unsubscribe/{token}", "post /api/openclaw/email/unsubscribe/{token}",
   "post /api/openclaw/public/quizzes/{slug}/submissions",
+  "post /api/openclaw/internal/mail/run",
 ]);
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 

@@ -33,6 +33,8 @@ export interface MailConfig {
     leaseSeconds: number;
     /** Whether each tick also runs app.enqueue_due_steps() (auto: only when pg_cron does not). */
     enqueue: EnqueueMode;
+    /** MAIL_WORKER_SECRET: enables POST /api/openclaw/internal/mail/run (x-worker-secret); unset = the route does not exist. */
+    secret?: string;
   };
   ai: AiConfig;
 }
@@ -54,6 +56,7 @@ export function readMailConfig(env: EnvReader): MailConfig {
       batch: positiveInt(env("MAIL_WORKER_BATCH"), 10),
       leaseSeconds: positiveInt(env("MAIL_WORKER_LEASE_SECONDS"), 120),
       enqueue: enqueue === "true" ? "always" : enqueue === "false" ? "never" : "auto",
+      secret: env("MAIL_WORKER_SECRET")?.trim() || undefined,
     },
     ai: {
       baseUrl: (env("AI_BASE_URL")?.trim() || "https://api.openai.com/v1").replace(/\/+$/, ""),

@@ -29,22 +29,33 @@ export interface WorkerDeps {
   afterSmtpAccept?: (claim: Claim) => void | Promise<void>;
 }
 
+/** What a runtime entry hands the app for POST /internal/mail/run (built only when MAIL_WORKER_SECRET is set). */
+export interface MailWorker {
+  sender: MailSender;
+  config: MailConfig;
+  /** Recorded in claimed_by. */
+  name: string;
+}
+
 export interface TickResult {
   enqueued: number;
   claimed: number;
   sent: number;
+  /** Refused for good by the SMTP server (or malformed). */
   failed: number;
+  /** Transient SMTP failures, retried later with backoff. */
+  deferred: number;
   /** Rows whose lease was lost before sending (another worker or the sweep took them). */
   skipped: number;
 }
 
-export type Outcome = "sent" | "failed" | "skipped";
+export type Outcome = "sent" | "failed" | "deferred" | "skipped";
 
 /** One pass of the loop; `enqueue` says whether to move due steps into the outbox first. */
 export async function runTick(deps: WorkerDeps, enqueue: boolean): Promise<TickResult> {
   const { sql, config, name } = deps;
   const now = clock(deps);
-  const result: TickResult = { enqueued: 0, claimed: 0, sent: 0, failed: 0, skipped: 0 };
+  const result: TickResult = { enqueued: 0, claimed: 0, sent: 0, failed: 0, deferred: 0, skipped: 0 };
   if (enqueue) {
     const [row] = await sql<{ count: number }[]>`select app.enqueue_due_steps(${now()}) as count`;
     result.enqueued = row?.count ?? 0;
@@ -84,7 +95,7 @@ export async function deliver(deps: WorkerDeps, payload: unknown): Promise<Outco
     const failure = sender.classify(error);
     await sql`select app.fail_send(${claim.id}, ${name}, ${failure.message}, ${failure.permanent}, ${now()})`;
     log(`[mail] ${claim.id}: ${failure.permanent ? "refused" : "deferred"} (${failure.message})`);
-    return "failed";
+    return failure.permanent ? "failed" : "deferred";
   }
   await deps.afterSmtpAccept?.(claim);
   await sql`

@@ -6,6 +6,8 @@ import { readConfig } from "../../../functions/config.ts";
 import { connect } from "../../../functions/db.ts";
 import type { ResolveHost } from "../../../functions/enrichment/http.ts";
 import type { ResolveMx } from "../../../functions/enrichment/types.ts";
+import { readMailConfig } from "../../../functions/mail/config.ts";
+import { createSmtpSender } from "../../../functions/mail/smtp.ts";
 
 const env = (name: string) => Deno.env.get(name) || undefined;
 const databaseUrl = env("SUPABASE_DB_URL") ?? env("DATABASE_URL");
@@ -35,7 +37,12 @@ const resolveHost: ResolveHost = async (host) => {
   if (addresses.length === 0 && v4.status === "rejected") throw v4.reason;
   return addresses;
 };
-const app = createApp({ sql, config, resolveMx, resolveHost });
+// POST /internal/mail/run (pg_cron → pg_net → here), only when MAIL_WORKER_SECRET is set.
+// Supabase blocks outbound SMTP on ports 25 and 587: use smtps://…:465 in SMTP_URL.
+const mail = readMailConfig((name) => (name === "PUBLIC_URL" ? publicUrl : env(name)));
+const mailWorker = mail.worker.secret === undefined ? undefined
+  : { sender: createSmtpSender(mail.smtpUrl, mail.from), config: mail, name: `edge:${crypto.randomUUID().slice(0, 8)}` };
+const app = createApp({ sql, config, resolveMx, resolveHost, mailWorker });
 
 if (port === undefined) Deno.serve(app.fetch);
 else Deno.serve({ port, hostname: env("HOST") ?? "127.0.0.1" }, app.fetch);
