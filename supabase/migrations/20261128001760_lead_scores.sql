@@ -4,10 +4,12 @@
 -- with all of theirs. Scoring (a later migration) writes it; nothing else does.
 create table app.lead_scores (
   lead_id text primary key,
-  org_id text not null references app.orgs (id) on delete cascade,
+  org_id text not null,
   score integer not null constraint lead_scores_score_check check (score between 0 and 100),
   label text not null constraint lead_scores_label_check check (label in ('hot', 'warm', 'cool', 'cold')),
   scored_at timestamptz not null,
+  -- The lead's org is the org: no second key to app.orgs to check on every insert (an org's
+  -- leads, and so their scores, go with it).
   constraint lead_scores_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
 );
 comment on table app.lead_scores is 'Each lead''s stored confidence score, written by app.score_leads only; a lead without a row has not been scored yet.';
