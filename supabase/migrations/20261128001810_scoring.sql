@@ -46,31 +46,45 @@ create policy "Score weights are readable by every org" on app.score_weights
 grant select on app.score_weights to authenticated;
 grant all on app.score_weights to service_role;
 
--- app.name_key feeds two generated columns of app.leads, computed on every insert or
--- update of a lead; without a SET clause the planner inlines it (its body names only
--- pg_catalog functions, so no search path can change what it calls).
+-- ---------------------------------------------------------------------------
+-- Scoring writes must not look like edits: updated_at stays as it was. app.score_leads
+-- runs with app.scoring = on (a function-level setting, restored when it returns).
+-- ---------------------------------------------------------------------------
+drop trigger leads_touch_updated_at on app.leads;
+create trigger leads_touch_updated_at before update on app.leads
+  for each row when (pg_catalog.current_setting('app.scoring', true) is distinct from 'on')
+  execute function app._touch_updated_at();
+
+-- ---------------------------------------------------------------------------
+-- Rescoring rewrites lead rows, so make those writes cheap:
+-- - free space on each page, so a rescore is a HOT update that touches none of the
+--   lead indexes (the score columns are not indexed);
+-- - app.name_key feeds two generated columns, recomputed on every update of a lead;
+--   without a SET clause the planner inlines it (its body names only pg_catalog
+--   functions, so no search path can change what it calls).
+-- ---------------------------------------------------------------------------
+alter table app.leads set (fillfactor = 70);
 alter function app.name_key(text) reset search_path;
 
 -- ---------------------------------------------------------------------------
 -- The scorer: one statement reads each lead with its engagement rollup and stage, works
--- out every factor, and upserts score, label and scored_at into app.lead_scores.
+-- out every factor, and writes score, label and scored_at for all of them.
 -- p_lead_ids null: every live lead of the org; otherwise those leads (deleted included).
 -- scored_at is when the stored score last changed: a rescore that comes out the same
--- leaves the row alone, so it costs no write; and the row written is narrow, with one index.
+-- leaves the row alone, so it costs no write.
 -- The factors (with their wording) are built only for the leads asked for by id: building
 -- eight JSON objects per lead would be most of the cost of rescoring a whole org, and
 -- nothing reads them there. They are not stored: a lead's factors are always one call away.
 -- Custom plans, so one lead is an index lookup; for a whole org, nested loops are off:
 -- right after a bulk import the statistics still say the org is empty, and a nested loop
--- over the scored rows would then be quadratic. JIT is off: the cost that disabling nested
--- loops adds would make every whole-org rescore spend over a second compiling expressions.
+-- over the scored rows would then be quadratic.
 -- ---------------------------------------------------------------------------
 create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p_now timestamptz default now())
   returns table (lead_id text, score integer, label text, factors jsonb, suggested_action text)
   language plpgsql
   set search_path = ''
   set plan_cache_mode = force_custom_plan
-  set jit = off
+  set app.scoring = 'on'
   as $$
   declare
     v_nestloop constant text := pg_catalog.current_setting('enable_nestloop');
@@ -195,27 +209,19 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
     )
     ,
     -- Rows whose score and label come out as stored are not rewritten: a daily
-    -- decay pass then writes only the leads whose staleness crossed a week. Stored scores
-    -- are updated by a join (an upsert would lock every row it compares); only leads
-    -- without one yet are inserted (both statements see the scores as they were before).
-    rewritten as (
-      update app.lead_scores c
-      set score = s.total, label = s.grade, scored_at = p_now
+    -- decay pass then writes only the leads whose staleness crossed a week.
+    written as (
+      update app.leads l
+      set score = s.total, score_label = s.grade, scored_at = p_now
       from scored s
-      where c.lead_id = s.id and (c.score is distinct from s.total or c.label is distinct from s.grade)
-    ),
-    first_scored as (
-      insert into app.lead_scores as c (lead_id, org_id, score, label, scored_at)
-      select s.id, p_org_id, s.total, s.grade, p_now from scored s
-      where not exists (select from app.lead_scores x where x.lead_id = s.id)
-      on conflict on constraint lead_scores_pkey do update set score = excluded.score, label = excluded.label, scored_at = excluded.scored_at
-      where c.score is distinct from excluded.score or c.label is distinct from excluded.label
+      where l.id = s.id and l.org_id = p_org_id
+        and (l.score is distinct from s.total or l.score_label is distinct from s.grade)
     )
     select s.id, s.total, s.grade, s.factor_list, s.action from scored s;
     perform pg_catalog.set_config('enable_nestloop', v_nestloop, true);
   end;
   $$;
-comment on function app.score_leads(text, text[], timestamptz) is 'Scores leads of one org in one statement (all live leads when p_lead_ids is null): stores score, label and scored_at in app.lead_scores, and returns them with the suggested action (and, for leads asked for by id, the factors).';
+comment on function app.score_leads(text, text[], timestamptz) is 'Scores leads of one org in one statement (all live leads when p_lead_ids is null): stores score, label and scored_at, and returns them with the suggested action (and, for leads asked for by id, the factors).';
 revoke execute on function app.score_leads(text, text[], timestamptz) from public;
 grant execute on function app.score_leads(text, text[], timestamptz) to authenticated, service_role;
 
@@ -269,6 +275,7 @@ create function app._rescore_changed_lead() returns trigger
 comment on function app._rescore_changed_lead() is 'Trigger: rescores a lead whose tier, enrichment status or last touch changed.';
 revoke execute on function app._rescore_changed_lead() from public;
 
+-- Scoring writes only the score columns, so this never fires for its own updates.
 create trigger leads_rescore after update of tier, enrichment_status, last_touch_at on app.leads
   for each row
   when (old.tier is distinct from new.tier or old.enrichment_status is distinct from new.enrichment_status
@@ -299,13 +306,12 @@ select app.schedule_jobs();
 select app.rescore_all_leads();
 
 -- ---------------------------------------------------------------------------
--- The API's view of a lead carries its stored score.
+-- The API's view of a lead gains the score columns (l.* was expanded when it was made).
 -- ---------------------------------------------------------------------------
 drop view app.lead_details;
 create view app.lead_details with (security_invoker = true) as
-  select l.*, s.name as stage, c.score, c.label as score_label, c.scored_at
+  select l.*, s.name as stage
   from app.leads l
-  left join app.stages s on s.id = l.stage_id
-  left join app.lead_scores c on c.lead_id = l.id;
-comment on view app.lead_details is 'Leads with their stage name and stored score, as the API returns them.';
+  left join app.stages s on s.id = l.stage_id;
+comment on view app.lead_details is 'Leads with their stage name, as the API returns them.';
 grant select on app.lead_details to authenticated, service_role;

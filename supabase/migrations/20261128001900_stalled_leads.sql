@@ -322,13 +322,13 @@ create function app.stalled_leads(p_now timestamptz default now(), p_limit integ
     join lateral (
       -- offset 0 keeps this a subquery per stage, so its conditions stay the index range
       -- (org_id, stage_id, idle_since < cutoff) rather than a join filter.
-      select l.id, l.first_name, l.last_name, l.email, l.status, l.last_touch_at, l.idle_since, l.deleted_at
+      select l.id, l.first_name, l.last_name, l.email, l.status, l.score, l.last_touch_at, l.idle_since, l.deleted_at
       from app.leads l
       where l.org_id = r.org_id and l.stage_id = r.stage_id and l.deleted_at is null and l.idle_since < r.cutoff
       offset 0
     ) l on true
     cross join lateral app.stall_verdict(l.idle_since, l.last_touch_at is not null, r.stall_after_days, r.outcome,
-      l.status, l.deleted_at, (select c.score from app.lead_scores c where c.lead_id = l.id), r.late_stage, r.stage, p_now) v
+      l.status, l.deleted_at, l.score, r.late_stage, r.stage, p_now) v
     order by v.priority_rank, v.days_overdue desc, l.idle_since, l.id
     limit greatest(p_limit, 0) offset greatest(p_offset, 0)
   $$;

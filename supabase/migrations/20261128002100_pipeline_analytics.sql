@@ -26,7 +26,8 @@
 --     sync_source:<name> (inbound webhooks), or what an integration writes.
 
 -- Live leads per stage and their age come from the stalled list's index (org, stage, idle
--- since), which carries created_at for this. Score labels come from app.lead_scores.
+-- since), which carries created_at for this. Score labels are read from the table: an index
+-- on them would turn every rescore into an index write instead of a HOT update.
 drop index app.leads_org_stage_idle_idx;
 create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) include (created_at)
   where deleted_at is null;
@@ -64,9 +65,8 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
     ),
     -- Live leads, grouped as finely as the snapshots need: one index-only scan.
     live as (
-      select l.stage_id, c.label as score_label, l.created_at >= v_from and l.created_at <= p_now as recent, count(*)::integer as n
+      select l.stage_id, l.score_label, l.created_at >= v_from and l.created_at <= p_now as recent, count(*)::integer as n
       from app.leads l
-      left join app.lead_scores c on c.lead_id = l.id
       where l.org_id = v_org_id and l.deleted_at is null
       group by 1, 2, 3
     ),
