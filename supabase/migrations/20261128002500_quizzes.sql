@@ -12,28 +12,13 @@
 
 -- ---------------------------------------------------------------------------
 -- Slugs: the title made readable, plus 12 random base-36 characters (about 62 bits), so
--- a quiz's address can be shared but not guessed.
+-- a quiz's address can be shared but not guessed (the same helpers as proposal slugs).
 -- ---------------------------------------------------------------------------
-create function app._random_base36(p_chars integer) returns text
-  language sql volatile parallel safe
-  set search_path = ''
-  as $$
-    select string_agg(substr('0123456789abcdefghijklmnopqrstuvwxyz', pg_catalog.get_byte(r.bytes, i) % 36 + 1, 1), '' order by i)
-    from (select pg_catalog.sha256(pg_catalog.convert_to(
-            pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, 'UTF8')) as bytes) r,
-         pg_catalog.generate_series(0, least(p_chars, 32) - 1) i
-  $$;
-comment on function app._random_base36(integer) is 'Up to 32 random characters of 0-9a-z, for public slugs.';
-revoke execute on function app._random_base36(integer) from public;
-grant execute on function app._random_base36(integer) to authenticated, service_role;
-
 create function app.quiz_slug(p_title text) returns text
   language sql volatile
   set search_path = ''
   as $$
-    select coalesce(nullif(pg_catalog.btrim(left(pg_catalog.btrim(
-             pg_catalog.regexp_replace(pg_catalog.lower(coalesce(p_title, '')), '[^a-z0-9]+', '-', 'g'), '-'), 40), '-'), ''), 'quiz')
-      || '-' || app._random_base36(12)
+    select coalesce(nullif(app.slugify(p_title), ''), 'quiz') || '-' || app.random_base36(12)
   $$;
 comment on function app.quiz_slug(text) is 'A new public slug for a quiz: its title in lower-case words joined by dashes (at most 40 characters, "quiz" when none) and 12 random base-36 characters.';
 revoke execute on function app.quiz_slug(text) from public;
