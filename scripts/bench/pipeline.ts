@@ -39,7 +39,7 @@ const STALLED_SIGNATURE = "app.stalled_leads(timestamptz,integer,integer)";
 
 type Sql = postgres.Sql;
 
-const LOADED_TABLES = ["app.leads", "app.stage_changes", "app.events", "app.lead_engagement"];
+const LOADED_TABLES = ["app.leads", "app.lead_scores", "app.stage_changes", "app.events", "app.lead_engagement"];
 
 const log = (message: string) => console.log(`[bench:pipeline] ${message}`);
 
@@ -75,15 +75,11 @@ async function load(sql: Sql, orgIds: string[]): Promise<void> {
 
     await timed(`${perOrg * orgIds.length} leads`, () => tx`
       insert into app.leads (org_id, first_name, last_name, email, organization_name, tier, stage_id,
-                             created_at, updated_at, last_touch_at, deleted_at, score, score_label, scored_at)
+                             created_at, updated_at, last_touch_at, deleted_at)
       select o.id, 'Bench' || g, 'Lead', 'lead' || g || '@bench-' || o.ord || '.example.com', 'Clinic ' || (g % 997),
              (array['high', 'medium', 'low'])[1 + g % 3], s.id,
              r.created_at, r.created_at, r.last_touch_at,
-             case when r.deleted then r.last_touch_at end,
-             r.score,
-             case when r.score is null then null when r.score >= 70 then 'hot' when r.score >= 45 then 'warm'
-                  when r.score >= 20 then 'cool' else 'cold' end,
-             case when r.score is not null then now() end
+             case when r.deleted then r.last_touch_at end
       from unnest(${orgIds}::text[]) with ordinality o(id, ord)
       cross join generate_series(1, ${perOrg}::integer) g
       cross join lateral (
@@ -91,13 +87,20 @@ async function load(sql: Sql, orgIds: string[]): Promise<void> {
                -- One lead in ten was never touched; the rest last heard of between creation and now.
                case when random() < 0.1 then null else created_at + random() * (now() - created_at) end as last_touch_at,
                random() < 0.02 as deleted,
-               case when random() < 0.7 then (random() * 100)::integer end as score,
                -- Stage spread: most leads early in the pipeline, a tenth closed.
                case when p < 0.30 then 0 when p < 0.50 then 1 when p < 0.65 then 2 when p < 0.77 then 3
                     when p < 0.85 then 4 when p < 0.90 then 5 when p < 0.95 then 6 else 7 end as position
         from (select now() - random() * interval '365 days' as created_at, random() as p, g) x
       ) r
       join app.stages s on s.org_id = o.id and s.position = r.position`);
+
+    // Seven leads in ten scored.
+    await timed("scores", () => tx`
+      insert into app.lead_scores (lead_id, org_id, score, label, scored_at)
+      select x.id, x.org_id, x.score,
+             case when x.score >= 70 then 'hot' when x.score >= 45 then 'warm' when x.score >= 20 then 'cool' else 'cold' end, now()
+      from (select l.id, l.org_id, (random() * 100)::integer as score from app.leads l
+            where l.org_id = any(${orgIds}) and random() < 0.7) x`);
 
     // Stage history: an open lead went through every stage up to its own; a won lead
     // through Negotiated first; a lost one dropped out after some early stage. History and

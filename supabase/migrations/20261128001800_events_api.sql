@@ -80,7 +80,7 @@ create or replace function app.record_event(
       select e.id, e.lead_id into v_id, v_lead_id from app.events e
       where e.org_id = v_org_id and e.type = p_type and e.external_id = p_external_id;
     end if;
-    select l.score, l.score_label into v_score, v_label from app.leads l where l.id = v_lead_id;
+    select c.score, c.label into v_score, v_label from app.lead_scores c where c.lead_id = v_lead_id;
     return pg_catalog.jsonb_build_object('id', v_id, 'duplicate', v_duplicate, 'leadId', v_lead_id, 'type', p_type,
       'score', v_score, 'label', v_label);
   end;

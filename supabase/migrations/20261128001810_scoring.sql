@@ -46,45 +46,31 @@ create policy "Score weights are readable by every org" on app.score_weights
 grant select on app.score_weights to authenticated;
 grant all on app.score_weights to service_role;
 
--- ---------------------------------------------------------------------------
--- Scoring writes must not look like edits: updated_at stays as it was. app.score_leads
--- runs with app.scoring = on (a function-level setting, restored when it returns).
--- ---------------------------------------------------------------------------
-drop trigger leads_touch_updated_at on app.leads;
-create trigger leads_touch_updated_at before update on app.leads
-  for each row when (pg_catalog.current_setting('app.scoring', true) is distinct from 'on')
-  execute function app._touch_updated_at();
-
--- ---------------------------------------------------------------------------
--- Rescoring rewrites lead rows, so make those writes cheap:
--- - free space on each page, so a rescore is a HOT update that touches none of the
---   lead indexes (the score columns are not indexed);
--- - app.name_key feeds two generated columns, recomputed on every update of a lead;
---   without a SET clause the planner inlines it (its body names only pg_catalog
---   functions, so no search path can change what it calls).
--- ---------------------------------------------------------------------------
-alter table app.leads set (fillfactor = 70);
+-- app.name_key feeds two generated columns of app.leads, computed on every insert or
+-- update of a lead; without a SET clause the planner inlines it (its body names only
+-- pg_catalog functions, so no search path can change what it calls).
 alter function app.name_key(text) reset search_path;
 
 -- ---------------------------------------------------------------------------
 -- The scorer: one statement reads each lead with its engagement rollup and stage, works
--- out every factor, and writes score, label and scored_at for all of them.
+-- out every factor, and upserts score, label and scored_at into app.lead_scores.
 -- p_lead_ids null: every live lead of the org; otherwise those leads (deleted included).
 -- scored_at is when the stored score last changed: a rescore that comes out the same
--- leaves the row alone, so it costs no write.
+-- leaves the row alone, so it costs no write; and the row written is narrow, with one index.
 -- The factors (with their wording) are built only for the leads asked for by id: building
 -- eight JSON objects per lead would be most of the cost of rescoring a whole org, and
 -- nothing reads them there. They are not stored: a lead's factors are always one call away.
 -- Custom plans, so one lead is an index lookup; for a whole org, nested loops are off:
 -- right after a bulk import the statistics still say the org is empty, and a nested loop
--- over the scored rows would then be quadratic.
+-- over the scored rows would then be quadratic. JIT is off: the cost that disabling nested
+-- loops adds would make every whole-org rescore spend over a second compiling expressions.
 -- ---------------------------------------------------------------------------
 create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p_now timestamptz default now())
   returns table (lead_id text, score integer, label text, factors jsonb, suggested_action text)
   language plpgsql
   set search_path = ''
   set plan_cache_mode = force_custom_plan
-  set app.scoring = 'on'
+  set jit = off
   as $$
   declare
     v_nestloop constant text := pg_catalog.current_setting('enable_nestloop');
@@ -125,14 +111,17 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
         coalesce(g.cta_clicks, 0) as ctas,
         coalesce(g.meetings_booked > 0 and (g.meeting_canceled_at is null or g.meeting_canceled_at < g.last_meeting_booked_at), false) as meeting,
         g.meeting_canceled_at is not null as canceled,
-        greatest(0, floor(extract(epoch from p_now - coalesce(l.last_touch_at, l.created_at)) / 86400))::integer as idle_days,
+        greatest(0, floor(pg_catalog.date_part('epoch', p_now - coalesce(l.last_touch_at, l.created_at)) / 86400))::integer as idle_days,
         l.last_touch_at is not null as touched,
         s.outcome,
         g.bounced_at is not null as bounced,
-        g.unsubscribed_at is not null as unsubscribed
+        g.unsubscribed_at is not null as unsubscribed,
+        c.score as stored_score,
+        c.label as stored_label
       from app.leads l
       left join app.lead_engagement g on g.lead_id = l.id
       left join app.stages s on s.id = l.stage_id
+      left join app.lead_scores c on c.lead_id = l.id
       where l.org_id = p_org_id
         and case when p_lead_ids is null then l.deleted_at is null else l.id = any(p_lead_ids) end
     ),
@@ -208,20 +197,29 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
       from labelled b
     )
     ,
-    -- Rows whose score and label come out as stored are not rewritten: a daily
-    -- decay pass then writes only the leads whose staleness crossed a week.
-    written as (
-      update app.leads l
-      set score = s.total, score_label = s.grade, scored_at = p_now
-      from scored s
-      where l.id = s.id and l.org_id = p_org_id
-        and (l.score is distinct from s.total or l.score_label is distinct from s.grade)
+    -- Rows whose score and label come out as stored (read with the lead above) are not
+    -- rewritten: a daily decay pass writes only the leads whose staleness crossed a week.
+    -- Changed scores are updated by a join (an upsert would lock every row it compares);
+    -- leads without one yet are inserted, and a score another transaction wrote in the
+    -- meantime is overwritten with this one.
+    rewritten as (
+      update app.lead_scores c
+      set score = b.total, label = b.grade, scored_at = p_now
+      from labelled b
+      where c.lead_id = b.id and (b.stored_score <> b.total or b.stored_label <> b.grade)
+    ),
+    first_scored as (
+      insert into app.lead_scores as c (lead_id, org_id, score, label, scored_at)
+      select b.id, p_org_id, b.total, b.grade, p_now from labelled b
+      where b.stored_score is null
+      on conflict on constraint lead_scores_pkey do update set score = excluded.score, label = excluded.label, scored_at = excluded.scored_at
+      where c.score <> excluded.score or c.label <> excluded.label
     )
     select s.id, s.total, s.grade, s.factor_list, s.action from scored s;
     perform pg_catalog.set_config('enable_nestloop', v_nestloop, true);
   end;
   $$;
-comment on function app.score_leads(text, text[], timestamptz) is 'Scores leads of one org in one statement (all live leads when p_lead_ids is null): stores score, label and scored_at, and returns them with the suggested action (and, for leads asked for by id, the factors).';
+comment on function app.score_leads(text, text[], timestamptz) is 'Scores leads of one org in one statement (all live leads when p_lead_ids is null): stores score, label and scored_at in app.lead_scores, and returns them with the suggested action (and, for leads asked for by id, the factors).';
 revoke execute on function app.score_leads(text, text[], timestamptz) from public;
 grant execute on function app.score_leads(text, text[], timestamptz) to authenticated, service_role;
 
@@ -275,7 +273,6 @@ create function app._rescore_changed_lead() returns trigger
 comment on function app._rescore_changed_lead() is 'Trigger: rescores a lead whose tier, enrichment status or last touch changed.';
 revoke execute on function app._rescore_changed_lead() from public;
 
--- Scoring writes only the score columns, so this never fires for its own updates.
 create trigger leads_rescore after update of tier, enrichment_status, last_touch_at on app.leads
   for each row
   when (old.tier is distinct from new.tier or old.enrichment_status is distinct from new.enrichment_status
@@ -306,12 +303,13 @@ select app.schedule_jobs();
 select app.rescore_all_leads();
 
 -- ---------------------------------------------------------------------------
--- The API's view of a lead gains the score columns (l.* was expanded when it was made).
+-- The API's view of a lead carries its stored score.
 -- ---------------------------------------------------------------------------
 drop view app.lead_details;
 create view app.lead_details with (security_invoker = true) as
-  select l.*, s.name as stage
+  select l.*, s.name as stage, c.score, c.label as score_label, c.scored_at
   from app.leads l
-  left join app.stages s on s.id = l.stage_id;
-comment on view app.lead_details is 'Leads with their stage name, as the API returns them.';
+  left join app.stages s on s.id = l.stage_id
+  left join app.lead_scores c on c.lead_id = l.id;
+comment on view app.lead_details is 'Leads with their stage name and stored score, as the API returns them.';
 grant select on app.lead_details to authenticated, service_role;

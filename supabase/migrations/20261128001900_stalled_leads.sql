@@ -224,7 +224,10 @@ alter table app.leads add column idle_since timestamptz
   generated always as (coalesce(last_touch_at, created_at)) stored;
 comment on column app.leads.idle_since is 'The last touch, or the creation for a lead never touched: what stalled detection measures from.';
 
-create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) where deleted_at is null;
+-- It carries each lead's id and what the verdict reads of it (last touch, status), so
+-- ranking the stalled leads is an index-only scan.
+create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) include (id, last_touch_at, status)
+  where deleted_at is null;
 
 -- Whether a stage is late in the pipeline: among the org's open stages, in the back half by
 -- position (Contacted, Negotiated and Re-engage later in the default pipeline).
@@ -241,10 +244,12 @@ grant select on app.stage_stall_rules to authenticated, service_role;
 -- The one definition of stalled and of the response to it. Returns no row when the lead is
 -- not stalled: deleted, in a won/lost stage or with a won/lost status, in a stage that never
 -- stalls, or touched within the stage's threshold.
---   suggested_action: check_in_call for a hot lead (score >= 70); else send_breakup_email
---     when idle for more than 3x the threshold; else check_in_call in a late stage; else
---     send_follow_up_email.
+--   suggested_action: check_in_call for a hot lead (scored hot: 70 or more); else
+--     send_breakup_email when idle for more than 3x the threshold; else check_in_call in a
+--     late stage; else send_follow_up_email.
 --   priority: high (1) for a call, medium (2) for a follow-up, low (3) for a breakup.
+-- The label decides; the score itself only goes into the wording of stalled_reason, so a
+-- caller that ranks leads without that wording need not read it.
 -- No `set search_path` on purpose: a SQL function with a SET clause is never inlined, and
 -- inlined into app.stalled_leads it costs a few microseconds per lead instead of a function
 -- call each (several times faster on a page over thousands of stalled leads). Safe here: the body
@@ -258,6 +263,7 @@ create function app.stall_verdict(
   p_status text,
   p_deleted_at timestamptz,
   p_score integer,
+  p_score_label text,
   p_late_stage boolean,
   p_stage text,
   p_now timestamptz)
@@ -272,7 +278,7 @@ create function app.stall_verdict(
         || pg_catalog.format('; "%s" stalls after %s days', p_stage, p_stall_after_days)
         || case a.action
              when 'send_breakup_email' then pg_catalog.format(' and it has been over 3x that (%s days)', 3 * p_stall_after_days)
-             when 'check_in_call' then case when p_score >= 70 then pg_catalog.format('; hot lead (score %s)', p_score)
+             when 'check_in_call' then case when p_score_label = 'hot' then pg_catalog.format('; hot lead (score %s)', p_score)
                                             else '; late in the pipeline' end
              else '' end,
       a.action,
@@ -280,7 +286,7 @@ create function app.stall_verdict(
       case a.action when 'check_in_call' then 1 when 'send_follow_up_email' then 2 else 3 end
     from (select pg_catalog.floor(pg_catalog.date_part('epoch', p_now - p_idle_since) / 86400)::integer as days) d
     cross join lateral (select case
-        when p_score >= 70 then 'check_in_call'
+        when p_score_label = 'hot' then 'check_in_call'
         when d.days > 3 * p_stall_after_days then 'send_breakup_email'
         when p_late_stage then 'check_in_call'
         else 'send_follow_up_email'
@@ -291,14 +297,18 @@ create function app.stall_verdict(
       and pg_catalog.lower(p_status) not in ('won', 'lost')
       and p_idle_since < p_now - pg_catalog.make_interval(days => p_stall_after_days)
   $$;
-comment on function app.stall_verdict(timestamptz, boolean, integer, text, text, timestamptz, integer, boolean, text, timestamptz) is 'Whether a lead is stalled at p_now and, if so, why, what to do (send_breakup_email | send_follow_up_email | check_in_call) and how urgently; no row when it is not.';
-revoke execute on function app.stall_verdict(timestamptz, boolean, integer, text, text, timestamptz, integer, boolean, text, timestamptz) from public;
-grant execute on function app.stall_verdict(timestamptz, boolean, integer, text, text, timestamptz, integer, boolean, text, timestamptz) to authenticated, service_role;
+comment on function app.stall_verdict(timestamptz, boolean, integer, text, text, timestamptz, integer, text, boolean, text, timestamptz) is 'Whether a lead is stalled at p_now and, if so, why, what to do (send_breakup_email | send_follow_up_email | check_in_call) and how urgently; no row when it is not.';
+revoke execute on function app.stall_verdict(timestamptz, boolean, integer, text, text, timestamptz, integer, text, boolean, text, timestamptz) from public;
+grant execute on function app.stall_verdict(timestamptz, boolean, integer, text, text, timestamptz, integer, text, boolean, text, timestamptz) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- The list: per open stage with a threshold, an index range scan of the leads idle since
--- before the stage's cutoff; the verdict decides the rest. Highest priority first, then
--- the most overdue.
+-- The list, in two passes:
+--   1. ranking: per open stage with a threshold, an index-only range scan of the leads idle
+--      since before the stage's cutoff (the index carries what the verdict needs), and the
+--      org's hot leads from an index-only scan of their scores; the verdict ranks them
+--      without wording anything;
+--   2. the page: only its leads are read in full (name, email, score) and worded.
+-- Highest priority first, then the most overdue.
 -- ---------------------------------------------------------------------------
 create function app.stalled_leads(p_now timestamptz default now(), p_limit integer default 50, p_offset integer default 0)
   returns table (lead_id text, name text, email text, stage_id text, stage text,
@@ -314,23 +324,37 @@ create function app.stalled_leads(p_now timestamptz default now(), p_limit integ
         p_now - pg_catalog.make_interval(days => r.stall_after_days) as cutoff
       from app.stage_stall_rules r
       where r.outcome = 'open' and r.stall_after_days is not null
+    ),
+    hot as materialized (
+      select c.lead_id from app.lead_scores c where c.org_id = app.current_org_id() and c.label = 'hot'
+    ),
+    ranked as (
+      select l.id, l.idle_since, r.stage_id, v.priority_rank, v.days_overdue, count(*) over () as total
+      from rules r
+      join lateral (
+        -- offset 0 keeps this a subquery per stage, so its conditions stay the index range
+        -- (org_id, stage_id, idle_since < cutoff) rather than a join filter. The hot leads
+        -- are a hashed subplan: hashed once, looked up per lead.
+        select l.id, l.status, l.last_touch_at, l.idle_since, l.id in (select h.lead_id from hot h) as hot
+        from app.leads l
+        where l.org_id = r.org_id and l.stage_id = r.stage_id and l.deleted_at is null and l.idle_since < r.cutoff
+        offset 0
+      ) l on true
+      cross join lateral app.stall_verdict(l.idle_since, l.last_touch_at is not null, r.stall_after_days, r.outcome,
+        l.status, null, null, case when l.hot then 'hot' end, r.late_stage, r.stage, p_now) v
+      order by v.priority_rank, v.days_overdue desc, l.idle_since, l.id
+      limit greatest(p_limit, 0) offset greatest(p_offset, 0)
     )
     select l.id, pg_catalog.btrim(l.first_name || ' ' || coalesce(l.last_name, '')), l.email,
       r.stage_id, r.stage, v.days_since_touch, v.stalled_reason, v.suggested_action,
-      v.priority, v.priority_rank, count(*) over ()
-    from rules r
-    join lateral (
-      -- offset 0 keeps this a subquery per stage, so its conditions stay the index range
-      -- (org_id, stage_id, idle_since < cutoff) rather than a join filter.
-      select l.id, l.first_name, l.last_name, l.email, l.status, l.score, l.last_touch_at, l.idle_since, l.deleted_at
-      from app.leads l
-      where l.org_id = r.org_id and l.stage_id = r.stage_id and l.deleted_at is null and l.idle_since < r.cutoff
-      offset 0
-    ) l on true
+      v.priority, v.priority_rank, k.total
+    from ranked k
+    join rules r on r.stage_id = k.stage_id
+    join app.leads l on l.id = k.id
+    left join app.lead_scores c on c.lead_id = k.id
     cross join lateral app.stall_verdict(l.idle_since, l.last_touch_at is not null, r.stall_after_days, r.outcome,
-      l.status, l.deleted_at, l.score, r.late_stage, r.stage, p_now) v
-    order by v.priority_rank, v.days_overdue desc, l.idle_since, l.id
-    limit greatest(p_limit, 0) offset greatest(p_offset, 0)
+      l.status, l.deleted_at, c.score, c.label, r.late_stage, r.stage, p_now) v
+    order by k.priority_rank, k.days_overdue desc, k.idle_since, k.id
   $$;
 comment on function app.stalled_leads(timestamptz, integer, integer) is 'The current org''s stalled leads at p_now, highest priority then most overdue first, one page (total = all stalled leads).';
 revoke execute on function app.stalled_leads(timestamptz, integer, integer) from public;

@@ -254,6 +254,7 @@ create function app.recommend_playbook(p_lead_id text, p_now timestamptz default
   as $$
   declare
     v_lead app.leads;
+    v_score app.lead_scores;
     v_stage app.stage_stall_rules;
     v_stall record;
     v_stalled boolean;
@@ -272,6 +273,7 @@ create function app.recommend_playbook(p_lead_id text, p_now timestamptz default
     v_reasoning text[] := '{}'::text[];
   begin
     select l.* into v_lead from app.leads l where l.id = p_lead_id;
+    select c.* into v_score from app.lead_scores c where c.lead_id = p_lead_id;
     if v_lead.id is null then
       perform app.refuse(404, 'not_found', pg_catalog.format('Lead %s was not found', p_lead_id),
         'Check leadId: GET /api/openclaw/leads lists your leads. Ids belong to one workspace: another workspace''s leads are not visible with this key.');
@@ -291,7 +293,7 @@ create function app.recommend_playbook(p_lead_id text, p_now timestamptz default
 
     select v.* into v_stall
     from app.stall_verdict(v_lead.idle_since, v_lead.last_touch_at is not null, v_stage.stall_after_days, v_stage.outcome,
-      v_lead.status, v_lead.deleted_at, v_lead.score, v_stage.late_stage, v_stage.stage, p_now) v;
+      v_lead.status, v_lead.deleted_at, v_score.score, v_score.label, v_stage.late_stage, v_stage.stage, p_now) v;
     v_stalled := v_stall.suggested_action is not null;
     if v_stalled then
       v_stalled_json := pg_catalog.jsonb_build_object('daysSinceTouch', v_stall.days_since_touch,
@@ -301,8 +303,8 @@ create function app.recommend_playbook(p_lead_id text, p_now timestamptz default
     v_reasoning := v_reasoning
       || case when v_lead.tier is null then 'No tier: only playbooks for any tier fit' else pg_catalog.format('Tier "%s"', v_lead.tier) end
       || pg_catalog.format('Stage "%s"', v_stage.stage)
-      || case when v_lead.score is null then 'Not scored yet: only playbooks for any score label fit'
-         else pg_catalog.format('Score %s (%s)', v_lead.score, v_lead.score_label) end
+      || case when v_score.score is null then 'Not scored yet: only playbooks for any score label fit'
+         else pg_catalog.format('Score %s (%s)', v_score.score, v_score.label) end
       || case when v_stalled
          then pg_catalog.format('Stalled: %s; suggested action %s (%s priority)', v_stall.stalled_reason, v_stall.suggested_action, v_stall.priority)
          when v_stage.stall_after_days is null then pg_catalog.format('Not stalled: "%s" never stalls', v_stage.stage)
@@ -321,7 +323,7 @@ create function app.recommend_playbook(p_lead_id text, p_now timestamptz default
       from app.playbooks p
       where (p.tier is null or lower(p.tier) = lower(v_lead.tier))
         and (p.stage_id is null or p.stage_id = v_lead.stage_id)
-        and (p.score_label is null or p.score_label = v_lead.score_label)
+        and (p.score_label is null or p.score_label = v_score.label)
         and (p.stalled is null or p.stalled = v_stalled)
     ) f;
     select p.* into v_pick from app.playbooks p where p.id = v_fitting[1];

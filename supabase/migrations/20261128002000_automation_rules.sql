@@ -393,9 +393,10 @@ create function app._fire_automation() returns trigger
     from app.leads l
     join app.stages s on s.id = l.stage_id and s.outcome = 'open'
     left join app.lead_engagement g on g.lead_id = l.id
+    left join app.lead_scores c on c.lead_id = l.id
     join app.automation_rules r on r.org_id = l.org_id and r.enabled and r.trigger_event = new.type
     where l.org_id = new.org_id and l.id = new.lead_id and l.deleted_at is null
-      and app._automation_conditions_hold(r.conditions, l.stage_id, l.tier, g.proposal_views, l.score)
+      and app._automation_conditions_hold(r.conditions, l.stage_id, l.tier, g.proposal_views, c.score)
     order by r.priority desc, r.created_at, r.id
     limit 1;
     -- When the winner's target is the lead's stage already, it moves nothing.
@@ -442,8 +443,9 @@ create function app.run_no_touch_rules(p_now timestamptz default now()) returns 
           and coalesce(l.last_touch_at, l.created_at) <= t.cutoff
         join app.stages s on s.id = l.stage_id and s.outcome = 'open'
         left join app.lead_engagement g on g.lead_id = l.id
+        left join app.lead_scores c on c.lead_id = l.id
         where r.enabled and r.trigger_event = 'no_touch'
-          and app._automation_conditions_hold(r.conditions, l.stage_id, l.tier, g.proposal_views, l.score)
+          and app._automation_conditions_hold(r.conditions, l.stage_id, l.tier, g.proposal_views, c.score)
           and not exists (select from app.automation_runs ar
                           where ar.org_id = l.org_id and ar.lead_id = l.id and ar.ran_at > t.cutoff)
         order by l.id collate "C", r.priority desc, r.created_at, r.id

@@ -26,10 +26,10 @@
 --     sync_source:<name> (inbound webhooks), or what an integration writes.
 
 -- Live leads per stage and their age come from the stalled list's index (org, stage, idle
--- since), which carries created_at for this. Score labels are read from the table: an index
--- on them would turn every rescore into an index write instead of a HOT update.
+-- since), which carries created_at for this; score labels from app.lead_scores' index on
+-- (org, label).
 drop index app.leads_org_stage_idle_idx;
-create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) include (created_at)
+create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) include (id, created_at, last_touch_at, status)
   where deleted_at is null;
 
 -- A lead's first stage_changes row (written when it is created) says where it came from:
@@ -65,10 +65,24 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
     ),
     -- Live leads, grouped as finely as the snapshots need: one index-only scan.
     live as (
-      select l.stage_id, l.score_label, l.created_at >= v_from and l.created_at <= p_now as recent, count(*)::integer as n
+      select l.stage_id, l.created_at >= v_from and l.created_at <= p_now as recent, count(*)::integer as n
       from app.leads l
       where l.org_id = v_org_id and l.deleted_at is null
-      group by 1, 2, 3
+      group by 1, 2
+    ),
+    -- Live leads' scores per label: an index-only scan of the org's scores, less those of
+    -- soft-deleted leads (few, so no join over every lead).
+    labels as (
+      select c.label, count(*)::integer as n
+      from app.lead_scores c
+      where c.org_id = v_org_id
+      group by 1
+      union all
+      select c.label, -count(*)::integer
+      from app.leads l
+      join app.lead_scores c on c.lead_id = l.id
+      where l.org_id = v_org_id and l.deleted_at is not null
+      group by 1
     ),
     -- How leads were created: the source of their first stage change (api, sql, sync_source,
     -- …), read from an index-only scan of those rows, less the soft-deleted leads' (few, so
@@ -199,12 +213,12 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
         left join stays d on d.stage_id = s.id),
       'scoreDistribution', (
         select pg_catalog.jsonb_build_object(
-          'hot', coalesce(sum(v.n) filter (where v.score_label = 'hot'), 0)::integer,
-          'warm', coalesce(sum(v.n) filter (where v.score_label = 'warm'), 0)::integer,
-          'cool', coalesce(sum(v.n) filter (where v.score_label = 'cool'), 0)::integer,
-          'cold', coalesce(sum(v.n) filter (where v.score_label = 'cold'), 0)::integer,
-          'unscored', coalesce(sum(v.n) filter (where v.score_label is null), 0)::integer)
-        from live v),
+          'hot', coalesce(sum(b.n) filter (where b.label = 'hot'), 0)::integer,
+          'warm', coalesce(sum(b.n) filter (where b.label = 'warm'), 0)::integer,
+          'cool', coalesce(sum(b.n) filter (where b.label = 'cool'), 0)::integer,
+          'cold', coalesce(sum(b.n) filter (where b.label = 'cold'), 0)::integer,
+          'unscored', (select coalesce(sum(v.n), 0) from live v)::integer - coalesce(sum(b.n), 0)::integer)
+        from labels b),
       'bySource', (
         select coalesce(pg_catalog.jsonb_object_agg(src.source, src.n), '{}')
         from sources src)

@@ -2,7 +2,7 @@
 -- the labels at their boundaries, decay, the triggers that keep the stored score current
 -- (without touching updated_at), tenancy, the daily job, and record_event's refusals.
 begin;
-select plan(65);
+select plan(67);
 
 select tests.create_org('score-a') as org_a \gset
 select tests.create_org('score-b') as org_b \gset
@@ -162,23 +162,21 @@ update app.leads set stage_id = :'won_stage' where id = :'warm_lead';
 select is(pg_temp.action(:'warm_lead'), 'onboard_customer', 'a won lead: onboard the customer');
 
 -- ===========================================================================
--- Kept current by triggers; scoring never bumps updated_at
+-- Kept current by triggers; scoring never rewrites the lead
 -- ===========================================================================
 select pg_temp.lead() as live_lead \gset
-select is((select score || ' ' || score_label from app.leads where id = :'live_lead'), '0 cold', 'a new lead is scored when it is inserted');
+select is((select score || ' ' || label from app.lead_scores where lead_id = :'live_lead'), '0 cold', 'a new lead is scored when it is inserted');
 select is((select s.factors from app.score_leads(:'org_a') s where s.lead_id = :'live_lead'), null,
   'a whole-org rescore builds no factor lists (they are answered per lead)');
-set local app.scoring = 'on';
-update app.leads set updated_at = '2020-01-01' where id = :'live_lead';
-reset app.scoring;
+select ctid as live_ctid from app.leads where id = :'live_lead' \gset
 insert into app.events (org_id, lead_id, type, data) values (:'org_a', :'live_lead', 'quiz_completed', '{"score": 60}');
-select is((select score from app.leads where id = :'live_lead'), 15, 'recording an event rescores its lead (events_20_score)');
-select is((select updated_at from app.leads where id = :'live_lead'), '2020-01-01'::timestamptz, 'a rescore does not bump updated_at');
+select is((select score from app.lead_scores where lead_id = :'live_lead'), 15, 'recording an event rescores its lead (events_20_score)');
+select is((select ctid::text from app.leads where id = :'live_lead'), :'live_ctid', 'a rescore writes app.lead_scores, not the lead row');
 update app.leads set tier = 'high' where id = :'live_lead';
-select is((select score from app.leads where id = :'live_lead'), 31, 'changing the tier rescores the lead');
-select isnt((select updated_at from app.leads where id = :'live_lead'), '2020-01-01'::timestamptz, 'an edit still bumps updated_at');
+select is((select score from app.lead_scores where lead_id = :'live_lead'), 31, 'changing the tier rescores the lead');
+select isnt((select ctid::text from app.leads where id = :'live_lead'), :'live_ctid', 'an edit does rewrite the lead row');
 update app.leads set last_touch_at = now() where id = :'old_lead';
-select is((select score from app.leads where id = :'old_lead'), 25, 'a new last touch rescores the lead (the decay is gone)');
+select is((select score from app.lead_scores where lead_id = :'old_lead'), 25, 'a new last touch rescores the lead (the decay is gone)');
 select is((select score from app.lead_details where id = :'live_lead'), 31, 'app.lead_details shows the score');
 
 -- ===========================================================================
@@ -189,15 +187,18 @@ select is_empty(format('select * from app.score_leads(%L)', :'org_a'), 'org B sc
 select is_empty(format('select * from app.score_leads(%L, array[%L])', :'org_b', :'live_lead'), 'org B cannot score org A''s lead as its own');
 select throws_ok($$ update app.score_weights set max_points = 100 where factor = 'tier' $$, '42501', null, 'a tenant cannot change the weights');
 select isnt_empty('select * from app.score_weights', 'a tenant can read the weights');
+select is_empty(format('select * from app.lead_scores where lead_id = %L', :'live_lead'), 'org B sees none of org A''s stored scores');
+select results_eq(format('with u as (update app.lead_scores set score = 100 where lead_id = %L returning 1) select count(*)::integer from u', :'live_lead'),
+  array[0], 'org B cannot change org A''s stored scores');
 select tests.clear_authentication();
-select is((select score from app.leads where id = :'live_lead'), 31, 'org A''s score is untouched');
+select is((select score from app.lead_scores where lead_id = :'live_lead'), 31, 'org A''s score is untouched');
 
 -- ===========================================================================
 -- The daily job
 -- ===========================================================================
 select is(app.rescore_all_leads(now() + interval '8 days'), (select count(*)::integer from app.leads where deleted_at is null),
   'app.rescore_all_leads rescores every live lead of every org');
-select is((select score from app.leads where id = :'live_lead'), 26, 'the daily rescore applies the decay');
+select is((select score from app.lead_scores where lead_id = :'live_lead'), 26, 'the daily rescore applies the decay');
 select ok(not has_function_privilege('authenticated', 'app.rescore_all_leads(timestamptz)', 'execute'), 'tenants cannot run the all-org rescore');
 select is((select command from app.scheduled_jobs where name = 'rescore-leads'), 'select app.rescore_all_leads()', 'rescore-leads is declared as a job');
 

@@ -191,7 +191,7 @@ select pg_temp.record(:'lead4', 'proposal_viewed');
 select is(pg_temp.stage_of(:'lead4'), 'Engaged', 'viewCount: the second view moves the lead');
 select tests.clear_authentication();
 
--- Conditions: confidenceScore reads leads.score (kept fresh by scoring, whose trigger runs
+-- Conditions: confidenceScore reads app.lead_scores.score (kept fresh by scoring, whose trigger runs
 -- first); a lead not yet scored counts as 0.
 delete from app.automation_rules where id = :'r_views';
 select pg_temp.rule(:'org_a', 'Perfect viewer', 'proposal_viewed', '{"confidenceScore": {"gte": 100}}', 'Negotiated') as r_score \gset

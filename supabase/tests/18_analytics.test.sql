@@ -24,14 +24,14 @@ returning id as form_source \gset
 --   l4  created and won before the window, cold
 --   l5  created and won in the window, then soft-deleted
 --   l6  won then lost in the window: counts once, as lost; cool
-insert into app.leads (org_id, first_name, email, created_at, stage_id, score_label, deleted_at)
+insert into app.leads (org_id, first_name, email, created_at, stage_id, deleted_at)
 values
-  (:'org_a', 'L1', 'l1@example.com', pg_temp.at('2026-06-10'), pg_temp.stage(:'org_a', 'Closed Won'), 'hot', null),
-  (:'org_a', 'L2', 'l2@example.com', pg_temp.at('2026-04-01'), pg_temp.stage(:'org_a', 'Closed Lost'), 'warm', null),
-  (:'org_a', 'L3', 'l3@example.com', pg_temp.at('2026-06-20'), pg_temp.stage(:'org_a', 'Prospects'), null, null),
-  (:'org_a', 'L4', 'l4@example.com', pg_temp.at('2026-03-01'), pg_temp.stage(:'org_a', 'Closed Won'), 'cold', null),
-  (:'org_a', 'L5', 'l5@example.com', pg_temp.at('2026-06-12'), pg_temp.stage(:'org_a', 'Closed Won'), 'hot', pg_temp.at('2026-06-16')),
-  (:'org_a', 'L6', 'l6@example.com', pg_temp.at('2026-05-01'), pg_temp.stage(:'org_a', 'Closed Lost'), 'cool', null);
+  (:'org_a', 'L1', 'l1@example.com', pg_temp.at('2026-06-10'), pg_temp.stage(:'org_a', 'Closed Won'), null),
+  (:'org_a', 'L2', 'l2@example.com', pg_temp.at('2026-04-01'), pg_temp.stage(:'org_a', 'Closed Lost'), null),
+  (:'org_a', 'L3', 'l3@example.com', pg_temp.at('2026-06-20'), pg_temp.stage(:'org_a', 'Prospects'), null),
+  (:'org_a', 'L4', 'l4@example.com', pg_temp.at('2026-03-01'), pg_temp.stage(:'org_a', 'Closed Won'), null),
+  (:'org_a', 'L5', 'l5@example.com', pg_temp.at('2026-06-12'), pg_temp.stage(:'org_a', 'Closed Won'), pg_temp.at('2026-06-16')),
+  (:'org_a', 'L6', 'l6@example.com', pg_temp.at('2026-05-01'), pg_temp.stage(:'org_a', 'Closed Lost'), null);
 select id as l1 from app.leads where email = 'l1@example.com' \gset
 select id as l2 from app.leads where email = 'l2@example.com' \gset
 select id as l3 from app.leads where email = 'l3@example.com' \gset
@@ -77,8 +77,8 @@ values
   (:'org_a', :'l1', 'email_sent', pg_temp.at('2026-06-14'));
 
 -- Org B: a busy month of its own that must never show up in org A's numbers.
-insert into app.leads (org_id, first_name, email, created_at, stage_id, score_label)
-select :'org_b', 'B' || g, 'b' || g || '@example.com', pg_temp.at('2026-06-15'), pg_temp.stage(:'org_b', 'Closed Won'), 'hot'
+insert into app.leads (org_id, first_name, email, created_at, stage_id)
+select :'org_b', 'B' || g, 'b' || g || '@example.com', pg_temp.at('2026-06-15'), pg_temp.stage(:'org_b', 'Closed Won')
 from generate_series(1, 3) g;
 update app.stage_changes set changed_at = pg_temp.at('2026-06-15') where org_id = :'org_b';
 insert into app.events (org_id, lead_id, type, occurred_at)
@@ -87,12 +87,13 @@ from app.leads l cross join (values ('quiz_completed'), ('proposal_viewed'), ('m
 where l.org_id = :'org_b';
 
 -- Scoring labels every new lead and rescores on every event; the fixture pins the labels
--- it needs afterwards (a score-only update triggers no rescore). l3 stays unscored.
-update app.leads l set score_label = v.label, score = null
-from (values ('l1@example.com', 'hot'), ('l2@example.com', 'warm'), ('l3@example.com', null), ('l4@example.com', 'cold'),
-             ('l5@example.com', 'hot'), ('l6@example.com', 'cool')) v(email, label)
-where l.org_id = :'org_a' and l.email = v.email;
-update app.leads set score_label = 'hot', score = null where org_id = :'org_b';
+-- it needs afterwards (a stored score changing triggers no rescore). l3 stays unscored.
+update app.lead_scores c set label = v.label, score = v.score
+from app.leads l, (values ('l1@example.com', 'hot', 80), ('l2@example.com', 'warm', 50), ('l4@example.com', 'cold', 10),
+             ('l5@example.com', 'hot', 80), ('l6@example.com', 'cool', 30)) v(email, label, score)
+where c.lead_id = l.id and l.org_id = :'org_a' and l.email = v.email;
+delete from app.lead_scores c using app.leads l where c.lead_id = l.id and l.email = 'l3@example.com';
+update app.lead_scores set label = 'hot', score = 80 where org_id = :'org_b';
 
 -- ===========================================================================
 -- Org A, 30 days

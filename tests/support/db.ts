@@ -42,7 +42,10 @@ export function createCampaigns(orgId: string, count: number, status: "draft" | 
 /** Gives a lead a confidence score and label, as scoring would. */
 export function setLeadScore(leadId: string, score: number, label: "hot" | "warm" | "cool" | "cold"): Promise<void> {
   return withDatabase(async (sql) => {
-    await sql`update app.leads set score = ${score}, score_label = ${label}, scored_at = now() where id = ${leadId}`;
+    await sql`
+      insert into app.lead_scores (lead_id, org_id, score, label, scored_at)
+      select id, org_id, ${score}, ${label}, now() from app.leads where id = ${leadId}
+      on conflict (lead_id) do update set score = excluded.score, label = excluded.label, scored_at = excluded.scored_at`;
   });
 }
 /** Sets a lead's enrichment document (what an enrichment run writes). */
