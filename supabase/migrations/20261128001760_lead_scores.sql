@@ -1,7 +1,8 @@
 -- Where a lead's confidence score lives: a narrow table beside the lead, one row per scored
 -- lead, so lists, filters, automation conditions and playbooks read it without recomputing,
--- and rescoring a whole org rewrites small rows with one index instead of wide lead rows
--- with all of theirs. Scoring (a later migration) writes it; nothing else does.
+-- and rescoring a whole org rewrites small rows instead of wide lead rows with all their
+-- indexes. Scoring (a later migration) writes it; nothing else does. Pages are left 30 %
+-- free so the scores a decay pass changes are rewritten in place (HOT updates).
 create table app.lead_scores (
   lead_id text primary key,
   org_id text not null,
@@ -11,7 +12,7 @@ create table app.lead_scores (
   -- The lead's org is the org: no second key to app.orgs to check on every insert (an org's
   -- leads, and so their scores, go with it).
   constraint lead_scores_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
-);
+) with (fillfactor = 70);
 comment on table app.lead_scores is 'Each lead''s stored confidence score, written by app.score_leads only; a lead without a row has not been scored yet.';
 comment on column app.lead_scores.score is 'Confidence score 0-100; see app.score_leads.';
 comment on column app.lead_scores.label is 'hot (>= 70), warm (>= 45), cool (>= 20) or cold.';

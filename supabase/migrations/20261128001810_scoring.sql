@@ -46,17 +46,33 @@ create policy "Score weights are readable by every org" on app.score_weights
 grant select on app.score_weights to authenticated;
 grant all on app.score_weights to service_role;
 
--- app.name_key feeds two generated columns of app.leads, computed on every insert or
+-- app.name_key computes the leads' name keys (trigger leads_name_keys) on every insert or
 -- update of a lead; without a SET clause the planner inlines it (its body names only
 -- pg_catalog functions, so no search path can change what it calls).
 alter function app.name_key(text) reset search_path;
 
 -- ---------------------------------------------------------------------------
+-- Points are worked out in double precision (decimal arithmetic over eight factors was a
+-- third of a whole-org rescore), rounding halves away from zero as round(numeric) does.
+-- The tolerance keeps a product that binary floating point puts a hair under a half (0.15
+-- x 10 = 1.4999999999999998) rounding as its decimal value; weights and units have a few
+-- decimals at most, so no product is that close to a half otherwise. No SET clause, so
+-- the planner inlines it.
+-- ---------------------------------------------------------------------------
+create function app.round_points(p_points double precision) returns integer
+  language sql immutable
+  as $$ select (pg_catalog.sign(p_points) * pg_catalog.floor(pg_catalog.abs(p_points) + 0.5 + 1e-9))::integer $$;
+comment on function app.round_points(double precision) is 'A factor''s points: units x points per unit rounded to a whole number, halves away from zero.';
+revoke execute on function app.round_points(double precision) from public;
+grant execute on function app.round_points(double precision) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
 -- The scorer: one statement reads each lead with its engagement rollup and stage, works
--- out every factor, and upserts score, label and scored_at into app.lead_scores.
+-- out every factor, and writes score, label and scored_at into app.lead_scores.
 -- p_lead_ids null: every live lead of the org; otherwise those leads (deleted included).
 -- scored_at is when the stored score last changed: a rescore that comes out the same
--- leaves the row alone, so it costs no write; and the row written is narrow, with one index.
+-- leaves the row alone, so it costs no write; the row written is narrow, and one whose label
+-- stays the same is a HOT update that writes no index.
 -- The factors (with their wording) are built only for the leads asked for by id: building
 -- eight JSON objects per lead would be most of the cost of rescoring a whole org, and
 -- nothing reads them there. They are not stored: a lead's factors are always one call away.
@@ -81,21 +97,21 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
     return query
     with w as (
       select
-        max(x.points_per_unit) filter (where x.factor = 'quiz_score') as quiz_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'quiz_score') as quiz_rate,
         max(x.max_points) filter (where x.factor = 'quiz_score') as quiz_cap,
-        max(x.points_per_unit) filter (where x.factor = 'tier') as tier_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'tier') as tier_rate,
         max(x.max_points) filter (where x.factor = 'tier') as tier_cap,
-        max(x.points_per_unit) filter (where x.factor = 'proposal_views') as views_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'proposal_views') as views_rate,
         max(x.max_points) filter (where x.factor = 'proposal_views') as views_cap,
-        max(x.points_per_unit) filter (where x.factor = 'video_watched') as video_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'video_watched') as video_rate,
         max(x.max_points) filter (where x.factor = 'video_watched') as video_cap,
-        max(x.points_per_unit) filter (where x.factor = 'cta_click') as cta_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'cta_click') as cta_rate,
         max(x.max_points) filter (where x.factor = 'cta_click') as cta_cap,
-        max(x.points_per_unit) filter (where x.factor = 'meeting_booked') as meeting_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'meeting_booked') as meeting_rate,
         max(x.max_points) filter (where x.factor = 'meeting_booked') as meeting_cap,
-        max(x.points_per_unit) filter (where x.factor = 'enrichment') as enrichment_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'enrichment') as enrichment_rate,
         max(x.max_points) filter (where x.factor = 'enrichment') as enrichment_cap,
-        max(x.points_per_unit) filter (where x.factor = 'staleness') as stale_rate,
+        max(x.points_per_unit::float8) filter (where x.factor = 'staleness') as stale_rate,
         max(x.max_points) filter (where x.factor = 'staleness') as stale_cap
       from app.score_weights x
     ),
@@ -130,14 +146,14 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
     pointed as materialized (
       select
         m.*,
-        least(w.quiz_cap, round(coalesce(m.quiz_score, 0) * w.quiz_rate))::integer as quiz_points,
-        least(w.tier_cap, round(m.tier_level * w.tier_rate))::integer as tier_points,
-        least(w.views_cap, round(m.views * w.views_rate))::integer as views_points,
-        least(w.video_cap, round(m.video * w.video_rate))::integer as video_points,
-        least(w.cta_cap, round(m.ctas * w.cta_rate))::integer as cta_points,
-        least(w.meeting_cap, round(m.meeting::integer * w.meeting_rate))::integer as meeting_points,
-        least(w.enrichment_cap, round((m.enrichment_status = 'complete')::integer * w.enrichment_rate))::integer as enrichment_points,
-        greatest(w.stale_cap, round((m.idle_days / 7) * w.stale_rate))::integer as stale_points
+        least(w.quiz_cap, app.round_points(coalesce(m.quiz_score, 0)::float8 * w.quiz_rate)) as quiz_points,
+        least(w.tier_cap, app.round_points(m.tier_level * w.tier_rate)) as tier_points,
+        least(w.views_cap, app.round_points(m.views * w.views_rate)) as views_points,
+        least(w.video_cap, app.round_points(m.video::float8 * w.video_rate)) as video_points,
+        least(w.cta_cap, app.round_points(m.ctas * w.cta_rate)) as cta_points,
+        least(w.meeting_cap, app.round_points(m.meeting::integer * w.meeting_rate)) as meeting_points,
+        least(w.enrichment_cap, app.round_points((m.enrichment_status = 'complete')::integer * w.enrichment_rate)) as enrichment_points,
+        greatest(w.stale_cap, app.round_points((m.idle_days / 7) * w.stale_rate)) as stale_points
       from measured m cross join w
     ),
     totalled as (

@@ -2,7 +2,7 @@
 -- the labels at their boundaries, decay, the triggers that keep the stored score current
 -- (without touching updated_at), tenancy, the daily job, and record_event's refusals.
 begin;
-select plan(67);
+select plan(75);
 
 select tests.create_org('score-a') as org_a \gset
 select tests.create_org('score-b') as org_b \gset
@@ -117,6 +117,14 @@ select is(pg_temp.score(:'max_lead'), 100, 'the score is clamped at 100');
 select is(pg_temp.score(:'bare_lead', now() + interval '100 days'), 0, 'the score is clamped at 0');
 
 -- ===========================================================================
+-- Rounding: halves away from zero, as in decimal
+-- ===========================================================================
+select is(app.round_points(12.5), 13, 'a half rounds up (quiz 50 x 0.25)');
+select is(app.round_points(-2.5), -3, 'a negative half rounds away from zero');
+select is(app.round_points(0.15::float8 * 10), 2, 'a product binary floating point puts a hair under a half still rounds up');
+select is(app.round_points(4.49), 4, 'under a half rounds down');
+
+-- ===========================================================================
 -- Decay: -5 per full week since the last touch (or creation), at most -30
 -- ===========================================================================
 select is(pg_temp.points(:'bare_lead', 'staleness', now() + interval '6 days 23 hours'), 0, 'staleness: 0 before a full week');
@@ -196,9 +204,18 @@ select is((select score from app.lead_scores where lead_id = :'live_lead'), 31, 
 -- ===========================================================================
 -- The daily job
 -- ===========================================================================
+-- A lead whose stored score is gone (removed by hand) gets one back from the next pass.
+delete from app.lead_scores where lead_id = :'at_20';
 select is(app.rescore_all_leads(now() + interval '8 days'), (select count(*)::integer from app.leads where deleted_at is null),
   'app.rescore_all_leads rescores every live lead of every org');
 select is((select score from app.lead_scores where lead_id = :'live_lead'), 26, 'the daily rescore applies the decay');
+select is((select score || ' ' || label from app.lead_scores where lead_id = :'at_20'), '15 cold',
+  'a whole-org pass stores a score for a lead that had none');
+select is((select scored_at from app.lead_scores where lead_id = :'live_lead'), now() + interval '8 days',
+  'a changed score is rewritten with the pass''s clock');
+select cmp_ok(app.rescore_all_leads(now() + interval '8 days 1 hour'), '>', 0, 'an hour later the daily job runs again');
+select is((select scored_at from app.lead_scores where lead_id = :'live_lead'), now() + interval '8 days',
+  'a pass that comes out the same leaves the stored score (and scored_at) alone');
 select ok(not has_function_privilege('authenticated', 'app.rescore_all_leads(timestamptz)', 'execute'), 'tenants cannot run the all-org rescore');
 select is((select command from app.scheduled_jobs where name = 'rescore-leads'), 'select app.rescore_all_leads()', 'rescore-leads is declared as a job');
 

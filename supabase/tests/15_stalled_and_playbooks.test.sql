@@ -91,8 +91,9 @@ select results_eq(format($$ select suggested_action, priority, stalled_reason fr
 select results_eq(format($$ select suggested_action, priority, stalled_reason from app.stalled_leads(%L) where lead_id = %L $$, :'t', :'late_stage'),
   $$ values ('check_in_call', 'high', 'No touch for 4 days; "Negotiated" stalls after 3 days; late in the pipeline') $$,
   'late in the pipeline: a check-in call at high priority');
-select results_eq(format($$ select suggested_action, priority from app.stalled_leads(%L) where lead_id = %L $$, :'t', :'hot'),
-  $$ values ('check_in_call', 'high') $$, 'a hot lead (score >= 70) gets a call');
+select results_eq(format($$ select suggested_action, priority, stalled_reason from app.stalled_leads(%L) where lead_id = %L $$, :'t', :'hot'),
+  $$ values ('check_in_call', 'high', 'No touch for 9 days; "Prospects" stalls after 7 days; hot lead (score 75)') $$,
+  'a hot lead (score >= 70) gets a call, and the reason gives its score');
 select is_empty(format($$ select 1 from app.stalled_leads(%L) where lead_id in (%L, %L, %L) $$, :'t', :'fresh', :'at_threshold', :'parked'),
   'leads within their threshold, exactly at it, or in a slow stage are not stalled');
 select is_empty(format($$ select 1 from app.stalled_leads(%L) where lead_id in (%L, %L, %L, %L) $$, :'t', :'won_stage', :'lost_status', :'won_status', :'deleted'),
