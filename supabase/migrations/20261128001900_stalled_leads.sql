@@ -325,8 +325,11 @@ create function app.stalled_leads(p_now timestamptz default now(), p_limit integ
       from app.stage_stall_rules r
       where r.outcome = 'open' and r.stall_after_days is not null
     ),
+    -- The hot leads of the orgs in view (the caller's, under row-level security).
     hot as materialized (
-      select c.lead_id from app.lead_scores c where c.org_id = app.current_org_id() and c.label = 'hot'
+      select c.lead_id
+      from (select distinct r.org_id from rules r) o
+      join app.lead_scores c on c.org_id = o.org_id and c.label = 'hot'
     ),
     ranked as (
       select l.id, l.idle_since, r.stage_id, v.priority_rank, v.days_overdue, count(*) over () as total
