@@ -196,6 +196,17 @@ describe("POST /enrich", () => {
     expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "not_found" });
   });
 
+  it("knows country variants of free-mail and sub-domains of throwaway domains from the database's list", async () => {
+    const cases = [[`someone.${Date.now()}@hotmail.co.uk`, "free"], [`someone.${Date.now()}@eu.mailinator.com`, "disposable"]] as const;
+    for (const [email, emailType] of cases) {
+      const id = await createLead(ws, { email });
+      const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
+      expect(body.enrichment.facts.emailType).toBe(emailType);
+      expect(body.enrichment.facts.companyDomain).toBeUndefined();
+      expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "not_found" });
+    }
+  });
+
   it("answers 404 for an unknown lead, 409 for a deleted one, 400 without leadId and 401 without a key", async () => {
     expectError(await stack.as(ws).post("/enrich", { leadId: "rp_000000000000000000000000" }), 404, "not_found");
     const id = await createLead(ws, { email: `gone@${company()}` });

@@ -1,12 +1,15 @@
 // The enrichment providers on their own, against loopback stand-ins for Apollo, People Data
 // Labs, company websites and DNS: what each sends, how each reads the documented answers,
 // and how each fails (401/402, 429 and 5xx with backoff, timeouts, malformed bodies).
-// Nothing here reaches the internet.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+// Nothing here reaches the internet. Whether a mail domain is free-mail or throwaway is
+// asked of the test database (app.mail_domain_kind), as an enrichment run does.
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { connect, type Sql } from "../functions/db.ts";
 import { createApolloProvider } from "../functions/enrichment/apollo.ts";
 import { type EnrichmentConfig, readEnrichmentConfig } from "../functions/enrichment/config.ts";
-import { classifyEmail, companyDomainOf, createEmailProvider } from "../functions/enrichment/email.ts";
+import { classifyEmail, companyDomain, companyDomainOf, createEmailProvider, mailDomainOf } from "../functions/enrichment/email.ts";
 import { checkUrl, fetchJson, fetchText, type NetworkGuard, type ResolveHost } from "../functions/enrichment/http.ts";
+import { readMailDomainKind } from "../functions/enrichment/mail-domain-kind.ts";
 import { createPdlProvider } from "../functions/enrichment/pdl.ts";
 import { createProviders } from "../functions/enrichment/providers.ts";
 import { type PersonQuery, ProviderError } from "../functions/enrichment/types.ts";
@@ -28,8 +31,23 @@ function settings(env: Record<string, string> = {}): EnrichmentConfig {
 function person(overrides: Partial<PersonQuery> = {}): PersonQuery {
   return {
     leadId: "rp_test", email: "jane@acme.com", firstName: "Jane", lastName: "Doe", organizationName: "Acme",
-    companyName: null, linkedinUrl: "https://www.linkedin.com/in/janedoe", domain: "acme.com", ...overrides,
+    companyName: null, linkedinUrl: "https://www.linkedin.com/in/janedoe", domain: "acme.com", mailDomainKind: null, ...overrides,
   };
+}
+
+let sql: Sql;
+beforeAll(() => {
+  sql = connect(inject("databaseUrl"), { max: 2 });
+});
+afterAll(() => sql.end({ timeout: 2 }));
+
+/** What the database says an address's domain is, as an enrichment run asks it. */
+const kindOf = (email: string) => readMailDomainKind(sql, mailDomainOf(email));
+
+/** The query an enrichment run builds for an address: domain and kind from the database. */
+async function personAt(email: string): Promise<PersonQuery> {
+  const mailDomainKind = await kindOf(email);
+  return person({ email, domain: companyDomain(email, mailDomainKind), mailDomainKind });
 }
 
 const noBudgetLimit = () => new AbortController().signal;
@@ -397,7 +415,7 @@ describe("website provider", () => {
   it("answers not_found without fetching for a free-mail lead, and is never cached then", async () => {
     const server = await track(startWebsiteServer({}));
     const provider = createWebsiteProvider(local(server));
-    const query = person({ email: "jane@gmail.com", domain: null });
+    const query = await personAt("jane@gmail.com");
     expect(provider.cacheKey(query)).toBeNull();
     expect(await provider.enrich(query, noBudgetLimit())).toMatchObject({ source: "website", status: "not_found", facts: {} });
     expect(server.requests).toHaveLength(0);
@@ -592,20 +610,21 @@ describe("email classification", () => {
     ["info@gmail.com", "free", null],
     ["x@mailinator.com", "disposable", null],
     ["x@eu.mailinator.com", "disposable", null],
+    ["X@Eu.Mailinator.COM.", "disposable", null],
     ["x@10minutemail.com", "disposable", null],
     ["x@guerrillamail.com", "disposable", null],
     ["x@yopmail.fr", "disposable", null],
     ["x@trashmail.com", "disposable", null],
   ];
-  it.each(table)("%s is %s with company domain %s", (email, type, domain) => {
-    const found = classifyEmail(email);
+  it.each(table)("%s is %s with company domain %s", async (email, type, domain) => {
+    const found = classifyEmail(email, await kindOf(email));
     expect(found.type).toBe(type);
     expect(found.companyDomain).toBe(domain);
   });
 
-  it("treats text that is not an address as no address at all", () => {
-    expect(classifyEmail("not-an-email")).toMatchObject({ email: null, companyDomain: null });
-    expect(classifyEmail("jane@localhost")).toMatchObject({ email: null, companyDomain: null });
+  it("treats text that is not an address as no address at all", async () => {
+    expect(classifyEmail("not-an-email", await kindOf("not-an-email"))).toMatchObject({ email: null, companyDomain: null });
+    expect(classifyEmail("jane@localhost", await kindOf("jane@localhost"))).toMatchObject({ email: null, companyDomain: null });
   });
 
   it("strips only mail-host labels from a domain, and never down to a public suffix", () => {
@@ -638,24 +657,32 @@ describe("email provider with MX lookups", () => {
   });
 
   it("reports a free-mail address without a company domain", async () => {
-    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(person({ email: "jane@gmail.com", domain: null }), noBudgetLimit());
+    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(await personAt("jane@gmail.com"), noBudgetLimit());
     expect(result.facts).toEqual({ emailType: "free", hasMx: true });
   });
 
+  it("reports an address at a sub-domain of a throwaway domain as disposable, without a company domain", async () => {
+    const query = await personAt("x@eu.mailinator.com");
+    expect(query).toMatchObject({ domain: null, mailDomainKind: "disposable" });
+    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(query, noBudgetLimit());
+    expect(result).toMatchObject({ status: "found", confidence: 1, facts: { emailType: "disposable" }, raw: { disposable: true, freeMail: false } });
+    expect(result.facts.companyDomain).toBeUndefined();
+  });
+
   it("says hasMx false with a warning when the domain publishes no mail servers", async () => {
-    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(person({ email: "jane@nomail.com" }), noBudgetLimit());
+    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(await personAt("jane@nomail.com"), noBudgetLimit());
     expect(result.facts).toMatchObject({ emailType: "company", hasMx: false });
     expect(result.raw).toMatchObject({ warning: expect.stringMatching(/bounce/) });
   });
 
   it("says hasMx false and keeps the lookup error when the domain does not exist", async () => {
-    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(person({ email: "jane@no-such-domain.com" }), noBudgetLimit());
+    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(await personAt("jane@no-such-domain.com"), noBudgetLimit());
     expect(result.facts).toMatchObject({ hasMx: false });
     expect(result.raw).toMatchObject({ mxError: expect.stringMatching(/ENOTFOUND/), warning: expect.stringMatching(/bounce/) });
   });
 
   it("answers not_found for text that is not an address", async () => {
-    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(person({ email: "jane" }), noBudgetLimit());
+    const result = await createEmailProvider({ resolveMx: nodeResolveMx(dns.address) }).enrich(await personAt("jane"), noBudgetLimit());
     expect(result).toMatchObject({ status: "not_found", confidence: 0 });
   });
 

@@ -1,43 +1,11 @@
 // The built-in "email" provider: what the address alone tells us (free-mail, role or
 // disposable address, the company domain) plus whether the domain accepts mail (MX).
-// Classification is pure and needs no key; only the MX lookup touches the network.
-import type { EnrichmentProvider, ProviderFacts, ProviderResult, ResolveMx } from "./types.ts";
+// Classification is pure and needs no key; whether the domain is a free-mail or throwaway
+// one comes from the database (app.mail_domain_kind, see mail-domain-kind.ts) with the
+// query; only the MX lookup touches the network.
+import type { EnrichmentProvider, MailDomainKind, ProviderFacts, ProviderResult, ResolveMx } from "./types.ts";
 
 export type EmailType = NonNullable<ProviderFacts["emailType"]>;
-
-/** Consumer mailbox providers: an address here says nothing about the person's employer. */
-const FREE_MAIL = new Set([
-  "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com",
-  "yahoo.com", "ymail.com", "rocketmail.com", "icloud.com", "me.com", "mac.com", "aol.com", "aim.com",
-  "protonmail.com", "protonmail.ch", "proton.me", "pm.me", "gmx.com", "gmx.net", "gmx.de", "gmx.at", "gmx.ch",
-  "web.de", "t-online.de", "freenet.de", "posteo.de", "mailbox.org", "yandex.com", "yandex.ru", "ya.ru",
-  "mail.ru", "bk.ru", "inbox.ru", "list.ru", "rambler.ru", "zoho.com", "zohomail.com", "fastmail.com",
-  "fastmail.fm", "hey.com", "tutanota.com", "tutanota.de", "tuta.io", "tuta.com", "mail.com", "email.com",
-  "usa.com", "hushmail.com", "duck.com", "runbox.com", "inbox.com", "lycos.com", "juno.com", "earthlink.net",
-  "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "bellsouth.net", "cox.net", "charter.net",
-  "btinternet.com", "sky.com", "virginmedia.com", "talktalk.net", "orange.fr", "wanadoo.fr", "free.fr",
-  "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "tiscali.it", "seznam.cz", "wp.pl", "o2.pl",
-  "interia.pl", "onet.pl", "qq.com", "163.com", "126.com", "yeah.net", "sina.com", "naver.com", "daum.net",
-  "hanmail.net", "rediffmail.com", "bigpond.com", "optusnet.com.au", "shaw.ca", "rogers.com", "sympatico.ca",
-  "uol.com.br", "bol.com.br", "terra.com.br",
-]);
-/** Country variants of the big consumer providers (hotmail.co.uk, yahoo.fr, gmx.es …). */
-const FREE_MAIL_FAMILIES = /^(hotmail|outlook|live|windowslive|yahoo|gmx|yandex|aol)\.([a-z]{2,3}|com?\.[a-z]{2})$/;
-
-/** Throwaway inboxes: nobody reads them after a few minutes. */
-const DISPOSABLE = new Set([
-  "mailinator.com", "mailinator.net", "mailinator2.com", "10minutemail.com", "10minutemail.net", "10minutemail.co.uk",
-  "20minutemail.com", "guerrillamail.com", "guerrillamail.net", "guerrillamail.org", "guerrillamail.biz",
-  "guerrillamail.de", "guerrillamailblock.com", "sharklasers.com", "grr.la", "pokemail.net", "spam4.me",
-  "tempmail.com", "tempmail.net", "temp-mail.org", "temp-mail.io", "tempmailo.com", "tempmail.plus", "tempr.email",
-  "tempinbox.com", "tempail.com", "yopmail.com", "yopmail.fr", "yopmail.net", "trashmail.com", "trashmail.net",
-  "trashmail.de", "trashmail.me", "throwawaymail.com", "getnada.com", "nada.email", "maildrop.cc",
-  "dispostable.com", "mailnesia.com", "mintemail.com", "mohmal.com", "fakeinbox.com", "emailondeck.com",
-  "spamgourmet.com", "mailcatch.com", "mytemp.email", "discard.email", "burnermail.io", "moakt.com",
-  "mailpoof.com", "getairmail.com", "fakemail.net", "emailfake.com", "harakirimail.com", "inboxkitten.com",
-  "mail.tm", "mail.gw", "dropmail.me", "1secmail.com", "1secmail.org", "1secmail.net", "mailsac.com",
-  "spambox.us", "jetable.org", "mvrht.com", "anonaddy.me", "33mail.com", "mailforspam.com", "byom.de",
-]);
 
 /** Local parts that reach a function or a team, not a person (compared without . _ -). */
 const ROLE = new Set([
@@ -74,18 +42,28 @@ export interface EmailClassification {
 
 const EMAIL = /^[^\s@]+@([a-z0-9-]+\.)+[a-z0-9-]{2,}$/;
 
-/**
- * Classifies an address. The type, most telling first: disposable, free (a consumer mailbox,
- * even info@gmail.com), role (info@, sales@ … at a company domain), company.
- */
-export function classifyEmail(address: string): EmailClassification {
+/** An address as it is compared: trimmed, lower case, no final dot, split at the last @. */
+function splitAddress(address: string): { email: string; localPart: string; domain: string } {
   const email = address.trim().toLowerCase().replace(/\.$/, "");
   const at = email.lastIndexOf("@");
-  const localPart = at > 0 ? email.slice(0, at) : email;
-  const domain = at > 0 ? email.slice(at + 1) : "";
+  return { email, localPart: at > 0 ? email.slice(0, at) : email, domain: at > 0 ? email.slice(at + 1) : "" };
+}
+
+/** The domain after the @ of an address, as classifyEmail reads it ("" when there is none). */
+export function mailDomainOf(address: string): string {
+  return splitAddress(address).domain;
+}
+
+/**
+ * Classifies an address, given what the database says its domain is (app.mail_domain_kind).
+ * The type, most telling first: disposable, free (a consumer mailbox, even info@gmail.com),
+ * role (info@, sales@ … at a company domain), company.
+ */
+export function classifyEmail(address: string, domainKind: MailDomainKind): EmailClassification {
+  const { email, localPart, domain } = splitAddress(address);
   const valid = EMAIL.test(email);
-  const freeMail = isFreeMailDomain(domain);
-  const disposable = isDisposableDomain(domain);
+  const freeMail = domainKind === "free";
+  const disposable = domainKind === "disposable";
   const role = isRoleLocalPart(localPart);
   const type: EmailType = disposable ? "disposable" : freeMail ? "free" : role ? "role" : "company";
   return {
@@ -101,19 +79,8 @@ export function classifyEmail(address: string): EmailClassification {
 }
 
 /** The company domain behind an address (null for free-mail, disposable or malformed ones). */
-export function companyDomain(email: string): string | null {
-  return classifyEmail(email).companyDomain;
-}
-
-export function isFreeMailDomain(domain: string): boolean {
-  return FREE_MAIL.has(domain) || FREE_MAIL_FAMILIES.test(domain);
-}
-
-/** Matches the domain and its parent domains, so eu.mailinator.com counts too. */
-export function isDisposableDomain(domain: string): boolean {
-  const labels = domain.split(".");
-  for (let i = 0; i < labels.length - 1; i++) if (DISPOSABLE.has(labels.slice(i).join("."))) return true;
-  return false;
+export function companyDomain(email: string, domainKind: MailDomainKind): string | null {
+  return classifyEmail(email, domainKind).companyDomain;
 }
 
 export function isRoleLocalPart(localPart: string): boolean {
@@ -143,7 +110,7 @@ export function createEmailProvider(deps: { resolveMx: ResolveMx }): EnrichmentP
     name: "email",
     cacheKey: () => null,
     async enrich(query, signal): Promise<ProviderResult> {
-      const found = classifyEmail(query.email);
+      const found = classifyEmail(query.email, query.mailDomainKind);
       if (!found.email) {
         return { source: "email", status: "not_found", facts: {}, confidence: 0, raw: { email: query.email, error: "not an email address" } };
       }

@@ -12,7 +12,8 @@
 import type { Tx } from "../db.ts";
 import { toApiError } from "../errors.ts";
 import type { EnrichmentConfig } from "./config.ts";
-import { companyDomain } from "./email.ts";
+import { companyDomain, mailDomainOf } from "./email.ts";
+import { readMailDomainKind } from "./mail-domain-kind.ts";
 import type { Providers } from "./providers.ts";
 import type { DiscussionPoint, EnrichmentProvider, PersonQuery, ProviderFacts, ProviderResult } from "./types.ts";
 
@@ -185,11 +186,15 @@ export function createEnricher(config: EnrichmentConfig, providers: Providers) {
   }
 
   async function enrichLead(run: EnrichmentRunContext, leadId: string, options: EnrichOptions): Promise<EnrichOutcome> {
-    const [start] = await run.transaction((tx) => tx<StartRow[]>`
-      select outcome, started_at::text as "startedAt", email, first_name as "firstName", last_name as "lastName",
-             organization_name as "organizationName", company_name as "companyName", linkedin_url as "linkedinUrl"
-      from app.start_enrichment(${leadId}, ${options.force}, ${`${config.freshForHours} hours`}::interval, ${`${config.budgetMs} milliseconds`}::interval)`);
-    if (start!.outcome === "fresh") {
+    const { start, mailDomainKind } = await run.transaction(async (tx) => {
+      const [start] = await tx<StartRow[]>`
+        select outcome, started_at::text as "startedAt", email, first_name as "firstName", last_name as "lastName",
+               organization_name as "organizationName", company_name as "companyName", linkedin_url as "linkedinUrl"
+        from app.start_enrichment(${leadId}, ${options.force}, ${`${config.freshForHours} hours`}::interval, ${`${config.budgetMs} milliseconds`}::interval)`;
+      // Free-mail or throwaway? Asked once per run, in the same transaction.
+      return { start: start!, mailDomainKind: start!.outcome === "started" ? await readMailDomainKind(tx, mailDomainOf(start!.email)) : null };
+    });
+    if (start.outcome === "fresh") {
       const state = (await run.transaction((tx) => readEnrichment(tx, leadId)))!;
       return {
         state: withoutDeleted(state),
@@ -198,16 +203,17 @@ export function createEnricher(config: EnrichmentConfig, providers: Providers) {
       };
     }
 
-    const startedAt = start!.startedAt;
+    const startedAt = start.startedAt;
     const query: PersonQuery = {
       leadId,
-      email: start!.email,
-      firstName: start!.firstName,
-      lastName: start!.lastName,
-      organizationName: start!.organizationName,
-      companyName: start!.companyName,
-      linkedinUrl: start!.linkedinUrl,
-      domain: companyDomain(start!.email),
+      email: start.email,
+      firstName: start.firstName,
+      lastName: start.lastName,
+      organizationName: start.organizationName,
+      companyName: start.companyName,
+      linkedinUrl: start.linkedinUrl,
+      domain: companyDomain(start.email, mailDomainKind),
+      mailDomainKind,
     };
 
     let status: "complete" | "failed" = "failed";

@@ -11,7 +11,12 @@ export interface PersonQuery {
   linkedinUrl: string | null;
   /** The company domain from the email, or null for free-mail/unknown addresses. */
   domain: string | null;
+  /** What the database says the email's domain is (app.mail_domain_kind), null for any other domain. */
+  mailDomainKind: MailDomainKind;
 }
+
+/** A consumer mailbox provider's domain, a throwaway one, or null (a company's, or none). */
+export type MailDomainKind = "free" | "disposable" | null;
 
 export interface DiscussionPoint {
   topic: string;
