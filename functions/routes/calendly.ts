@@ -5,7 +5,8 @@
 // unguessable token in the path, a signing key we generate) and stores the connection with the
 // access token encrypted (functions/integrations/crypto.ts); the token is never returned. No
 // transaction is held across a call to Calendly: the network first, then one short write,
-// and a failed write deletes the subscription it just made.
+// and a failed write deletes the subscription it just made. An Idempotency-Key is therefore
+// claimed in a transaction of its own before Calendly is called (idempotencyOutsideTransaction).
 //
 // The webhook verifies Calendly-Webhook-Signature (t=<unix>,v1=<hex HMAC-SHA256 of
 // "t.<raw body>">) in constant time within a bounded clock skew, then hands the delivery to
@@ -17,10 +18,11 @@ import type { AppConfig } from "../config.ts";
 import type { AppEnv } from "../context.ts";
 import { asAnonymous, type Tx } from "../db.ts";
 import { ApiError } from "../errors.ts";
+import { idempotencyOutsideTransaction } from "../idempotency.ts";
 import { createSubscription, currentUser, deleteSubscription, tokenHint } from "../integrations/calendly.ts";
 import { decryptSecret, encryptSecret, hexBytes, hmacSha256, randomHex, sameBytes, utf8 } from "../integrations/crypto.ts";
 import { cancelBot, NO_KEY_NOTE, scheduleBot } from "../integrations/recall.ts";
-import { bearerAuth, commonErrors, envelope, ErrorSchema, json, notFoundError, reply } from "../reply.ts";
+import { bearerAuth, commonErrors, envelope, ErrorSchema, idempotencyError, json, notFoundError, reply } from "../reply.ts";
 import { asTenant, tenantAuthenticated } from "../tenant.ts";
 import { validationHook, validationWithHints } from "../validation.ts";
 
@@ -232,10 +234,16 @@ const calendlyErrors = {
 const connectRoute = createRoute({
   method: "post", path: "/integrations/calendly", tags: ["Integrations"],
   summary: "Connect Calendly with a personal access token (reconnecting replaces the connection)",
-  description: "Verifies the token with Calendly (GET /users/me), subscribes this workspace's webhook URL to invitee.created and invitee.canceled with a signing key we generate, and stores the connection with the token encrypted. The token is never returned. Bookings then create or update leads, log meeting touchpoints and record meeting_booked / meeting_canceled.",
-  security: bearerAuth, middleware: [tenantAuthenticated],
+  description: "Verifies the token with Calendly (GET /users/me), subscribes this workspace's webhook URL to invitee.created and invitee.canceled with a signing key we generate, and stores the connection with the token encrypted. The token is never returned. Bookings then create or update leads, log meeting touchpoints and record meeting_booked / meeting_canceled.\n\n"
+    + "Send an Idempotency-Key to retry safely: the same key and body replay the first answer (status and body, with Idempotent-Replayed: true) without calling Calendly again; the same key with another body answers 422 idempotency_key_reused; a failed attempt keeps no key, so a retry really retries. "
+    + "The key is claimed before Calendly is called, so while the first request with a key is still running, a second one answers 409 idempotency_key_in_progress (retry it a few seconds later to get the first answer) and never creates a second subscription. A claim left unfinished by a crash is released after 5 minutes.",
+  security: bearerAuth, middleware: [tenantAuthenticated, idempotencyOutsideTransaction],
   request: { body: { content: { "application/json": { schema: ConnectRequest } }, required: true } },
-  responses: { 201: json(ConnectionReply, "Connected."), ...commonErrors, ...calendlyErrors },
+  responses: {
+    201: json(ConnectionReply, "Connected (or, with Idempotent-Replayed: true, the first answer to this Idempotency-Key)."),
+    409: errors("idempotency_key_in_progress: the first request with this Idempotency-Key is still running; retry shortly."),
+    ...idempotencyError, ...commonErrors, ...calendlyErrors,
+  },
 });
 const statusRoute = createRoute({
   method: "get", path: "/integrations/calendly", tags: ["Integrations"], summary: "The Calendly connection (never the token)",

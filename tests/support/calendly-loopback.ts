@@ -39,13 +39,15 @@ export interface CalendlyLoopback extends LoopbackServer {
   subscriptions: Map<string, CalendlySubscription>;
   /** Set to answer the next POST /webhook_subscriptions with this status. */
   failNextSubscribe?: number;
+  /** While set, POST /webhook_subscriptions waits for this promise before answering (a slow Calendly). */
+  holdSubscribe?: Promise<void>;
 }
 
 export async function startCalendlyServer(): Promise<CalendlyLoopback> {
   const goodToken = `eyJraWQiOi.${randomBytes(24).toString("hex")}`;
   const subscriptions = new Map<string, CalendlySubscription>();
   let self: CalendlyLoopback | undefined;
-  const server = await startHttpServer((request: RecordedRequest) => {
+  const server = await startHttpServer(async (request: RecordedRequest) => {
     const base = server.url;
     const path = new URL(request.path, "http://loopback").pathname;
     if (request.headers.authorization !== `Bearer ${goodToken}`) {
@@ -64,6 +66,7 @@ export async function startCalendlyServer(): Promise<CalendlyLoopback> {
       };
     }
     if (request.method === "POST" && path === "/webhook_subscriptions") {
+      await self?.holdSubscribe;
       if (self?.failNextSubscribe) {
         const status = self.failNextSubscribe;
         self.failNextSubscribe = undefined;

@@ -74,13 +74,13 @@ async function record(req: IncomingMessage): Promise<RecordedRequest> {
 }
 
 /** A generic scripted HTTP server; the provider-specific ones below build on it. */
-export async function startHttpServer(handle: (request: RecordedRequest, call: number) => Reply): Promise<LoopbackServer> {
+export async function startHttpServer(handle: (request: RecordedRequest, call: number) => Reply | Promise<Reply>): Promise<LoopbackServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer(async (req, res) => {
     const request = await record(req);
     const call = requests.length;
     requests.push(request);
-    const reply = handle(request, call);
+    const reply = await handle(request, call);
     if (reply !== "hang") send(res, reply);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
