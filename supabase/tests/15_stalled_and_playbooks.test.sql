@@ -120,10 +120,19 @@ select tests.clear_authentication();
 
 -- The list is index range scans per stage. A function's inner plan is hidden from EXPLAIN;
 -- without its SET clause the planner inlines it, so EXPLAIN shows the plan of its query.
--- Statistics from this test's own leads (ANALYZE counts the transaction's rows), not from
--- whatever autovacuum last saw, so the plan does not depend on timing.
-alter function app.stalled_leads(timestamptz, integer, integer) reset search_path;
+-- On a handful of leads any index on (org, stage) costs the same, so the planner's pick would
+-- be a coin toss: another org brings the table to a few thousand recently touched leads, and
+-- the statistics are taken from them (ANALYZE counts this transaction's rows), whatever
+-- autovacuum last saw.
+select tests.create_org('stall-c') as org_c \gset
+update app.orgs set tier = 'ultra' where id = :'org_c';
+insert into app.leads (org_id, first_name, email, stage_id, created_at, last_touch_at)
+select :'org_c', 'Bulk', 'bulk-' || g || '@example.com', s.ids[1 + g % 6],
+  :'t'::timestamptz - interval '60 days', :'t'::timestamptz - make_interval(hours => g % 48)
+from generate_series(1, 3000) g
+cross join (select array_agg(id order by position) as ids from app.stages where org_id = :'org_c') s;
 analyze app.leads;
+alter function app.stalled_leads(timestamptz, integer, integer) reset search_path;
 select tests.authenticate_as(:'org_a');
 set local enable_seqscan = off;
 select ok((select string_agg(line, E'\n') from tests.explain(format($$ select * from app.stalled_leads(%L) $$, :'t')) line)
