@@ -10,8 +10,8 @@
 #   scripts/db.sh reset   [dev|test]      fresh + migrate (refused when DATABASE_URL is set)
 #   scripts/db.sh migrate [url|dev|test]  supabase db push to url, else $DATABASE_URL, else dev
 #
-# dev listens on 127.0.0.1:54322, test on 127.0.0.1:54330 (any other name: DB_PORT, for extra
-# clusters side by side); data lives in .local/postgres/<name> (git-ignored). pg_cron only
+# dev listens on 127.0.0.1:54322, test on 127.0.0.1:54330 (DB_PORT overrides either; any other
+# name needs DB_PORT, for extra clusters side by side); data lives in .local/postgres/<name> (git-ignored). pg_cron only
 # installs into the database named by cron.database_name, so a fresh database is made by
 # recreating `postgres` rather than by using another name.
 set -euo pipefail
@@ -26,8 +26,9 @@ die() { echo "[db] $*" >&2; exit 1; }
 
 cluster_port() {
   case "$1" in
-    dev) echo 54322 ;;
-    test) echo 54330 ;;
+    # DB_PORT moves either one, e.g. for a second work tree running its own suite.
+    dev) echo "${DB_PORT:-54322}" ;;
+    test) echo "${DB_PORT:-54330}" ;;
     # Any other name is an extra cluster (e.g. one per parallel work tree) on DB_PORT.
     *) [[ $1 =~ ^[a-z0-9-]+$ && ${DB_PORT:-} =~ ^[0-9]+$ ]] \
          || die "unknown cluster '$1' (use dev, test, or another name with DB_PORT set)"
