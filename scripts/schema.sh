@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The schema's two forms: sql/ (the schema as it is now, one file per domain) and
+# supabase/migrations/ (the history databases follow). This script builds a database from
+# either, dumps a database in a normalized form, proves the two forms build the same database,
+# and writes the migration for a change made in sql/.
+#
+#   scripts/schema.sh build-sql URL [DIR]     apply DIR (default sql/) to URL, files in name order
+#   scripts/schema.sh dump URL                normalized schema (pg_dump --schema-only) + reference data
+#   scripts/schema.sh drift [--sql DIR]       build sql/ (or DIR) and the migrations into scratch
+#                                             databases; exit 1 and print the difference if they differ
+#   scripts/schema.sh diff NAME               write supabase/migrations/<timestamp>_NAME.sql from the
+#                                             difference between the migrations and sql/ (migra)
+#
+# Scratch databases live on the local test cluster (started if needed; DB_PORT moves it) and are
+# dropped afterwards. They are not the cluster's pg_cron database, so both builds skip pg_cron
+# alike; the jobs themselves are compared as data (app.scheduled_jobs).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+say() { echo "[schema] $*" >&2; }
+die() { echo "[schema] $*" >&2; exit 1; }
+
+psql_quiet() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+cmd_build_sql() {
+  local url="$1" dir="${2:-$root/sql}" files
+  files=("$dir"/*.sql)
+  [[ -e ${files[0]} ]] || die "no .sql files in $dir"
+  # One session, one transaction: a file that fails leaves nothing behind.
+  { echo "\\set ON_ERROR_STOP 1"; for f in "${files[@]}"; do echo "\\ir '${f//\'/\'\'}'"; done; } \
+    | PGOPTIONS='--client-min-messages=warning' psql_quiet --single-transaction "$url" -f - >/dev/null
+}
+
+# Reference data: every row a freshly built database holds (tiers, mail domains, score
+# weights, job catalogue, …), one table after another, rows sorted.
+dump_data() {
+  local url="$1" table
+  for table in $(psql -X -At "$url" -c "
+      select pg_catalog.format('%I.%I', n.nspname, c.relname)
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where c.relkind in ('r', 'p') and n.nspname = 'app' order by 1"); do
+    local rows
+    rows="$(psql -X -At "$url" -c "copy (select * from $table) to stdout" | LC_ALL=C sort)"
+    [[ -z $rows ]] && continue
+    echo "-- data: $table"
+    echo "$rows"
+  done
+}
+
+# pg_dump's schema with what does not describe the schema taken out: comments and SET lines
+# of the dump itself, blank lines, and the CLI's migration history.
+cmd_dump() {
+  local url="$1"
+  pg_dump --schema-only --no-tablespaces --exclude-schema=supabase_migrations "$url" \
+    | grep -vE '^(--|SET |SELECT pg_catalog\.set_config\(.search_path.|\\(un)?restrict )' \
+    | grep -v '^[[:space:]]*$'
+  dump_data "$url"
+}
+
+scratch_server() {
+  [[ -n ${SCHEMA_SERVER_URL:-} ]] && { echo "$SCHEMA_SERVER_URL"; return; }
+  bash "$root/scripts/db.sh" start test >&2
+  bash "$root/scripts/db.sh" url test
+}
+
+# URL of a database named $2 on the server of URL $1.
+database_url() { local url="$1" name="$2"; echo "${url%/*}/$name"; }
+
+scratch_databases=()
+scratch_server_url=""
+drop_scratch() {
+  local name
+  for name in "${scratch_databases[@]}"; do
+    psql -X -q "$scratch_server_url" -c "drop database if exists \"$name\" with (force)" 2>/dev/null || true
+  done
+}
+
+# Sets scratch_url to a new empty database on the scratch server, dropped on exit.
+create_scratch() {
+  local name="schema_${1}_$$_$RANDOM"
+  psql_quiet "$scratch_server_url" -c "create database \"$name\"" >/dev/null
+  scratch_databases+=("$name")
+  scratch_url="$(database_url "$scratch_server_url" "$name")"
+}
+
+build_migrations() {
+  local url="$1" log
+  log="$(mktemp)"
+  if ! npx --no-install supabase db push --workdir "$root" --db-url "$url?sslmode=disable" --include-all --yes >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; die "supabase db push failed"
+  fi
+  rm -f "$log"
+}
+
+cmd_drift() {
+  local sql_dir="$root/sql"
+  if [[ ${1:-} == --sql ]]; then sql_dir="$2"; shift 2; fi
+  local server from_sql from_migrations out
+  server="$(scratch_server)"; scratch_server_url="$server"
+  trap drop_scratch EXIT
+  create_scratch sql; from_sql="$scratch_url"
+  create_scratch migrations; from_migrations="$scratch_url"
+  cmd_build_sql "$from_sql" "$sql_dir" || die "sql/ does not build (above)"
+  build_migrations "$from_migrations"
+  out="$(mktemp -d)"
+  cmd_dump "$from_migrations" >"$out/migrations.sql"
+  cmd_dump "$from_sql" >"$out/sql.sql"
+  if diff -u --label "built from supabase/migrations/" --label "built from ${sql_dir#"$root"/}/" \
+      "$out/migrations.sql" "$out/sql.sql" >"$out/diff"; then
+    say "sql/ and supabase/migrations/ build the same database ($(grep -c '^CREATE' "$out/sql.sql") objects, $(grep -c '^-- data:' "$out/sql.sql") reference tables)"
+    rm -rf "$out"
+  else
+    cat "$out/diff"
+    rm -rf "$out"
+    say "DRIFT: sql/ and supabase/migrations/ build different databases (diff above: - migrations, + sql/)."
+    say "Write the migration for the change with: npm run db:diff -- <name>, review it, and commit both."
+    return 1
+  fi
+}
+
+cmd_diff() {
+  local name="${1:-}"
+  [[ $name =~ ^[a-z0-9_]+$ ]] || die "usage: npm run db:diff -- <name> (lower-case letters, digits and _; it names the migration)"
+  local server from_sql from_migrations target statements
+  server="$(scratch_server)"; scratch_server_url="$server"
+  trap drop_scratch EXIT
+  create_scratch sql; from_sql="$scratch_url"
+  create_scratch migrations; from_migrations="$scratch_url"
+  cmd_build_sql "$from_sql" || die "sql/ does not build (above)"
+  build_migrations "$from_migrations"
+  # migra lists drops too (--unsafe): the engineer reviews every line before committing.
+  statements="$(npx --no-install migra "$from_migrations" "$from_sql" --unsafe --with-privileges \
+    --exclude-schema supabase_migrations || true)"
+  if [[ -z ${statements//[[:space:]]/} ]]; then
+    say "no difference in the schema; reference data is compared by 'npm run db:drift'"
+    return 0
+  fi
+  target="supabase/migrations/$(date -u +%Y%m%d%H%M%S)_${name}.sql"
+  {
+    echo "-- ${name//_/ }"
+    echo "-- Written by npm run db:diff from the difference between supabase/migrations/ and sql/;"
+    echo "-- reviewed by hand. Reference data changes (inserts, updates) are not diffed: add them here."
+    echo
+    echo "$statements"
+  } >"$target"
+  say "wrote $target: review it (comments, grants, data), then run npm run db:drift"
+}
+
+command="${1:-}"; shift || true
+case "$command" in
+  build-sql) cmd_build_sql "$@" ;;
+  dump) cmd_dump "$@" ;;
+  drift) cmd_drift "$@" ;;
+  diff) cmd_diff "$@" ;;
+  *) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

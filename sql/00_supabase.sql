@@ -1,0 +1,109 @@
+
+-- @@@ from supabase_compat
+-- Supabase compatibility.
+-- Hosted Supabase already has these roles, schemas and auth helpers; plain PostgreSQL
+-- (our local cluster, CI, any self-hosted database) gets the same names here, so every
+-- later migration runs unchanged on both. Nothing that already exists is touched.
+
+-- ---------------------------------------------------------------------------
+-- Roles PostgREST-style requests switch into.
+-- ---------------------------------------------------------------------------
+do $$
+declare
+  v_role text;
+begin
+  foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+    if not exists (select from pg_catalog.pg_roles where rolname = v_role) then
+      execute format('create role %I nologin noinherit', v_role);
+      -- The migrating role must be able to `set role` into it, as Supabase's postgres can.
+      execute format('grant %I to current_user', v_role);
+    end if;
+  end loop;
+  if not exists (select from pg_catalog.pg_roles where rolname = 'service_role' and rolbypassrls) then
+    -- Only reachable on plain Postgres, where we created the role just above.
+    begin
+      alter role service_role bypassrls;
+    exception when insufficient_privilege then
+      raise notice 'service_role left without bypassrls: not permitted here';
+    end;
+  end if;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Schemas.
+-- ---------------------------------------------------------------------------
+create schema if not exists extensions;
+grant usage on schema extensions to anon, authenticated, service_role;
+
+do $$
+begin
+  if not exists (select from pg_catalog.pg_namespace where nspname = 'auth') then
+    create schema auth;
+    grant usage on schema auth to anon, authenticated, service_role;
+  end if;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- auth.uid(), auth.role(), auth.jwt(): read the request's JWT claims the way
+-- Supabase's own definitions do (request.jwt.claims, with the older per-claim
+-- settings as a fallback).
+-- ---------------------------------------------------------------------------
+do $$
+begin
+  if to_regprocedure('auth.jwt()') is null then
+    create function auth.jwt() returns jsonb
+      language sql stable
+      as $fn$
+        select coalesce(
+          nullif(current_setting('request.jwt.claim', true), ''),
+          nullif(current_setting('request.jwt.claims', true), '')
+        )::jsonb
+      $fn$;
+    comment on function auth.jwt() is 'The current request''s JWT claims as jsonb (null outside a request).';
+    grant execute on function auth.jwt() to anon, authenticated, service_role;
+  end if;
+
+  if to_regprocedure('auth.uid()') is null then
+    create function auth.uid() returns uuid
+      language sql stable
+      as $fn$
+        select coalesce(
+          nullif(current_setting('request.jwt.claim.sub', true), ''),
+          nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'
+        )::uuid
+      $fn$;
+    comment on function auth.uid() is 'The sub claim of the current request''s JWT as uuid (null when absent).';
+    grant execute on function auth.uid() to anon, authenticated, service_role;
+  end if;
+
+  if to_regprocedure('auth.role()') is null then
+    create function auth.role() returns text
+      language sql stable
+      as $fn$
+        select coalesce(
+          nullif(current_setting('request.jwt.claim.role', true), ''),
+          nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role'
+        )::text
+      $fn$;
+    comment on function auth.role() is 'The role claim of the current request''s JWT (null when absent).';
+    grant execute on function auth.role() to anon, authenticated, service_role;
+  end if;
+end
+$$;
+
+-- pg_cron runs the application's scheduled work (it lives in pg_catalog, as on Supabase).
+-- A database without it (not installed, not preloaded, or not the cron database) still
+-- gets the whole schema; only the schedules are skipped, with a notice.
+do $$
+begin
+  if exists (select from pg_catalog.pg_available_extensions where name = 'pg_cron') then
+    create extension if not exists pg_cron;
+  else
+    raise notice 'pg_cron is not available: scheduled jobs will not be registered';
+  end if;
+exception when others then
+  raise notice 'pg_cron could not be enabled here (%): scheduled jobs will not be registered', sqlerrm;
+end
+$$;

@@ -1,0 +1,160 @@
+
+-- @@@ from app_foundation
+-- The application schema and the helpers every table uses.
+-- `app` is not exposed through Supabase's REST API: the only way in is our HTTP edge
+-- (or a human in Studio), and row-level security decides what each org sees.
+
+create schema if not exists app;
+grant usage on schema app to anon, authenticated, service_role;
+
+-- Privileges are explicit: nothing we create is executable by public by default.
+alter default privileges in schema app revoke execute on functions from public;
+alter default privileges in schema app revoke all on tables from public;
+
+-- ---------------------------------------------------------------------------
+-- Identifiers: readable prefix + 24 random hex digits (96 bits), made in Postgres so
+-- rows inserted from Studio or SQL get the same ids as rows from the API.
+-- ---------------------------------------------------------------------------
+create function app.new_id(p_prefix text) returns text
+  language sql volatile parallel safe
+  set search_path = ''
+  as $$
+    select p_prefix || '_' || substr(replace(pg_catalog.gen_random_uuid()::text, '-', ''), 1, 24)
+  $$;
+comment on function app.new_id(text) is 'A new random id such as rp_3f9c0a…: the prefix names the kind of record.';
+revoke execute on function app.new_id(text) from public;
+grant execute on function app.new_id(text) to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- The one tenant helper. Policies call it as (select app.current_org_id()) so it is
+-- evaluated once per statement, not once per row.
+-- ---------------------------------------------------------------------------
+create function app.current_org_id() returns text
+  language sql stable parallel safe
+  set search_path = ''
+  as $$
+    select nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'org_id'
+  $$;
+comment on function app.current_org_id() is 'The org of the current request, from the org_id claim of request.jwt.claims; null outside a tenant request.';
+revoke execute on function app.current_org_id() from public;
+grant execute on function app.current_org_id() to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Errors the edge translates. SQLSTATE 'CRnnn' means "answer HTTP nnn"; detail carries
+-- the machine-readable code and hint tells the caller how to fix the request.
+-- ---------------------------------------------------------------------------
+create function app.refuse(p_status integer, p_code text, p_message text, p_hint text)
+  returns void
+  -- volatile on purpose: an immutable raiser could be folded at plan time
+  language plpgsql volatile
+  set search_path = ''
+  as $$
+  begin
+    raise exception using
+      errcode = 'CR' || p_status::text,
+      message = p_message,
+      detail = p_code,
+      hint = p_hint;
+  end;
+  $$;
+comment on function app.refuse(integer, text, text, text) is 'Raises an error the HTTP edge answers with status p_status, code p_code and the hint.';
+revoke execute on function app.refuse(integer, text, text, text) from public;
+grant execute on function app.refuse(integer, text, text, text) to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- updated_at, kept by the database for every writer.
+-- ---------------------------------------------------------------------------
+create function app._touch_updated_at() returns trigger
+  language plpgsql
+  set search_path = ''
+  as $$
+  begin
+    new.updated_at := pg_catalog.now();
+    return new;
+  end;
+  $$;
+comment on function app._touch_updated_at() is 'Trigger: stamps updated_at on every update.';
+revoke execute on function app._touch_updated_at() from public;
+
+-- ---------------------------------------------------------------------------
+-- Shallow JSON merge used for crmData and customFields: keys in the patch overwrite,
+-- keys set to null in the patch are removed, everything else is kept.
+-- ---------------------------------------------------------------------------
+create function app.jsonb_merge_patch(p_target jsonb, p_patch jsonb) returns jsonb
+  language sql immutable parallel safe
+  set search_path = ''
+  as $$
+    select (coalesce(p_target, '{}'::jsonb) operator(pg_catalog.||) coalesce(p_patch, '{}'::jsonb))
+      operator(pg_catalog.-) coalesce(
+        (select array_agg(e.key) from pg_catalog.jsonb_each(p_patch) e where e.value = 'null'::jsonb),
+        '{}'::text[])
+  $$;
+comment on function app.jsonb_merge_patch(jsonb, jsonb) is 'Merges a patch object into a target object (one level); null values in the patch delete the key.';
+revoke execute on function app.jsonb_merge_patch(jsonb, jsonb) from public;
+grant execute on function app.jsonb_merge_patch(jsonb, jsonb) to authenticated, service_role;
+
+-- @@@ from org_policies
+-- One way to make a table private to its org: row-level security enabled and forced, one
+-- policy per command, all through app.current_org_id(). Tables call this instead of spelling
+-- out the same four policies; a table whose rules differ (read-only to tenants, shared
+-- reference data) still writes its own. Grants stay with each table: some are per column.
+
+create function app.make_org_private(p_table regclass, p_rows text) returns void
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_mine constant text := '(org_id = (select app.current_org_id()))';
+  begin
+    execute pg_catalog.format('alter table %s enable row level security', p_table);
+    execute pg_catalog.format('alter table %s force row level security', p_table);
+    execute pg_catalog.format('create policy %I on %s for select to authenticated using %s',
+      p_rows || ' are visible to their own org', p_table, v_mine);
+    execute pg_catalog.format('create policy %I on %s for insert to authenticated with check %s',
+      p_rows || ' can be created in the caller''s org', p_table, v_mine);
+    execute pg_catalog.format('create policy %I on %s for update to authenticated using %s with check %s',
+      p_rows || ' can be changed by their own org', p_table, v_mine, v_mine);
+    execute pg_catalog.format('create policy %I on %s for delete to authenticated using %s',
+      p_rows || ' can be deleted by their own org', p_table, v_mine);
+  end;
+  $$;
+comment on function app.make_org_private(regclass, text) is 'Enables and forces RLS on a table with an org_id column: select/insert/update/delete only within app.current_org_id(), named after the rows ("Notes are visible to their own org").';
+revoke execute on function app.make_org_private(regclass, text) from public;
+
+-- @@@ from proposals
+-- Proposals: every lead has one public proposal page at /p/{slug}. The slug is readable
+-- (the lead's company or name) and unguessable (8 random base36 characters); the content
+-- is what the agent wrote per section, checked here so Studio edits obey the same rules.
+-- A trigger on app.leads creates the proposal, so leads from every writer get one.
+
+-- ---------------------------------------------------------------------------
+-- Slugs
+-- ---------------------------------------------------------------------------
+create function app.slugify(p_text text) returns text
+  language sql immutable parallel safe
+  set search_path = ''
+  as $$
+    select pg_catalog.rtrim(left(pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.lower(coalesce(p_text, '')), '[^a-z0-9]+', '-', 'g'), '-'), 40), '-')
+  $$;
+comment on function app.slugify(text) is 'Lowercase letters and digits joined by single dashes, at most 40 characters ("Cool Startup, Inc." → cool-startup-inc).';
+revoke execute on function app.slugify(text) from public;
+grant execute on function app.slugify(text) to authenticated, service_role;
+
+create function app.random_base36(p_length integer) returns text
+  language sql volatile parallel safe
+  set search_path = ''
+  as $$
+    -- Bytes of 252 and above are skipped (252 = 7 * 36), so every character is equally likely.
+    select string_agg(substr('0123456789abcdefghijklmnopqrstuvwxyz', b % 36 + 1, 1), '')
+    from (
+      select b from (
+        select pg_catalog.get_byte(pg_catalog.uuid_send(pg_catalog.gen_random_uuid()), 0) as b
+        from pg_catalog.generate_series(1, p_length * 2)
+      ) r
+      where r.b < 252
+      limit p_length
+    ) kept
+  $$;
+comment on function app.random_base36(integer) is 'p_length random characters from 0-9a-z (uniform; from gen_random_uuid).';
+revoke execute on function app.random_base36(integer) from public;
+grant execute on function app.random_base36(integer) to authenticated, service_role;

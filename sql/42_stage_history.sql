@@ -1,0 +1,101 @@
+
+-- @@@ from stage_history_and_touchpoints
+-- Two records every later feature reads: the history of stage moves (analytics,
+-- automation) and touchpoints, the lead's interaction log (stalled detection reads the
+-- last-touch time they keep current).
+
+-- ---------------------------------------------------------------------------
+-- Who and what is acting. API requests carry key_id in their claims; inbound webhooks
+-- and automation set actor/source claims of their own; a human in Studio or a cron job
+-- has no claims and shows up as the database user with source 'sql'.
+-- ---------------------------------------------------------------------------
+create function app.current_actor() returns text
+  language sql stable
+  set search_path = ''
+  as $$
+    select coalesce(
+      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'actor',
+      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id',
+      session_user::text)
+  $$;
+comment on function app.current_actor() is 'Who is making the current change: the actor claim, else the API key id, else the database user.';
+revoke execute on function app.current_actor() from public;
+grant execute on function app.current_actor() to anon, authenticated, service_role;
+
+create function app.current_source() returns text
+  language sql stable
+  set search_path = ''
+  as $$
+    select coalesce(
+      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'source',
+      case when nullif(pg_catalog.current_setting('request.jwt.claims', true), '') is null then 'sql' else 'api' end)
+  $$;
+comment on function app.current_source() is 'Where the current change comes from: the source claim, else api for requests and sql for direct database work.';
+revoke execute on function app.current_source() from public;
+grant execute on function app.current_source() to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Stage history: one row per stage a lead enters (its first stage included), written by
+-- a trigger so Studio edits and automation are recorded as well as API calls.
+-- ---------------------------------------------------------------------------
+create table app.stage_changes (
+  id text primary key default app.new_id('sc'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  lead_id text not null,
+  from_stage_id text,
+  to_stage_id text,
+  -- Names as they were, so history stays readable after a stage is renamed or removed.
+  from_stage_name text,
+  to_stage_name text,
+  changed_at timestamptz not null default now(),
+  changed_by text not null,
+  source text not null,
+  -- The automation rule that made the move, when one did.
+  rule_id text,
+  constraint stage_changes_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+);
+comment on table app.stage_changes is 'Every stage a lead entered: when, from where, by whom (API key, sync source, rule, database user).';
+create index stage_changes_org_lead_idx on app.stage_changes (org_id, lead_id, changed_at desc);
+create index stage_changes_org_changed_idx on app.stage_changes (org_id, changed_at desc);
+
+alter table app.stage_changes enable row level security;
+alter table app.stage_changes force row level security;
+create policy "Stage history is visible to its own org" on app.stage_changes
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select on app.stage_changes to authenticated;
+grant all on app.stage_changes to service_role;
+
+create function app._record_stage_change() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
+  begin
+    if tg_op = 'UPDATE' and new.stage_id is not distinct from old.stage_id then
+      return null;
+    end if;
+    insert into app.stage_changes
+      (org_id, lead_id, from_stage_id, to_stage_id, from_stage_name, to_stage_name, changed_by, source, rule_id)
+    values (
+      new.org_id, new.id,
+      case when tg_op = 'UPDATE' then old.stage_id end, new.stage_id,
+      case when tg_op = 'UPDATE' then (select s.name from app.stages s where s.id = old.stage_id) end,
+      (select s.name from app.stages s where s.id = new.stage_id),
+      app.current_actor(), app.current_source(), v_claims ->> 'rule_id');
+    return null;
+  end;
+  $$;
+comment on function app._record_stage_change() is 'Trigger: records a lead entering a stage (on insert and on every stage move).';
+revoke execute on function app._record_stage_change() from public;
+
+create trigger leads_record_stage_change after insert or update of stage_id on app.leads
+  for each row execute function app._record_stage_change();
+
+-- @@@ from pipeline_analytics
+
+-- A lead's first stage_changes row (written when it is created) says where it came from:
+-- counted per source in one index-only scan, and found per lead for soft-deleted leads.
+create index stage_changes_org_first_idx on app.stage_changes (org_id, source, changed_by) include (lead_id)
+  where from_stage_id is null;
