@@ -4,12 +4,16 @@
 # either, dumps a database in a normalized form, proves the two forms build the same database,
 # and writes the migration for a change made in sql/.
 #
-#   scripts/schema.sh build-sql URL [DIR]     apply DIR (default sql/) to URL, files in name order
-#   scripts/schema.sh dump URL                normalized schema (pg_dump --schema-only) + reference data
-#   scripts/schema.sh drift [--sql DIR]       build sql/ (or DIR) and the migrations into scratch
-#                                             databases; exit 1 and print the difference if they differ
-#   scripts/schema.sh diff NAME               write supabase/migrations/<timestamp>_NAME.sql from the
-#                                             difference between the migrations and sql/ (migra)
+#   scripts/schema.sh build-sql URL [DIR]   apply DIR (default sql/) to URL, files in name order
+#   scripts/schema.sh dump URL              normalized schema (pg_dump --schema-only) + reference data
+#   scripts/schema.sh drift                 build sql/ and the migrations into scratch databases;
+#                                           exit 1 and print the difference if they differ
+#   scripts/schema.sh diff NAME             write supabase/migrations/<timestamp>_NAME.sql from the
+#                                           difference between the migrations and sql/ (migra, plus
+#                                           the comments and function privileges migra leaves out)
+#
+# drift and diff take --sql DIR (another schema folder) and --project DIR (another folder holding
+# supabase/migrations/ and supabase/config.toml), which is how the tests exercise them.
 #
 # Scratch databases live on the local test cluster (started if needed; DB_PORT moves it) and are
 # dropped afterwards. They are not the cluster's pg_cron database, so both builds skip pg_cron
@@ -87,22 +91,37 @@ create_scratch() {
 build_migrations() {
   local url="$1" log
   log="$(mktemp)"
-  if ! npx --no-install supabase db push --workdir "$root" --db-url "$url?sslmode=disable" --include-all --yes >"$log" 2>&1; then
+  if ! npx --no-install supabase db push --workdir "$project_dir" --db-url "$url?sslmode=disable" --include-all --yes >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"; die "supabase db push failed"
   fi
   rm -f "$log"
 }
 
-cmd_drift() {
-  local sql_dir="$root/sql"
-  if [[ ${1:-} == --sql ]]; then sql_dir="$2"; shift 2; fi
-  local server from_sql from_migrations out
-  server="$(scratch_server)"; scratch_server_url="$server"
+sql_dir="$root/sql"
+project_dir="$root"
+parse_options() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --sql) sql_dir="$(cd "$2" && pwd)"; shift 2 ;;
+      --project) project_dir="$(cd "$2" && pwd)"; shift 2 ;;
+      *) positional+=("$1"); shift ;;
+    esac
+  done
+}
+
+# Builds sql_dir into from_sql and the migrations into from_migrations (scratch databases).
+build_both() {
+  scratch_server_url="$(scratch_server)"
   trap drop_scratch EXIT
   create_scratch sql; from_sql="$scratch_url"
   create_scratch migrations; from_migrations="$scratch_url"
-  cmd_build_sql "$from_sql" "$sql_dir" || die "sql/ does not build (above)"
+  cmd_build_sql "$from_sql" "$sql_dir" || die "${sql_dir#"$root"/}/ does not build (above)"
   build_migrations "$from_migrations"
+}
+
+cmd_drift() {
+  local out
+  build_both
   out="$(mktemp -d)"
   cmd_dump "$from_migrations" >"$out/migrations.sql"
   cmd_dump "$from_sql" >"$out/sql.sql"
@@ -119,24 +138,75 @@ cmd_drift() {
   fi
 }
 
+# What migra leaves out, as statements that set it: the comments on the app schema's objects
+# and the execute privileges of its functions. One line per object; db:diff writes the lines of
+# the target database that differ from the source's.
+catalog_extras() {
+  psql -X -At "$1" <<'SQL'
+select pg_catalog.format('comment on function %s is %L;', p.oid::regprocedure, d.description)
+from pg_catalog.pg_proc p join pg_catalog.pg_description d on d.objoid = p.oid and d.classoid = 'pg_catalog.pg_proc'::regclass
+where p.pronamespace = 'app'::regnamespace
+union all
+select pg_catalog.format('comment on %s %s is %L;', case c.relkind when 'v' then 'view' else 'table' end, c.oid::regclass, d.description)
+from pg_catalog.pg_class c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
+where c.relnamespace = 'app'::regnamespace
+union all
+select pg_catalog.format('comment on column %s.%I is %L;', c.oid::regclass, a.attname, d.description)
+from pg_catalog.pg_class c
+join pg_catalog.pg_attribute a on a.attrelid = c.oid
+join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = a.attnum
+where c.relnamespace = 'app'::regnamespace
+union all
+select pg_catalog.format('revoke all on function %s from public;', p.oid::regprocedure)
+  || coalesce((select pg_catalog.string_agg(pg_catalog.format(' grant execute on function %s to %I;', p.oid::regprocedure, r.rolname), '' order by r.rolname)
+               from pg_catalog.aclexplode(p.proacl) x join pg_catalog.pg_roles r on r.oid = x.grantee
+               where x.privilege_type = 'EXECUTE' and x.grantee <> p.proowner), '')
+from pg_catalog.pg_proc p
+where p.pronamespace = 'app'::regnamespace
+order by 1
+SQL
+}
+
+# migra recreates views (drop, then create) without their options, comments and grants: for the
+# views named, what the target database has of those, as statements.
+view_extras() {
+  local url="$1"; shift
+  [[ $# -gt 0 ]] || return 0
+  psql -X -At "$url" -v views="{$(IFS=,; echo "$*")}" <<'SQL'
+select pg_catalog.format('alter view %s set (%s);', c.oid::regclass, pg_catalog.array_to_string(c.reloptions, ', '))
+from pg_catalog.pg_class c
+where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[]) and c.reloptions is not null
+union all
+select pg_catalog.format('comment on view %s is %L;', c.oid::regclass, d.description)
+from pg_catalog.pg_class c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
+where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[])
+union all
+select pg_catalog.format('grant %s on %s to %I;', pg_catalog.lower(x.privilege_type), c.oid::regclass, r.rolname)
+from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x join pg_catalog.pg_roles r on r.oid = x.grantee
+where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[]) and x.grantee <> c.relowner
+order by 1
+SQL
+}
+
 cmd_diff() {
-  local name="${1:-}"
+  local name="${1:-}" target statements extras
   [[ $name =~ ^[a-z0-9_]+$ ]] || die "usage: npm run db:diff -- <name> (lower-case letters, digits and _; it names the migration)"
-  local server from_sql from_migrations target statements
-  server="$(scratch_server)"; scratch_server_url="$server"
-  trap drop_scratch EXIT
-  create_scratch sql; from_sql="$scratch_url"
-  create_scratch migrations; from_migrations="$scratch_url"
-  cmd_build_sql "$from_sql" || die "sql/ does not build (above)"
-  build_migrations "$from_migrations"
+  build_both
   # migra lists drops too (--unsafe): the engineer reviews every line before committing.
   statements="$(npx --no-install migra "$from_migrations" "$from_sql" --unsafe --with-privileges \
     --exclude-schema supabase_migrations || true)"
+  local recreated
+  mapfile -t recreated < <(grep -oE '^create or replace view "app"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/.*"app"\."([a-z0-9_]+)"/\1/')
+  if [[ ${#recreated[@]} -gt 0 ]]; then
+    statements="$statements"$'\n\n-- The recreated views\' options, comments and grants (migra drops them).\n'"$(view_extras "$from_sql" "${recreated[@]}")"
+  fi
+  extras="$(LC_ALL=C comm -13 <(catalog_extras "$from_migrations" | LC_ALL=C sort) <(catalog_extras "$from_sql" | LC_ALL=C sort))"
+  [[ -n $extras ]] && statements="$statements"$'\n\n-- Comments and function privileges (migra leaves them out).\n'"$extras"
   if [[ -z ${statements//[[:space:]]/} ]]; then
     say "no difference in the schema; reference data is compared by 'npm run db:drift'"
     return 0
   fi
-  target="supabase/migrations/$(date -u +%Y%m%d%H%M%S)_${name}.sql"
+  target="$project_dir/supabase/migrations/$(date -u +%Y%m%d%H%M%S)_${name}.sql"
   {
     echo "-- ${name//_/ }"
     echo "-- Written by npm run db:diff from the difference between supabase/migrations/ and sql/;"
@@ -144,14 +214,15 @@ cmd_diff() {
     echo
     echo "$statements"
   } >"$target"
-  say "wrote $target: review it (comments, grants, data), then run npm run db:drift"
+  say "wrote ${target#"$root"/}: review it (comments, grants, data), then run npm run db:drift"
 }
 
 command="${1:-}"; shift || true
+positional=()
 case "$command" in
   build-sql) cmd_build_sql "$@" ;;
   dump) cmd_dump "$@" ;;
-  drift) cmd_drift "$@" ;;
-  diff) cmd_diff "$@" ;;
-  *) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  drift) parse_options "$@"; cmd_drift ;;
+  diff) parse_options "$@"; cmd_diff "${positional[@]}" ;;
+  *) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

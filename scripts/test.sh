@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: type-check, then a fresh test database (the project's own test cluster,
-# or DATABASE_URL when set), then pgTAP (pg_prove) and vitest over real HTTP.
+# or DATABASE_URL when set), the schema drift check, then pgTAP (pg_prove) and vitest over
+# real HTTP.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -16,6 +17,9 @@ else
   DATABASE_URL="$(bash scripts/db.sh url test)"
   export DATABASE_URL
 fi
+
+echo "[test] schema drift: sql/ and supabase/migrations/ must build the same database"
+SCHEMA_SERVER_URL="$DATABASE_URL" bash scripts/schema.sh drift
 
 echo "[test] supabase db lint (plpgsql_check)"
 lint_url="$DATABASE_URL"
