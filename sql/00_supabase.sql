@@ -1,9 +1,10 @@
-
--- @@@ from supabase_compat
--- Supabase compatibility.
--- Hosted Supabase already has these roles, schemas and auth helpers; plain PostgreSQL
--- (our local cluster, CI, any self-hosted database) gets the same names here, so every
--- later migration runs unchanged on both. Nothing that already exists is touched.
+-- Supabase compatibility: what hosted Supabase provides and plain PostgreSQL (the local
+-- cluster, CI, any self-hosted database) lacks, created here only where it is missing, so
+-- the rest of sql/ runs unchanged on both. Nothing that already exists is touched.
+--   * roles anon, authenticated and service_role (the roles PostgREST-style requests use);
+--   * schemas extensions and auth;
+--   * auth.jwt(), auth.uid(), auth.role();
+--   * the pg_cron extension, when the server has it (the jobs themselves: 90_jobs.sql).
 
 -- ---------------------------------------------------------------------------
 -- Roles PostgREST-style requests switch into.
@@ -93,9 +94,11 @@ begin
 end
 $$;
 
+-- ---------------------------------------------------------------------------
 -- pg_cron runs the application's scheduled work (it lives in pg_catalog, as on Supabase).
 -- A database without it (not installed, not preloaded, or not the cron database) still
 -- gets the whole schema; only the schedules are skipped, with a notice.
+-- ---------------------------------------------------------------------------
 do $$
 begin
   if exists (select from pg_catalog.pg_available_extensions where name = 'pg_cron') then

@@ -1,8 +1,14 @@
-
--- @@@ from app_foundation
--- The application schema and the helpers every table uses.
+-- Foundation: the `app` schema and the helpers every domain uses.
 -- `app` is not exposed through Supabase's REST API: the only way in is our HTTP edge
 -- (or a human in Studio), and row-level security decides what each org sees.
+--   * app.new_id: ids made in Postgres (rp_…, stg_…);
+--   * app.current_org_id: the one tenant helper every policy reads;
+--   * app.refuse: the error the HTTP edge turns into a status, code and hint;
+--   * app._touch_updated_at: the trigger behind every updated_at column;
+--   * app.jsonb_merge_patch: the merge behind PATCHes of crmData and customFields;
+--   * app.make_org_private: the standard "own org only" RLS policies for a table;
+--   * app.slugify, app.random_base36: public slugs (proposal pages in 66_proposals.sql,
+--     quiz pages in 84_quizzes.sql).
 
 create schema if not exists app;
 grant usage on schema app to anon, authenticated, service_role;
@@ -93,12 +99,13 @@ comment on function app.jsonb_merge_patch(jsonb, jsonb) is 'Merges a patch objec
 revoke execute on function app.jsonb_merge_patch(jsonb, jsonb) from public;
 grant execute on function app.jsonb_merge_patch(jsonb, jsonb) to authenticated, service_role;
 
--- @@@ from org_policies
+-- ---------------------------------------------------------------------------
 -- One way to make a table private to its org: row-level security enabled and forced, one
--- policy per command, all through app.current_org_id(). Tables call this instead of spelling
--- out the same four policies; a table whose rules differ (read-only to tenants, shared
--- reference data) still writes its own. Grants stay with each table: some are per column.
-
+-- policy per command, all through app.current_org_id(). Tables whose rows simply belong to
+-- their org call this instead of spelling out the same four policies; a table whose rules
+-- differ (read-only to tenants, shared reference data) writes its own. Grants stay with
+-- each table: some are per column.
+-- ---------------------------------------------------------------------------
 create function app.make_org_private(p_table regclass, p_rows text) returns void
   language plpgsql
   set search_path = ''
@@ -121,14 +128,9 @@ create function app.make_org_private(p_table regclass, p_rows text) returns void
 comment on function app.make_org_private(regclass, text) is 'Enables and forces RLS on a table with an org_id column: select/insert/update/delete only within app.current_org_id(), named after the rows ("Notes are visible to their own org").';
 revoke execute on function app.make_org_private(regclass, text) from public;
 
--- @@@ from proposals
--- Proposals: every lead has one public proposal page at /p/{slug}. The slug is readable
--- (the lead's company or name) and unguessable (8 random base36 characters); the content
--- is what the agent wrote per section, checked here so Studio edits obey the same rules.
--- A trigger on app.leads creates the proposal, so leads from every writer get one.
-
 -- ---------------------------------------------------------------------------
--- Slugs
+-- Slugs for public pages: readable (a company, name or title) and unguessable (random
+-- base36 characters appended by the page's own slug function).
 -- ---------------------------------------------------------------------------
 create function app.slugify(p_text text) returns text
   language sql immutable parallel safe

@@ -1,6 +1,13 @@
-
--- @@@ from tiers_and_orgs
--- Plans and the orgs (tenants) that are on them.
+-- Orgs and API keys: the tenants, the plans they are on, and how a request proves which
+-- org it acts for.
+--   * app.tiers: plan limits as reference data (free, pro, ultra);
+--   * app.orgs: one per workspace; app.api_keys: hashed keys per org;
+--   * app.signup (POST /signup): a new org with the default pipeline (30_stages.sql), the
+--     default playbooks (60_playbooks.sql) and its first API key;
+--   * app.authenticate_api_key: the lookup every request makes before it acts as its org.
+-- Elsewhere: the tier limits are enforced by triggers in 78_plan_limits.sql (which also
+-- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql; the trigger
+-- orgs_create_campaign_settings (70_campaigns.sql) gives every new org its send settings.
 
 -- ---------------------------------------------------------------------------
 -- Tiers: the plan limits, as data, in one place. A null limit means unlimited.
@@ -69,10 +76,10 @@ grant select on app.orgs to authenticated;
 grant update (name, industry, website, booking_link, primary_color, project_slug) on app.orgs to authenticated;
 grant all on app.orgs to service_role;
 
--- @@@ from api_keys
+-- ---------------------------------------------------------------------------
 -- API keys: `rcm_live_` + 64 random hex digits, shown once at creation, stored only as
 -- a SHA-256 hash with a short display prefix.
-
+-- ---------------------------------------------------------------------------
 create table app.api_keys (
   id text primary key default app.new_id('key'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
@@ -177,9 +184,10 @@ comment on function app.authenticate_api_key(text) is 'Looks up an API key by ha
 revoke execute on function app.authenticate_api_key(text) from public;
 grant execute on function app.authenticate_api_key(text) to anon, service_role;
 
--- @@@ from playbooks
-
--- Signup now lays down the default playbooks after the default pipeline.
+-- ---------------------------------------------------------------------------
+-- Signup: a new workspace gets its org, the default pipeline, the default playbooks and
+-- its first API key, returned once. One workspace per owner email.
+-- ---------------------------------------------------------------------------
 create function app.signup(
   p_email text,
   p_workspace_name text,
@@ -216,7 +224,5 @@ create function app.signup(
   end;
   $$;
 comment on function app.signup(text, text, text, text, text, text, text) is 'Creates a workspace (org, default stages and playbooks, first API key) for an email not yet registered; returns the key once.';
-
--- @@@ from signup_and_setup
 revoke execute on function app.signup(text, text, text, text, text, text, text) from public;
 grant execute on function app.signup(text, text, text, text, text, text, text) to anon, service_role;

@@ -1,9 +1,12 @@
-
--- @@@ from idempotency_keys
--- Idempotency-Key support for POST requests. Agents are told to retry, so a retried
--- request must replay the first answer instead of creating a second lead or email.
--- The key row is written in the same transaction as the work: a concurrent duplicate
--- waits on it and then replays; if the work rolls back, so does the key.
+-- Idempotency-Key for POST requests. Agents are told to retry, so a retried request must
+-- replay the first answer instead of creating a second lead or email; the same key with a
+-- different request is refused. The edge side is functions/idempotency.ts.
+--   * app.idempotency_keys: the claimed keys and their stored answers, per org, kept 24 hours;
+--   * app.claim_idempotency_key / app.complete_idempotency_key: the usual way, inside the
+--     request's own transaction;
+--   * app.start_idempotent_request / app.release_idempotency_key: for requests that call the
+--     outside world and commit the claim before their work;
+--   * app.purge_idempotency_keys: the hourly purge (job purge-idempotency-keys, 90_jobs.sql).
 
 create table app.idempotency_keys (
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
@@ -29,14 +32,22 @@ create policy "Idempotency keys can be completed by their own org" on app.idempo
   for update to authenticated
   using (org_id = (select app.current_org_id()))
   with check (org_id = (select app.current_org_id()));
+-- Tenants may delete their own unfinished claims only (app.release_idempotency_key); stored
+-- answers stay until the purge.
+create policy "Unfinished idempotency keys can be released by their own org" on app.idempotency_keys
+  for delete to authenticated
+  using (org_id = (select app.current_org_id()) and response_status is null);
 
 grant select, insert, update on app.idempotency_keys to authenticated;
+grant delete on app.idempotency_keys to authenticated;
 grant all on app.idempotency_keys to service_role;
 
 -- ---------------------------------------------------------------------------
--- Claim a key for this request. Returns 'new' (go ahead, then complete it),
--- 'replay' (with the stored answer) or 'mismatch' (same key, different request).
--- Keys older than 24 hours are taken over as new.
+-- Keys claimed in the work's transaction (most POSTs). The key row is written in the same
+-- transaction as the work: a concurrent duplicate waits on it and then replays; if the
+-- work rolls back, so does the key. Claiming answers 'new' (go ahead, then complete it),
+-- 'replay' (with the stored answer) or 'mismatch' (same key, different request); keys
+-- older than 24 hours are taken over as new.
 -- ---------------------------------------------------------------------------
 create function app.claim_idempotency_key(p_key text, p_method text, p_path text, p_request_hash text)
   returns table (outcome text, response_status integer, response_body jsonb)
@@ -88,43 +99,18 @@ revoke execute on function app.complete_idempotency_key(text, integer, jsonb) fr
 grant execute on function app.complete_idempotency_key(text, integer, jsonb) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- Housekeeping, run by pg_cron.
--- ---------------------------------------------------------------------------
-create function app.purge_idempotency_keys() returns integer
-  language plpgsql
-  security definer
-  set search_path = ''
-  as $$
-  declare
-    v_count integer;
-  begin
-    delete from app.idempotency_keys k where k.created_at < pg_catalog.now() - interval '24 hours';
-    get diagnostics v_count = row_count;
-    return v_count;
-  end;
-  $$;
-comment on function app.purge_idempotency_keys() is 'Deletes Idempotency-Key records older than 24 hours; returns how many.';
-revoke execute on function app.purge_idempotency_keys() from public;
-grant execute on function app.purge_idempotency_keys() to service_role;
-
--- @@@ from idempotency_outside_transaction
--- Idempotency-Key for POSTs that hold no transaction across their calls to the outside world
--- (connecting Calendly: verify the token, create a webhook subscription, then one short write).
--- The key cannot be claimed inside the work's transaction there, so it is claimed up front in a
--- short transaction of its own and committed unfinished (no stored answer yet):
+-- Keys claimed before the work: POSTs that hold no transaction across their calls to the
+-- outside world (connecting Calendly: verify the token, create a webhook subscription, then
+-- one short write). The key cannot be claimed inside the work's transaction there, so it is
+-- claimed up front in a short transaction of its own and committed unfinished (no stored
+-- answer yet):
 --   * a concurrent or too-early duplicate finds it unfinished and is told so ('in_progress')
 --     instead of repeating the outside calls;
---   * a success stores the answer with app.complete_idempotency_key, as elsewhere;
+--   * a success stores the answer with app.complete_idempotency_key, as above;
 --   * a failure releases the claim (app.release_idempotency_key), so a retry really retries;
 --   * a claim left unfinished by a process that died is taken over after 5 minutes, far longer
 --     than any request may run (each outside call is bounded by a timeout of seconds).
-
--- Tenants may delete their own unfinished claims only; stored answers stay until the purge.
-create policy "Unfinished idempotency keys can be released by their own org" on app.idempotency_keys
-  for delete to authenticated
-  using (org_id = (select app.current_org_id()) and response_status is null);
-grant delete on app.idempotency_keys to authenticated;
-
+-- ---------------------------------------------------------------------------
 create function app.start_idempotent_request(
   p_key text,
   p_method text,
@@ -165,3 +151,23 @@ create function app.release_idempotency_key(p_key text) returns boolean
 comment on function app.release_idempotency_key(text) is 'Forgets the current org''s unfinished claim of an Idempotency-Key after its request failed, so a retry runs again; a stored answer is never released.';
 revoke execute on function app.release_idempotency_key(text) from public;
 grant execute on function app.release_idempotency_key(text) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Housekeeping, run by pg_cron (90_jobs.sql).
+-- ---------------------------------------------------------------------------
+create function app.purge_idempotency_keys() returns integer
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_count integer;
+  begin
+    delete from app.idempotency_keys k where k.created_at < pg_catalog.now() - interval '24 hours';
+    get diagnostics v_count = row_count;
+    return v_count;
+  end;
+  $$;
+comment on function app.purge_idempotency_keys() is 'Deletes Idempotency-Key records older than 24 hours; returns how many.';
+revoke execute on function app.purge_idempotency_keys() from public;
+grant execute on function app.purge_idempotency_keys() to service_role;

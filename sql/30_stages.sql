@@ -1,6 +1,23 @@
-
--- @@@ from stages
--- Pipeline stages: ordered, coloured, exactly one default per org (new leads land there).
+-- Pipeline stages: each org's ordered, coloured stages, exactly one of them the default (new
+-- leads land there), each with an outcome (open, won or lost) and a stall threshold.
+--   * app.stages, with triggers that take the outcome from the name when none is given,
+--     clear the threshold of won and lost stages, move the default flag, and refuse to
+--     commit an org that has stages but no default;
+--   * app._create_default_stages: the eight-stage pipeline every org starts with (called by
+--     app.signup, 20_orgs_keys.sql);
+--   * the stages API (POST/PUT/DELETE /stages): app.create_stage, app.update_stage,
+--     app.reorder_stages, app.delete_stage, which keep the order dense (0, 1, 2, …) and move
+--     a deleted stage's leads in the same transaction, so the moves land in the stage history;
+--   * app.resolve_stage(text): the request's stage id from an id or a name.
+-- Elsewhere:
+--   * app.stage_details (GET /stages: the stages with their live lead counts) is in
+--     95_views.sql, because it counts leads;
+--   * app.resolve_stage(text, text), the same lookup for any org, is in 62_automation.sql;
+--   * POST /setup replaces the pipeline by stage name: 35_setup.sql;
+--   * triggers other domains put on app.stages: stages_refuse_deleting_synced
+--     (48_sync_sources.sql) and stages_keep_rule_stages (62_automation.sql) refuse to delete
+--     a stage a sync source or an automation rule uses;
+--   * what "stalled" means and the stalled list: 58_stalled.sql.
 
 create table app.stages (
   id text primary key default app.new_id('stg'),
@@ -21,6 +38,8 @@ create table app.stages (
 );
 comment on table app.stages is 'Pipeline stages per org; position orders them, is_default marks where new leads start.';
 comment on column app.stages.position is 'The stage''s place in the pipeline (the API''s "order"), 0 first.';
+comment on column app.stages.outcome is 'open, won or lost: whether a lead in this stage is still in play or a closed deal.';
+comment on column app.stages.stall_after_days is 'Days without a touch after which a lead in this stage is stalled; null = never. Always null for won and lost stages.';
 
 create unique index stages_org_name_key on app.stages (org_id, lower(name));
 create unique index stages_one_default_per_org on app.stages (org_id) where is_default;
@@ -45,14 +64,12 @@ create policy "Stages can be deleted by their own org" on app.stages
 grant select, insert, update, delete on app.stages to authenticated;
 grant all on app.stages to service_role;
 
--- @@@ from stage_outcomes
--- Which stages close a deal. Stalled detection skips closed leads, analytics counts won and
--- lost, campaigns stop at either: all read stages.outcome rather than guessing from names.
--- A stage created without an outcome gets one from its name ("Closed Won" → won,
--- "Lost" → lost, anything else open); an explicit outcome always wins.
-
-comment on column app.stages.outcome is 'open, won or lost: whether a lead in this stage is still in play or a closed deal.';
-
+-- ---------------------------------------------------------------------------
+-- Outcomes: which stages close a deal. Stalled detection skips closed leads, analytics
+-- counts won and lost, campaigns stop at either: all read stages.outcome rather than
+-- guessing from names. A stage created without an outcome gets one from its name
+-- ("Closed Won" → won, "Lost" → lost, anything else open); an explicit outcome always wins.
+-- ---------------------------------------------------------------------------
 create function app.outcome_from_stage_name(p_name text) returns text
   language sql immutable
   set search_path = ''
@@ -84,23 +101,11 @@ revoke execute on function app._default_stage_outcome() from public;
 create trigger stages_default_outcome before insert or update of outcome on app.stages
   for each row execute function app._default_stage_outcome();
 
--- @@@ from stalled_leads
--- Stalled leads: open leads nobody has touched for longer than their stage allows.
---   * stages.stall_after_days: the per-stage threshold (null = the stage never stalls; won
---     and lost stages never do), with defaults for the eight default stages, editable
---     through the stages API (app.create_stage / app.update_stage take stallAfterDays and
---     outcome);
---   * leads.idle_since: the last touch, or the creation for a lead never touched, kept by
---     Postgres and indexed per (org, stage) so the list is index range scans, one per stage;
---   * app.stall_verdict: the one definition of "stalled" and of what to do about it, read by
---     app.stalled_leads and by playbook recommendations;
---   * app.stalled_leads: the current org's stalled leads, highest priority first.
-
 -- ---------------------------------------------------------------------------
--- Per-stage thresholds
+-- Stall thresholds: stages.stall_after_days is how long a lead may sit in the stage without
+-- a touch (null = the stage never stalls; won and lost stages never do). New stages start
+-- with a default from their name, editable through the stages API.
 -- ---------------------------------------------------------------------------
-comment on column app.stages.stall_after_days is 'Days without a touch after which a lead in this stage is stalled; null = never. Always null for won and lost stages.';
-
 create function app.default_stall_after_days(p_stage_name text) returns integer
   language sql immutable
   set search_path = ''
@@ -137,94 +142,6 @@ revoke execute on function app._closed_stage_never_stalls() from public;
 -- Named to run after stages_default_outcome, which fills in the outcome first.
 create trigger stages_stall_only_open before insert or update of outcome, stall_after_days on app.stages
   for each row execute function app._closed_stage_never_stalls();
-
--- ---------------------------------------------------------------------------
--- The stages API: stallAfterDays and outcome, set on create or change.
--- ---------------------------------------------------------------------------
-create function app._set_stage_rules(p_stage_id text, p_rules jsonb) returns void
-  language plpgsql
-  set search_path = ''
-  as $$
-  declare
-    v_days jsonb := p_rules -> 'stallAfterDays';
-    v_outcome jsonb := p_rules -> 'outcome';
-    v_was_open boolean := (select s.outcome = 'open' from app.stages s where s.id = p_stage_id);
-  begin
-    if p_rules ? 'outcome' then
-      if v_outcome <> 'null'::jsonb and (pg_catalog.jsonb_typeof(v_outcome) <> 'string' or v_outcome ->> 0 not in ('open', 'won', 'lost')) then
-        perform app.refuse(400, 'invalid_outcome', pg_catalog.format('outcome %s is not open, won or lost', v_outcome),
-          'Send outcome as "open" (still in play), "won" or "lost" (closed deals: never stalled, counted as won or lost), or null to take it from the stage name.');
-      end if;
-      update app.stages s set outcome = p_rules ->> 'outcome' where s.id = p_stage_id;
-      -- A closed stage lost its threshold; reopened, it gets its default back unless one is given.
-      if not v_was_open and not (p_rules ? 'stallAfterDays') then
-        update app.stages s set stall_after_days = app.default_stall_after_days(s.name)
-        where s.id = p_stage_id and s.outcome = 'open' and s.stall_after_days is null;
-      end if;
-    end if;
-    if p_rules ? 'stallAfterDays' then
-      if v_days <> 'null'::jsonb and (pg_catalog.jsonb_typeof(v_days) <> 'number' or (v_days #>> '{}')::numeric not between 1 and 365
-                                       or (v_days #>> '{}')::numeric <> pg_catalog.trunc((v_days #>> '{}')::numeric)) then
-        perform app.refuse(400, 'invalid_stall_after_days', pg_catalog.format('stallAfterDays %s is not a whole number of days from 1 to 365', v_days),
-          'Send stallAfterDays as 1-365 (a lead in the stage is stalled after that many days without a touch), or null so the stage never stalls.');
-      end if;
-      update app.stages s set stall_after_days = (p_rules ->> 'stallAfterDays')::integer where s.id = p_stage_id;
-    end if;
-  end;
-  $$;
-comment on function app._set_stage_rules(text, jsonb) is 'Sets a stage''s outcome and/or stallAfterDays from the keys present in p_rules, refusing invalid values with a hint.';
-revoke execute on function app._set_stage_rules(text, jsonb) from public;
-grant execute on function app._set_stage_rules(text, jsonb) to authenticated, service_role;
--- @@@ from stalled_leads
-
--- The eight default stages, now with their thresholds (and outcomes, spelled out).
-create function app._create_default_stages(p_org_id text) returns void
-  language sql
-  security definer
-  set search_path = ''
-  as $$
-    insert into app.stages (org_id, name, position, color, is_default, outcome, stall_after_days)
-    select p_org_id, d.name, d.position, d.color, d.position = 0, d.outcome, app.default_stall_after_days(d.name)
-    from (values
-      ('Prospects', 0, '#94A3B8', 'open'),
-      ('Leads', 1, '#60A5FA', 'open'),
-      ('Engaged', 2, '#818CF8', 'open'),
-      ('Contacted', 3, '#A78BFA', 'open'),
-      ('Negotiated', 4, '#F59E0B', 'open'),
-      ('Re-engage later', 5, '#F97316', 'open'),
-      ('Closed Won', 6, '#22C55E', 'won'),
-      ('Closed Lost', 7, '#EF4444', 'lost')
-    ) as d(name, position, color, outcome)
-  $$;
-comment on function app._create_default_stages(text) is 'Gives a new org the default eight-stage pipeline (Prospects the default stage) with outcomes and stall thresholds.';
-
--- @@@ from stages
-revoke execute on function app._create_default_stages(text) from public;
-
--- @@@ from automation_rules
-
-create function app.resolve_stage(p_stage text) returns text
-  language plpgsql stable
-  set search_path = ''
-  as $$
-  begin
-    return app.resolve_stage(p_stage, app.current_org_id());
-  end;
-  $$;
-
--- @@@ from stages
-comment on function app.resolve_stage(text) is 'The id of the current org''s stage given its id or name (case-insensitive); refuses with the valid names otherwise.';
-revoke execute on function app.resolve_stage(text) from public;
-grant execute on function app.resolve_stage(text) to authenticated, service_role;
-
--- @@@ from stages_api
--- The pipeline's rules for every writer (API, Studio, setup, automation):
---   * an org that has stages has exactly one default stage: marking a stage default moves
---     the flag, and an org can never be left without one (checked at commit);
---   * stages are created, changed, reordered and deleted by functions that keep the order
---     dense (0, 1, 2, …) and move a deleted stage's leads in the same transaction, so the
---     moves land in the stage history;
---   * app.stage_details: the stages with their live lead counts.
 
 -- ---------------------------------------------------------------------------
 -- One default stage per org. The partial unique index stages_one_default_per_org allows at
@@ -276,15 +193,38 @@ revoke execute on function app._require_default_stage() from public;
 create constraint trigger stages_require_default after insert or update of is_default, org_id or delete on app.stages
   deferrable initially deferred
   for each row execute function app._require_default_stage();
+-- ---------------------------------------------------------------------------
+-- The default pipeline: eight stages, with their outcomes spelled out and their thresholds.
+-- ---------------------------------------------------------------------------
+create function app._create_default_stages(p_org_id text) returns void
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+    insert into app.stages (org_id, name, position, color, is_default, outcome, stall_after_days)
+    select p_org_id, d.name, d.position, d.color, d.position = 0, d.outcome, app.default_stall_after_days(d.name)
+    from (values
+      ('Prospects', 0, '#94A3B8', 'open'),
+      ('Leads', 1, '#60A5FA', 'open'),
+      ('Engaged', 2, '#818CF8', 'open'),
+      ('Contacted', 3, '#A78BFA', 'open'),
+      ('Negotiated', 4, '#F59E0B', 'open'),
+      ('Re-engage later', 5, '#F97316', 'open'),
+      ('Closed Won', 6, '#22C55E', 'won'),
+      ('Closed Lost', 7, '#EF4444', 'lost')
+    ) as d(name, position, color, outcome)
+  $$;
+comment on function app._create_default_stages(text) is 'Gives a new org the default eight-stage pipeline (Prospects the default stage) with outcomes and stall thresholds.';
+revoke execute on function app._create_default_stages(text) from public;
 
 -- ---------------------------------------------------------------------------
--- Helpers
+-- Lookups and helpers of the stages API. plpgsql rather than sql throughout: its plans
+-- are re-made when the role changes, so a session that switches between a tenant and
+-- Studio-like work sees the right rows.
 -- ---------------------------------------------------------------------------
 
 -- A stage by id (any visible org: row-level security limits a tenant to its own), or by
 -- name (case-insensitive) within the current org.
--- (plpgsql rather than sql throughout: its plans are re-made when the role changes, so
--- a session that switches between a tenant and Studio-like work sees the right rows.)
 create function app._find_stage(p_stage text) returns app.stages
   language plpgsql stable
   set search_path = ''
@@ -381,6 +321,64 @@ comment on function app._refuse_taken_stage_name(text, text, text) is 'Refuses (
 revoke execute on function app._refuse_taken_stage_name(text, text, text) from public;
 grant execute on function app._refuse_taken_stage_name(text, text, text) to authenticated, service_role;
 
+-- The current org's stage from an id or a name, refusing with the valid names; the
+-- two-argument form it calls (for any org) is in 62_automation.sql.
+create function app.resolve_stage(p_stage text) returns text
+  language plpgsql stable
+  set search_path = ''
+  as $$
+  begin
+    return app.resolve_stage(p_stage, app.current_org_id());
+  end;
+  $$;
+
+comment on function app.resolve_stage(text) is 'The id of the current org''s stage given its id or name (case-insensitive); refuses with the valid names otherwise.';
+revoke execute on function app.resolve_stage(text) from public;
+grant execute on function app.resolve_stage(text) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- The stages API: outcome and stallAfterDays, as create and change take them.
+-- ---------------------------------------------------------------------------
+create function app._set_stage_rules(p_stage_id text, p_rules jsonb) returns void
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_days jsonb := p_rules -> 'stallAfterDays';
+    v_outcome jsonb := p_rules -> 'outcome';
+    v_was_open boolean := (select s.outcome = 'open' from app.stages s where s.id = p_stage_id);
+  begin
+    if p_rules ? 'outcome' then
+      if v_outcome <> 'null'::jsonb and (pg_catalog.jsonb_typeof(v_outcome) <> 'string' or v_outcome ->> 0 not in ('open', 'won', 'lost')) then
+        perform app.refuse(400, 'invalid_outcome', pg_catalog.format('outcome %s is not open, won or lost', v_outcome),
+          'Send outcome as "open" (still in play), "won" or "lost" (closed deals: never stalled, counted as won or lost), or null to take it from the stage name.');
+      end if;
+      update app.stages s set outcome = p_rules ->> 'outcome' where s.id = p_stage_id;
+      -- A closed stage lost its threshold; reopened, it gets its default back unless one is given.
+      if not v_was_open and not (p_rules ? 'stallAfterDays') then
+        update app.stages s set stall_after_days = app.default_stall_after_days(s.name)
+        where s.id = p_stage_id and s.outcome = 'open' and s.stall_after_days is null;
+      end if;
+    end if;
+    if p_rules ? 'stallAfterDays' then
+      if v_days <> 'null'::jsonb and (pg_catalog.jsonb_typeof(v_days) <> 'number' or (v_days #>> '{}')::numeric not between 1 and 365
+                                       or (v_days #>> '{}')::numeric <> pg_catalog.trunc((v_days #>> '{}')::numeric)) then
+        perform app.refuse(400, 'invalid_stall_after_days', pg_catalog.format('stallAfterDays %s is not a whole number of days from 1 to 365', v_days),
+          'Send stallAfterDays as 1-365 (a lead in the stage is stalled after that many days without a touch), or null so the stage never stalls.');
+      end if;
+      update app.stages s set stall_after_days = (p_rules ->> 'stallAfterDays')::integer where s.id = p_stage_id;
+    end if;
+  end;
+  $$;
+comment on function app._set_stage_rules(text, jsonb) is 'Sets a stage''s outcome and/or stallAfterDays from the keys present in p_rules, refusing invalid values with a hint.';
+revoke execute on function app._set_stage_rules(text, jsonb) from public;
+grant execute on function app._set_stage_rules(text, jsonb) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Create and change one stage. A new stage goes last unless an index is given; marking a
+-- stage default (or creating an org's first stage) moves the flag to it; the default flag
+-- is never removed by unmarking, only moved.
+-- ---------------------------------------------------------------------------
 create function app.create_stage(
   p_name text,
   p_position integer default null,
@@ -417,7 +415,6 @@ create function app.create_stage(
 comment on function app.create_stage(text, integer, text, boolean, text, jsonb) is 'Adds a stage at the given index (default last); marking it default (or being the only stage) moves the default flag to it; p_rules may set outcome and stallAfterDays.';
 revoke execute on function app.create_stage(text, integer, text, boolean, text, jsonb) from public;
 grant execute on function app.create_stage(text, integer, text, boolean, text, jsonb) to authenticated, service_role;
--- @@@ from stalled_leads
 
 create function app.update_stage(p_stage text, p_changes jsonb) returns text
   language plpgsql
@@ -468,8 +465,6 @@ create function app.update_stage(p_stage text, p_changes jsonb) returns text
   end;
   $$;
 comment on function app.update_stage(text, jsonb) is 'Changes one stage (by id or name): name, order (moves it, others shift), color, isDefault (true moves the flag; the default cannot be unmarked), stallAfterDays, outcome.';
-
--- @@@ from stages_api
 revoke execute on function app.update_stage(text, jsonb) from public;
 grant execute on function app.update_stage(text, jsonb) to authenticated, service_role;
 
@@ -607,4 +602,3 @@ create function app.delete_stage(p_stage text, p_move_to text default null) retu
 comment on function app.delete_stage(text, text) is 'Deletes a non-default stage (by id or name); its leads, soft-deleted included, must be moved with p_move_to (recorded in the stage history).';
 revoke execute on function app.delete_stage(text, text) from public;
 grant execute on function app.delete_stage(text, text) to authenticated, service_role;
-

@@ -1,5 +1,11 @@
-
--- @@@ from signup_and_setup
+-- Workspace setup (POST /setup): the org's settings and, when given, its whole pipeline in
+-- one idempotent call.
+--   * app._stage_list: the stages of a setup body as rows;
+--   * app.setup_workspace: applies the settings (app.orgs, 20_orgs_keys.sql) and replaces the
+--     pipeline by stage name.
+-- The stages are written to app.stages directly, so its triggers (30_stages.sql: outcome
+-- from the name, one default stage) hold here too, and the stage history (42_stage_history.sql)
+-- records the leads moved off removed stages.
 
 -- ---------------------------------------------------------------------------
 -- The stages of a setup body as rows; a stage without "order" takes its list position.

@@ -1,8 +1,28 @@
-
--- @@@ from leads
--- Leads: the people an org sells to.
--- One live lead per org and email (case-insensitive); soft delete keeps a lead
--- recoverable; the plan's lead limit is enforced by the inserting transaction.
+-- Leads: the people an org sells to. One live lead per org and email (case-insensitive:
+-- leads_org_email_key); soft delete (deleted_at) keeps a lead recoverable; a lead's stage
+-- is always one of its own org's stages (leads_stage_fkey). This file holds app.leads (its
+-- columns, indexes and policies) and the trigger that puts a new lead in the default stage.
+--
+-- POST /leads (functions/routes/leads.ts) is a single insert into app.leads; the rules
+-- around it are triggers, fired by timing and then by name, as listed here:
+--   before, row by row:
+--     leads_check_custom_fields  46_custom_fields.sql  customFields fit the org's definitions
+--     leads_default_stage        40_leads.sql          (insert) no stage given: the default one
+--     leads_enforce_limit        78_plan_limits.sql    (insert) the tier's lead limit, exact
+--                                                      under concurrency (locks the org row)
+--     leads_name_keys            52_enrichment.sql     organization_key and company_key
+--     leads_touch_updated_at     40_leads.sql          (update) updated_at
+--   after:
+--     leads_proposal             66_proposals.sql      (insert) the lead's proposal page
+--     leads_record_stage_change  42_stage_history.sql  the stage history: first stage, each move
+--     leads_score_new            56_scoring.sql        (insert, per statement) the first score
+--     leads_rescore              56_scoring.sql        (update of tier, enrichment_status or
+--                                                      last_touch_at) the new score
+-- app.lead_details, the API's view of a lead (with its stage name, score and proposal slug),
+-- is in 95_views.sql because it joins the score (56_scoring.sql) and the proposal
+-- (66_proposals.sql), whose tables later files add.
+-- last_touch_at is moved forward by touchpoints (44_touchpoints_notes.sql); enrichment
+-- (52_enrichment.sql) fills the enrichment columns.
 
 create table app.leads (
   id text primary key default app.new_id('rp'),
@@ -64,6 +84,12 @@ create table app.leads (
 comment on table app.leads is 'Leads per org. deleted_at set = soft-deleted (hidden from lists, restorable, still counted against the plan until permanently deleted).';
 comment on column app.leads.enrichment is 'The enrichment document: sources, discussion points, tech stack, confidence, per-source raw data.';
 comment on column app.leads.last_touch_at is 'When the lead was last touched (touchpoint, email, meeting); what stalled detection reads.';
+comment on column app.leads.enrichment_status is 'not_enriched, enriching (a run is in progress since enrichment_started_at), complete or failed (enrichment_error says why).';
+comment on column app.leads.enrichment_started_at is 'When the latest enrichment run started.';
+comment on column app.leads.enrichment_error is 'Why the latest enrichment run failed (null unless enrichment_status = failed).';
+comment on column app.leads.company_domain is 'The employer''s web domain as enrichment found it; what the spider web matches leads of one company on.';
+comment on column app.leads.referrer_key is 'Who referred the lead (crm_data.referredBy / referrer / referred_by), lower-cased, for the spider web.';
+comment on column app.leads.idle_since is 'The last touch, or the creation for a lead never touched: what stalled detection measures from.';
 
 create unique index leads_org_email_key on app.leads (org_id, email_key) where deleted_at is null;
 create index leads_org_created_idx on app.leads (org_id, created_at desc, id desc) where deleted_at is null;
@@ -71,6 +97,22 @@ create index leads_org_deleted_idx on app.leads (org_id, deleted_at desc) where 
 create index leads_org_status_idx on app.leads (org_id, status) where deleted_at is null;
 create index leads_org_tier_idx on app.leads (org_id, tier) where deleted_at is null;
 create index leads_org_stage_idx on app.leads (org_id, stage_id);
+
+-- The keys the spider web (52_enrichment.sql) joins an org's leads on: one company, one
+-- mail domain, one referrer.
+create index leads_org_company_domain_idx on app.leads (org_id, company_domain) where deleted_at is null;
+create index leads_org_email_domain_idx on app.leads (org_id, email_domain) where deleted_at is null;
+create index leads_org_organization_key_idx on app.leads (org_id, organization_key) where deleted_at is null;
+create index leads_org_company_key_idx on app.leads (org_id, company_key) where deleted_at is null;
+create index leads_org_referrer_key_idx on app.leads (org_id, referrer_key) where deleted_at is null;
+-- What the stuck-run sweep reads (across orgs, so not led by org_id).
+create index leads_enriching_idx on app.leads (enrichment_started_at) where enrichment_status = 'enriching';
+
+-- The stalled list's index (58_stalled.sql): org, stage and idle_since in the index
+-- condition. It carries created_at as well, so pipeline analytics (64_analytics.sql) reads
+-- live leads per stage and their age from it too.
+create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) include (id, created_at, last_touch_at, status)
+  where deleted_at is null;
 
 create trigger leads_touch_updated_at before update on app.leads
   for each row execute function app._touch_updated_at();
@@ -112,31 +154,3 @@ revoke execute on function app._lead_default_stage() from public;
 
 create trigger leads_default_stage before insert on app.leads
   for each row execute function app._lead_default_stage();
-
--- @@@ from enrichment
-
--- ---------------------------------------------------------------------------
--- Enrichment state on the lead, and the keys the spider web joins on.
--- ---------------------------------------------------------------------------
-
-comment on column app.leads.enrichment_status is 'not_enriched, enriching (a run is in progress since enrichment_started_at), complete or failed (enrichment_error says why).';
-comment on column app.leads.enrichment_started_at is 'When the latest enrichment run started.';
-comment on column app.leads.enrichment_error is 'Why the latest enrichment run failed (null unless enrichment_status = failed).';
-comment on column app.leads.company_domain is 'The employer''s web domain as enrichment found it; what the spider web matches leads of one company on.';
-comment on column app.leads.referrer_key is 'Who referred the lead (crm_data.referredBy / referrer / referred_by), lower-cased, for the spider web.';
-
-create index leads_org_company_domain_idx on app.leads (org_id, company_domain) where deleted_at is null;
-create index leads_org_email_domain_idx on app.leads (org_id, email_domain) where deleted_at is null;
-create index leads_org_organization_key_idx on app.leads (org_id, organization_key) where deleted_at is null;
-create index leads_org_company_key_idx on app.leads (org_id, company_key) where deleted_at is null;
-create index leads_org_referrer_key_idx on app.leads (org_id, referrer_key) where deleted_at is null;
--- What the stuck-run sweep reads (across orgs, so not led by org_id).
-create index leads_enriching_idx on app.leads (enrichment_started_at) where enrichment_status = 'enriching';
-
--- @@@ from stalled_leads
-
-comment on column app.leads.idle_since is 'The last touch, or the creation for a lead never touched: what stalled detection measures from.';
-
--- @@@ from pipeline_analytics
-create index leads_org_stage_idle_idx on app.leads (org_id, stage_id, idle_since) include (id, created_at, last_touch_at, status)
-  where deleted_at is null;

@@ -1,8 +1,46 @@
+-- Stage history: one row per stage a lead enters (its first stage included), written by a
+-- trigger on app.leads so Studio edits, sync sources and automation are recorded as well
+-- as API calls. Read by GET /stages/history, pipeline analytics (64_analytics.sql) and
+-- playbook recommendations (60_playbooks.sql); automation (62_automation.sql) marks its
+-- moves with the rule that made them.
+--   * app.stage_changes;
+--   * app.current_actor, app.current_source: who and what is making a change (also the
+--     defaults of touchpoints, notes, feedback and events);
+--   * the trigger leads_record_stage_change (app._record_stage_change).
+-- Elsewhere: the trigger stage_changes_event (54_events.sql) turns each row into a
+-- stage_changed event.
 
--- @@@ from stage_history_and_touchpoints
--- Two records every later feature reads: the history of stage moves (analytics,
--- automation) and touchpoints, the lead's interaction log (stalled detection reads the
--- last-touch time they keep current).
+create table app.stage_changes (
+  id text primary key default app.new_id('sc'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  lead_id text not null,
+  from_stage_id text,
+  to_stage_id text,
+  -- Names as they were, so history stays readable after a stage is renamed or removed.
+  from_stage_name text,
+  to_stage_name text,
+  changed_at timestamptz not null default now(),
+  changed_by text not null,
+  source text not null,
+  -- The automation rule that made the move, when one did.
+  rule_id text,
+  constraint stage_changes_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+);
+comment on table app.stage_changes is 'Every stage a lead entered: when, from where, by whom (API key, sync source, rule, database user).';
+create index stage_changes_org_lead_idx on app.stage_changes (org_id, lead_id, changed_at desc);
+create index stage_changes_org_changed_idx on app.stage_changes (org_id, changed_at desc);
+-- A lead's first stage_changes row (written when it is created) says where it came from:
+-- pipeline analytics counts them per source in one index-only scan, and finds them per
+-- lead for soft-deleted leads.
+create index stage_changes_org_first_idx on app.stage_changes (org_id, source, changed_by) include (lead_id)
+  where from_stage_id is null;
+
+alter table app.stage_changes enable row level security;
+alter table app.stage_changes force row level security;
+create policy "Stage history is visible to its own org" on app.stage_changes
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select on app.stage_changes to authenticated;
+grant all on app.stage_changes to service_role;
 
 -- ---------------------------------------------------------------------------
 -- Who and what is acting. API requests carry key_id in their claims; inbound webhooks
@@ -35,36 +73,9 @@ revoke execute on function app.current_source() from public;
 grant execute on function app.current_source() to anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- Stage history: one row per stage a lead enters (its first stage included), written by
--- a trigger so Studio edits and automation are recorded as well as API calls.
+-- Recording a move: on insert and whenever stage_id changes, with the stage names as they
+-- are at the time and the automation rule (rule_id claim) that made the move, if any.
 -- ---------------------------------------------------------------------------
-create table app.stage_changes (
-  id text primary key default app.new_id('sc'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  lead_id text not null,
-  from_stage_id text,
-  to_stage_id text,
-  -- Names as they were, so history stays readable after a stage is renamed or removed.
-  from_stage_name text,
-  to_stage_name text,
-  changed_at timestamptz not null default now(),
-  changed_by text not null,
-  source text not null,
-  -- The automation rule that made the move, when one did.
-  rule_id text,
-  constraint stage_changes_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
-);
-comment on table app.stage_changes is 'Every stage a lead entered: when, from where, by whom (API key, sync source, rule, database user).';
-create index stage_changes_org_lead_idx on app.stage_changes (org_id, lead_id, changed_at desc);
-create index stage_changes_org_changed_idx on app.stage_changes (org_id, changed_at desc);
-
-alter table app.stage_changes enable row level security;
-alter table app.stage_changes force row level security;
-create policy "Stage history is visible to its own org" on app.stage_changes
-  for select to authenticated using (org_id = (select app.current_org_id()));
-grant select on app.stage_changes to authenticated;
-grant all on app.stage_changes to service_role;
-
 create function app._record_stage_change() returns trigger
   language plpgsql
   security definer
@@ -92,10 +103,3 @@ revoke execute on function app._record_stage_change() from public;
 
 create trigger leads_record_stage_change after insert or update of stage_id on app.leads
   for each row execute function app._record_stage_change();
-
--- @@@ from pipeline_analytics
-
--- A lead's first stage_changes row (written when it is created) says where it came from:
--- counted per source in one index-only scan, and found per lead for soft-deleted leads.
-create index stage_changes_org_first_idx on app.stage_changes (org_id, source, changed_by) include (lead_id)
-  where from_stage_id is null;

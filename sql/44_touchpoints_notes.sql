@@ -1,5 +1,14 @@
-
--- @@@ from stage_history_and_touchpoints
+-- Touchpoints and notes: what happened with a lead, and what was written about it.
+--   * app.touchpoints (GET/POST /touchpoints): the lead's interaction log. Each touchpoint
+--     moves the lead's last_touch_at forward (trigger touchpoints_touch_lead), which stalled
+--     detection (58_stalled.sql) and scoring (56_scoring.sql, trigger leads_rescore) read;
+--     occurred_at is when the interaction happened, so it cannot lie in the future
+--     (trigger touchpoints_refuse_future);
+--   * app.notes (/notes): manual notes, call-transcript summaries, AI insights and system
+--     notes on a lead.
+-- Elsewhere: the trigger touchpoints_event (54_events.sql) turns each touchpoint into a
+-- touch_logged event; the source and author defaults are app.current_source and
+-- app.current_actor (42_stage_history.sql).
 
 -- ---------------------------------------------------------------------------
 -- Touchpoints: the lead's interaction log.
@@ -36,29 +45,10 @@ create policy "Touchpoints can be deleted by their own org" on app.touchpoints
 grant select, insert, update, delete on app.touchpoints to authenticated;
 grant all on app.touchpoints to service_role;
 
-create function app._touch_lead() returns trigger
-  language plpgsql
-  security definer
-  set search_path = ''
-  as $$
-  begin
-    update app.leads l
-    set last_touch_at = new.occurred_at
-    where l.id = new.lead_id and (l.last_touch_at is null or l.last_touch_at < new.occurred_at);
-    return null;
-  end;
-  $$;
-comment on function app._touch_lead() is 'Trigger: a logged touchpoint moves its lead''s last_touch_at forward (never back).';
-revoke execute on function app._touch_lead() from public;
-
-create trigger touchpoints_touch_lead after insert or update of occurred_at on app.touchpoints
-  for each row execute function app._touch_lead();
-
--- @@@ from notes
--- Notes on a lead (manual notes, call-transcript summaries, AI insights, system notes),
--- and the rules touchpoints need beyond their table: occurred_at is when an interaction
--- happened, so it cannot lie in the future (it would push last_touch_at, and with it
--- stalled detection, ahead of reality).
+-- A logged touchpoint may be corrected (what, which way, when), but its lead, author,
+-- source and logging time stay as they were recorded.
+revoke update on app.touchpoints from authenticated;
+grant update (type, direction, summary, occurred_at, metadata) on app.touchpoints to authenticated;
 
 -- ---------------------------------------------------------------------------
 -- Notes
@@ -98,9 +88,31 @@ grant update (content, pinned) on app.notes to authenticated;
 grant all on app.notes to service_role;
 
 -- ---------------------------------------------------------------------------
+-- Touchpoints move their lead's last touch forward, never back.
+-- ---------------------------------------------------------------------------
+create function app._touch_lead() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  begin
+    update app.leads l
+    set last_touch_at = new.occurred_at
+    where l.id = new.lead_id and (l.last_touch_at is null or l.last_touch_at < new.occurred_at);
+    return null;
+  end;
+  $$;
+comment on function app._touch_lead() is 'Trigger: a logged touchpoint moves its lead''s last_touch_at forward (never back).';
+revoke execute on function app._touch_lead() from public;
+
+create trigger touchpoints_touch_lead after insert or update of occurred_at on app.touchpoints
+  for each row execute function app._touch_lead();
+
+-- ---------------------------------------------------------------------------
 -- Touchpoints: no interaction from the future. Five minutes of slack absorb clock skew
--- between an agent and the database. A meeting booked for next week is logged when it
--- takes place, or as a booking now (its start time in metadata).
+-- between an agent and the database (a future occurred_at would push last_touch_at, and
+-- with it stalled detection, ahead of reality). A meeting booked for next week is logged
+-- when it takes place, or as a booking now (its start time in metadata).
 -- ---------------------------------------------------------------------------
 create function app._refuse_future_touchpoint() returns trigger
   language plpgsql
@@ -122,8 +134,3 @@ revoke execute on function app._refuse_future_touchpoint() from public;
 
 create trigger touchpoints_refuse_future before insert or update of occurred_at on app.touchpoints
   for each row execute function app._refuse_future_touchpoint();
-
--- A logged touchpoint may be corrected (what, which way, when), but its lead, author,
--- source and logging time stay as they were recorded.
-revoke update on app.touchpoints from authenticated;
-grant update (type, direction, summary, occurred_at, metadata) on app.touchpoints to authenticated;

@@ -1,17 +1,19 @@
-
--- @@@ from custom_fields
--- Custom field definitions, and the check of a lead's customFields against them, in the
--- database so every writer (API, Studio, imports) is held to them:
---   * app.custom_fields: key (unique per org, case-insensitive), label, field_type
+-- Custom fields: an org's definitions of the keys in a lead's customFields, and the check of
+-- customFields against them, in the database so every writer (API, Studio, imports) is
+-- held to them.
+--   * app.custom_fields (/fields): key (unique per org, case-insensitive), label, field_type
 --     (text | number | date | select | multiselect | boolean), options for the choice types,
 --     required;
---   * a lead's custom_fields are checked when written: each defined key must hold a value
---     of its type (null clears it), and required keys must be present and not null. Keys
---     without a definition stay free-form;
---   * a definition cannot change (or be created) in a way that live leads' values break.
+--   * a lead's custom_fields are checked when written (trigger leads_check_custom_fields on
+--     app.leads, at the end of this file): each defined key must hold a value of its type
+--     (null clears it), and required keys must be present and not null. Keys without a
+--     definition stay free-form;
+--   * a definition cannot be created or changed in a way that breaks live leads' values
+--     (trigger custom_fields_check).
 
 -- ---------------------------------------------------------------------------
--- Values
+-- The options of select and multiselect fields. Defined before the table, whose options
+-- check calls it.
 -- ---------------------------------------------------------------------------
 create function app._field_options_ok(p_options text[]) returns boolean
   language sql immutable parallel safe
@@ -25,6 +27,46 @@ comment on function app._field_options_ok(text[]) is 'True for 1-200 distinct, t
 revoke execute on function app._field_options_ok(text[]) from public;
 grant execute on function app._field_options_ok(text[]) to authenticated, service_role;
 
+-- ---------------------------------------------------------------------------
+-- Definitions
+-- ---------------------------------------------------------------------------
+create table app.custom_fields (
+  id text primary key default app.new_id('cf'),
+  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
+  key text not null,
+  label text not null,
+  field_type text not null,
+  options text[],
+  required boolean not null default false,
+  -- Filled with "last" by the definition trigger when not given.
+  position integer not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint custom_fields_key_check check (key ~ '^[a-zA-Z][a-zA-Z0-9_]{0,63}$'),
+  constraint custom_fields_label_check check (length(btrim(label)) between 1 and 200),
+  constraint custom_fields_field_type_check check (field_type in ('text', 'number', 'date', 'select', 'multiselect', 'boolean')),
+  constraint custom_fields_options_check check (case when field_type in ('select', 'multiselect')
+    then options is not null and app._field_options_ok(options) else options is null end),
+  constraint custom_fields_position_check check (position >= 0)
+);
+comment on table app.custom_fields is 'Custom field definitions per org: the type (and options) a lead''s customFields.<key> must have, and whether it is required.';
+comment on column app.custom_fields.key is 'The key in a lead''s customFields; unique per org (case-insensitive), never changed.';
+comment on column app.custom_fields.options is 'The allowed values of select and multiselect fields; null for other types.';
+comment on column app.custom_fields.required is 'Whether customFields.<key> must be present and not null whenever a lead''s customFields are written.';
+
+create unique index custom_fields_org_key_key on app.custom_fields (org_id, lower(key));
+create index custom_fields_org_position_idx on app.custom_fields (org_id, position);
+
+create trigger custom_fields_touch_updated_at before update on app.custom_fields
+  for each row execute function app._touch_updated_at();
+
+select app.make_org_private('app.custom_fields', 'Custom fields');
+grant select, insert, update, delete on app.custom_fields to authenticated;
+grant all on app.custom_fields to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Values: whether a value fits a field type, and what it must be, in words, for refusals.
+-- ---------------------------------------------------------------------------
 -- ISO 8601: a date (2026-03-01) or a timestamp (2026-03-01T09:30:00Z, offsets and
 -- fractions allowed) that is a real moment.
 create function app._is_iso_date(p_text text) returns boolean
@@ -86,43 +128,6 @@ create function app._custom_field_expectation(p_field_type text, p_options text[
 comment on function app._custom_field_expectation(text, text[]) is 'What a value of this field type must be, in words, for refusals.';
 revoke execute on function app._custom_field_expectation(text, text[]) from public;
 grant execute on function app._custom_field_expectation(text, text[]) to authenticated, service_role;
-
--- ---------------------------------------------------------------------------
--- Definitions
--- ---------------------------------------------------------------------------
-create table app.custom_fields (
-  id text primary key default app.new_id('cf'),
-  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
-  key text not null,
-  label text not null,
-  field_type text not null,
-  options text[],
-  required boolean not null default false,
-  -- Filled with "last" by the definition trigger when not given.
-  position integer not null,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  constraint custom_fields_key_check check (key ~ '^[a-zA-Z][a-zA-Z0-9_]{0,63}$'),
-  constraint custom_fields_label_check check (length(btrim(label)) between 1 and 200),
-  constraint custom_fields_field_type_check check (field_type in ('text', 'number', 'date', 'select', 'multiselect', 'boolean')),
-  constraint custom_fields_options_check check (case when field_type in ('select', 'multiselect')
-    then options is not null and app._field_options_ok(options) else options is null end),
-  constraint custom_fields_position_check check (position >= 0)
-);
-comment on table app.custom_fields is 'Custom field definitions per org: the type (and options) a lead''s customFields.<key> must have, and whether it is required.';
-comment on column app.custom_fields.key is 'The key in a lead''s customFields; unique per org (case-insensitive), never changed.';
-comment on column app.custom_fields.options is 'The allowed values of select and multiselect fields; null for other types.';
-comment on column app.custom_fields.required is 'Whether customFields.<key> must be present and not null whenever a lead''s customFields are written.';
-
-create unique index custom_fields_org_key_key on app.custom_fields (org_id, lower(key));
-create index custom_fields_org_position_idx on app.custom_fields (org_id, position);
-
-create trigger custom_fields_touch_updated_at before update on app.custom_fields
-  for each row execute function app._touch_updated_at();
-
-select app.make_org_private('app.custom_fields', 'Custom fields');
-grant select, insert, update, delete on app.custom_fields to authenticated;
-grant all on app.custom_fields to service_role;
 
 -- ---------------------------------------------------------------------------
 -- A definition's own rules, with refusals that say what to send. Security invoker on
