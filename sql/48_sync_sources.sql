@@ -1,24 +1,31 @@
-
--- @@@ from sync_sources
--- Stage sync sources: outside systems (Gmail, an SDR tool, a form, any webhook) that create
--- or update leads and move them through the pipeline by posting to an inbound URL.
+-- Sync sources: outside systems (Gmail, an SDR tool, a form, any webhook) that create or
+-- update leads and move them through the pipeline by posting events to an inbound URL.
+--
+-- This file holds:
 --   * app.sync_sources: one row per integration: its type, default target stage, per-event
 --     stages, field mapping (payload path -> lead field), and the credentials of its inbound
 --     URL: an unguessable token in the URL and a secret that authenticates the sender. The
 --     secret is kept (HMACs are verified with it) but the tenant role can never read it
 --     back: it is handed out once, on create and on rotation;
 --   * app.sync_events: every event received, unique per source and sender's event id, so a
---     redelivery answers with the first outcome instead of writing twice;
+--     redelivery answers with the first outcome instead of writing twice; kept 30 days
+--     (app.purge_sync_events, run daily by the job purge-sync-events in 90_jobs.sql);
+--   * app.sync_source_details: the API's view of a source (no secret);
+--   * validation for every writer (trigger sync_sources_check), app.create_sync_source and
+--     app.update_sync_source for the API, and app.sync_source_for_token, the inbound edge's
+--     lookup by URL token;
 --   * app.ingest_sync_event: the whole ingest in one call, acting as the source's org: claim
 --     the event id, map the payload, create or update the lead by email, move it to the
 --     event's stage, log a touchpoint. Any refusal (bad payload, plan limit, disabled source)
---     rolls all of it back, the event claim included, so the sender may retry.
---   * stages a sync source targets cannot be deleted until the source is retargeted.
+--     rolls all of it back, the event claim included, so the sender may retry;
+--   * the trigger stages_refuse_deleting_synced on app.stages: a stage a sync source targets
+--     cannot be deleted until the source is retargeted.
+-- Stage names are resolved by app.resolve_stage (30_stages.sql); lead sources in analytics
+-- (64_analytics.sql) are told apart by sync source name.
 
 -- ---------------------------------------------------------------------------
--- Helpers
+-- Random credentials: the sync_sources defaults call this, so it precedes the table.
 -- ---------------------------------------------------------------------------
-
 -- Random hex from three v4 UUIDs (366 random bits from the server's strong random source)
 -- hashed with SHA-256, so up to 64 hex digits carry their full entropy.
 create function app._random_hex(p_digits integer) returns text
@@ -32,6 +39,110 @@ create function app._random_hex(p_digits integer) returns text
 comment on function app._random_hex(integer) is 'Up to 64 random hex digits (4 bits of entropy each), for tokens and secrets.';
 revoke execute on function app._random_hex(integer) from public;
 grant execute on function app._random_hex(integer) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Sync sources
+-- ---------------------------------------------------------------------------
+create table app.sync_sources (
+  id text primary key default app.new_id('ss'),
+  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
+  name text not null constraint sync_sources_name_check check (length(btrim(name)) between 1 and 100),
+  type text not null constraint sync_sources_type_check
+    check (type in ('gmail', 'api_sdr', 'form_webhook', 'generic_webhook')),
+  enabled boolean not null default true,
+  -- Where an event's lead goes unless event_stages names a stage for the event.
+  stage_id text not null,
+  event_stages jsonb not null default '{}'
+    constraint sync_sources_event_stages_check check (jsonb_typeof(event_stages) = 'object'),
+  field_mapping jsonb not null default '{}'
+    constraint sync_sources_field_mapping_check check (jsonb_typeof(field_mapping) = 'object'),
+  -- 192 random bits: the inbound URL is /api/openclaw/inbound/{inbound_token}.
+  inbound_token text not null default app._random_hex(48)
+    constraint sync_sources_inbound_token_check check (inbound_token ~ '^[0-9a-f]{48}$'),
+  -- 256 random bits. Stored as is because HMACs are computed with it; the tenant role has no
+  -- select privilege on it.
+  secret text not null default 'whsec_' || app._random_hex(64)
+    constraint sync_sources_secret_check check (secret ~ '^whsec_[0-9a-f]{64}$'),
+  last_event_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint sync_sources_org_id_id_key unique (org_id, id),
+  constraint sync_sources_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id)
+);
+comment on table app.sync_sources is 'Outside systems that create, update and move leads by posting events to their inbound URL (gmail, api_sdr, form_webhook, generic_webhook).';
+comment on column app.sync_sources.event_stages is 'Event name -> stage id, e.g. {"reply_received": "stg_…"}; events not listed go to stage_id.';
+comment on column app.sync_sources.field_mapping is 'Lead or event field -> payload path (or list of paths, first with a value wins), e.g. {"email": "contact.email"}.';
+comment on column app.sync_sources.secret is 'Authenticates the sender (shared secret or HMAC key). Never readable by tenants; returned on create and rotation only.';
+
+create unique index sync_sources_inbound_token_key on app.sync_sources (inbound_token);
+create unique index sync_sources_org_name_key on app.sync_sources (org_id, lower(name));
+create index sync_sources_org_stage_idx on app.sync_sources (org_id, stage_id);
+create index sync_sources_org_created_idx on app.sync_sources (org_id, created_at, id);
+
+-- Config changes stamp updated_at; receiving an event (last_event_at) does not.
+create trigger sync_sources_touch_updated_at
+  before update of name, type, enabled, stage_id, event_stages, field_mapping, inbound_token, secret on app.sync_sources
+  for each row execute function app._touch_updated_at();
+
+select app.make_org_private('app.sync_sources', 'Sync sources');
+
+-- Even its own org never reads the secret back; a new one is written on rotation.
+grant select (id, org_id, name, type, enabled, stage_id, event_stages, field_mapping, inbound_token,
+              last_event_at, created_at, updated_at) on app.sync_sources to authenticated;
+grant insert (name, type, enabled, stage_id, event_stages, field_mapping, secret) on app.sync_sources to authenticated;
+grant update (name, enabled, stage_id, event_stages, field_mapping, inbound_token, secret) on app.sync_sources to authenticated;
+grant delete on app.sync_sources to authenticated;
+grant all on app.sync_sources to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Sync events: what each source received, one row per sender's event id.
+-- ---------------------------------------------------------------------------
+create table app.sync_events (
+  id text primary key default app.new_id('se'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  source_id text not null,
+  event_id text not null constraint sync_events_event_id_check check (length(event_id) between 1 and 255),
+  event text not null,
+  received_at timestamptz not null default now(),
+  lead_id text,
+  -- Null only inside the transaction that is processing the event.
+  outcome text constraint sync_events_outcome_check check (outcome in ('created', 'updated', 'ignored')),
+  -- The answer the first delivery got; a redelivery gets it again.
+  result jsonb,
+  constraint sync_events_source_event_key unique (source_id, event_id),
+  constraint sync_events_source_fkey foreign key (org_id, source_id) references app.sync_sources (org_id, id) on delete cascade,
+  constraint sync_events_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete set null (lead_id)
+);
+comment on table app.sync_events is 'Events received by sync sources, unique per source and event id (idempotency), with the outcome replayed to redeliveries; kept 30 days.';
+create index sync_events_org_source_idx on app.sync_events (org_id, source_id, received_at desc);
+create index sync_events_org_lead_idx on app.sync_events (org_id, lead_id) where lead_id is not null;
+create index sync_events_received_idx on app.sync_events (received_at);
+
+alter table app.sync_events enable row level security;
+alter table app.sync_events force row level security;
+-- Written only by app.ingest_sync_event; tenants read their own.
+create policy "Sync events are visible to their own org" on app.sync_events
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select on app.sync_events to authenticated;
+grant all on app.sync_events to service_role;
+
+-- ---------------------------------------------------------------------------
+-- The API's view of a sync source: no secret, stage names alongside ids.
+-- ---------------------------------------------------------------------------
+create view app.sync_source_details with (security_invoker = true) as
+  select s.id, s.org_id, s.name, s.type, s.enabled, s.stage_id, st.name as stage,
+    (select coalesce(pg_catalog.jsonb_object_agg(e.key, pg_catalog.jsonb_build_object('id', e.value, 'name', es.name) order by e.key), '{}'::jsonb)
+     from pg_catalog.jsonb_each_text(s.event_stages) e
+     left join app.stages es on es.id = e.value) as event_stages,
+    s.field_mapping, s.inbound_token, s.last_event_at, s.created_at, s.updated_at
+  from app.sync_sources s
+  join app.stages st on st.id = s.stage_id;
+comment on view app.sync_source_details is 'Sync sources as the API lists them: stage names resolved, event stages as {event: {id, name}}, never the secret.';
+grant select on app.sync_source_details to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Event names and field mappings
+-- ---------------------------------------------------------------------------
 
 -- Event names as they are matched: lower case, runs of other characters as "_"
 -- ("Reply Received" and "reply_received" are the same event).
@@ -149,60 +260,6 @@ revoke execute on function app._sync_value(jsonb, jsonb) from public;
 grant execute on function app._sync_value(jsonb, jsonb) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- Sync sources
--- ---------------------------------------------------------------------------
-create table app.sync_sources (
-  id text primary key default app.new_id('ss'),
-  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
-  name text not null constraint sync_sources_name_check check (length(btrim(name)) between 1 and 100),
-  type text not null constraint sync_sources_type_check
-    check (type in ('gmail', 'api_sdr', 'form_webhook', 'generic_webhook')),
-  enabled boolean not null default true,
-  -- Where an event's lead goes unless event_stages names a stage for the event.
-  stage_id text not null,
-  event_stages jsonb not null default '{}'
-    constraint sync_sources_event_stages_check check (jsonb_typeof(event_stages) = 'object'),
-  field_mapping jsonb not null default '{}'
-    constraint sync_sources_field_mapping_check check (jsonb_typeof(field_mapping) = 'object'),
-  -- 192 random bits: the inbound URL is /api/openclaw/inbound/{inbound_token}.
-  inbound_token text not null default app._random_hex(48)
-    constraint sync_sources_inbound_token_check check (inbound_token ~ '^[0-9a-f]{48}$'),
-  -- 256 random bits. Stored as is because HMACs are computed with it; the tenant role has no
-  -- select privilege on it.
-  secret text not null default 'whsec_' || app._random_hex(64)
-    constraint sync_sources_secret_check check (secret ~ '^whsec_[0-9a-f]{64}$'),
-  last_event_at timestamptz,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  constraint sync_sources_org_id_id_key unique (org_id, id),
-  constraint sync_sources_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id)
-);
-comment on table app.sync_sources is 'Outside systems that create, update and move leads by posting events to their inbound URL (gmail, api_sdr, form_webhook, generic_webhook).';
-comment on column app.sync_sources.event_stages is 'Event name -> stage id, e.g. {"reply_received": "stg_…"}; events not listed go to stage_id.';
-comment on column app.sync_sources.field_mapping is 'Lead or event field -> payload path (or list of paths, first with a value wins), e.g. {"email": "contact.email"}.';
-comment on column app.sync_sources.secret is 'Authenticates the sender (shared secret or HMAC key). Never readable by tenants; returned on create and rotation only.';
-
-create unique index sync_sources_inbound_token_key on app.sync_sources (inbound_token);
-create unique index sync_sources_org_name_key on app.sync_sources (org_id, lower(name));
-create index sync_sources_org_stage_idx on app.sync_sources (org_id, stage_id);
-create index sync_sources_org_created_idx on app.sync_sources (org_id, created_at, id);
-
--- Config changes stamp updated_at; receiving an event (last_event_at) does not.
-create trigger sync_sources_touch_updated_at
-  before update of name, type, enabled, stage_id, event_stages, field_mapping, inbound_token, secret on app.sync_sources
-  for each row execute function app._touch_updated_at();
-
-select app.make_org_private('app.sync_sources', 'Sync sources');
-
--- Even its own org never reads the secret back; a new one is written on rotation.
-grant select (id, org_id, name, type, enabled, stage_id, event_stages, field_mapping, inbound_token,
-              last_event_at, created_at, updated_at) on app.sync_sources to authenticated;
-grant insert (name, type, enabled, stage_id, event_stages, field_mapping, secret) on app.sync_sources to authenticated;
-grant update (name, enabled, stage_id, event_stages, field_mapping, inbound_token, secret) on app.sync_sources to authenticated;
-grant delete on app.sync_sources to authenticated;
-grant all on app.sync_sources to service_role;
-
--- ---------------------------------------------------------------------------
 -- What a sync source may hold, for every writer: a new source starts from its type's
 -- default mapping; mapping keys are known fields with path values and always include
 -- email; event names are normalised names; event stages are stages of the source's org.
@@ -263,9 +320,11 @@ revoke execute on function app._check_sync_source() from public;
 create trigger sync_sources_check before insert or update of type, org_id, event_stages, field_mapping on app.sync_sources
   for each row execute function app._check_sync_source();
 
+-- ---------------------------------------------------------------------------
 -- A stage a sync source sends leads to cannot disappear under it (the composite key
 -- guards stage_id; this also covers event_stages and explains how to proceed). Deleting the
 -- whole org deletes its sources too, so it is let through.
+-- ---------------------------------------------------------------------------
 create function app._refuse_deleting_synced_stage() returns trigger
   language plpgsql
   security definer
@@ -292,52 +351,6 @@ revoke execute on function app._refuse_deleting_synced_stage() from public;
 
 create trigger stages_refuse_deleting_synced before delete on app.stages
   for each row execute function app._refuse_deleting_synced_stage();
-
--- ---------------------------------------------------------------------------
--- Sync events: what each source received, one row per sender's event id.
--- ---------------------------------------------------------------------------
-create table app.sync_events (
-  id text primary key default app.new_id('se'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  source_id text not null,
-  event_id text not null constraint sync_events_event_id_check check (length(event_id) between 1 and 255),
-  event text not null,
-  received_at timestamptz not null default now(),
-  lead_id text,
-  -- Null only inside the transaction that is processing the event.
-  outcome text constraint sync_events_outcome_check check (outcome in ('created', 'updated', 'ignored')),
-  -- The answer the first delivery got; a redelivery gets it again.
-  result jsonb,
-  constraint sync_events_source_event_key unique (source_id, event_id),
-  constraint sync_events_source_fkey foreign key (org_id, source_id) references app.sync_sources (org_id, id) on delete cascade,
-  constraint sync_events_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete set null (lead_id)
-);
-comment on table app.sync_events is 'Events received by sync sources, unique per source and event id (idempotency), with the outcome replayed to redeliveries; kept 30 days.';
-create index sync_events_org_source_idx on app.sync_events (org_id, source_id, received_at desc);
-create index sync_events_org_lead_idx on app.sync_events (org_id, lead_id) where lead_id is not null;
-create index sync_events_received_idx on app.sync_events (received_at);
-
-alter table app.sync_events enable row level security;
-alter table app.sync_events force row level security;
--- Written only by app.ingest_sync_event; tenants read their own.
-create policy "Sync events are visible to their own org" on app.sync_events
-  for select to authenticated using (org_id = (select app.current_org_id()));
-grant select on app.sync_events to authenticated;
-grant all on app.sync_events to service_role;
-
--- ---------------------------------------------------------------------------
--- The API's view of a sync source: no secret, stage names alongside ids.
--- ---------------------------------------------------------------------------
-create view app.sync_source_details with (security_invoker = true) as
-  select s.id, s.org_id, s.name, s.type, s.enabled, s.stage_id, st.name as stage,
-    (select coalesce(pg_catalog.jsonb_object_agg(e.key, pg_catalog.jsonb_build_object('id', e.value, 'name', es.name) order by e.key), '{}'::jsonb)
-     from pg_catalog.jsonb_each_text(s.event_stages) e
-     left join app.stages es on es.id = e.value) as event_stages,
-    s.field_mapping, s.inbound_token, s.last_event_at, s.created_at, s.updated_at
-  from app.sync_sources s
-  join app.stages st on st.id = s.stage_id;
-comment on view app.sync_source_details is 'Sync sources as the API lists them: stage names resolved, event stages as {event: {id, name}}, never the secret.';
-grant select on app.sync_source_details to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Create, change (and rotate credentials of) a sync source, as the current org.
@@ -732,8 +745,9 @@ revoke execute on function app.ingest_sync_event(text, text, jsonb) from public;
 grant execute on function app.ingest_sync_event(text, text, jsonb) to anon, service_role;
 
 -- ---------------------------------------------------------------------------
--- Housekeeping: senders redeliver within days (Pub/Sub for up to 7); 30 days of events
--- keep redeliveries idempotent and the recent history readable.
+-- Housekeeping, run daily by the job purge-sync-events (90_jobs.sql): senders redeliver
+-- within days (Pub/Sub for up to 7); 30 days of events keep redeliveries idempotent and
+-- the recent history readable.
 -- ---------------------------------------------------------------------------
 create function app.purge_sync_events() returns integer
   language plpgsql

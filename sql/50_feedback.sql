@@ -1,11 +1,13 @@
-
--- @@@ from feedback
 -- Feedback: the hub between an org's agents and the platform operator (ClawCRM EIR).
 -- Agents file bugs, errors and requests; the operator answers with a status and a
 -- response; GET /health shows each org its unread answers until the org acknowledges
 -- them. A tenant may file and read its own items and set acknowledged_at, nothing else:
 -- status and response are the operator's, written through app.respond_to_feedback
 -- (service_role only) or by a human in Studio.
+--
+-- This file holds the table app.feedback (with its policies and column privileges), the
+-- trigger feedback_stamp (app._stamp_feedback) that stamps responses and acknowledgements
+-- for every writer, and app.respond_to_feedback.
 
 create table app.feedback (
   id text primary key default app.new_id('fb'),
@@ -45,6 +47,25 @@ create index feedback_status_created_idx on app.feedback (status, created_at des
 create trigger feedback_touch_updated_at before update on app.feedback
   for each row execute function app._touch_updated_at();
 
+-- Tenants insert only the fields an agent files and update only acknowledged_at (column
+-- privileges), on their own org's rows (policies). Nobody deletes through the API; the
+-- operator (service_role) bypasses RLS.
+alter table app.feedback enable row level security;
+alter table app.feedback force row level security;
+create policy "Feedback is visible to the org that filed it" on app.feedback
+  for select to authenticated using (org_id = (select app.current_org_id()));
+create policy "Feedback can be filed in the caller's org" on app.feedback
+  for insert to authenticated with check (org_id = (select app.current_org_id()));
+create policy "Feedback responses can be acknowledged by the org that filed it" on app.feedback
+  for update to authenticated
+  using (org_id = (select app.current_org_id()))
+  with check (org_id = (select app.current_org_id()));
+
+grant select on app.feedback to authenticated;
+grant insert (org_id, type, agent, priority, title, description, context) on app.feedback to authenticated;
+grant update (acknowledged_at) on app.feedback to authenticated;
+grant all on app.feedback to service_role;
+
 -- ---------------------------------------------------------------------------
 -- Timestamps the database keeps for every writer: a new or changed response is stamped
 -- with when and by whom it was given; in a tenant request an acknowledgement is always
@@ -79,27 +100,6 @@ revoke execute on function app._stamp_feedback() from public;
 
 create trigger feedback_stamp before insert or update on app.feedback
   for each row execute function app._stamp_feedback();
-
--- ---------------------------------------------------------------------------
--- Row-level security and privileges. Tenants insert only the fields an agent files and
--- update only acknowledged_at (column privileges), on their own org's rows (policies).
--- Nobody deletes through the API; the operator (service_role) bypasses RLS.
--- ---------------------------------------------------------------------------
-alter table app.feedback enable row level security;
-alter table app.feedback force row level security;
-create policy "Feedback is visible to the org that filed it" on app.feedback
-  for select to authenticated using (org_id = (select app.current_org_id()));
-create policy "Feedback can be filed in the caller's org" on app.feedback
-  for insert to authenticated with check (org_id = (select app.current_org_id()));
-create policy "Feedback responses can be acknowledged by the org that filed it" on app.feedback
-  for update to authenticated
-  using (org_id = (select app.current_org_id()))
-  with check (org_id = (select app.current_org_id()));
-
-grant select on app.feedback to authenticated;
-grant insert (org_id, type, agent, priority, title, description, context) on app.feedback to authenticated;
-grant update (acknowledged_at) on app.feedback to authenticated;
-grant all on app.feedback to service_role;
 
 -- ---------------------------------------------------------------------------
 -- The operator's answer. The one way the API writes status and response; granted to

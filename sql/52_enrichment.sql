@@ -1,5 +1,3 @@
-
--- @@@ from enrichment
 -- Enrichment: the state of each lead's enrichment, the provider answer cache, and the
 -- spider web of connections between an org's leads.
 --
@@ -13,31 +11,20 @@
 -- What a paid provider says about a person (keys 'person:…') was bought by one org and is
 -- cached for that org only. Both go through security definer accessors; the table itself
 -- shows an org only its own person answers.
-
--- ---------------------------------------------------------------------------
--- Names compared the way people mean them: "Acme, Inc." = "ACME" = "acme inc".
--- ---------------------------------------------------------------------------
-create function app.name_key(p_name text) returns text
-  language sql immutable parallel safe
-  set search_path = ''
-  as $$
-    select nullif(pg_catalog.btrim(pg_catalog.regexp_replace(
-      pg_catalog.btrim(pg_catalog.regexp_replace(
-        pg_catalog.lower(pg_catalog.replace(p_name, '&', ' and ')), '[^[:alnum:]]+', ' ', 'g')),
-      '( (inc|incorporated|llc|ltd|limited|corp|corporation|co|company|gmbh|plc|pllc|pc|lp|llp|sa|ag|bv|pty))+$', '')), '')
-  $$;
-comment on function app.name_key(text) is 'A company or school name reduced for comparison: lower case, punctuation removed, legal suffixes (Inc, LLC, GmbH, …) dropped; null when nothing is left.';
-revoke execute on function app.name_key(text) from public;
-grant execute on function app.name_key(text) to anon, authenticated, service_role;
-
--- @@@ from scoring
-
--- app.name_key computes the leads' name keys (trigger leads_name_keys) on every insert or
--- update of a lead; without a SET clause the planner inlines it (its body names only
--- pg_catalog functions, so no search path can change what it calls).
-alter function app.name_key(text) reset search_path;
-
--- @@@ from enrichment
+--
+-- This file holds:
+--   * the mail-domain lists: app.personal_mail_domains, app.mail_domain_kind and
+--     app.is_personal_mail_domain;
+--   * name keys: app.name_key and the trigger leads_name_keys on app.leads;
+--   * tables app.lead_facts (schools, former employers) and app.enrichment_cache, with the
+--     cache accessors app.cache_get / app.cache_put;
+--   * a run: app.start_enrichment, app.finish_enrichment;
+--   * the sweeps, run by jobs in 90_jobs.sql: app.fail_stuck_enrichments (every minute,
+--     fail-stuck-enrichments) and app.purge_enrichment_cache (hourly, purge-enrichment-cache);
+--   * app.spider_web.
+-- The enrichment columns of app.leads (enrichment_status, enrichment_started_at,
+-- company_domain, email_domain, organization_key, company_key, referrer_key), their comments
+-- and indexes are in 40_leads.sql.
 
 -- ---------------------------------------------------------------------------
 -- Consumer and throwaway mail domains: a shared gmail.com says nothing about a shared
@@ -84,14 +71,12 @@ select d, 'disposable' from unnest(array[
   'mail.tm', 'mail.gw', 'dropmail.me', '1secmail.com', '1secmail.org', '1secmail.net', 'mailsac.com',
   'spambox.us', 'jetable.org', 'mvrht.com', 'anonaddy.me', '33mail.com', 'mailforspam.com', 'byom.de']) d;
 
--- @@@ from mail_domain_kind
 -- What kind a mail domain is, decided in one place. The free-mail and disposable lists live
 -- only in app.personal_mail_domains; this function adds the two rules a plain lookup
 -- misses: the country variants of the big consumer providers (hotmail.co.uk, yahoo.fr,
 -- gmx.es …) and the sub-domains of a throwaway domain (eu.mailinator.com). The spider web
 -- (through app.is_personal_mail_domain) and the built-in email provider of enrichment
 -- (which asks it once per run) both classify with it, so they cannot disagree.
-
 create function app.mail_domain_kind(p_domain text) returns text
   language sql stable parallel safe
   set search_path = ''
@@ -117,11 +102,9 @@ comment on function app.mail_domain_kind(text) is 'disposable when the mail doma
 revoke execute on function app.mail_domain_kind(text) from public;
 grant execute on function app.mail_domain_kind(text) to authenticated, service_role;
 
--- @@@ from mail_domain_kind
-
--- Same answers as before for the spider web, which passes leads.email_domain (already lower
--- case): null, free-mail, country variants and disposable domains are personal; sub-domains
--- of a disposable domain now are too, as the email provider always counted them.
+-- For the spider web, which passes leads.email_domain (already lower case): no domain,
+-- free-mail and its country variants, disposable domains and their sub-domains are all
+-- personal.
 create function app.is_personal_mail_domain(p_domain text) returns boolean
   language sql stable parallel safe
   set search_path = ''
@@ -129,10 +112,30 @@ create function app.is_personal_mail_domain(p_domain text) returns boolean
     select p_domain is null or app.mail_domain_kind(p_domain) is not null
   $$;
 comment on function app.is_personal_mail_domain(text) is 'True for free-mail (gmail.com, hotmail.co.uk, …) and disposable mail domains (and their sub-domains), which say nothing about an employer; see app.mail_domain_kind.';
-
--- @@@ from enrichment
 revoke execute on function app.is_personal_mail_domain(text) from public;
 grant execute on function app.is_personal_mail_domain(text) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Names compared the way people mean them: "Acme, Inc." = "ACME" = "acme inc".
+-- (Before the tables: lead_facts' generated value_key calls app.name_key.)
+-- ---------------------------------------------------------------------------
+create function app.name_key(p_name text) returns text
+  language sql immutable parallel safe
+  set search_path = ''
+  as $$
+    select nullif(pg_catalog.btrim(pg_catalog.regexp_replace(
+      pg_catalog.btrim(pg_catalog.regexp_replace(
+        pg_catalog.lower(pg_catalog.replace(p_name, '&', ' and ')), '[^[:alnum:]]+', ' ', 'g')),
+      '( (inc|incorporated|llc|ltd|limited|corp|corporation|co|company|gmbh|plc|pllc|pc|lp|llp|sa|ag|bv|pty))+$', '')), '')
+  $$;
+comment on function app.name_key(text) is 'A company or school name reduced for comparison: lower case, punctuation removed, legal suffixes (Inc, LLC, GmbH, …) dropped; null when nothing is left.';
+revoke execute on function app.name_key(text) from public;
+grant execute on function app.name_key(text) to anon, authenticated, service_role;
+
+-- No SET clause on app.name_key: it computes the leads' name keys (trigger leads_name_keys)
+-- on every insert or update of a lead, and without one the planner inlines it (its body
+-- names only pg_catalog functions, so no search path can change what it calls).
+alter function app.name_key(text) reset search_path;
 
 -- The name keys are kept by a trigger rather than generated: Postgres recomputes every
 -- generated column on every update of a row (a rescore included), and these run regular
@@ -202,6 +205,9 @@ create policy "Cached person answers are visible to the org that paid for them" 
 grant select on app.enrichment_cache to authenticated;
 grant all on app.enrichment_cache to service_role;
 
+-- ---------------------------------------------------------------------------
+-- The cache's accessors: shared rows for domain:… keys, the caller's org's own otherwise.
+-- ---------------------------------------------------------------------------
 create function app._cache_scope(p_cache_key text) returns text
   language plpgsql stable
   set search_path = ''
@@ -248,6 +254,7 @@ comment on function app.cache_put(text, text, jsonb, interval) is 'Stores a prov
 revoke execute on function app.cache_put(text, text, jsonb, interval) from public;
 grant execute on function app.cache_put(text, text, jsonb, interval) to authenticated, service_role;
 
+-- Run hourly by the job purge-enrichment-cache (90_jobs.sql).
 create function app.purge_enrichment_cache() returns integer
   language plpgsql
   security definer
@@ -412,6 +419,8 @@ comment on function app.finish_enrichment(text, timestamptz, text, jsonb, jsonb,
 revoke execute on function app.finish_enrichment(text, timestamptz, text, jsonb, jsonb, text) from public;
 grant execute on function app.finish_enrichment(text, timestamptz, text, jsonb, jsonb, text) to authenticated, service_role;
 
+-- Run every minute by the job fail-stuck-enrichments (90_jobs.sql), for runs older than
+-- 5 minutes.
 create function app.fail_stuck_enrichments(p_older_than interval) returns integer
   language plpgsql
   security definer
@@ -529,4 +538,3 @@ create function app.spider_web(p_lead_id text)
 comment on function app.spider_web(text) is 'The lead''s connections to the org''s other live leads (referral, same company domain, same organisation, same referrer, shared school, shared or linked former employer), each with a detail and a strength from 0 to 1.';
 revoke execute on function app.spider_web(text) from public;
 grant execute on function app.spider_web(text) to authenticated, service_role;
-

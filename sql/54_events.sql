@@ -1,17 +1,32 @@
-
--- @@@ from engagement_events
 -- Engagement events: the one record of every signal a lead gives or receives (quiz
 -- completed, proposal viewed, email replied, stage changed, touch logged, …), whoever
 -- writes it: the API, an inbound webhook, proposal tracking, the mail worker, a trigger.
 -- Scoring, automation, campaign triggers and analytics all read this table, and triggers
 -- on it keep each lead's engagement rollup current.
 --
--- Triggers on app.events run in name order; later features hang theirs in between:
---   events_10_rollup      (this file)  lead_engagement counters
---   events_20_score       scoring      the lead's score and label
---   events_30_automation  automation   stage automation rules
---   events_40_campaigns   campaigns    automatic enrolment
+-- The events API (POST/GET /events) lets agents record the signals they observe.
+-- Touchpoints are the human interaction log (a call, an email written, a meeting held);
+-- events are the signals scoring, automation and analytics read. Logging a touchpoint
+-- emits touch_logged and a stage move stage_changed, so agents never record those.
+--
+-- This file holds the tables app.event_types (with the known types), app.events and
+-- app.lead_engagement (the per-lead rollup), the rollup trigger, app.record_event and
+-- app.require_event_type for the API, and the triggers that turn stage moves
+-- (stage_changes_event on app.stage_changes) and touchpoints (touchpoints_event on
+-- app.touchpoints) into events.
+--
+-- Triggers on app.events run in name order:
+--   events_10_rollup      this file                lead_engagement counters
+--   events_20_score       56_scoring.sql           the lead's score and label
+--   events_30_automation  62_automation.sql        stage automation rules
+--   events_40_campaigns   76_campaign_events.sql   automatic enrolment
+-- Other writers of app.events: proposal tracking (66_proposals.sql, which also adds
+-- viewing time to lead_engagement), the mail outbox (74_outbox.sql), campaign events
+-- (76_campaign_events.sql), Calendly (82_calendly.sql) and quizzes (84_quizzes.sql).
 
+-- ---------------------------------------------------------------------------
+-- Event types
+-- ---------------------------------------------------------------------------
 create table app.event_types (
   name text primary key,
   description text not null,
@@ -41,6 +56,9 @@ insert into app.event_types (name, description, recordable) values
   ('stage_changed', 'The lead moved to another stage (written from the stage history).', false),
   ('touch_logged', 'A touchpoint was logged (written from the touchpoint).', false);
 
+-- ---------------------------------------------------------------------------
+-- Events
+-- ---------------------------------------------------------------------------
 create table app.events (
   id text primary key default app.new_id('evt'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
@@ -66,6 +84,8 @@ comment on table app.events is 'Engagement events per lead (quiz, proposal, vide
 create unique index events_org_external_key on app.events (org_id, type, external_id) where external_id is not null;
 create index events_org_lead_idx on app.events (org_id, lead_id, occurred_at desc);
 create index events_org_type_idx on app.events (org_id, type, occurred_at desc);
+-- GET /events without a lead: the org's newest events first.
+create index events_org_occurred_idx on app.events (org_id, occurred_at desc, id desc);
 
 -- A log: tenants read and add, never rewrite. Deleting the lead removes its events.
 alter table app.events enable row level security;
@@ -112,6 +132,9 @@ create policy "Lead engagement is visible to its own org" on app.lead_engagement
 grant select on app.lead_engagement to authenticated;
 grant all on app.lead_engagement to service_role;
 
+-- ---------------------------------------------------------------------------
+-- Keeping the rollup current: the first trigger on app.events.
+-- ---------------------------------------------------------------------------
 create function app._roll_up_event() returns trigger
   language plpgsql
   security definer
@@ -154,7 +177,37 @@ revoke execute on function app._roll_up_event() from public;
 create trigger events_10_rollup after insert on app.events
   for each row execute function app._roll_up_event();
 
--- @@@ from events_api
+-- ---------------------------------------------------------------------------
+-- Which types a caller may use: recording takes only recordable ones, filtering any known
+-- one. The hint lists the valid names from app.event_types, so it never goes stale.
+-- ---------------------------------------------------------------------------
+create function app.require_event_type(p_type text, p_recordable_only boolean default true) returns void
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_known boolean;
+    v_recordable boolean;
+    v_valid text;
+  begin
+    select true, t.recordable into v_known, v_recordable from app.event_types t where t.name = p_type;
+    if v_known and (v_recordable or not p_recordable_only) then
+      return;
+    end if;
+    select string_agg(t.name, ', ' order by t.name) into v_valid
+    from app.event_types t where t.recordable or not p_recordable_only;
+    if v_known then
+      perform app.refuse(400, 'event_type_not_recordable',
+        pg_catalog.format('"%s" events are recorded by the CRM itself', p_type),
+        'Record one of: ' || v_valid || '. touch_logged comes from POST /api/openclaw/touchpoints and stage_changed from moving the lead''s stage.');
+    end if;
+    perform app.refuse(400, 'unknown_event_type', pg_catalog.format('"%s" is not an event type', p_type),
+      'Use one of: ' || v_valid || '.');
+  end;
+  $$;
+comment on function app.require_event_type(text, boolean) is 'Refuses (400, hint listing the valid names) a type that is unknown or, when p_recordable_only, one only the CRM writes.';
+revoke execute on function app.require_event_type(text, boolean) from public;
+grant execute on function app.require_event_type(text, boolean) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Recording: recordable types only, nothing from the future, idempotent on
@@ -207,8 +260,6 @@ create function app.record_event(
   end;
   $$;
 comment on function app.record_event(text, text, jsonb, timestamptz, text) is 'Records a recordable engagement event for one of the caller''s leads; idempotent on (type, external_id); answers { id, duplicate, leadId, type, score, label }.';
-
--- @@@ from engagement_events
 revoke execute on function app.record_event(text, text, jsonb, timestamptz, text) from public;
 grant execute on function app.record_event(text, text, jsonb, timestamptz, text) to authenticated, service_role;
 
@@ -258,44 +309,3 @@ revoke execute on function app._touchpoint_event() from public;
 
 create trigger touchpoints_event after insert on app.touchpoints
   for each row execute function app._touchpoint_event();
-
--- @@@ from events_api
--- The events API (POST/GET /events): agents record the engagement signals they observe.
--- Touchpoints stay the human interaction log (a call, an email written, a meeting held);
--- events are the signals scoring, automation and analytics read. Logging a touchpoint
--- already emits touch_logged and a stage move stage_changed, so agents never record those.
-
--- ---------------------------------------------------------------------------
--- Which types a caller may use: recording takes only recordable ones, filtering any known
--- one. The hint lists the valid names from app.event_types, so it never goes stale.
--- ---------------------------------------------------------------------------
-create function app.require_event_type(p_type text, p_recordable_only boolean default true) returns void
-  language plpgsql
-  set search_path = ''
-  as $$
-  declare
-    v_known boolean;
-    v_recordable boolean;
-    v_valid text;
-  begin
-    select true, t.recordable into v_known, v_recordable from app.event_types t where t.name = p_type;
-    if v_known and (v_recordable or not p_recordable_only) then
-      return;
-    end if;
-    select string_agg(t.name, ', ' order by t.name) into v_valid
-    from app.event_types t where t.recordable or not p_recordable_only;
-    if v_known then
-      perform app.refuse(400, 'event_type_not_recordable',
-        pg_catalog.format('"%s" events are recorded by the CRM itself', p_type),
-        'Record one of: ' || v_valid || '. touch_logged comes from POST /api/openclaw/touchpoints and stage_changed from moving the lead''s stage.');
-    end if;
-    perform app.refuse(400, 'unknown_event_type', pg_catalog.format('"%s" is not an event type', p_type),
-      'Use one of: ' || v_valid || '.');
-  end;
-  $$;
-comment on function app.require_event_type(text, boolean) is 'Refuses (400, hint listing the valid names) a type that is unknown or, when p_recordable_only, one only the CRM writes.';
-revoke execute on function app.require_event_type(text, boolean) from public;
-grant execute on function app.require_event_type(text, boolean) to authenticated, service_role;
-
--- GET /events without a lead: the org's newest events first.
-create index events_org_occurred_idx on app.events (org_id, occurred_at desc, id desc);

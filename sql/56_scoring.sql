@@ -1,10 +1,26 @@
+-- Confidence scoring: how likely a lead is to buy, 0-100, with the points of every factor.
+-- The weights live in one table (app.score_weights); one set-based function
+-- (app.score_leads) computes and stores the score and label, and answers them with the
+-- factors and suggested action, for one lead or every lead of an org in a single
+-- statement. Triggers keep the stored score current (new engagement events, a lead
+-- created, its tier, enrichment or last touch changed) and a daily job applies the time
+-- decay.
+--
+-- This file holds the tables app.lead_scores and app.score_weights, app.round_points,
+-- app.score_leads, the triggers events_20_score (on app.events), leads_score_new and
+-- leads_rescore (on app.leads), and app.rescore_all_leads, run daily by the job
+-- rescore-leads (90_jobs.sql).
+-- The stored score is read by app.lead_details (95_views.sql), stalled leads
+-- (58_stalled.sql), playbooks (60_playbooks.sql), automation conditions
+-- (62_automation.sql), analytics (64_analytics.sql) and app.record_event (54_events.sql).
 
--- @@@ from lead_scores
+-- ---------------------------------------------------------------------------
 -- Where a lead's confidence score lives: a narrow table beside the lead, one row per scored
 -- lead, so lists, filters, automation conditions and playbooks read it without recomputing,
 -- and rescoring a whole org rewrites small rows instead of wide lead rows with all their
--- indexes. Scoring (a later migration) writes it; nothing else does. Pages are left 30 %
--- free so the scores a decay pass changes are rewritten in place (HOT updates).
+-- indexes. app.score_leads writes it; nothing else does. Pages are left 30 % free so the
+-- scores a decay pass changes are rewritten in place (HOT updates).
+-- ---------------------------------------------------------------------------
 create table app.lead_scores (
   lead_id text primary key,
   org_id text not null,
@@ -30,14 +46,6 @@ select app.make_org_private('app.lead_scores', 'Lead scores');
 grant select, insert, update on app.lead_scores to authenticated;
 grant all on app.lead_scores to service_role;
 
--- @@@ from scoring
--- Confidence scoring: how likely a lead is to buy, 0-100, with the points of every factor.
--- The weights live in one table (app.score_weights); one set-based function
--- (app.score_leads) computes and stores the score and label, and answers them with the
--- factors and suggested action, for one lead or every lead of an org in a single statement. Triggers keep the stored score
--- current (new engagement events, a lead created, its tier, enrichment or last touch
--- changed) and a daily pg_cron job applies the time decay.
-
 -- ---------------------------------------------------------------------------
 -- The weights. A factor's points are round(units * points_per_unit), capped at max_points
 -- (a floor, for the negative staleness factor). Units per factor:
@@ -61,6 +69,14 @@ create table app.score_weights (
 );
 comment on table app.score_weights is 'Confidence-score weights, one row per factor: points = round(units * points_per_unit) capped at max_points (a floor when negative).';
 
+-- Shared reference data: every org reads it, only the service role changes it.
+alter table app.score_weights enable row level security;
+alter table app.score_weights force row level security;
+create policy "Score weights are readable by every org" on app.score_weights
+  for select to authenticated using (true);
+grant select on app.score_weights to authenticated;
+grant all on app.score_weights to service_role;
+
 insert into app.score_weights (factor, position, points_per_unit, max_points, unit) values
   ('quiz_score', 1, 0.25, 25, 'latest quiz result (0-100)'),
   ('tier', 2, 8, 16, 'tier level: high 2, medium 1, other 0'),
@@ -71,16 +87,8 @@ insert into app.score_weights (factor, position, points_per_unit, max_points, un
   ('enrichment', 7, 5, 5, 'enrichment complete'),
   ('staleness', 8, -5, -30, 'full weeks since the last touch');
 
--- Shared reference data: every org reads it, only the service role changes it.
-alter table app.score_weights enable row level security;
-alter table app.score_weights force row level security;
-create policy "Score weights are readable by every org" on app.score_weights
-  for select to authenticated using (true);
-grant select on app.score_weights to authenticated;
-grant all on app.score_weights to service_role;
-
 -- ---------------------------------------------------------------------------
--- Points are worked out in double precision (decimal arithmetic over eight factors was a
+-- Points are worked out in double precision (decimal arithmetic over eight factors costs a
 -- third of a whole-org rescore), rounding halves away from zero as round(numeric) does.
 -- The tolerance keeps a product that binary floating point puts a hair under a half (0.15
 -- x 10 = 1.4999999999999998) rounding as its decimal value; weights and units have a few
@@ -325,7 +333,7 @@ create trigger leads_rescore after update of tier, enrichment_status, last_touch
 
 -- ---------------------------------------------------------------------------
 -- Decay: a lead nobody touches cools off even when nothing happens, so every org is
--- rescored daily.
+-- rescored daily (the job rescore-leads, 90_jobs.sql).
 -- ---------------------------------------------------------------------------
 create function app.rescore_all_leads(p_now timestamptz default now()) returns integer
   language sql

@@ -1,8 +1,19 @@
+-- Stalled leads: open leads nobody has touched for longer than their stage allows, and
+-- what to do about each (a follow-up, a breakup email, a check-in call).
+--
+-- This file holds the view app.stage_stall_rules (each stage's threshold and whether it is
+-- late in the pipeline), app.stall_verdict (the one definition of "stalled" and of the
+-- response to it, also read by playbook recommendations in 60_playbooks.sql) and
+-- app.stalled_leads (the current org's list, highest priority first).
+-- The thresholds are stages.stall_after_days, with app.default_stall_after_days and the
+-- trigger that clears them on won and lost stages, in 30_stages.sql; leads.idle_since and
+-- the index leads_org_stage_idle_idx the list scans are in 40_leads.sql; hot leads come
+-- from app.lead_scores (56_scoring.sql).
 
--- @@@ from stalled_leads
-
+-- ---------------------------------------------------------------------------
 -- Whether a stage is late in the pipeline: among the org's open stages, in the back half by
 -- position (Contacted, Negotiated and Re-engage later in the default pipeline).
+-- ---------------------------------------------------------------------------
 create view app.stage_stall_rules with (security_invoker = true) as
   select s.org_id, s.id as stage_id, s.name as stage, s.position, s.outcome, s.stall_after_days,
     s.outcome = 'open'
@@ -24,8 +35,9 @@ grant select on app.stage_stall_rules to authenticated, service_role;
 -- caller that ranks leads without that wording need not read it.
 -- No `set search_path` on purpose: a SQL function with a SET clause is never inlined, and
 -- inlined into app.stalled_leads it costs a few microseconds per lead instead of a function
--- call each (several times faster on a page over thousands of stalled leads). Safe here: the body
--- names only pg_catalog functions and operators (always searched first), it reads no table and runs with the caller's rights.
+-- call each (several times faster on a page over thousands of stalled leads). Safe here:
+-- the body names only pg_catalog functions and operators (always searched first), it reads
+-- no table and runs with the caller's rights.
 -- ---------------------------------------------------------------------------
 create function app.stall_verdict(
   p_idle_since timestamptz,

@@ -1,9 +1,56 @@
-
--- @@@ from playbooks
 -- Playbooks: SDR workflows as data. Each is an ordered list of steps (channel, delay,
 -- action, template hint) with the leads it is meant for: a tier, a stage, a score label,
 -- stalled or not (each null = any). Every org starts with a default set and edits it.
 -- app.recommend_playbook picks the most specific playbook for a lead and its next step.
+--
+-- This file holds the table app.playbooks, the view app.playbook_details, the step
+-- validation (app.playbook_channels, app.playbook_steps_problem, trigger playbooks_check),
+-- app._create_default_playbooks (called by app.signup in 20_orgs_keys.sql) and
+-- app.recommend_playbook, which reads the stall verdict (58_stalled.sql), the stored score
+-- (56_scoring.sql), the stage history (42_stage_history.sql) and touchpoints
+-- (44_touchpoints_notes.sql).
+
+create table app.playbooks (
+  id text primary key default app.new_id('pb'),
+  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
+  name text not null constraint playbooks_name_check check (length(btrim(name)) between 1 and 100),
+  description text constraint playbooks_description_check check (length(description) <= 2000),
+  -- Who it is for; null = any.
+  tier text constraint playbooks_tier_check check (length(btrim(tier)) between 1 and 50),
+  stage_id text,
+  score_label text constraint playbooks_score_label_check check (score_label in ('hot', 'warm', 'cool', 'cold')),
+  stalled boolean,
+  steps jsonb not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  -- A playbook for a stage goes with the stage.
+  constraint playbooks_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id) on delete cascade
+);
+comment on table app.playbooks is 'SDR playbooks per org: ordered steps (channel, delayDays after the previous step, action, templateHint) for leads of a tier, stage, score label and stalled state (null = any).';
+comment on column app.playbooks.steps is 'Ordered by order: [{ order, channel, delayDays, action, templateHint }]; delayDays counts from the previous step (the first: from entering the stage).';
+
+create unique index playbooks_org_name_key on app.playbooks (org_id, lower(name));
+create index playbooks_org_stage_idx on app.playbooks (org_id, stage_id);
+create index playbooks_org_tier_idx on app.playbooks (org_id, tier);
+
+create trigger playbooks_touch_updated_at before update on app.playbooks
+  for each row execute function app._touch_updated_at();
+
+select app.make_org_private('app.playbooks', 'Playbooks');
+grant select, insert, update, delete on app.playbooks to authenticated;
+grant all on app.playbooks to service_role;
+
+-- ---------------------------------------------------------------------------
+-- The API's view of a playbook (camelCase, with the stage's name): GET /playbooks reads it
+-- and recommendations return its rows as JSON, so both answer the same shape.
+-- ---------------------------------------------------------------------------
+create view app.playbook_details with (security_invoker = true) as
+  select p.id, p.name, p.description, p.tier, p.stage_id as "stageId", s.name as stage,
+    p.score_label as "scoreLabel", p.stalled, p.steps, p.created_at as "createdAt", p.updated_at as "updatedAt"
+  from app.playbooks p
+  left join app.stages s on s.id = p.stage_id;
+comment on view app.playbook_details is 'Playbooks as the API returns them.';
+grant select on app.playbook_details to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Steps, validated in the database for every writer.
@@ -77,39 +124,6 @@ comment on function app.playbook_steps_problem(jsonb) is 'What is wrong with a p
 revoke execute on function app.playbook_steps_problem(jsonb) from public;
 grant execute on function app.playbook_steps_problem(jsonb) to authenticated, service_role;
 
--- ---------------------------------------------------------------------------
--- The table
--- ---------------------------------------------------------------------------
-create table app.playbooks (
-  id text primary key default app.new_id('pb'),
-  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
-  name text not null constraint playbooks_name_check check (length(btrim(name)) between 1 and 100),
-  description text constraint playbooks_description_check check (length(description) <= 2000),
-  -- Who it is for; null = any.
-  tier text constraint playbooks_tier_check check (length(btrim(tier)) between 1 and 50),
-  stage_id text,
-  score_label text constraint playbooks_score_label_check check (score_label in ('hot', 'warm', 'cool', 'cold')),
-  stalled boolean,
-  steps jsonb not null,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  -- A playbook for a stage goes with the stage.
-  constraint playbooks_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id) on delete cascade
-);
-comment on table app.playbooks is 'SDR playbooks per org: ordered steps (channel, delayDays after the previous step, action, templateHint) for leads of a tier, stage, score label and stalled state (null = any).';
-comment on column app.playbooks.steps is 'Ordered by order: [{ order, channel, delayDays, action, templateHint }]; delayDays counts from the previous step (the first: from entering the stage).';
-
-create unique index playbooks_org_name_key on app.playbooks (org_id, lower(name));
-create index playbooks_org_stage_idx on app.playbooks (org_id, stage_id);
-create index playbooks_org_tier_idx on app.playbooks (org_id, tier);
-
-create trigger playbooks_touch_updated_at before update on app.playbooks
-  for each row execute function app._touch_updated_at();
-
-select app.make_org_private('app.playbooks', 'Playbooks');
-grant select, insert, update, delete on app.playbooks to authenticated;
-grant all on app.playbooks to service_role;
-
 create function app._check_playbook() returns trigger
   language plpgsql
   set search_path = ''
@@ -136,18 +150,6 @@ revoke execute on function app._check_playbook() from public;
 
 create trigger playbooks_check before insert or update of steps, tier, name on app.playbooks
   for each row execute function app._check_playbook();
-
--- ---------------------------------------------------------------------------
--- The API's view of a playbook (camelCase, with the stage's name): GET /playbooks reads it
--- and recommendations return its rows as JSON, so both answer the same shape.
--- ---------------------------------------------------------------------------
-create view app.playbook_details with (security_invoker = true) as
-  select p.id, p.name, p.description, p.tier, p.stage_id as "stageId", s.name as stage,
-    p.score_label as "scoreLabel", p.stalled, p.steps, p.created_at as "createdAt", p.updated_at as "updatedAt"
-  from app.playbooks p
-  left join app.stages s on s.id = p.stage_id;
-comment on view app.playbook_details is 'Playbooks as the API returns them.';
-grant select on app.playbook_details to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- The default set. Stage-specific ones are made only for stages the org has.
@@ -207,8 +209,9 @@ revoke execute on function app._create_default_playbooks(text) from public;
 -- ---------------------------------------------------------------------------
 -- The recommendation: the playbook that fits the lead most specifically (a matching
 -- stalled state weighs most, then score label (how engaged the lead is now), stage, tier; a
--- criterion left null matches any lead; ties go to the most recently edited), and its next step: steps done = touchpoints logged since the lead entered its
--- stage; the next one is due delayDays after the last of them (or after entering the stage).
+-- criterion left null matches any lead; ties go to the most recently edited), and its next
+-- step: steps done = touchpoints logged since the lead entered its stage; the next one is
+-- due delayDays after the last of them (or after entering the stage).
 -- ---------------------------------------------------------------------------
 create function app.recommend_playbook(p_lead_id text, p_now timestamptz default now()) returns jsonb
   language plpgsql stable

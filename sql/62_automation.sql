@@ -1,19 +1,21 @@
-
--- @@@ from automation_rules
 -- Stage automation rules: "when a lead books a meeting (views the proposal, clicks a CTA,
 -- completes a quiz, or has had no touch for N days) and the conditions hold, move it to
 -- this stage". Everything lives here so it holds for every writer:
 --   * the triggers and condition keys are data (app.automation_triggers,
 --     app.automation_condition_keys), read by validation, its hints and GET /automation/rules;
---   * a rule is validated and normalised by a trigger on app.automation_rules (unknown
---     trigger, condition key or stage → 400 naming the valid ones; fromStage and the target
---     accept a name and are stored as ids; a rule that would move a lead to where it is
---     already is refused);
---   * rules fire in the database: events_30_automation after an event is recorded,
---     app.run_no_touch_rules from pg_cron; each firing moves the lead with the rule in the
---     request claims, so app.stage_changes records the rule, and is logged in
---     app.automation_runs;
---   * a stage that a rule uses cannot be deleted until the rule is changed or deleted.
+--   * a rule (app.automation_rules) is validated and normalised by the trigger
+--     automation_rules_check (unknown trigger, condition key or stage → 400 naming the valid
+--     ones; fromStage and the target accept a name and are stored as ids; a rule that would
+--     move a lead to where it is already is refused);
+--   * rules fire in the database: the trigger events_30_automation after an event is
+--     recorded, app.run_no_touch_rules every 15 minutes (the job no-touch-automation in
+--     90_jobs.sql); each firing moves the lead with the rule in the request claims, so
+--     app.stage_changes records the rule, and is logged in app.automation_runs;
+--   * a stage that a rule uses cannot be deleted until the rule is changed or deleted
+--     (the trigger stages_keep_rule_stages on app.stages);
+--   * app.automation_rule_details is the API's view of a rule.
+-- app.resolve_stage(text, text) resolves a stage name for a given org; its one-argument
+-- form, for the request's org, is in 30_stages.sql.
 --
 -- Which rule wins: the highest priority among the enabled rules whose trigger and
 -- conditions match, ties going to the older rule. When the winner's target is the lead's
@@ -33,6 +35,10 @@ create table app.automation_triggers (
   position integer not null
 );
 comment on table app.automation_triggers is 'What an automation rule can react to: four engagement events and no_touch (checked by pg_cron).';
+alter table app.automation_triggers enable row level security;
+alter table app.automation_triggers force row level security;
+create policy "Automation triggers are readable by every org" on app.automation_triggers
+  for select to authenticated using (true);
 
 insert into app.automation_triggers (name, description, position) values
   ('meeting_booked', 'A meeting_booked event is recorded for the lead.', 0),
@@ -55,6 +61,10 @@ create table app.automation_condition_keys (
   position integer not null
 );
 comment on table app.automation_condition_keys is 'The conditions an automation rule may test, their shape, bounds, defaults and the triggers that take them.';
+alter table app.automation_condition_keys enable row level security;
+alter table app.automation_condition_keys force row level security;
+create policy "Automation condition keys are readable by every org" on app.automation_condition_keys
+  for select to authenticated using (true);
 
 insert into app.automation_condition_keys (key, kind, example, description, min_value, max_value, default_value, triggers, position) values
   ('fromStage', 'stage', '"Engaged"', 'The lead is in this stage (id or name; stored as the id).', null, null, null,
@@ -68,51 +78,8 @@ insert into app.automation_condition_keys (key, kind, example, description, min_
   ('noTouchDays', 'gte', '{"gte": 7}', 'No touchpoint, creation or automation move for at least gte days (no_touch rules only; default 7).', 1, 3650, '{"gte": 7}',
     '{no_touch}', 4);
 
-alter table app.automation_triggers enable row level security;
-alter table app.automation_triggers force row level security;
-create policy "Automation triggers are readable by every org" on app.automation_triggers
-  for select to authenticated using (true);
-alter table app.automation_condition_keys enable row level security;
-alter table app.automation_condition_keys force row level security;
-create policy "Automation condition keys are readable by every org" on app.automation_condition_keys
-  for select to authenticated using (true);
 grant select on app.automation_triggers, app.automation_condition_keys to authenticated;
 grant all on app.automation_triggers, app.automation_condition_keys to service_role;
-
--- ---------------------------------------------------------------------------
--- Stage lookup for a given org, so a trigger can resolve names for any writer (Studio has
--- no org claim). The one-argument form keeps answering for the request's org.
--- ---------------------------------------------------------------------------
-create function app.resolve_stage(p_stage text, p_org_id text) returns text
-  language plpgsql stable
-  set search_path = ''
-  as $$
-  declare
-    v_id text;
-  begin
-    if p_stage is null then
-      return null;
-    end if;
-    select s.id into v_id
-    from app.stages s
-    where s.org_id = p_org_id
-      and (s.id = p_stage or lower(s.name) = lower(btrim(p_stage)))
-    order by s.id = p_stage desc
-    limit 1;
-    if v_id is null then
-      perform app.refuse(400, 'unknown_stage',
-        pg_catalog.format('No stage named or with id "%s" in this workspace', p_stage),
-        'Use one of: ' || coalesce((
-          select string_agg(pg_catalog.format('"%s"', s.name), ', ' order by s.position)
-          from app.stages s where s.org_id = p_org_id), '(no stages yet)')
-        || '.');
-    end if;
-    return v_id;
-  end;
-  $$;
-comment on function app.resolve_stage(text, text) is 'The id of the org''s stage given its id or name (case-insensitive); refuses with the valid names otherwise.';
-revoke execute on function app.resolve_stage(text, text) from public;
-grant execute on function app.resolve_stage(text, text) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Rules
@@ -147,6 +114,85 @@ grant select, delete on app.automation_rules to authenticated;
 grant insert (org_id, name, trigger_event, conditions, target_stage_id, priority, enabled) on app.automation_rules to authenticated;
 grant update (name, trigger_event, conditions, target_stage_id, priority, enabled) on app.automation_rules to authenticated;
 grant all on app.automation_rules to service_role;
+
+-- ---------------------------------------------------------------------------
+-- The firing log.
+-- ---------------------------------------------------------------------------
+create table app.automation_runs (
+  id text primary key default app.new_id('run'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  -- Kept (as null) when the rule is deleted; rule_name says which it was.
+  rule_id text,
+  rule_name text not null,
+  lead_id text not null,
+  trigger_event text not null,
+  -- The event that fired the rule; null for no_touch.
+  event_id text,
+  from_stage_id text,
+  to_stage_id text,
+  from_stage_name text,
+  to_stage_name text,
+  ran_at timestamptz not null default now(),
+  constraint automation_runs_rule_fkey foreign key (org_id, rule_id) references app.automation_rules (org_id, id) on delete set null (rule_id),
+  constraint automation_runs_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+);
+comment on table app.automation_runs is 'Every lead move an automation rule made: the rule, the lead, the event (none for no_touch), from and to, when.';
+create index automation_runs_org_lead_idx on app.automation_runs (org_id, lead_id, ran_at desc);
+create index automation_runs_org_ran_idx on app.automation_runs (org_id, ran_at desc);
+create index automation_runs_org_rule_idx on app.automation_runs (org_id, rule_id);
+
+alter table app.automation_runs enable row level security;
+alter table app.automation_runs force row level security;
+create policy "Automation runs are visible to their own org" on app.automation_runs
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select on app.automation_runs to authenticated;
+grant all on app.automation_runs to service_role;
+
+-- ---------------------------------------------------------------------------
+-- The API's view of a rule: with its stages' names.
+-- ---------------------------------------------------------------------------
+create view app.automation_rule_details with (security_invoker = true) as
+  select r.*, t.name as target_stage_name, f.id as from_stage_id, f.name as from_stage_name
+  from app.automation_rules r
+  join app.stages t on t.id = r.target_stage_id
+  left join app.stages f on f.id = r.conditions ->> 'fromStage';
+comment on view app.automation_rule_details is 'Automation rules with the names of their target and fromStage stages.';
+grant select on app.automation_rule_details to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Stage lookup for a given org, so a trigger can resolve names for any writer (Studio has
+-- no org claim).
+-- ---------------------------------------------------------------------------
+create function app.resolve_stage(p_stage text, p_org_id text) returns text
+  language plpgsql stable
+  set search_path = ''
+  as $$
+  declare
+    v_id text;
+  begin
+    if p_stage is null then
+      return null;
+    end if;
+    select s.id into v_id
+    from app.stages s
+    where s.org_id = p_org_id
+      and (s.id = p_stage or lower(s.name) = lower(btrim(p_stage)))
+    order by s.id = p_stage desc
+    limit 1;
+    if v_id is null then
+      perform app.refuse(400, 'unknown_stage',
+        pg_catalog.format('No stage named or with id "%s" in this workspace', p_stage),
+        'Use one of: ' || coalesce((
+          select string_agg(pg_catalog.format('"%s"', s.name), ', ' order by s.position)
+          from app.stages s where s.org_id = p_org_id), '(no stages yet)')
+        || '.');
+    end if;
+    return v_id;
+  end;
+  $$;
+comment on function app.resolve_stage(text, text) is 'The id of the org''s stage given its id or name (case-insensitive); refuses with the valid names otherwise.';
+revoke execute on function app.resolve_stage(text, text) from public;
+grant execute on function app.resolve_stage(text, text) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Validation and normalisation, for every writer.
@@ -271,39 +317,6 @@ create trigger automation_rules_check before insert or update on app.automation_
   for each row execute function app._check_automation_rule();
 
 -- ---------------------------------------------------------------------------
--- The firing log.
--- ---------------------------------------------------------------------------
-create table app.automation_runs (
-  id text primary key default app.new_id('run'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  -- Kept (as null) when the rule is deleted; rule_name says which it was.
-  rule_id text,
-  rule_name text not null,
-  lead_id text not null,
-  trigger_event text not null,
-  -- The event that fired the rule; null for no_touch.
-  event_id text,
-  from_stage_id text,
-  to_stage_id text,
-  from_stage_name text,
-  to_stage_name text,
-  ran_at timestamptz not null default now(),
-  constraint automation_runs_rule_fkey foreign key (org_id, rule_id) references app.automation_rules (org_id, id) on delete set null (rule_id),
-  constraint automation_runs_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
-);
-comment on table app.automation_runs is 'Every lead move an automation rule made: the rule, the lead, the event (none for no_touch), from and to, when.';
-create index automation_runs_org_lead_idx on app.automation_runs (org_id, lead_id, ran_at desc);
-create index automation_runs_org_ran_idx on app.automation_runs (org_id, ran_at desc);
-create index automation_runs_org_rule_idx on app.automation_runs (org_id, rule_id);
-
-alter table app.automation_runs enable row level security;
-alter table app.automation_runs force row level security;
-create policy "Automation runs are visible to their own org" on app.automation_runs
-  for select to authenticated using (org_id = (select app.current_org_id()));
-grant select on app.automation_runs to authenticated;
-grant all on app.automation_runs to service_role;
-
--- ---------------------------------------------------------------------------
 -- Matching and moving, shared by the event trigger and the no_touch sweep.
 -- ---------------------------------------------------------------------------
 -- A SQL-standard body (names bound when the function is created, so search_path cannot
@@ -409,9 +422,10 @@ create trigger events_30_automation after insert on app.events
   execute function app._fire_automation();
 
 -- ---------------------------------------------------------------------------
--- no_touch, for every org at once (pg_cron). A lead's idle clock starts at its last touch
--- (or creation) and restarts at each automation move, so a rule moves an idle lead once
--- per idle period and two rules can never bounce it between stages on every run.
+-- no_touch, for every org at once, run every 15 minutes by the job no-touch-automation
+-- (90_jobs.sql). A lead's idle clock starts at its last touch (or creation) and restarts at
+-- each automation move, so a rule moves an idle lead once per idle period and two rules
+-- can never bounce it between stages on every run.
 -- ---------------------------------------------------------------------------
 create function app.run_no_touch_rules(p_now timestamptz default now()) returns integer
   language plpgsql
@@ -485,14 +499,3 @@ revoke execute on function app._keep_stages_of_rules() from public;
 
 create trigger stages_keep_rule_stages before delete on app.stages
   for each row execute function app._keep_stages_of_rules();
-
--- ---------------------------------------------------------------------------
--- The API's view of a rule: with its stages' names.
--- ---------------------------------------------------------------------------
-create view app.automation_rule_details with (security_invoker = true) as
-  select r.*, t.name as target_stage_name, f.id as from_stage_id, f.name as from_stage_name
-  from app.automation_rules r
-  join app.stages t on t.id = r.target_stage_id
-  left join app.stages f on f.id = r.conditions ->> 'fromStage';
-comment on view app.automation_rule_details is 'Automation rules with the names of their target and fromStage stages.';
-grant select on app.automation_rule_details to authenticated, service_role;

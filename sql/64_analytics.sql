@@ -1,5 +1,14 @@
-
--- @@@ from pipeline_analytics
+-- Pipeline analytics (GET /analytics): one function, app.pipeline_analytics, that answers
+-- the current org's metrics over the last p_days days in one statement: lead totals,
+-- engagement counts, won/lost and conversion, leads per stage, stage-to-stage conversion,
+-- average days in stage, score distribution and where leads came from.
+--
+-- It owns no tables. It reads app.leads, app.stages, app.stage_changes, app.events,
+-- app.lead_scores and app.sync_sources; the indexes that make its counts index-only scans
+-- are kept with those tables: leads_org_stage_idle_idx (40_leads.sql),
+-- stage_changes_org_first_idx (42_stage_history.sql) and lead_scores_org_label_idx
+-- (56_scoring.sql). A deleted stage's outcome comes from app.outcome_from_stage_name
+-- (30_stages.sql).
 
 create function app.pipeline_analytics(p_days integer default 30, p_now timestamptz default now())
   returns jsonb
