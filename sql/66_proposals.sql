@@ -1,8 +1,21 @@
-
--- @@@ from proposals
+-- Proposals: one public page per lead (/p/{slug}) with sections an agent writes, and the
+-- tracking of its visits.
+--   * app.proposals: slug, content per section, published flag and the org's preview
+--     token; every lead gets one when it is inserted (the leads_proposal trigger on
+--     app.leads, in this file);
+--   * app.proposal_visits: one row per counted visit, written only by app.track_proposal;
+--   * content: app.proposal_content_problem (the rules, also the table's check) and
+--     app.set_proposal (agents merge content, publish and unpublish);
+--   * the public page: app.proposal_page (what it prints) and app.track_proposal (its
+--     beacon); app.proposal_tracking is a lead's rollup for agents.
+-- Tracking records engagement events in app.events (54_events.sql), which scoring,
+-- automation and campaign triggers react to. The slug also reaches campaign emails as
+-- {{proposalUrl}} (app.template_values, 70_campaigns.sql) and the API's leads as
+-- proposal_slug (app.lead_details, 95_views.sql).
 
 -- ---------------------------------------------------------------------------
--- Content: the sections a page has, and what each may hold.
+-- Content: the sections a page has, and what each may hold. Created before the table,
+-- whose check constraint calls it.
 -- ---------------------------------------------------------------------------
 create function app.proposal_content_problem(p_content jsonb) returns text
   language plpgsql immutable
@@ -78,7 +91,7 @@ revoke execute on function app.proposal_content_problem(jsonb) from public;
 grant execute on function app.proposal_content_problem(jsonb) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- The table
+-- Proposals
 -- ---------------------------------------------------------------------------
 create table app.proposals (
   id text primary key default app.new_id('prop'),
@@ -106,6 +119,36 @@ select app.make_org_private('app.proposals', 'Proposals');
 grant select on app.proposals to authenticated;
 grant update (content, published) on app.proposals to authenticated;
 grant all on app.proposals to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Visits: what the page's beacon reports (view, time on page, sections seen, video
+-- milestones, CTA clicks) becomes one row per visit, plus engagement events.
+-- ---------------------------------------------------------------------------
+create table app.proposal_visits (
+  id text primary key default app.new_id('pvis'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  lead_id text not null,
+  proposal_id text not null references app.proposals (id) on delete cascade,
+  -- The page's random id for one page load; the proposal_viewed event's external_id.
+  visit_id text not null check (visit_id ~ '^[A-Za-z0-9_-]{8,64}$'),
+  started_at timestamptz not null,
+  last_seen_at timestamptz not null,
+  seconds numeric not null default 0 check (seconds >= 0),
+  sections text[] not null default '{}',
+  video_percent integer not null default 0 check (video_percent between 0 and 100),
+  cta_clicks integer not null default 0 check (cta_clicks >= 0),
+  hits integer not null default 1,
+  constraint proposal_visits_visit_key unique (visit_id),
+  constraint proposal_visits_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+);
+comment on table app.proposal_visits is 'One row per counted visit of a proposal page: time on page, sections seen, furthest video milestone, CTA clicks.';
+create index proposal_visits_org_lead_idx on app.proposal_visits (org_id, lead_id, started_at desc);
+create index proposal_visits_org_proposal_idx on app.proposal_visits (org_id, proposal_id, started_at desc);
+
+-- Tenants read their visits; only app.track_proposal writes them.
+select app.make_org_private('app.proposal_visits', 'Proposal visits');
+grant select on app.proposal_visits to authenticated;
+grant all on app.proposal_visits to service_role;
 
 -- ---------------------------------------------------------------------------
 -- Every lead gets a proposal, whoever inserts it.
@@ -216,15 +259,53 @@ comment on function app.set_proposal(text, jsonb, boolean) is 'Merges content in
 revoke execute on function app.set_proposal(text, jsonb, boolean) from public;
 grant execute on function app.set_proposal(text, jsonb, boolean) to authenticated, service_role;
 
--- @@@ from proposal_tracking
--- Proposal tracking: what the page's beacon reports (view, time on page, sections seen,
--- video milestones, CTA clicks) becomes one row per visit and engagement events, so
--- scoring, automation and campaign triggers on app.events react to it.
---
+-- ---------------------------------------------------------------------------
+-- What the public page prints, in one call (anon: no key on a public page).
+-- ---------------------------------------------------------------------------
+create function app.proposal_page(p_slug text, p_preview_token text default null, p_key_hash text default null)
+  returns jsonb
+  language plpgsql stable
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_page jsonb;
+    v_preview boolean;
+    v_visible boolean;
+  begin
+    select pg_catalog.jsonb_build_object(
+        'slug', p.slug,
+        'content', p.content,
+        'org', pg_catalog.jsonb_build_object('name', o.name, 'primaryColor', o.primary_color,
+          'bookingLink', o.booking_link, 'website', o.website),
+        'lead', pg_catalog.jsonb_build_object('firstName', l.first_name, 'lastName', l.last_name, 'title', l.title,
+          'companyName', coalesce(l.company_name, l.organization_name),
+          'discussionPoints', coalesce(case when pg_catalog.jsonb_typeof(l.enrichment -> 'discussionPoints') = 'array'
+            then l.enrichment -> 'discussionPoints' end, '[]'::jsonb))),
+      coalesce(p.preview_token = p_preview_token, false)
+        or exists (select from app.api_keys k where k.key_hash = p_key_hash and k.org_id = p.org_id and k.revoked_at is null),
+      p.published and l.deleted_at is null
+    into v_page, v_preview, v_visible
+    from app.proposals p
+    join app.leads l on l.org_id = p.org_id and l.id = p.lead_id
+    join app.orgs o on o.id = p.org_id
+    where p.slug = p_slug;
+    if v_page is null or not (v_visible or v_preview) then
+      return null;
+    end if;
+    return v_page || pg_catalog.jsonb_build_object('preview', v_preview);
+  end;
+  $$;
+comment on function app.proposal_page(text, text, text) is 'Everything a proposal page prints (org branding, lead, content), or null when the slug is unknown or unpublished; preview is true for the org''s preview token or API key.';
+revoke execute on function app.proposal_page(text, text, text) from public;
+grant execute on function app.proposal_page(text, text, text) to anon, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Tracking: the beacon's one entry point (anon: the page is public).
 -- What does not count: bots (app.is_bot_user_agent) and the org's own previews (a request
 -- carrying one of the org's API keys, or the page opened with its ?preview= token, which
 -- serves the page without the beacon). Visits are rate-limited per proposal and per visit.
-
+-- ---------------------------------------------------------------------------
 create function app.is_bot_user_agent(p_user_agent text) returns boolean
   language sql immutable parallel safe
   set search_path = ''
@@ -236,35 +317,6 @@ comment on function app.is_bot_user_agent(text) is 'Whether a User-Agent is a bo
 revoke execute on function app.is_bot_user_agent(text) from public;
 grant execute on function app.is_bot_user_agent(text) to anon, authenticated, service_role;
 
-create table app.proposal_visits (
-  id text primary key default app.new_id('pvis'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  lead_id text not null,
-  proposal_id text not null references app.proposals (id) on delete cascade,
-  -- The page's random id for one page load; the proposal_viewed event's external_id.
-  visit_id text not null check (visit_id ~ '^[A-Za-z0-9_-]{8,64}$'),
-  started_at timestamptz not null,
-  last_seen_at timestamptz not null,
-  seconds numeric not null default 0 check (seconds >= 0),
-  sections text[] not null default '{}',
-  video_percent integer not null default 0 check (video_percent between 0 and 100),
-  cta_clicks integer not null default 0 check (cta_clicks >= 0),
-  hits integer not null default 1,
-  constraint proposal_visits_visit_key unique (visit_id),
-  constraint proposal_visits_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
-);
-comment on table app.proposal_visits is 'One row per counted visit of a proposal page: time on page, sections seen, furthest video milestone, CTA clicks.';
-create index proposal_visits_org_lead_idx on app.proposal_visits (org_id, lead_id, started_at desc);
-create index proposal_visits_org_proposal_idx on app.proposal_visits (org_id, proposal_id, started_at desc);
-
--- Tenants read their visits; only app.track_proposal writes them.
-select app.make_org_private('app.proposal_visits', 'Proposal visits');
-grant select on app.proposal_visits to authenticated;
-grant all on app.proposal_visits to service_role;
-
--- ---------------------------------------------------------------------------
--- The beacon's one entry point (anon: the page is public).
--- ---------------------------------------------------------------------------
 create function app.track_proposal(
   p_slug text,
   p_visit_id text,
@@ -447,44 +499,3 @@ create function app.proposal_tracking(p_lead_id text) returns jsonb
 comment on function app.proposal_tracking(text) is 'A lead''s proposal engagement: views, seconds on page, sections seen, furthest video milestone, CTA clicks, last view.';
 revoke execute on function app.proposal_tracking(text) from public;
 grant execute on function app.proposal_tracking(text) to authenticated, service_role;
-
--- ---------------------------------------------------------------------------
--- What the public page prints, in one call (anon: no key on a public page).
--- ---------------------------------------------------------------------------
-create function app.proposal_page(p_slug text, p_preview_token text default null, p_key_hash text default null)
-  returns jsonb
-  language plpgsql stable
-  security definer
-  set search_path = ''
-  as $$
-  declare
-    v_page jsonb;
-    v_preview boolean;
-    v_visible boolean;
-  begin
-    select pg_catalog.jsonb_build_object(
-        'slug', p.slug,
-        'content', p.content,
-        'org', pg_catalog.jsonb_build_object('name', o.name, 'primaryColor', o.primary_color,
-          'bookingLink', o.booking_link, 'website', o.website),
-        'lead', pg_catalog.jsonb_build_object('firstName', l.first_name, 'lastName', l.last_name, 'title', l.title,
-          'companyName', coalesce(l.company_name, l.organization_name),
-          'discussionPoints', coalesce(case when pg_catalog.jsonb_typeof(l.enrichment -> 'discussionPoints') = 'array'
-            then l.enrichment -> 'discussionPoints' end, '[]'::jsonb))),
-      coalesce(p.preview_token = p_preview_token, false)
-        or exists (select from app.api_keys k where k.key_hash = p_key_hash and k.org_id = p.org_id and k.revoked_at is null),
-      p.published and l.deleted_at is null
-    into v_page, v_preview, v_visible
-    from app.proposals p
-    join app.leads l on l.org_id = p.org_id and l.id = p.lead_id
-    join app.orgs o on o.id = p.org_id
-    where p.slug = p_slug;
-    if v_page is null or not (v_visible or v_preview) then
-      return null;
-    end if;
-    return v_page || pg_catalog.jsonb_build_object('preview', v_preview);
-  end;
-  $$;
-comment on function app.proposal_page(text, text, text) is 'Everything a proposal page prints (org branding, lead, content), or null when the slug is unknown or unpublished; preview is true for the org''s preview token or API key.';
-revoke execute on function app.proposal_page(text, text, text) from public;
-grant execute on function app.proposal_page(text, text, text) to anon, service_role;

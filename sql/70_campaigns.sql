@@ -1,11 +1,21 @@
+-- Campaigns: the email sequences an org runs, and its send settings.
+--   * app.campaigns: 1-8 steps (delay, subject, body, optional condition), what enrols a
+--     lead automatically (trigger_event, and the stage for stage_changed), AI
+--     personalisation settings. Ad-hoc campaigns (kind adhoc) are the one-lead sequences
+--     of POST /email/send-sequence;
+--   * app.campaign_settings: the daily cap and send window, one row per org, made with the
+--     org (the orgs_create_campaign_settings trigger on app.orgs, in this file);
+--   * template variables: one list for the step check and the mail renderer. Steps are
+--     checked by a trigger, so every writer (API, Studio) is refused an unknown {{variable}}.
+-- Elsewhere: enrolments and the suppression list (72_enrollments.sql); the outbox, send
+-- guardrails and mail workers (74_outbox.sql); what enrols and stops leads, archiving and
+-- ad-hoc sequences (76_campaign_events.sql, which also puts the campaigns_archived trigger
+-- on app.campaigns); the tier's campaign limit (the campaigns_enforce_limit triggers on
+-- app.campaigns, 78_plan_limits.sql).
 
--- @@@ from campaigns
--- Campaigns, as far as the plan limit needs them: the table (extended by the campaign
--- and enrolment work) and the tier's campaign limit, enforced by the inserting
--- transaction like the lead limit. Archived campaigns do not count: archiving frees a
--- slot without losing history, and taking a campaign out of the archive is checked
--- against the limit like a new one.
-
+-- ---------------------------------------------------------------------------
+-- Campaigns. Archived campaigns keep their history and take no new leads.
+-- ---------------------------------------------------------------------------
 create table app.campaigns (
   id text primary key default app.new_id('cmp'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
@@ -13,7 +23,7 @@ create table app.campaigns (
   status text not null default 'draft' check (status in ('draft', 'active', 'paused', 'archived')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  -- The sequence itself.
+  -- The sequence: its steps, what enrols leads in it, AI personalisation, the sender's name.
   kind text not null default 'sequence' check (kind in ('sequence', 'adhoc')),
   steps jsonb not null default '[]',
   trigger_event text not null default 'manual'
@@ -32,9 +42,14 @@ create table app.campaigns (
   constraint campaigns_ai_config_check check (jsonb_typeof(ai_config) = 'object' and length(ai_config::text) <= 2000)
 );
 comment on table app.campaigns is 'Email sequences per org. Non-archived campaigns count against the tier''s campaign limit.';
+comment on column app.campaigns.steps is 'The sequence: [{ delayMinutes, subject, body, condition? }], 1-8 steps; step 0''s delay counts from enrolment, each later one from the previous step.';
+comment on column app.campaigns.trigger_event is 'The event that enrols a lead automatically (manual: only POST /campaigns/{id}/enroll).';
+comment on column app.campaigns.kind is 'sequence: a campaign proper (counts against the plan); adhoc: made by POST /email/send-sequence for one lead (does not count).';
 
 create index campaigns_org_created_idx on app.campaigns (org_id, created_at desc, id desc);
 create index campaigns_org_status_idx on app.campaigns (org_id, status);
+create index campaigns_org_trigger_idx on app.campaigns (org_id, trigger_event) where status = 'active';
+create index campaigns_org_trigger_stage_idx on app.campaigns (org_id, trigger_stage_id) where trigger_stage_id is not null;
 
 create trigger campaigns_touch_updated_at before update on app.campaigns
   for each row execute function app._touch_updated_at();
@@ -43,16 +58,32 @@ select app.make_org_private('app.campaigns', 'Campaigns');
 grant select, insert, update, delete on app.campaigns to authenticated;
 grant all on app.campaigns to service_role;
 
--- @@@ from campaign_sequences
--- Campaigns become real email sequences: 1-8 steps (delay, subject, body, optional
--- condition), what enrols a lead automatically (trigger_event, and the stage for
--- stage_changed), AI personalisation settings, and the org's send settings (daily cap,
--- send window). Templates are checked here, so every writer (API, Studio) is refused
--- an unknown {{variable}}. Ad-hoc campaigns (POST /email/send-sequence) are a kind of
--- campaign that does not count against the tier's campaign limit.
+-- ---------------------------------------------------------------------------
+-- Send settings per org: one row per org, made with the org, so the defaults live in
+-- the column defaults and nowhere else.
+-- ---------------------------------------------------------------------------
+create table app.campaign_settings (
+  org_id text primary key references app.orgs (id) on delete cascade,
+  daily_cap integer not null default 500 check (daily_cap between 1 and 100000),
+  -- The send window, in the org's time zone; no window = any time.
+  window_start time,
+  window_end time,
+  time_zone text not null default 'UTC' check (length(time_zone) between 1 and 100),
+  weekdays_only boolean not null default false,
+  updated_at timestamptz not null default now(),
+  constraint campaign_settings_window_check check ((window_start is null) = (window_end is null) and window_start < window_end)
+);
+comment on table app.campaign_settings is 'Per-org send settings: the org-wide daily email cap (per calendar day in time_zone) and an optional send window.';
+
+create trigger campaign_settings_touch_updated_at before update on app.campaign_settings
+  for each row execute function app._touch_updated_at();
+
+select app.make_org_private('app.campaign_settings', 'Campaign settings');
+grant select, update (daily_cap, window_start, window_end, time_zone, weekdays_only) on app.campaign_settings to authenticated;
+grant all on app.campaign_settings to service_role;
 
 -- ---------------------------------------------------------------------------
--- Template variables: the one list both the validation here and the mail renderer use.
+-- Template variables: the one list both the step check here and the mail renderer use.
 -- ---------------------------------------------------------------------------
 create function app.template_variables() returns text[]
   language sql immutable parallel safe
@@ -64,10 +95,9 @@ comment on function app.template_variables() is 'The {{variables}} a campaign st
 revoke execute on function app.template_variables() from public;
 grant execute on function app.template_variables() to anon, authenticated, service_role;
 
--- @@@ from proposal_url_variable
--- {{proposalUrl}} now that every lead has a proposal page: the lead's crmData.proposalUrl
--- when an agent set one, else the path of its page (/p/<slug>), which the mail worker makes
--- absolute with PUBLIC_URL (the database does not know where the app is served).
+-- {{proposalUrl}}: the lead's crmData.proposalUrl when an agent set one, else the path of
+-- its proposal page (/p/<slug>), which the mail worker makes absolute with PUBLIC_URL (the
+-- database does not know where the app is served).
 create function app.template_values(p_lead app.leads) returns jsonb
   language sql stable
   set search_path = ''
@@ -82,20 +112,11 @@ create function app.template_values(p_lead app.leads) returns jsonb
       'email', p_lead.email,
       'phone', coalesce(p_lead.phone, ''))
   $$;
-
--- @@@ from campaign_sequences
 comment on function app.template_values(app.leads) is 'The value of every template variable for one lead (empty strings where the lead has none).';
 revoke execute on function app.template_values(app.leads) from public;
 grant execute on function app.template_values(app.leads) to authenticated, service_role;
 
-comment on column app.campaigns.steps is 'The sequence: [{ delayMinutes, subject, body, condition? }], 1-8 steps; step 0''s delay counts from enrolment, each later one from the previous step.';
-comment on column app.campaigns.trigger_event is 'The event that enrols a lead automatically (manual: only POST /campaigns/{id}/enroll).';
-comment on column app.campaigns.kind is 'sequence: a campaign proper (counts against the plan); adhoc: made by POST /email/send-sequence for one lead (does not count).';
-
-create index campaigns_org_trigger_idx on app.campaigns (org_id, trigger_event) where status = 'active';
-create index campaigns_org_trigger_stage_idx on app.campaigns (org_id, trigger_stage_id) where trigger_stage_id is not null;
-
--- Every {{…}} in a template that is not a known variable, in order of appearance.
+-- Every distinct {{…}} in a template that is not a known variable.
 create function app.unknown_template_variables(p_text text) returns text[]
   language sql immutable parallel safe
   set search_path = ''
@@ -108,6 +129,10 @@ comment on function app.unknown_template_variables(text) is 'The {{…}} placeho
 revoke execute on function app.unknown_template_variables(text) from public;
 grant execute on function app.unknown_template_variables(text) to authenticated, service_role;
 
+-- ---------------------------------------------------------------------------
+-- Checking a campaign on every write: well-formed steps, known {{variables}} and step
+-- conditions, a valid ai_config.
+-- ---------------------------------------------------------------------------
 create function app._validate_campaign() returns trigger
   language plpgsql
   set search_path = ''
@@ -164,29 +189,8 @@ create trigger campaigns_validate before insert or update of steps, ai_config on
   for each row execute function app._validate_campaign();
 
 -- ---------------------------------------------------------------------------
--- Send settings per org: one row per org, made with the org, so the defaults live in
--- the column defaults and nowhere else.
+-- Send settings: a time zone Postgres knows, and a row for every new org.
 -- ---------------------------------------------------------------------------
-create table app.campaign_settings (
-  org_id text primary key references app.orgs (id) on delete cascade,
-  daily_cap integer not null default 500 check (daily_cap between 1 and 100000),
-  -- The send window, in the org's time zone; no window = any time.
-  window_start time,
-  window_end time,
-  time_zone text not null default 'UTC' check (length(time_zone) between 1 and 100),
-  weekdays_only boolean not null default false,
-  updated_at timestamptz not null default now(),
-  constraint campaign_settings_window_check check ((window_start is null) = (window_end is null) and window_start < window_end)
-);
-comment on table app.campaign_settings is 'Per-org send settings: the org-wide daily email cap (per calendar day in time_zone) and an optional send window.';
-
-create trigger campaign_settings_touch_updated_at before update on app.campaign_settings
-  for each row execute function app._touch_updated_at();
-
-select app.make_org_private('app.campaign_settings', 'Campaign settings');
-grant select, update (daily_cap, window_start, window_end, time_zone, weekdays_only) on app.campaign_settings to authenticated;
-grant all on app.campaign_settings to service_role;
-
 create function app._valid_time_zone() returns trigger
   language plpgsql
   set search_path = ''

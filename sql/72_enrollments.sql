@@ -1,12 +1,21 @@
-
--- @@@ from enrollments
 -- Enrolments: a lead going through a campaign's steps, with a readable history, and the
--- org's suppression list (addresses never emailed again). Leads are enrolled by hand
--- (POST /campaigns/{id}/enroll), by POST /email/send-sequence, or automatically by the
--- events_40_campaigns trigger when an event matches an active campaign's trigger; the
--- same trigger stops enrolments on reply, meeting booked, unsubscribe, hard bounce and
--- a move into a won or lost stage.
+-- org's suppression list.
+--   * app.enrollments: a lead in a campaign, at most once at a time (active, then completed
+--     or stopped with the reason);
+--   * app.enrollment_history: what happened to an enrolment, step by step;
+--   * app.email_suppressions: addresses the org never emails again;
+--   * app._enroll, the one way in: by hand (app.enroll_lead, POST /campaigns/{id}/enroll),
+--     by POST /email/send-sequence, or by the event trigger; app._finish_enrollment, the
+--     one way out.
+-- Elsewhere: the events_40_campaigns trigger on app.events enrols leads when an event
+-- matches an active campaign's trigger, and stops enrolments on reply, meeting booked,
+-- unsubscribe, hard bounce and a move into a won or lost stage (76_campaign_events.sql,
+-- with app.send_sequence). Due steps go out through the outbox (74_outbox.sql), which also
+-- holds app.enrollment_json, the API's view of an enrolment: it reads the outbox.
 
+-- ---------------------------------------------------------------------------
+-- Enrolments and their history
+-- ---------------------------------------------------------------------------
 create table app.enrollments (
   id text primary key default app.new_id('enr'),
   org_id text not null references app.orgs (id) on delete cascade,
@@ -63,18 +72,6 @@ create policy "Enrolment history is visible to its own org" on app.enrollment_hi
 grant select on app.enrollment_history to authenticated;
 grant all on app.enrollment_history to service_role;
 
-create function app._log_enrollment(p_org_id text, p_enrollment_id text, p_kind text, p_step integer, p_detail text, p_at timestamptz)
-  returns void
-  language sql
-  security definer
-  set search_path = ''
-  as $$
-    insert into app.enrollment_history (org_id, enrollment_id, kind, step_index, detail, at)
-    values (p_org_id, p_enrollment_id, p_kind, p_step, p_detail, p_at)
-  $$;
-comment on function app._log_enrollment(text, text, text, integer, text, timestamptz) is 'Appends one entry to an enrolment''s history.';
-revoke execute on function app._log_enrollment(text, text, text, integer, text, timestamptz) from public;
-
 -- ---------------------------------------------------------------------------
 -- Suppressions: addresses the org never emails again, keyed by lower(email).
 -- ---------------------------------------------------------------------------
@@ -93,35 +90,19 @@ grant select, insert, delete on app.email_suppressions to authenticated;
 grant all on app.email_suppressions to service_role;
 
 -- ---------------------------------------------------------------------------
--- Stopping and finishing: one place, used by the event trigger, archiving, guardrails
--- and failed sends. Queued (unclaimed) mail of a stopped enrolment is canceled; mail
--- already claimed is stopped at begin_send.
+-- The history: every change of an enrolment appends one entry.
 -- ---------------------------------------------------------------------------
-create function app._finish_enrollment(p_enrollment_id text, p_status text, p_reason text, p_now timestamptz)
-  returns boolean
-  language plpgsql
+create function app._log_enrollment(p_org_id text, p_enrollment_id text, p_kind text, p_step integer, p_detail text, p_at timestamptz)
+  returns void
+  language sql
   security definer
   set search_path = ''
   as $$
-  declare
-    v_org_id text;
-  begin
-    update app.enrollments e
-    set status = p_status, finished_at = p_now, stop_reason = p_reason, next_step_at = null, deferred_reason = null
-    where e.id = p_enrollment_id and e.status = 'active'
-    returning e.org_id into v_org_id;
-    if v_org_id is null then
-      return false;
-    end if;
-    perform app._log_enrollment(v_org_id, p_enrollment_id, p_status, null, p_reason, p_now);
-    -- Mail not yet claimed will not go out (app.outbox is created by the next migration).
-    update app.outbox o set status = 'canceled', reason = 'enrolment ' || p_status || ': ' || p_reason
-    where o.enrollment_id = p_enrollment_id and o.status = 'queued';
-    return true;
-  end;
+    insert into app.enrollment_history (org_id, enrollment_id, kind, step_index, detail, at)
+    values (p_org_id, p_enrollment_id, p_kind, p_step, p_detail, p_at)
   $$;
-comment on function app._finish_enrollment(text, text, text, timestamptz) is 'Ends an active enrolment as completed or stopped (with the reason), logs it and cancels its queued mail; false if it was not active.';
-revoke execute on function app._finish_enrollment(text, text, text, timestamptz) from public;
+comment on function app._log_enrollment(text, text, text, integer, text, timestamptz) is 'Appends one entry to an enrolment''s history.';
+revoke execute on function app._log_enrollment(text, text, text, integer, text, timestamptz) from public;
 
 -- ---------------------------------------------------------------------------
 -- Enrolling: the one way in. Returns null when the lead is already active in the
@@ -219,3 +200,34 @@ create function app.enroll_lead(p_campaign_id text, p_lead_id text, p_now timest
 comment on function app.enroll_lead(text, text, timestamptz) is 'Enrols one of the caller''s leads in one of its campaigns; 404 unknown, 409 archived campaign, suppressed address or already active. A finished enrolment may be restarted (its first step waits out the 48 h cooldown).';
 revoke execute on function app.enroll_lead(text, text, timestamptz) from public;
 grant execute on function app.enroll_lead(text, text, timestamptz) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Stopping and finishing: one place, used by the event trigger, archiving, guardrails
+-- and failed sends. Queued (unclaimed) mail of a stopped enrolment is canceled; mail
+-- already claimed is stopped at begin_send.
+-- ---------------------------------------------------------------------------
+create function app._finish_enrollment(p_enrollment_id text, p_status text, p_reason text, p_now timestamptz)
+  returns boolean
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_org_id text;
+  begin
+    update app.enrollments e
+    set status = p_status, finished_at = p_now, stop_reason = p_reason, next_step_at = null, deferred_reason = null
+    where e.id = p_enrollment_id and e.status = 'active'
+    returning e.org_id into v_org_id;
+    if v_org_id is null then
+      return false;
+    end if;
+    perform app._log_enrollment(v_org_id, p_enrollment_id, p_status, null, p_reason, p_now);
+    -- Mail not yet claimed will not go out (app.outbox is created by the next migration).
+    update app.outbox o set status = 'canceled', reason = 'enrolment ' || p_status || ': ' || p_reason
+    where o.enrollment_id = p_enrollment_id and o.status = 'queued';
+    return true;
+  end;
+  $$;
+comment on function app._finish_enrollment(text, text, text, timestamptz) is 'Ends an active enrolment as completed or stopped (with the reason), logs it and cancels its queued mail; false if it was not active.';
+revoke execute on function app._finish_enrollment(text, text, text, timestamptz) from public;

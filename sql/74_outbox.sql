@@ -1,17 +1,27 @@
-
--- @@@ from outbox
 -- The outbox: each campaign email, from the moment its step is due until the SMTP server
 -- took it (or it failed, was skipped by a guardrail, or the enrolment stopped). A pg_cron
--- job moves due steps in; mail workers claim rows with `for update skip locked`, mark them
--- sending right before SMTP, and record the result. Guardrails are checked when a step is
--- queued and again when it is claimed.
+-- job (app.enqueue_due_steps) moves due steps in; mail workers claim rows with
+-- `for update skip locked` (app.claim_outbox), mark them sending right before SMTP
+-- (app.begin_send), and record the result (app.complete_send, app.fail_send). The
+-- guardrails (app._send_guard) are checked when a step is queued and again when it is
+-- claimed.
 --
 --   queued → claimed → sending → sent
 --      ↑        │         ├──→ queued again (transient failure, backoff) / failed
 --      └────────┘         └──→ unconfirmed (lease ran out while sending: never resent)
 --   (lease ran out before sending: nothing went out, queued again)
 --   queued → skipped (guardrail) / canceled (enrolment stopped)
+--
+-- Also here: app.unsubscribe_tokens (the secret in each lead's unsubscribe link) and
+-- app.enrollment_json, the API's view of an enrolment, which reads the outbox.
+-- Elsewhere: the pg_cron jobs enqueue-due-steps, release-mail-claims and, on Supabase,
+-- mail-worker-http (90_jobs.sql); enrolments and the suppression list
+-- (72_enrollments.sql); the unsubscribe link and the bounce webhook
+-- (76_campaign_events.sql).
 
+-- ---------------------------------------------------------------------------
+-- The outbox
+-- ---------------------------------------------------------------------------
 create table app.outbox (
   id text primary key default app.new_id('msg'),
   org_id text not null references app.orgs (id) on delete cascade,
@@ -368,6 +378,9 @@ comment on function app.release_expired_claims(timestamptz) is 'pg_cron and clai
 revoke execute on function app.release_expired_claims(timestamptz) from public;
 grant execute on function app.release_expired_claims(timestamptz) to service_role;
 
+-- ---------------------------------------------------------------------------
+-- Workers: claim, begin, complete or fail.
+-- ---------------------------------------------------------------------------
 -- What a worker needs to send one row.
 create function app._outbox_payload(p_outbox_id text) returns jsonb
   language sql stable
@@ -394,9 +407,6 @@ create function app._outbox_payload(p_outbox_id text) returns jsonb
 comment on function app._outbox_payload(text) is 'One claimed outbox row as the mail worker receives it: recipient, templates (unrendered), variables, AI settings, enrichment, unsubscribe token.';
 revoke execute on function app._outbox_payload(text) from public;
 
--- ---------------------------------------------------------------------------
--- Workers: claim, begin, complete or fail.
--- ---------------------------------------------------------------------------
 create function app.claim_outbox(p_worker text, p_limit integer default 10, p_lease interval default '2 minutes',
   p_now timestamptz default now())
   returns setof jsonb
@@ -580,8 +590,10 @@ create function app.fail_send(p_outbox_id text, p_worker text, p_error text, p_p
 comment on function app.fail_send(text, text, text, boolean, timestamptz) is 'Mail workers, when SMTP refused or failed: a transient failure is queued again after a backoff (1, 2, 4, 8 min; final after 5 attempts); a permanent one fails the row and stops the enrolment.';
 revoke execute on function app.fail_send(text, text, text, boolean, timestamptz) from public;
 grant execute on function app.fail_send(text, text, text, boolean, timestamptz) to service_role;
+
 -- ---------------------------------------------------------------------------
--- The API's view of an enrolment, with its history and the cooldown it waits for.
+-- The API's view of an enrolment, with its history and the cooldown it waits for. It is
+-- plain SQL that reads the outbox, so it lives after the outbox, not with enrolments.
 -- ---------------------------------------------------------------------------
 create function app.enrollment_json(p_enrollment_id text) returns jsonb
   language sql stable

@@ -1,11 +1,22 @@
+-- What starts and stops enrolments, whoever records the event, and the campaign actions
+-- that go with them.
+--   * the events_40_campaigns trigger on app.events (54_events.sql): enrols leads in active
+--     campaigns whose trigger matches; stops enrolments on a reply, a booked meeting, an
+--     unsubscribe, a hard bounce or a move into a won or lost stage; unsubscribes and hard
+--     bounces also put the address on the org's suppression list;
+--   * the campaigns_archived trigger on app.campaigns: archiving stops a campaign's
+--     enrolments;
+--   * app.send_sequence (POST /email/send-sequence): an ad-hoc campaign for one lead;
+--   * app.unsubscribe and app.unsubscribe_status: the public unsubscribe link;
+--   * app.record_bounce: the bounce webhook.
+-- Campaigns are in 70_campaigns.sql, enrolments and suppressions in 72_enrollments.sql,
+-- unsubscribe tokens and the outbox in 74_outbox.sql.
 
--- @@@ from campaign_triggers_unsubscribe_bounces
--- What starts and stops enrolments, whoever records the event: the events_40_campaigns
--- trigger enrols leads in active campaigns whose trigger matches, and stops enrolments on
--- a reply, a booked meeting, an unsubscribe, a hard bounce or a move into a won or lost
--- stage. Unsubscribes and hard bounces also put the address on the org's suppression
--- list. Plus the public unsubscribe, the bounce webhook, archiving and ad-hoc sequences.
-
+-- ---------------------------------------------------------------------------
+-- Events: suppress, stop, enrol. Triggers fire in name order, so events_40_campaigns runs
+-- after the rollup (events_10_, 54_events.sql), scoring (events_20_, 56_scoring.sql) and
+-- automation (events_30_, 62_automation.sql) triggers.
+-- ---------------------------------------------------------------------------
 create function app._campaigns_on_event() returns trigger
   language plpgsql
   security definer
@@ -154,6 +165,32 @@ comment on function app.unsubscribe(text, timestamptz) is 'Public: suppresses th
 revoke execute on function app.unsubscribe(text, timestamptz) from public;
 grant execute on function app.unsubscribe(text, timestamptz) to anon, authenticated, service_role;
 
+create function app.unsubscribe_status(p_token text) returns jsonb
+  language plpgsql stable
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_result jsonb;
+  begin
+    select pg_catalog.jsonb_build_object('email', l.email, 'organizationName', o.name,
+      'unsubscribed', exists (select from app.email_suppressions s where s.org_id = l.org_id and s.email_key = l.email_key))
+    into v_result
+    from app.unsubscribe_tokens t
+    join app.leads l on l.org_id = t.org_id and l.id = t.lead_id
+    join app.orgs o on o.id = t.org_id
+    where t.token = p_token;
+    if v_result is null then
+      perform app.refuse(404, 'unknown_unsubscribe_token', 'This unsubscribe link is not valid',
+        'Use the link from the email exactly as it was sent.');
+    end if;
+    return v_result;
+  end;
+  $$;
+comment on function app.unsubscribe_status(text) is 'Public: the address and sender behind an unsubscribe token and whether it is already unsubscribed (for the confirmation page); changes nothing.';
+revoke execute on function app.unsubscribe_status(text) from public;
+grant execute on function app.unsubscribe_status(text) to anon, authenticated, service_role;
+
 -- ---------------------------------------------------------------------------
 -- The bounce webhook: a hard bounce suppresses the address and stops the enrolments of
 -- every lead of the org with it (through email_bounced events); a soft one is recorded.
@@ -206,29 +243,3 @@ create function app.record_bounce(p_email text, p_type text, p_reason text defau
 comment on function app.record_bounce(text, text, text, text, timestamptz) is 'Bounce webhook: records email_bounced for every lead of the caller''s org with the address (or the message); hard bounces suppress the address and stop enrolments, soft ones are recorded only.';
 revoke execute on function app.record_bounce(text, text, text, text, timestamptz) from public;
 grant execute on function app.record_bounce(text, text, text, text, timestamptz) to authenticated, service_role;
-
-create function app.unsubscribe_status(p_token text) returns jsonb
-  language plpgsql stable
-  security definer
-  set search_path = ''
-  as $$
-  declare
-    v_result jsonb;
-  begin
-    select pg_catalog.jsonb_build_object('email', l.email, 'organizationName', o.name,
-      'unsubscribed', exists (select from app.email_suppressions s where s.org_id = l.org_id and s.email_key = l.email_key))
-    into v_result
-    from app.unsubscribe_tokens t
-    join app.leads l on l.org_id = t.org_id and l.id = t.lead_id
-    join app.orgs o on o.id = t.org_id
-    where t.token = p_token;
-    if v_result is null then
-      perform app.refuse(404, 'unknown_unsubscribe_token', 'This unsubscribe link is not valid',
-        'Use the link from the email exactly as it was sent.');
-    end if;
-    return v_result;
-  end;
-  $$;
-comment on function app.unsubscribe_status(text) is 'Public: the address and sender behind an unsubscribe token and whether it is already unsubscribed (for the confirmation page); changes nothing.';
-revoke execute on function app.unsubscribe_status(text) from public;
-grant execute on function app.unsubscribe_status(text) to anon, authenticated, service_role;

@@ -1,5 +1,43 @@
+-- Plan limits: how many leads and campaigns an org's tier allows, enforced in the
+-- inserting transaction whoever inserts. The limits are data in app.tiers
+-- (20_orgs_keys.sql; a null limit means unlimited).
+--   * app.org_tier (GET /org/tier): the current org's tier, its limits and what counts
+--     against them;
+--   * the lead limit: the leads_enforce_limit trigger on app.leads (table in 40_leads.sql);
+--   * the campaign limit: the campaigns_enforce_limit and
+--     campaigns_enforce_limit_on_unarchive triggers on app.campaigns (table in
+--     70_campaigns.sql).
+-- The limit triggers answer 402 with a hint to upgrade or make room. The file comes after
+-- 70_campaigns.sql because app.org_tier, plain SQL, reads app.campaigns.
 
--- @@@ from leads
+-- ---------------------------------------------------------------------------
+-- Usage: the tier, its limits and the counts they apply to.
+-- ---------------------------------------------------------------------------
+create function app.org_tier() returns table (
+  org_id text, tier text, lead_limit integer, campaign_limit integer,
+  leads integer, live_leads integer, deleted_leads integer,
+  campaigns integer, archived_campaigns integer)
+  language sql stable
+  set search_path = ''
+  as $$
+    select o.id, o.tier, t.lead_limit, t.campaign_limit, l.total, l.total - l.deleted, l.deleted,
+           c.counted, c.archived
+    from app.orgs o
+    join app.tiers t on t.tier = o.tier
+    cross join lateral (
+      select count(*)::integer as total, (count(*) filter (where x.deleted_at is not null))::integer as deleted
+      from app.leads x where x.org_id = o.id
+    ) l
+    cross join lateral (
+      select (count(*) filter (where x.status <> 'archived'))::integer as counted,
+             (count(*) filter (where x.status = 'archived'))::integer as archived
+      from app.campaigns x where x.org_id = o.id and x.kind = 'sequence'
+    ) c
+    where o.id = app.current_org_id()
+  $$;
+comment on function app.org_tier() is 'The current org''s tier, its limits and how many leads and campaigns (ad-hoc sequences excluded) count against them.';
+revoke execute on function app.org_tier() from public;
+grant execute on function app.org_tier() to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- The plan's lead limit. Locking the org row serialises concurrent inserts of one
@@ -39,41 +77,12 @@ revoke execute on function app._enforce_lead_limit() from public;
 create trigger leads_enforce_limit before insert on app.leads
   for each row execute function app._enforce_lead_limit();
 
--- @@@ from campaign_sequences
-
-create function app.org_tier() returns table (
-  org_id text, tier text, lead_limit integer, campaign_limit integer,
-  leads integer, live_leads integer, deleted_leads integer,
-  campaigns integer, archived_campaigns integer)
-  language sql stable
-  set search_path = ''
-  as $$
-    select o.id, o.tier, t.lead_limit, t.campaign_limit, l.total, l.total - l.deleted, l.deleted,
-           c.counted, c.archived
-    from app.orgs o
-    join app.tiers t on t.tier = o.tier
-    cross join lateral (
-      select count(*)::integer as total, (count(*) filter (where x.deleted_at is not null))::integer as deleted
-      from app.leads x where x.org_id = o.id
-    ) l
-    cross join lateral (
-      select (count(*) filter (where x.status <> 'archived'))::integer as counted,
-             (count(*) filter (where x.status = 'archived'))::integer as archived
-      from app.campaigns x where x.org_id = o.id and x.kind = 'sequence'
-    ) c
-    where o.id = app.current_org_id()
-  $$;
-comment on function app.org_tier() is 'The current org''s tier, its limits and how many leads and campaigns (ad-hoc sequences excluded) count against them.';
-
--- @@@ from campaigns
-revoke execute on function app.org_tier() from public;
-grant execute on function app.org_tier() to authenticated, service_role;
-
--- @@@ from campaign_sequences
-
 -- ---------------------------------------------------------------------------
--- Ad-hoc campaigns do not count against the plan: the limit trigger and the usage
--- report skip them.
+-- The plan's campaign limit, exact under concurrency like the lead limit. Archived
+-- campaigns do not count: archiving frees a slot without losing history, and taking a
+-- campaign out of the archive is checked against the limit like a new one. Ad-hoc
+-- campaigns (POST /email/send-sequence) do not count either: the limit trigger and the
+-- usage report skip them.
 -- ---------------------------------------------------------------------------
 create function app._enforce_campaign_limit() returns trigger
   language plpgsql
@@ -111,8 +120,6 @@ create function app._enforce_campaign_limit() returns trigger
   end;
   $$;
 comment on function app._enforce_campaign_limit() is 'Trigger: refuses a new (or un-archived) campaign once the org runs its tier''s campaign limit; archived and ad-hoc campaigns do not count; exact under concurrency.';
-
--- @@@ from campaigns
 revoke execute on function app._enforce_campaign_limit() from public;
 
 create trigger campaigns_enforce_limit before insert on app.campaigns

@@ -1,5 +1,3 @@
-
--- @@@ from calendly
 -- Calendly and meeting bots.
 --   * app.calendly_connections: one per org: the Calendly user and organization it speaks
 --     for, its webhook subscription, the unguessable token in our webhook URL, the signing
@@ -14,7 +12,11 @@
 --     claim the delivery, create or update the lead by email, log a meeting touchpoint,
 --     record meeting_booked / meeting_canceled, keep the meeting row;
 --   * the bot bookkeeping (scheduled, canceled, transcript stored as a note) the edge
---     reports after talking to the recording provider outside any transaction.
+--     reports after talking to the recording provider outside any transaction, and the
+--     sweep that fails bots whose scheduling was interrupted (the pg_cron job
+--     fail-interrupted-meeting-bots, 90_jobs.sql).
+-- meeting_booked and meeting_canceled go through app.record_event (54_events.sql), so the
+-- event triggers (scoring, automation, campaigns) react to a booking like to any event.
 
 -- ---------------------------------------------------------------------------
 -- Connections
@@ -43,6 +45,74 @@ grant select (org_id, webhook_token, token_ciphertext, user_uri, organization_ur
 grant delete on app.calendly_connections to authenticated;
 grant all on app.calendly_connections to service_role;
 
+-- ---------------------------------------------------------------------------
+-- Deliveries and meetings
+-- ---------------------------------------------------------------------------
+create table app.calendly_events (
+  id text primary key default app.new_id('cev'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  event text not null check (event in ('invitee.created', 'invitee.canceled')),
+  invitee_uri text not null check (length(invitee_uri) between 1 and 500),
+  received_at timestamptz not null default now(),
+  result jsonb,
+  constraint calendly_events_org_event_invitee_key unique (org_id, event, invitee_uri)
+);
+comment on table app.calendly_events is 'Calendly deliveries received, unique per org, event and invitee: a replay gets the first outcome and writes nothing.';
+create index calendly_events_org_received_idx on app.calendly_events (org_id, received_at desc);
+
+alter table app.calendly_events enable row level security;
+alter table app.calendly_events force row level security;
+create policy "Calendly events are visible to their own org" on app.calendly_events
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select on app.calendly_events to authenticated;
+grant all on app.calendly_events to service_role;
+
+create table app.meetings (
+  id text primary key default app.new_id('mtg'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  lead_id text not null,
+  invitee_uri text not null check (length(invitee_uri) between 1 and 500),
+  scheduled_event_uri text check (length(scheduled_event_uri) <= 500),
+  event_name text check (length(event_name) <= 500),
+  starts_at timestamptz,
+  ends_at timestamptz,
+  join_url text check (length(join_url) <= 2000),
+  cancel_url text check (length(cancel_url) <= 2000),
+  reschedule_url text check (length(reschedule_url) <= 2000),
+  status text not null default 'booked' check (status in ('booked', 'canceled')),
+  canceled_reason text check (length(canceled_reason) <= 2000),
+  touchpoint_id text,
+  bot_status text not null default 'not_scheduled'
+    check (bot_status in ('not_scheduled', 'scheduling', 'scheduled', 'failed', 'canceled', 'transcribed')),
+  bot_id text check (length(bot_id) <= 200),
+  bot_note text check (length(bot_note) <= 1000),
+  transcript_note_id text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint meetings_org_invitee_key unique (org_id, invitee_uri),
+  constraint meetings_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+);
+comment on table app.meetings is 'Meetings booked through Calendly (one per invitee): times, links, status, and the recording bot scheduled for it.';
+create index meetings_org_lead_idx on app.meetings (org_id, lead_id, starts_at desc);
+create unique index meetings_bot_key on app.meetings (bot_id) where bot_id is not null;
+-- The sweep's lookup across orgs: only meetings whose bot is being scheduled, a handful.
+create index meetings_bot_scheduling_idx on app.meetings (updated_at) where bot_status = 'scheduling';
+
+create trigger meetings_touch_updated_at before update on app.meetings
+  for each row execute function app._touch_updated_at();
+
+-- Written by the webhook functions below; tenants read their own.
+alter table app.meetings enable row level security;
+alter table app.meetings force row level security;
+create policy "Meetings are visible to their own org" on app.meetings
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select on app.meetings to authenticated;
+grant all on app.meetings to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Connecting: one connection per org, replaced by a reconnect; the webhook looks it up by
+-- the token in its URL.
+-- ---------------------------------------------------------------------------
 -- Connect or reconnect (replacing the previous connection), as the current org. Returns the
 -- replaced subscription and token so the edge can delete that subscription at Calendly.
 create function app.save_calendly_connection(
@@ -95,68 +165,6 @@ create function app.calendly_signing_key(p_webhook_token text) returns text
 comment on function app.calendly_signing_key(text) is 'The signing key of the Calendly connection behind a webhook URL token; null for an unknown token.';
 revoke execute on function app.calendly_signing_key(text) from public;
 grant execute on function app.calendly_signing_key(text) to anon, service_role;
-
--- ---------------------------------------------------------------------------
--- Deliveries and meetings
--- ---------------------------------------------------------------------------
-create table app.calendly_events (
-  id text primary key default app.new_id('cev'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  event text not null check (event in ('invitee.created', 'invitee.canceled')),
-  invitee_uri text not null check (length(invitee_uri) between 1 and 500),
-  received_at timestamptz not null default now(),
-  result jsonb,
-  constraint calendly_events_org_event_invitee_key unique (org_id, event, invitee_uri)
-);
-comment on table app.calendly_events is 'Calendly deliveries received, unique per org, event and invitee: a replay gets the first outcome and writes nothing.';
-create index calendly_events_org_received_idx on app.calendly_events (org_id, received_at desc);
-
-alter table app.calendly_events enable row level security;
-alter table app.calendly_events force row level security;
-create policy "Calendly events are visible to their own org" on app.calendly_events
-  for select to authenticated using (org_id = (select app.current_org_id()));
-grant select on app.calendly_events to authenticated;
-grant all on app.calendly_events to service_role;
-
-create table app.meetings (
-  id text primary key default app.new_id('mtg'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  lead_id text not null,
-  invitee_uri text not null check (length(invitee_uri) between 1 and 500),
-  scheduled_event_uri text check (length(scheduled_event_uri) <= 500),
-  event_name text check (length(event_name) <= 500),
-  starts_at timestamptz,
-  ends_at timestamptz,
-  join_url text check (length(join_url) <= 2000),
-  cancel_url text check (length(cancel_url) <= 2000),
-  reschedule_url text check (length(reschedule_url) <= 2000),
-  status text not null default 'booked' check (status in ('booked', 'canceled')),
-  canceled_reason text check (length(canceled_reason) <= 2000),
-  touchpoint_id text,
-  bot_status text not null default 'not_scheduled'
-    check (bot_status in ('not_scheduled', 'scheduling', 'scheduled', 'failed', 'canceled', 'transcribed')),
-  bot_id text check (length(bot_id) <= 200),
-  bot_note text check (length(bot_note) <= 1000),
-  transcript_note_id text,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  constraint meetings_org_invitee_key unique (org_id, invitee_uri),
-  constraint meetings_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
-);
-comment on table app.meetings is 'Meetings booked through Calendly (one per invitee): times, links, status, and the recording bot scheduled for it.';
-create index meetings_org_lead_idx on app.meetings (org_id, lead_id, starts_at desc);
-create unique index meetings_bot_key on app.meetings (bot_id) where bot_id is not null;
-
-create trigger meetings_touch_updated_at before update on app.meetings
-  for each row execute function app._touch_updated_at();
-
--- Written by the webhook functions below; tenants read their own.
-alter table app.meetings enable row level security;
-alter table app.meetings force row level security;
-create policy "Meetings are visible to their own org" on app.meetings
-  for select to authenticated using (org_id = (select app.current_org_id()));
-grant select on app.meetings to authenticated;
-grant all on app.meetings to service_role;
 
 -- ---------------------------------------------------------------------------
 -- Ingest one verified delivery
@@ -418,17 +426,15 @@ comment on function app.store_meeting_transcript(text, text) is 'Stores a meetin
 revoke execute on function app.store_meeting_transcript(text, text) from public;
 grant execute on function app.store_meeting_transcript(text, text) to anon, service_role;
 
--- @@@ from meeting_bot_sweep
--- A booked meeting's bot is 'scheduling' from the webhook's commit until the edge records
--- Recall's answer (app.record_meeting_bot), a call bounded by a timeout of seconds. A process
--- that dies in between leaves it 'scheduling' for good; this sweep, run by pg_cron, says what
--- happened instead: 'failed', with a note on the meeting and its booking touchpoint.
--- It does not retry: Recall may have created the bot before the process died, and a second
--- one would join the meeting too. An answer recorded after the sweep still wins.
-
--- The sweep's lookup across orgs: only meetings whose bot is being scheduled, a handful.
-create index meetings_bot_scheduling_idx on app.meetings (updated_at) where bot_status = 'scheduling';
-
+-- ---------------------------------------------------------------------------
+-- Interrupted bot scheduling. A booked meeting's bot is 'scheduling' from the webhook's
+-- commit until the edge records Recall's answer (app.record_meeting_bot), a call bounded
+-- by a timeout of seconds. A process that dies in between leaves it 'scheduling' for
+-- good; this sweep, run by pg_cron, says what happened instead: 'failed', with a note on
+-- the meeting and its booking touchpoint. It does not retry: Recall may have created the
+-- bot before the process died, and a second one would join the meeting too. An answer
+-- recorded after the sweep still wins.
+-- ---------------------------------------------------------------------------
 create function app.fail_interrupted_meeting_bots(
   p_after interval default '10 minutes',
   p_now timestamptz default now()

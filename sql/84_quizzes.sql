@@ -1,5 +1,3 @@
-
--- @@@ from quizzes
 -- Quizzes: an org defines questions whose options carry points, and result bands that turn
 -- a 0-100 score into a label and a message. A published quiz has a public, unguessable
 -- address (/q/{slug}); whoever answers it gives their email, and one call
@@ -10,7 +8,83 @@
 --   * app.quizzes: the definition, normalised and checked by a trigger for every writer;
 --   * app.quiz_submissions: one row per attempt, unique per quiz and attempt id, so a
 --     resubmitted attempt (a double click, a retry) answers with its first result;
---   * scoring: points of the chosen options / the most points the quiz can give, as 0-100.
+--   * scoring: points of the chosen options / the most points the quiz can give, as 0-100;
+--   * app.public_quiz (what the page shows), app.submit_quiz (taking it), app.delete_quiz.
+-- The event is recorded through app.record_event (54_events.sql); a new lead is subject
+-- to the plan's lead limit (78_plan_limits.sql).
+
+-- ---------------------------------------------------------------------------
+-- Quizzes
+-- ---------------------------------------------------------------------------
+create table app.quizzes (
+  id text primary key default app.new_id('quiz'),
+  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
+  title text not null constraint quizzes_title_check check (length(btrim(title)) between 1 and 200),
+  description text constraint quizzes_description_check check (length(description) <= 2000),
+  slug text not null constraint quizzes_slug_check check (slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' and length(slug) <= 60),
+  questions jsonb not null,
+  result_bands jsonb not null,
+  status text not null default 'draft' constraint quizzes_status_check check (status in ('draft', 'published')),
+  collect_name boolean not null default true,
+  collect_phone boolean not null default false,
+  -- Set instead of deleting a quiz that has submissions: those stay readable, the page goes.
+  archived_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint quizzes_org_id_id_key unique (org_id, id)
+);
+comment on table app.quizzes is 'Quizzes per org: questions with scored options and result bands; published and not archived ones are public at /q/{slug}.';
+comment on column app.quizzes.questions is '[{ id, text, type single|multi, required, options [{ id, label, points }] }], normalised by app.checked_quiz_questions.';
+comment on column app.quizzes.result_bands is '[{ min, max, label, message }] covering 0-100, sorted by min (app.checked_quiz_bands).';
+comment on column app.quizzes.slug is 'The public address (/q/{slug}): title words and 12 random base-36 characters; set once, never changed.';
+
+create unique index quizzes_slug_key on app.quizzes (slug);
+create index quizzes_org_created_idx on app.quizzes (org_id, created_at desc, id desc);
+
+create trigger quizzes_touch_updated_at before update on app.quizzes
+  for each row execute function app._touch_updated_at();
+
+select app.make_org_private('app.quizzes', 'Quizzes');
+
+-- The slug is the database's: a tenant can neither choose nor change a quiz's address.
+grant select, delete on app.quizzes to authenticated;
+grant insert (org_id, title, description, questions, result_bands, status, collect_name, collect_phone) on app.quizzes to authenticated;
+grant update (title, description, questions, result_bands, status, collect_name, collect_phone, archived_at) on app.quizzes to authenticated;
+grant all on app.quizzes to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Submissions
+-- ---------------------------------------------------------------------------
+create table app.quiz_submissions (
+  id text primary key default app.new_id('qs'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  quiz_id text not null,
+  lead_id text not null,
+  attempt_id text not null constraint quiz_submissions_attempt_id_check check (length(attempt_id) between 1 and 200),
+  -- { questionId: [optionId, …] } as checked: known questions and options only.
+  answers jsonb not null constraint quiz_submissions_answers_check check (jsonb_typeof(answers) = 'object'),
+  raw_points numeric not null,
+  max_points numeric not null,
+  score integer not null constraint quiz_submissions_score_check check (score between 0 and 100),
+  -- The band as it read when the quiz was taken: { label, message }.
+  band jsonb not null,
+  created_at timestamptz not null default now(),
+  -- Submissions outlive nothing they refer to: a quiz with submissions is archived, not
+  -- deleted; a permanently deleted lead takes its submissions with it.
+  constraint quiz_submissions_quiz_fkey foreign key (org_id, quiz_id) references app.quizzes (org_id, id),
+  constraint quiz_submissions_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+);
+comment on table app.quiz_submissions is 'One row per quiz attempt: the checked answers, points, 0-100 score and result band; unique per quiz and attempt id.';
+
+create unique index quiz_submissions_attempt_key on app.quiz_submissions (org_id, quiz_id, attempt_id);
+create index quiz_submissions_org_quiz_created_idx on app.quiz_submissions (org_id, quiz_id, created_at desc, id desc);
+create index quiz_submissions_org_lead_idx on app.quiz_submissions (org_id, lead_id);
+
+select app.make_org_private('app.quiz_submissions', 'Quiz submissions');
+
+-- Written only by app.submit_quiz; tenants read them (and lose them with a deleted lead).
+grant select on app.quiz_submissions to authenticated;
+grant all on app.quiz_submissions to service_role;
 
 -- ---------------------------------------------------------------------------
 -- Slugs: the title made readable, plus 12 random base-36 characters (about 62 bits), so
@@ -189,34 +263,7 @@ comment on function app.checked_quiz_bands(jsonb) is 'Result bands checked (whol
 revoke execute on function app.checked_quiz_bands(jsonb) from public;
 grant execute on function app.checked_quiz_bands(jsonb) to authenticated, service_role;
 
--- ---------------------------------------------------------------------------
--- Quizzes
--- ---------------------------------------------------------------------------
-create table app.quizzes (
-  id text primary key default app.new_id('quiz'),
-  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
-  title text not null constraint quizzes_title_check check (length(btrim(title)) between 1 and 200),
-  description text constraint quizzes_description_check check (length(description) <= 2000),
-  slug text not null constraint quizzes_slug_check check (slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' and length(slug) <= 60),
-  questions jsonb not null,
-  result_bands jsonb not null,
-  status text not null default 'draft' constraint quizzes_status_check check (status in ('draft', 'published')),
-  collect_name boolean not null default true,
-  collect_phone boolean not null default false,
-  -- Set instead of deleting a quiz that has submissions: those stay readable, the page goes.
-  archived_at timestamptz,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  constraint quizzes_org_id_id_key unique (org_id, id)
-);
-comment on table app.quizzes is 'Quizzes per org: questions with scored options and result bands; published and not archived ones are public at /q/{slug}.';
-comment on column app.quizzes.questions is '[{ id, text, type single|multi, required, options [{ id, label, points }] }], normalised by app.checked_quiz_questions.';
-comment on column app.quizzes.result_bands is '[{ min, max, label, message }] covering 0-100, sorted by min (app.checked_quiz_bands).';
-comment on column app.quizzes.slug is 'The public address (/q/{slug}): title words and 12 random base-36 characters; set once, never changed.';
-
-create unique index quizzes_slug_key on app.quizzes (slug);
-create index quizzes_org_created_idx on app.quizzes (org_id, created_at desc, id desc);
-
+-- A trigger, so every writer (API, Studio) is held to the rules above.
 create function app._check_quiz() returns trigger
   language plpgsql
   set search_path = ''
@@ -236,50 +283,6 @@ revoke execute on function app._check_quiz() from public;
 
 create trigger quizzes_check before insert or update of title, questions, result_bands on app.quizzes
   for each row execute function app._check_quiz();
-create trigger quizzes_touch_updated_at before update on app.quizzes
-  for each row execute function app._touch_updated_at();
-
-select app.make_org_private('app.quizzes', 'Quizzes');
-
--- The slug is the database's: a tenant can neither choose nor change a quiz's address.
-grant select, delete on app.quizzes to authenticated;
-grant insert (org_id, title, description, questions, result_bands, status, collect_name, collect_phone) on app.quizzes to authenticated;
-grant update (title, description, questions, result_bands, status, collect_name, collect_phone, archived_at) on app.quizzes to authenticated;
-grant all on app.quizzes to service_role;
-
--- ---------------------------------------------------------------------------
--- Submissions
--- ---------------------------------------------------------------------------
-create table app.quiz_submissions (
-  id text primary key default app.new_id('qs'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  quiz_id text not null,
-  lead_id text not null,
-  attempt_id text not null constraint quiz_submissions_attempt_id_check check (length(attempt_id) between 1 and 200),
-  -- { questionId: [optionId, …] } as checked: known questions and options only.
-  answers jsonb not null constraint quiz_submissions_answers_check check (jsonb_typeof(answers) = 'object'),
-  raw_points numeric not null,
-  max_points numeric not null,
-  score integer not null constraint quiz_submissions_score_check check (score between 0 and 100),
-  -- The band as it read when the quiz was taken: { label, message }.
-  band jsonb not null,
-  created_at timestamptz not null default now(),
-  -- Submissions outlive nothing they refer to: a quiz with submissions is archived, not
-  -- deleted; a permanently deleted lead takes its submissions with it.
-  constraint quiz_submissions_quiz_fkey foreign key (org_id, quiz_id) references app.quizzes (org_id, id),
-  constraint quiz_submissions_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
-);
-comment on table app.quiz_submissions is 'One row per quiz attempt: the checked answers, points, 0-100 score and result band; unique per quiz and attempt id.';
-
-create unique index quiz_submissions_attempt_key on app.quiz_submissions (org_id, quiz_id, attempt_id);
-create index quiz_submissions_org_quiz_created_idx on app.quiz_submissions (org_id, quiz_id, created_at desc, id desc);
-create index quiz_submissions_org_lead_idx on app.quiz_submissions (org_id, lead_id);
-
-select app.make_org_private('app.quiz_submissions', 'Quiz submissions');
-
--- Written only by app.submit_quiz; tenants read them (and lose them with a deleted lead).
-grant select on app.quiz_submissions to authenticated;
-grant all on app.quiz_submissions to service_role;
 
 -- ---------------------------------------------------------------------------
 -- Scoring. Most points = for each question, its best option (single) or all its positive

@@ -1,10 +1,13 @@
-
--- @@@ from idempotency_keys
+-- Scheduled work: the one catalogue of pg_cron jobs. A job is a row of
+-- app.scheduled_jobs (name, schedule, command), and app.schedule_jobs() registers every row
+-- with pg_cron by name: cron.schedule replaces a job of the same name, so registering again
+-- is always safe. Each command calls a function that lives with its domain (the file is
+-- named on the job's line), so a test can call the same function directly.
+-- Also here: app.purge_cron_history, which keeps pg_cron's own run history in bounds, and
+-- app.schedule_mail_worker_http, which adds the mail-worker-http job on Supabase.
 
 -- ---------------------------------------------------------------------------
--- pg_cron jobs, (re)registered by name: cron.schedule replaces a job of the same name.
--- The jobs are data (app.scheduled_jobs); a later migration adds a row and calls
--- app.schedule_jobs() again.
+-- The catalogue
 -- ---------------------------------------------------------------------------
 create table app.scheduled_jobs (
   name text primary key,
@@ -18,9 +21,35 @@ create policy "Scheduled jobs are visible to the service role" on app.scheduled_
   for select to service_role using (true);
 grant select on app.scheduled_jobs to service_role;
 
+-- Every job, one line each: when it runs (UTC by default), what it does, and where its
+-- function is.
 insert into app.scheduled_jobs (name, schedule, command) values
-  ('purge-idempotency-keys', '17 * * * *', 'select app.purge_idempotency_keys()');
+  -- every minute: fail leads left enriching for 5 minutes by an interrupted request (52_enrichment.sql)
+  ('fail-stuck-enrichments', '* * * * *', $$select app.fail_stuck_enrichments(interval '5 minutes')$$),
+  -- every minute: move due campaign steps into the outbox, through the guardrails (74_outbox.sql)
+  ('enqueue-due-steps', '* * * * *', 'select app.enqueue_due_steps()'),
+  -- every minute: requeue mail claims, and mark sends unconfirmed, whose lease ran out (74_outbox.sql)
+  ('release-mail-claims', '* * * * *', 'select app.release_expired_claims()'),
+  -- every 5 minutes: fail meeting bots left 'scheduling' by a process that died (82_calendly.sql)
+  ('fail-interrupted-meeting-bots', '*/5 * * * *', 'select app.fail_interrupted_meeting_bots()'),
+  -- every 15 minutes: move idle leads by their org's no_touch automation rules (62_automation.sql)
+  ('no-touch-automation', '*/15 * * * *', 'select app.run_no_touch_rules()'),
+  -- hourly at :17: delete Idempotency-Key records older than 24 hours (25_idempotency.sql)
+  ('purge-idempotency-keys', '17 * * * *', 'select app.purge_idempotency_keys()'),
+  -- hourly at :41: delete expired enrichment provider answers (52_enrichment.sql)
+  ('purge-enrichment-cache', '41 * * * *', 'select app.purge_enrichment_cache()'),
+  -- daily at 03:23: rescore every live lead, for time decay (56_scoring.sql)
+  ('rescore-leads', '23 3 * * *', 'select app.rescore_all_leads()'),
+  -- daily at 03:41: delete sync events older than 30 days (48_sync_sources.sql)
+  ('purge-sync-events', '41 3 * * *', 'select app.purge_sync_events()'),
+  -- daily at 03:43: delete pg_cron run history older than a week (below)
+  ('purge-cron-history', '43 3 * * *', 'select app.purge_cron_history()');
+-- Not in the list: mail-worker-http, which app.schedule_mail_worker_http (below) adds after
+-- a deploy to Supabase.
 
+-- ---------------------------------------------------------------------------
+-- Registering the catalogue with pg_cron
+-- ---------------------------------------------------------------------------
 create function app.schedule_jobs() returns integer
   language plpgsql
   security definer
@@ -45,36 +74,10 @@ create function app.schedule_jobs() returns integer
 comment on function app.schedule_jobs() is 'Registers every job in app.scheduled_jobs with pg_cron by name (replacing older definitions); returns how many; a no-op without pg_cron.';
 revoke execute on function app.schedule_jobs() from public;
 
-select app.schedule_jobs();
-
--- @@@ from sync_sources
-
-insert into app.scheduled_jobs (name, schedule, command) values
-  ('purge-sync-events', '41 3 * * *', 'select app.purge_sync_events()');
-select app.schedule_jobs();
-
--- @@@ from enrichment
-
 -- ---------------------------------------------------------------------------
--- Scheduled work: fail runs left behind by an interrupted request, purge expired answers.
+-- pg_cron's own history: pg_cron keeps a row per job run in cron.job_run_details forever;
+-- with jobs every minute that grows without bound. The purge-cron-history job keeps a week.
 -- ---------------------------------------------------------------------------
-insert into app.scheduled_jobs (name, schedule, command) values
-  ('fail-stuck-enrichments', '* * * * *', $$select app.fail_stuck_enrichments(interval '5 minutes')$$),
-  ('purge-enrichment-cache', '41 * * * *', 'select app.purge_enrichment_cache()');
-
-select app.schedule_jobs();
-
--- @@@ from scoring
-
-insert into app.scheduled_jobs (name, schedule, command) values
-  ('rescore-leads', '23 3 * * *', 'select app.rescore_all_leads()');
-
-select app.schedule_jobs();
-
--- @@@ from cron_history_purge
--- pg_cron keeps a row per job run in cron.job_run_details forever; with jobs every few
--- minutes that grows without bound. A daily job keeps a week of history.
-
 create function app.purge_cron_history(p_keep interval default '7 days') returns integer
   language plpgsql
   security definer
@@ -97,34 +100,15 @@ comment on function app.purge_cron_history(interval) is 'Deletes pg_cron run his
 revoke execute on function app.purge_cron_history(interval) from public;
 grant execute on function app.purge_cron_history(interval) to service_role;
 
-insert into app.scheduled_jobs (name, schedule, command) values
-  ('purge-cron-history', '43 3 * * *', 'select app.purge_cron_history()');
-
-select app.schedule_jobs();
-
--- @@@ from automation_rules
-
-insert into app.scheduled_jobs (name, schedule, command) values
-  ('no-touch-automation', '*/15 * * * *', 'select app.run_no_touch_rules()');
-
-select app.schedule_jobs();
-
--- @@@ from outbox
-
-insert into app.scheduled_jobs (name, schedule, command) values
-  ('enqueue-due-steps', '* * * * *', 'select app.enqueue_due_steps()'),
-  ('release-mail-claims', '* * * * *', 'select app.release_expired_claims()');
-
-select app.schedule_jobs();
-
--- @@@ from mail_worker_http
--- On Supabase nothing runs `npm run worker`: pg_cron calls the Edge Function's
--- POST /api/openclaw/internal/mail/run through pg_net every minute instead, and the
--- function runs one worker tick (claim, send, record). Called once after deploy:
+-- ---------------------------------------------------------------------------
+-- The mail worker over HTTP. On Supabase nothing runs `npm run worker`: pg_cron calls the
+-- Edge Function's POST /api/openclaw/internal/mail/run through pg_net every minute
+-- instead, and the function runs one worker tick (claim, send, record). Called once after
+-- deploy:
 --   select app.schedule_mail_worker_http('https://<ref>.supabase.co/functions/v1/openclaw/api/openclaw/internal/mail/run', '<MAIL_WORKER_SECRET>');
--- Calling it again replaces the job (new URL or secret). The job is kept in
--- app.scheduled_jobs like every other, so later migrations' app.schedule_jobs() keep it.
-
+-- Calling it again replaces the job (new URL or secret). The job is a row of
+-- app.scheduled_jobs like every other, so registering the catalogue again keeps it.
+-- ---------------------------------------------------------------------------
 create function app.schedule_mail_worker_http(p_url text, p_secret text) returns text
   language plpgsql
   -- Writes app.scheduled_jobs and registers the pg_cron job, which its caller may not.
@@ -168,9 +152,5 @@ comment on function app.schedule_mail_worker_http(text, text) is
 revoke execute on function app.schedule_mail_worker_http(text, text) from public;
 grant execute on function app.schedule_mail_worker_http(text, text) to service_role;
 
--- @@@ from meeting_bot_sweep
-
-insert into app.scheduled_jobs (name, schedule, command) values
-  ('fail-interrupted-meeting-bots', '*/5 * * * *', 'select app.fail_interrupted_meeting_bots()');
-
+-- Register the catalogue (a notice and nothing else where pg_cron is not installed).
 select app.schedule_jobs();

@@ -1,5 +1,16 @@
+-- The API's read views that join several domains:
+--   * app.lead_details: a lead with its stage name, stored score and proposal slug (what
+--     the leads endpoints read);
+--   * app.stage_details: a stage with its count of live leads (what the stages endpoints
+--     read).
+-- They come last because Postgres checks a view's query when the view is created, so a
+-- view must follow every table it reads: app.lead_details reads leads and stages
+-- (40_leads.sql, 30_stages.sql), lead scores (56_scoring.sql) and proposals
+-- (66_proposals.sql). Both are security_invoker, so the caller's row-level security
+-- applies to every table they read. app.lead_details selects l.*, which Postgres expands
+-- when the view is created: a column added to app.leads shows here only once the view is
+-- created again.
 
--- @@@ from proposals
 create view app.lead_details with (security_invoker = true) as
   select l.*, s.name as stage, c.score, c.label as score_label, c.scored_at, p.slug as proposal_slug
   from app.leads l
