@@ -67,6 +67,26 @@ comment on function app.refuse(integer, text, text, text) is 'Raises an error th
 revoke execute on function app.refuse(integer, text, text, text) from public;
 grant execute on function app.refuse(integer, text, text, text) to anon, authenticated, service_role;
 
+-- The same with details the agent can act on (the id of the record a request collides with,
+-- the calls to make next): detail is then a JSON object with the code, the edge adds
+-- p_extra's keys to the error and its next_steps array to the reply's next_steps.
+create function app.refuse(p_status integer, p_code text, p_message text, p_hint text, p_extra jsonb)
+  returns void
+  language plpgsql volatile
+  set search_path = ''
+  as $$
+  begin
+    raise exception using
+      errcode = 'CR' || p_status::text,
+      message = p_message,
+      detail = (coalesce(p_extra, '{}'::jsonb) operator(pg_catalog.||) pg_catalog.jsonb_build_object('code', p_code))::text,
+      hint = p_hint;
+  end;
+  $$;
+comment on function app.refuse(integer, text, text, text, jsonb) is 'Raises an error the HTTP edge answers with status p_status, code p_code and the hint, plus p_extra''s keys on the error (next_steps: on the reply).';
+revoke execute on function app.refuse(integer, text, text, text, jsonb) from public;
+grant execute on function app.refuse(integer, text, text, text, jsonb) to anon, authenticated, service_role;
+
 -- ---------------------------------------------------------------------------
 -- updated_at, kept by the database for every writer.
 -- ---------------------------------------------------------------------------

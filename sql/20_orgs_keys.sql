@@ -2,12 +2,13 @@
 -- org it acts for.
 --   * app.tiers: plan limits as reference data (free, pro, ultra);
 --   * app.orgs: one per workspace; app.api_keys: hashed keys per org;
---   * app.signup (POST /signup): a new org with the default pipeline (30_stages.sql), the
---     default playbooks (60_playbooks.sql) and its first API key;
+--   * app._seed_org: what every new org starts with, whoever inserts it: the default pipeline
+--     (30_stages.sql), the default playbooks (60_playbooks.sql) and its send settings
+--     (70_campaigns.sql);
+--   * app.signup (POST /signup): a new org and its first API key;
 --   * app.authenticate_api_key: the lookup every request makes before it acts as its org.
 -- Elsewhere: the tier limits are enforced by triggers in 78_plan_limits.sql (which also
--- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql; the trigger
--- orgs_create_campaign_settings (70_campaigns.sql) gives every new org its send settings.
+-- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql.
 
 -- ---------------------------------------------------------------------------
 -- Tiers: the plan limits, as data, in one place. A null limit means unlimited.
@@ -185,8 +186,31 @@ revoke execute on function app.authenticate_api_key(text) from public;
 grant execute on function app.authenticate_api_key(text) to anon, service_role;
 
 -- ---------------------------------------------------------------------------
--- Signup: a new workspace gets its org, the default pipeline, the default playbooks and
--- its first API key, returned once. One workspace per owner email.
+-- The one place a new org is seeded, for every writer (signup, Studio, a test): its default
+-- pipeline, its default playbooks (which name stages, so they come second) and its send
+-- settings with their defaults.
+-- ---------------------------------------------------------------------------
+create function app._seed_org() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  begin
+    perform app._create_default_stages(new.id);
+    perform app._create_default_playbooks(new.id);
+    insert into app.campaign_settings (org_id) values (new.id);
+    return null;
+  end;
+  $$;
+comment on function app._seed_org() is 'Trigger: gives a new org the default pipeline, the default playbooks and its send settings.';
+revoke execute on function app._seed_org() from public;
+
+create trigger orgs_seed after insert on app.orgs
+  for each row execute function app._seed_org();
+
+-- ---------------------------------------------------------------------------
+-- Signup: a new workspace gets its org (seeded by the orgs_seed trigger above) and its first
+-- API key, returned once. One workspace per owner email.
 -- ---------------------------------------------------------------------------
 create function app.signup(
   p_email text,
@@ -215,14 +239,11 @@ create function app.signup(
             v_email, p_first_name, p_last_name, p_agent_name, p_agent_platform)
     returning id into org_id;
 
-    perform app._create_default_stages(org_id);
-    perform app._create_default_playbooks(org_id);
-
     select k.api_key into api_key from app._issue_api_key(org_id) k;
     key_prefix := left(api_key, 16);
     return next;
   end;
   $$;
-comment on function app.signup(text, text, text, text, text, text, text) is 'Creates a workspace (org, default stages and playbooks, first API key) for an email not yet registered; returns the key once.';
+comment on function app.signup(text, text, text, text, text, text, text) is 'Creates a workspace (an org, seeded by app._seed_org, and its first API key) for an email not yet registered; returns the key once.';
 revoke execute on function app.signup(text, text, text, text, text, text, text) from public;
 grant execute on function app.signup(text, text, text, text, text, text, text) to anon, service_role;

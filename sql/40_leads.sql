@@ -154,3 +154,127 @@ revoke execute on function app._lead_default_stage() from public;
 
 create trigger leads_default_stage before insert on app.leads
   for each row execute function app._lead_default_stage();
+
+-- ---------------------------------------------------------------------------
+-- POST /leads: one call. The body arrives as the contract names it (camelCase, with the
+-- aliases clinicName and practiceType); a live lead with the same email is a 409 that
+-- names it, never a second lead (the unique index decides a race, the refusal is the same).
+-- Columns left out keep their defaults; the triggers listed at the top of the file do the
+-- rest (default stage, limit, proposal, history, first score).
+-- ---------------------------------------------------------------------------
+create function app.create_lead(p_lead jsonb) returns text
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_email text := p_lead ->> 'email';
+    v_id text;
+  begin
+    insert into app.leads as l (first_name, last_name, email, organization_name, business_type, phone, tier,
+                                status, stage_id, custom_fields, crm_data, title, seniority, company_name,
+                                linkedin_url, company_size, company_revenue)
+    select p_lead ->> 'firstName', p_lead ->> 'lastName', v_email,
+           case when p_lead ? 'organizationName' then p_lead ->> 'organizationName' else p_lead ->> 'clinicName' end,
+           case when p_lead ? 'businessType' then p_lead ->> 'businessType' else p_lead ->> 'practiceType' end,
+           p_lead ->> 'phone', p_lead ->> 'tier', coalesce(p_lead ->> 'status', 'new'),
+           app.resolve_stage(p_lead ->> 'stage'),
+           coalesce(p_lead -> 'customFields', '{}'::jsonb), coalesce(p_lead -> 'crmData', '{}'::jsonb),
+           p_lead ->> 'title', p_lead ->> 'seniority', p_lead ->> 'companyName', p_lead ->> 'linkedinUrl',
+           p_lead ->> 'companySize', p_lead ->> 'companyRevenue'
+    where not exists (select from app.leads x
+                      where x.org_id = app.current_org_id() and x.email_key = pg_catalog.lower(v_email) and x.deleted_at is null)
+    on conflict (org_id, email_key) where deleted_at is null do nothing
+    returning l.id into v_id;
+
+    if v_id is null then
+      select x.id into v_id from app.leads x
+      where x.org_id = app.current_org_id() and x.email_key = pg_catalog.lower(v_email) and x.deleted_at is null;
+      perform app.refuse(409, 'lead_exists', 'A lead with this email already exists in this workspace',
+        pg_catalog.format('The existing lead is %s. Update it with PATCH /api/openclaw/leads/%s instead of creating it again.', v_id, v_id),
+        pg_catalog.jsonb_build_object('existingId', v_id,
+          'next_steps', pg_catalog.jsonb_build_array(pg_catalog.format('PATCH /api/openclaw/leads/%s { ...fields to change }', v_id))));
+    end if;
+    return v_id;
+  end;
+  $$;
+comment on function app.create_lead(jsonb) is 'Creates a lead in the current org from a POST /leads body (contract field names and aliases); returns its id, or refuses 409 lead_exists with existingId when a live lead has the email.';
+revoke execute on function app.create_lead(jsonb) from public;
+grant execute on function app.create_lead(jsonb) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- The one find-or-create of a lead by email, for the writers that hear of people rather than
+-- being told to create them: sync sources (48_sync_sources.sql), Calendly bookings
+-- (82_calendly.sql) and quiz submissions (84_quizzes.sql).
+--   * An existing live lead is locked and updated: a value given replaces the stored one,
+--     a value left out keeps it. It only ever moves forward in the pipeline (to p_stage_id
+--     when that stage comes later), so a routine event never sends a deal back.
+--   * Otherwise a lead is inserted: named from firstName/lastName, else from the display
+--     name ("Jane Doe" of "Jane Doe <jane@acme.com>"), else from the email's local part; in
+--     p_stage_id or the default stage. Updating first means a workspace at its plan's lead
+--     limit still hears about leads it has; the limit trigger refuses a new one (402).
+--   * A concurrent writer creating the same email makes the insert do nothing; the second
+--     pass then finds and updates that lead.
+-- Runs as its caller, so the caller acts as p_org_id (claims set) or bypasses RLS.
+-- ---------------------------------------------------------------------------
+create function app.upsert_lead_by_email(
+  p_org_id text,
+  p_email text,
+  p_fields jsonb default '{}',
+  p_stage_id text default null,
+  p_display_name text default null,
+  out lead_id text,
+  out created boolean,
+  out stage_id text,
+  out previous_stage_id text)
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_fields jsonb := coalesce(p_fields, '{}'::jsonb);
+    v_display text := nullif(pg_catalog.btrim(p_display_name), '');
+  begin
+    created := false;
+    for v_attempt in 1..2 loop
+      select l.id, l.stage_id into lead_id, previous_stage_id
+      from app.leads l
+      where l.org_id = p_org_id and l.email_key = pg_catalog.lower(p_email) and l.deleted_at is null
+      for update;
+      if lead_id is not null then
+        update app.leads l set
+          first_name = coalesce(v_fields ->> 'firstName', l.first_name),
+          last_name = coalesce(v_fields ->> 'lastName', l.last_name),
+          organization_name = coalesce(v_fields ->> 'organizationName', l.organization_name),
+          business_type = coalesce(v_fields ->> 'businessType', l.business_type),
+          phone = coalesce(v_fields ->> 'phone', l.phone),
+          title = coalesce(v_fields ->> 'title', l.title),
+          company_name = coalesce(v_fields ->> 'companyName', l.company_name),
+          linkedin_url = coalesce(v_fields ->> 'linkedinUrl', l.linkedin_url),
+          stage_id = case
+            when (select t.position from app.stages t where t.id = p_stage_id)
+                 > coalesce((select f.position from app.stages f where f.id = l.stage_id), -1)
+            then p_stage_id else l.stage_id end
+        where l.id = upsert_lead_by_email.lead_id
+        returning l.stage_id into stage_id;
+        return;
+      end if;
+
+      insert into app.leads as l (org_id, first_name, last_name, email, organization_name, business_type, phone,
+                                  title, company_name, linkedin_url, stage_id)
+      values (p_org_id,
+              coalesce(v_fields ->> 'firstName', substring(v_display from '^\S+'), pg_catalog.split_part(p_email, '@', 1)),
+              coalesce(v_fields ->> 'lastName', nullif(pg_catalog.btrim(pg_catalog.regexp_replace(v_display, '^\S+', '')), '')),
+              p_email,
+              v_fields ->> 'organizationName', v_fields ->> 'businessType', v_fields ->> 'phone',
+              v_fields ->> 'title', v_fields ->> 'companyName', v_fields ->> 'linkedinUrl', p_stage_id)
+      on conflict (org_id, email_key) where deleted_at is null do nothing
+      returning l.id, l.stage_id into lead_id, stage_id;
+      if lead_id is not null then
+        created := true;
+        return;
+      end if;
+    end loop;
+  end;
+  $$;
+comment on function app.upsert_lead_by_email(text, text, jsonb, text, text) is 'Finds the org''s live lead by email (case-insensitive) and updates the fields given, moving it forward to p_stage_id only; or creates it (named from the fields, the display name or the email); safe against a concurrent writer of the same email.';
+revoke execute on function app.upsert_lead_by_email(text, text, jsonb, text, text) from public;
+grant execute on function app.upsert_lead_by_email(text, text, jsonb, text, text) to service_role;

@@ -646,57 +646,19 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
 
     v_target := coalesce(v_source.event_stages ->> v_event, v_source.stage_id);
 
-    -- Create or update the lead by email. Updating first means a workspace at its plan's
-    -- lead limit can still receive events for leads it has; the insert's conflict clause
-    -- covers a concurrent event creating the same lead (then the loop updates it).
+    -- Create or update the lead by email (app.upsert_lead_by_email: an existing lead only
+    -- moves forward, so a routine email to a lead in negotiation does not send it back to the
+    -- source's first stage; a new lead without a mapped name is named from the display name).
     begin
-      for v_attempt in 1..2 loop
-        select l.id, l.stage_id into v_lead_id, v_from_stage
-        from app.leads l
-        where l.org_id = v_source.org_id and l.email_key = pg_catalog.lower(v_email) and l.deleted_at is null
-        for update;
-        if v_lead_id is not null then
-          update app.leads l set
-            first_name = coalesce(v_first, l.first_name),
-            last_name = coalesce(v_last, l.last_name),
-            organization_name = coalesce(app._sync_value(v_payload, v_map -> 'organizationName'), l.organization_name),
-            business_type = coalesce(app._sync_value(v_payload, v_map -> 'businessType'), l.business_type),
-            phone = coalesce(app._sync_value(v_payload, v_map -> 'phone'), l.phone),
-            title = coalesce(app._sync_value(v_payload, v_map -> 'title'), l.title),
-            company_name = coalesce(app._sync_value(v_payload, v_map -> 'companyName'), l.company_name),
-            linkedin_url = coalesce(app._sync_value(v_payload, v_map -> 'linkedinUrl'), l.linkedin_url),
-            -- Events only move a lead forward: a routine email to a lead in negotiation
-            -- must not send it back to the source's first stage.
-            stage_id = case
-              when (select t.position from app.stages t where t.id = v_target)
-                   > coalesce((select f.position from app.stages f where f.id = l.stage_id), -1)
-              then v_target else l.stage_id end
-          where l.id = v_lead_id
-          returning l.stage_id into v_target;
-          exit;
-        end if;
-        -- A new lead without a mapped name is named from the display name, else the
-        -- email's local part.
-        insert into app.leads as l (org_id, first_name, last_name, email, organization_name, business_type, phone,
-                                    title, company_name, linkedin_url, stage_id)
-        values (v_source.org_id,
-                coalesce(v_first, substring(v_display from '^\S+'), pg_catalog.split_part(v_email, '@', 1)),
-                coalesce(v_last, nullif(pg_catalog.btrim(pg_catalog.regexp_replace(v_display, '^\S+', '')), '')),
-                v_email,
-                app._sync_value(v_payload, v_map -> 'organizationName'),
-                app._sync_value(v_payload, v_map -> 'businessType'),
-                app._sync_value(v_payload, v_map -> 'phone'),
-                app._sync_value(v_payload, v_map -> 'title'),
-                app._sync_value(v_payload, v_map -> 'companyName'),
-                app._sync_value(v_payload, v_map -> 'linkedinUrl'),
-                v_target)
-        on conflict (org_id, email_key) where deleted_at is null do nothing
-        returning l.id into v_lead_id;
-        if v_lead_id is not null then
-          v_created := true;
-          exit;
-        end if;
-      end loop;
+      select u.lead_id, u.created, u.stage_id, u.previous_stage_id into v_lead_id, v_created, v_target, v_from_stage
+      from app.upsert_lead_by_email(v_source.org_id, v_email, pg_catalog.jsonb_build_object(
+        'firstName', v_first, 'lastName', v_last,
+        'organizationName', app._sync_value(v_payload, v_map -> 'organizationName'),
+        'businessType', app._sync_value(v_payload, v_map -> 'businessType'),
+        'phone', app._sync_value(v_payload, v_map -> 'phone'),
+        'title', app._sync_value(v_payload, v_map -> 'title'),
+        'companyName', app._sync_value(v_payload, v_map -> 'companyName'),
+        'linkedinUrl', app._sync_value(v_payload, v_map -> 'linkedinUrl')), v_target, v_display) u;
     exception when check_violation then
       get stacked diagnostics v_constraint = constraint_name;
       if v_constraint = 'leads_email_check' then

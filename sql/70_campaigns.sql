@@ -4,7 +4,7 @@
 --     personalisation settings. Ad-hoc campaigns (kind adhoc) are the one-lead sequences
 --     of POST /email/send-sequence;
 --   * app.campaign_settings: the daily cap and send window, one row per org, made with the
---     org (the orgs_create_campaign_settings trigger on app.orgs, in this file);
+--     org (seeded by the orgs_seed trigger, 20_orgs_keys.sql);
 --   * template variables: one list for the step check and the mail renderer. Steps are
 --     checked by a trigger, so every writer (API, Studio) is refused an unknown {{variable}}.
 -- Elsewhere: enrolments and the suppression list (72_enrollments.sql); the outbox, send
@@ -208,19 +208,3 @@ revoke execute on function app._valid_time_zone() from public;
 
 create trigger campaign_settings_valid_time_zone before insert or update of time_zone on app.campaign_settings
   for each row execute function app._valid_time_zone();
-
-create function app._create_campaign_settings() returns trigger
-  language plpgsql
-  security definer
-  set search_path = ''
-  as $$
-  begin
-    insert into app.campaign_settings (org_id) values (new.id) on conflict do nothing;
-    return null;
-  end;
-  $$;
-comment on function app._create_campaign_settings() is 'Trigger: every new org gets its send settings row with the defaults.';
-revoke execute on function app._create_campaign_settings() from public;
-
-create trigger orgs_create_campaign_settings after insert on app.orgs
-  for each row execute function app._create_campaign_settings();

@@ -40,91 +40,107 @@ revoke execute on function app.org_tier() from public;
 grant execute on function app.org_tier() to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- The plan's lead limit. Locking the org row serialises concurrent inserts of one
--- org (other orgs are not affected), so the count is exact: 50 parallel inserts at
--- 95 of 100 end at exactly 100. Soft-deleted leads count until permanently deleted,
--- so restoring a lead can never take an org over its limit.
+-- The limits are checked once per inserting (or un-archiving) statement, after its rows are
+-- in, from the statement's transition table: a statement of 5,000 leads locks each org it
+-- touches once and counts once, so it costs O(n), not a count per row. Locking the org rows
+-- (in id order, so two statements never wait on each other crosswise) serialises the
+-- statements of one org, and the count, taken after the lock by a statement of its own,
+-- sees what the statement before committed: 50 concurrent inserts at 95 of 100 end at
+-- exactly 100. Other orgs are not affected.
 -- ---------------------------------------------------------------------------
+
+-- The lead limit. Soft-deleted leads count until permanently deleted, so restoring a lead
+-- can never take an org over its limit.
 create function app._enforce_lead_limit() returns trigger
   language plpgsql
   security definer
   set search_path = ''
   as $$
   declare
-    v_tier text;
-    v_limit integer;
-    v_count integer;
+    v_over record;
   begin
-    select o.tier, t.lead_limit into v_tier, v_limit
-    from app.orgs o
-    join app.tiers t on t.tier = o.tier
-    where o.id = new.org_id
+    perform from app.orgs o
+    where o.id in (select distinct n.org_id from new_leads n)
+    order by o.id
     for no key update of o;
 
-    select count(*) into v_count from app.leads l where l.org_id = new.org_id;
+    select o.tier, t.lead_limit, c.total, a.added into v_over
+    from (select n.org_id, count(*)::integer as added from new_leads n group by n.org_id) a
+    join app.orgs o on o.id = a.org_id
+    join app.tiers t on t.tier = o.tier
+    cross join lateral (select count(*)::integer as total from app.leads l where l.org_id = o.id) c
+    where c.total > t.lead_limit
+    limit 1;
 
-    if v_count >= v_limit then
+    if found then
       perform app.refuse(402, 'lead_limit_reached',
-        pg_catalog.format('Lead limit reached: the %s tier allows %s leads and this workspace has %s', v_tier, v_limit, v_count),
+        pg_catalog.format('Lead limit reached: the %s tier allows %s leads and this workspace has %s', v_over.tier, v_over.lead_limit, v_over.total - v_over.added)
+          || case when v_over.added > 1 then pg_catalog.format(' (this request adds %s)', v_over.added) else '' end,
         'GET /api/openclaw/org/tier shows your plan and usage. Upgrade the plan, or permanently delete leads you no longer need (DELETE /api/openclaw/leads/{id}?permanent=true; soft-deleted leads still count).');
     end if;
-    return new;
+    return null;
   end;
   $$;
-comment on function app._enforce_lead_limit() is 'Trigger: refuses a new lead once the org holds its tier''s lead limit (soft-deleted leads included); exact under concurrency.';
+comment on function app._enforce_lead_limit() is 'Statement trigger: refuses an insert that takes an org past its tier''s lead limit (soft-deleted leads included); one lock and one count per org and statement; exact under concurrency.';
 revoke execute on function app._enforce_lead_limit() from public;
 
-create trigger leads_enforce_limit before insert on app.leads
-  for each row execute function app._enforce_lead_limit();
+create trigger leads_enforce_limit after insert on app.leads
+  referencing new table as new_leads
+  for each statement execute function app._enforce_lead_limit();
 
--- ---------------------------------------------------------------------------
--- The plan's campaign limit, exact under concurrency like the lead limit. Archived
--- campaigns do not count: archiving frees a slot without losing history, and taking a
--- campaign out of the archive is checked against the limit like a new one. Ad-hoc
--- campaigns (POST /email/send-sequence) do not count either: the limit trigger and the
--- usage report skip them.
--- ---------------------------------------------------------------------------
+-- The campaign limit. Archived campaigns do not count: archiving frees a slot without losing
+-- history, and taking a campaign out of the archive is checked like a new one. Ad-hoc
+-- campaigns (POST /email/send-sequence) do not count either. Transition tables cannot go
+-- with a column list (update of status), so the update trigger sees every update and picks
+-- the un-archived rows itself; any other update costs one empty join.
 create function app._enforce_campaign_limit() returns trigger
   language plpgsql
   security definer
   set search_path = ''
   as $$
   declare
-    v_tier text;
-    v_limit integer;
-    v_count integer;
+    v_added jsonb;
+    v_over record;
   begin
-    if new.kind = 'adhoc' then
-      return new;
+    -- How many counted campaigns the statement added, per org.
+    if tg_op = 'INSERT' then
+      select pg_catalog.jsonb_object_agg(a.org_id, a.n) into v_added
+      from (select n.org_id, count(*) as n from new_campaigns n
+            where n.status <> 'archived' and n.kind = 'sequence' group by n.org_id) a;
+    else
+      select pg_catalog.jsonb_object_agg(a.org_id, a.n) into v_added
+      from (select n.org_id, count(*) as n from new_campaigns n join old_campaigns o on o.id = n.id
+            where o.status = 'archived' and n.status <> 'archived' and n.kind = 'sequence' group by n.org_id) a;
     end if;
-    select o.tier, t.campaign_limit into v_tier, v_limit
+    if v_added is null then
+      return null;
+    end if;
+
+    perform from app.orgs o where v_added ? o.id order by o.id for no key update of o;
+
+    select o.tier, t.campaign_limit, c.counted, (v_added ->> o.id)::integer as added into v_over
     from app.orgs o
     join app.tiers t on t.tier = o.tier
-    where o.id = new.org_id
-    for no key update of o;
+    cross join lateral (
+      select count(*)::integer as counted from app.campaigns x
+      where x.org_id = o.id and x.status <> 'archived' and x.kind = 'sequence') c
+    where v_added ? o.id and t.campaign_limit is not null and c.counted > t.campaign_limit
+    limit 1;
 
-    if v_limit is null then
-      return new;
-    end if;
-
-    select count(*) into v_count
-    from app.campaigns c
-    where c.org_id = new.org_id and c.status <> 'archived' and c.kind = 'sequence' and c.id <> new.id;
-
-    if v_count >= v_limit then
+    if found then
       perform app.refuse(402, 'campaign_limit_reached',
-        pg_catalog.format('Campaign limit reached: the %s tier allows %s campaigns and this workspace has %s', v_tier, v_limit, v_count),
+        pg_catalog.format('Campaign limit reached: the %s tier allows %s campaigns and this workspace has %s', v_over.tier, v_over.campaign_limit, v_over.counted - v_over.added),
         'GET /api/openclaw/org/tier shows your plan and usage. Upgrade the plan, or archive a campaign you no longer run (DELETE /api/openclaw/campaigns/{campaignId}; archived campaigns do not count).');
     end if;
-    return new;
+    return null;
   end;
   $$;
-comment on function app._enforce_campaign_limit() is 'Trigger: refuses a new (or un-archived) campaign once the org runs its tier''s campaign limit; archived and ad-hoc campaigns do not count; exact under concurrency.';
+comment on function app._enforce_campaign_limit() is 'Statement trigger: refuses inserting or un-archiving campaigns past the tier''s campaign limit; archived and ad-hoc campaigns do not count; one lock and one count per org and statement; exact under concurrency.';
 revoke execute on function app._enforce_campaign_limit() from public;
 
-create trigger campaigns_enforce_limit before insert on app.campaigns
-  for each row when (new.status <> 'archived')
-  execute function app._enforce_campaign_limit();
-create trigger campaigns_enforce_limit_on_unarchive before update of status on app.campaigns
-  for each row when (old.status = 'archived' and new.status <> 'archived')
-  execute function app._enforce_campaign_limit();
+create trigger campaigns_enforce_limit after insert on app.campaigns
+  referencing new table as new_campaigns
+  for each statement execute function app._enforce_campaign_limit();
+create trigger campaigns_enforce_limit_on_unarchive after update on app.campaigns
+  referencing old table as old_campaigns new table as new_campaigns
+  for each statement execute function app._enforce_campaign_limit();

@@ -258,21 +258,10 @@ create function app.ingest_calendly_event(
       v_last := coalesce(v_last, nullif(pg_catalog.btrim(pg_catalog.regexp_replace(v_name, '^\S+', '')), ''));
     end if;
 
-    -- Create or update the lead by email (the loop covers a concurrent delivery creating it).
-    for v_attempt in 1..2 loop
-      update app.leads l set
-        first_name = coalesce(v_first, l.first_name),
-        last_name = coalesce(v_last, l.last_name)
-      where l.org_id = v_conn.org_id and l.email_key = pg_catalog.lower(v_email) and l.deleted_at is null
-      returning l.id into v_lead_id;
-      exit when v_lead_id is not null;
-      insert into app.leads as l (org_id, first_name, last_name, email)
-      values (v_conn.org_id, coalesce(v_first, pg_catalog.split_part(v_email, '@', 1)), v_last, v_email)
-      on conflict (org_id, email_key) where deleted_at is null do nothing
-      returning l.id into v_lead_id;
-      v_created := v_lead_id is not null;
-      exit when v_created;
-    end loop;
+    -- Create or update the lead by email (app.upsert_lead_by_email, 40_leads.sql).
+    select u.lead_id, u.created into v_lead_id, v_created
+    from app.upsert_lead_by_email(v_conn.org_id, v_email,
+      pg_catalog.jsonb_build_object('firstName', v_first, 'lastName', v_last)) u;
 
     -- Bots: only for a booking, with a video link, when a provider is configured.
     v_bot := case

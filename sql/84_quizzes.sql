@@ -461,30 +461,12 @@ create function app.submit_quiz(
     perform pg_catalog.set_config('request.jwt.claims', pg_catalog.json_build_object(
       'org_id', v_quiz.org_id, 'actor', 'quiz:' || v_quiz.id, 'source', 'quiz')::text, true);
 
-    -- Create or update the lead by email: update first, so a workspace at its plan's limit
-    -- still takes quizzes from leads it has; a concurrent insert of the same email makes
-    -- the second pass update it. The limit trigger refuses a new lead over the plan (402).
-    for v_attempt in 1..2 loop
-      select l.id into v_lead_id from app.leads l
-      where l.org_id = v_quiz.org_id and l.email_key = pg_catalog.lower(v_email) and l.deleted_at is null
-      for update;
-      if v_lead_id is not null then
-        update app.leads l set
-          first_name = coalesce(v_first, l.first_name),
-          last_name = coalesce(v_last, l.last_name),
-          phone = coalesce(v_phone, l.phone)
-        where l.id = v_lead_id;
-        exit;
-      end if;
-      insert into app.leads as l (org_id, first_name, last_name, email, phone)
-      values (v_quiz.org_id, coalesce(v_first, pg_catalog.split_part(v_email, '@', 1)), v_last, v_email, v_phone)
-      on conflict (org_id, email_key) where deleted_at is null do nothing
-      returning l.id into v_lead_id;
-      if v_lead_id is not null then
-        v_created := true;
-        exit;
-      end if;
-    end loop;
+    -- Create or update the lead by email (app.upsert_lead_by_email, 40_leads.sql): a
+    -- workspace at its plan's limit still takes quizzes from leads it has; a new lead over
+    -- the plan is refused (402).
+    select u.lead_id, u.created into v_lead_id, v_created
+    from app.upsert_lead_by_email(v_quiz.org_id, v_email,
+      pg_catalog.jsonb_build_object('firstName', v_first, 'lastName', v_last, 'phone', v_phone)) u;
 
     insert into app.quiz_submissions (org_id, quiz_id, lead_id, attempt_id, answers, raw_points, max_points, score, band, created_at)
     values (v_quiz.org_id, v_quiz.id, v_lead_id, p_attempt_id, v_scored -> 'answers',

@@ -111,7 +111,7 @@ grant execute on function app.lead_initials(text, text) to authenticated, servic
     expect(diff.code).toBe(0);
     const written = (await readdir(join(project, "supabase/migrations"))).filter((f) => f.endsWith("_lead_initials.sql"));
     expect(written).toHaveLength(1);
-    const migration = await readFile(join(project, "supabase/migrations", written[0]), "utf8");
+    const migration = await readFile(join(project, "supabase/migrations", written[0]!), "utf8");
     expect(migration).toMatch(/FUNCTION app\.lead_initials/);
     expect(migration).toMatch(/add column "description" text/);
     expect(migration).toContain("comment on function app.lead_initials(text,text) is 'The initials of a lead''s name.';");
