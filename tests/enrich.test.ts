@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, expectOk, lead, type Workspace } from "./support/api.ts";
 import { apolloPerson, type EnrichmentStack, homePage, pdlData, startEnrichmentStack, uniqueDomain } from "./support/enrichment-stack.ts";
+import { within } from "./support/wait.ts";
 
 let stack: EnrichmentStack;
 beforeAll(async () => {
@@ -362,8 +363,10 @@ describe("the time budget", () => {
     const email = `busy@${uniqueDomain()}`;
     slow.people.set(email, { apollo: "hang" });
     const id = expectOk(await slow.as(ws).post("/leads", lead({ email })), 201).id;
+    // Apollo is asked only after the run has marked the lead enriching, and never answers.
+    const askedApollo = slow.apollo.nextRequest((request) => (request.json as { email?: string } | undefined)?.email === email);
     const first = slow.as(ws).post("/enrich", { leadId: id });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await within(askedApollo, { what: "the first run to ask Apollo about the lead" });
     const second = expectError(await slow.as(ws).post("/enrich", { leadId: id, force: true }), 409, "enrichment_in_progress");
     expect(second.hint).toContain(`GET /api/openclaw/enrich?leadId=${id}`);
     expect(expectOk(await first).status).toBe("failed");
