@@ -23,7 +23,7 @@ lint_url="$DATABASE_URL"
 npx --no-install supabase db lint --db-url "$lint_url" --schema app --level warning --fail-on warning
 
 echo "[test] loading pgTAP helpers"
-psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f sql/test_helpers.sql
+psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f sql/tests/helpers.sql
 
 echo "[test] pgTAP"
 pg_prove --dbname "$DATABASE_URL" --ext .sql supabase/tests/
