@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { as, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { as, createLead, expectError, expectOk, signup, type Workspace } from "./support/api.ts";
 import { recordEvent } from "./support/db.ts";
 
 let wsA: Workspace;
@@ -22,8 +22,6 @@ const rule = (overrides: Record<string, unknown> = {}) => ({
 });
 const create = async (client: typeof a, overrides: Record<string, unknown> = {}) =>
   expectOk(await client.post("/automation/rules", rule(overrides)), 201);
-const newLead = async (client: typeof a, overrides: Record<string, unknown> = {}): Promise<string> =>
-  expectOk(await client.post("/leads", lead(overrides)), 201).id;
 const stageOf = async (client: typeof a, leadId: string): Promise<string> =>
   expectOk(await client.get(`/leads/${leadId}`)).lead.stage;
 
@@ -181,7 +179,7 @@ describe("rules firing in the database", () => {
     const ws = await signup();
     const client = as(ws);
     const { id: ruleId } = await create(client, { name: "Booked", triggerEvent: "meeting_booked", targetStage: "Negotiated", conditions: { fromStage: "Prospects" } });
-    const leadId = await newLead(client);
+    const leadId = await createLead(client);
     await recordEvent(ws.orgId, leadId, "meeting_booked");
     expect(await stageOf(client, leadId)).toBe("Negotiated");
 
@@ -224,7 +222,7 @@ describe("tenancy", () => {
 
   beforeAll(async () => {
     ruleA = (await create(a, { name: "A's rule", triggerEvent: "cta_clicked", targetStage: "Engaged" })).id;
-    leadA = await newLead(a);
+    leadA = await createLead(a);
     await recordEvent(wsA.orgId, leadA, "cta_clicked");
   });
 
@@ -247,7 +245,7 @@ describe("tenancy", () => {
 
   it("org B's events never fire org A's rules", async () => {
     expect(await stageOf(a, leadA)).toBe("Engaged");
-    const leadB = await newLead(b);
+    const leadB = await createLead(b);
     await recordEvent(wsB.orgId, leadB, "cta_clicked");
     expect(await stageOf(b, leadB)).toBe("Prospects");
     expect(expectOk(await a.get(`/automation/runs?ruleId=${ruleA}`)).total).toBe(1);

@@ -6,6 +6,8 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { expectError, expectOk } from "./support/api.ts";
 import { type IntegrationStack, startIntegrationStack } from "./support/calendly-loopback.ts";
+import type { RecordedRequest } from "./support/loopback.ts";
+import { within } from "./support/wait.ts";
 
 let stack: IntegrationStack;
 let db: postgres.Sql;
@@ -20,14 +22,10 @@ afterAll(async () => {
 
 const withKey = (key: string) => ({ headers: { "Idempotency-Key": key } });
 const calendlyCalls = () => stack.calendly.requests.length;
-const subscribeCalls = () => stack.calendly.requests.filter((r) => r.method === "POST" && r.path === "/webhook_subscriptions").length;
+const isSubscribe = (r: RecordedRequest) => r.method === "POST" && r.path === "/webhook_subscriptions";
+const subscribeCalls = () => stack.calendly.requests.filter(isSubscribe).length;
 const keysOf = async (orgId: string, key: string) =>
   (await db<{ n: number }[]>`select count(*)::int as n from app.idempotency_keys where org_id = ${orgId} and key = ${key}`)[0]!.n;
-
-async function until(condition: () => boolean) {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(condition()).toBe(true);
-}
 
 describe("Idempotency-Key on POST /integrations/calendly", () => {
   it("replays the first answer (status, body, Idempotent-Replayed) without calling Calendly again", async () => {
@@ -90,8 +88,10 @@ describe("Idempotency-Key on POST /integrations/calendly", () => {
     let release!: () => void;
     stack.calendly.holdSubscribe = new Promise<void>((resolve) => (release = resolve));
     try {
+      const subscribing = stack.calendly.nextRequest(isSubscribe);
       const first = stack.as(ws).post("/integrations/calendly", { token: stack.calendly.goodToken }, withKey(key));
-      await until(() => subscribeCalls() === subscribes + 1);
+      await within(subscribing, { what: "the first request to ask Calendly for a webhook subscription" });
+      expect(subscribeCalls()).toBe(subscribes + 1);
       const calls = calendlyCalls();
 
       const duplicates = await Promise.all(Array.from({ length: 5 },

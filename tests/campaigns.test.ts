@@ -6,7 +6,7 @@
 // another test file's mail.
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
-import { as, call, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { as, call, createLead, expectError, expectOk, signup, type Workspace } from "./support/api.ts";
 import { setOrgTier } from "./support/db.ts";
 
 type Client = ReturnType<typeof as>;
@@ -28,8 +28,6 @@ const steps = [
   { delayMinutes: 60, subject: "Hi {{firstName}}", body: "Hello {{firstName}} from {{organizationName}} {{proposalUrl}}" },
   { delayMinutes: 60 * 24, subject: "Following up", body: "Any thoughts, {{firstName}}?", condition: { skipIf: "replied" } },
 ];
-const newLead = async (c: Client = client, fields: Record<string, unknown> = {}): Promise<string> =>
-  expectOk(await c.post("/leads", lead(fields)), 201).id;
 const newCampaign = async (fields: Record<string, unknown> = {}, c: Client = client) =>
   expectOk(await c.post("/campaigns", { name: "Welcome", steps, ...fields }), 201).campaign;
 const enrollments = async (campaignId: string, query = "") =>
@@ -109,7 +107,7 @@ describe("GET, PUT, DELETE /campaigns/{campaignId}, pause and resume", () => {
 
   it("answers 404 for another workspace's campaign on every route", async () => {
     const campaign = await newCampaign();
-    const leadId = await newLead(other);
+    const leadId = await createLead(other);
     expectError(await other.get(`/campaigns/${campaign.id}`), 404, "not_found");
     expectError(await other.put(`/campaigns/${campaign.id}`, { name: "Hijack" }), 404, "not_found");
     expectError(await other.delete(`/campaigns/${campaign.id}`), 404, "not_found");
@@ -128,7 +126,7 @@ describe("GET, PUT, DELETE /campaigns/{campaignId}, pause and resume", () => {
 describe("POST /campaigns/{campaignId}/enroll and GET …/enrollments", () => {
   it("enrols a lead, refuses a second active enrolment with 409, and shows status and history", async () => {
     const campaign = await newCampaign();
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const body = expectOk(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId }), 201);
     expect(body.enrollment).toMatchObject({
       id: expect.stringMatching(/^enr_/), campaignId: campaign.id, leadId, status: "active", currentStep: 0, totalSteps: 2,
@@ -142,13 +140,13 @@ describe("POST /campaigns/{campaignId}/enroll and GET …/enrollments", () => {
 
   it("answers 404 for an unknown or foreign lead and 400 without leadId", async () => {
     const campaign = await newCampaign();
-    expectError(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId: await newLead(other) }), 404, "not_found");
+    expectError(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId: await createLead(other) }), 404, "not_found");
     expectError(await client.post(`/campaigns/${campaign.id}/enroll`, {}), 400, "invalid_request");
   });
 
   it("moves a due first step into the outbox on the cron tick, as the enrolment's history and messages show", async () => {
     const campaign = await newCampaign({ steps: [{ ...steps[0], delayMinutes: 0 }] });
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expectOk(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId }), 201);
     await sql`select app.enqueue_due_steps()`;
     const [enrollment] = await enrollments(campaign.id, `?leadId=${leadId}`);
@@ -161,7 +159,7 @@ describe("POST /campaigns/{campaignId}/enroll and GET …/enrollments", () => {
 
   it("enrols automatically when the trigger event is recorded (a move into the trigger stage)", async () => {
     const campaign = await newCampaign({ trigger: "stage_changed", triggerStage: "Contacted" });
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expect(await enrollments(campaign.id)).toEqual([]);
     expectOk(await client.patch(`/leads/${leadId}`, { stage: "Contacted" }));
     const [enrollment] = await enrollments(campaign.id);
@@ -170,7 +168,7 @@ describe("POST /campaigns/{campaignId}/enroll and GET …/enrollments", () => {
 
   it("stops on a reply, on a won or lost stage, and when the campaign is archived, with the reason", async () => {
     const campaign = await newCampaign();
-    const [replied, won] = [await newLead(), await newLead()];
+    const [replied, won] = [await createLead(client), await createLead(client)];
     for (const leadId of [replied, won]) expectOk(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId }), 201);
     await recordEvent(replied, "email_replied");
     expectOk(await client.patch(`/leads/${won}`, { stage: "Closed Won" }));
@@ -179,7 +177,7 @@ describe("POST /campaigns/{campaignId}/enroll and GET …/enrollments", () => {
     expect(byLead[won]).toMatchObject({ status: "stopped", stopReason: "stage_won" });
 
     const second = await newCampaign();
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expectOk(await client.post(`/campaigns/${second.id}/enroll`, { leadId }), 201);
     expect(expectOk(await client.delete(`/campaigns/${second.id}`)).warnings[0]).toContain("1 active enrolment(s) stopped");
     expect((await enrollments(second.id))[0]).toMatchObject({ status: "stopped", stopReason: "campaign archived" });
@@ -187,7 +185,7 @@ describe("POST /campaigns/{campaignId}/enroll and GET …/enrollments", () => {
 
   it("restarts a finished enrolment, its first email waiting out the 48 h cooldown", async () => {
     const campaign = await newCampaign();
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expectOk(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId }), 201);
     await recordEvent(leadId, "email_replied");
     const body = expectOk(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId }), 201);
@@ -199,7 +197,7 @@ describe("POST /campaigns/{campaignId}/enroll and GET …/enrollments", () => {
 describe("POST /email/send-sequence", () => {
   it("creates an ad-hoc campaign that does not count against the plan and enrols the lead", async () => {
     const free = as(await signup());
-    const leadId = await newLead(free);
+    const leadId = await createLead(free);
     for (let i = 0; i < 3; i++) await newCampaign({}, free);
     const body = expectOk(await free.post("/email/send-sequence", { leadId, sequence: [steps[0]] }), 201);
     expect(body.enrollment).toMatchObject({ leadId, status: "active", campaignId: body.campaignId, totalSteps: 1 });
@@ -210,9 +208,9 @@ describe("POST /email/send-sequence", () => {
   });
 
   it("validates templates and the lead", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expectError(await client.post("/email/send-sequence", { leadId, sequence: [{ delayMinutes: 0, subject: "{{x}}", body: "b" }] }), 400, "unknown_template_variable");
-    expectError(await client.post("/email/send-sequence", { leadId: await newLead(other), sequence: [steps[0]] }), 404, "not_found");
+    expectError(await client.post("/email/send-sequence", { leadId: await createLead(other), sequence: [steps[0]] }), 404, "not_found");
     expectError(await client.post("/email/send-sequence", { leadId }), 400, "invalid_request");
   });
 });
@@ -228,7 +226,7 @@ describe("unsubscribe and bounces", () => {
   }
 
   it("shows a confirmation page, then unsubscribes with one click, stops enrolments and refuses to enrol again", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const token = await unsubscribeToken(leadId);
     expect(token).toMatch(/^[0-9a-f]{64}$/);
     const pageRes = await call("GET", `/email/unsubscribe/${token}`);
@@ -251,7 +249,7 @@ describe("unsubscribe and bounces", () => {
 
   it("a hard bounce suppresses the address and stops enrolments; a soft one is only recorded", async () => {
     const email = `bounce-${Date.now()}@example.com`;
-    const leadId = await newLead(client, { email });
+    const leadId = await createLead(client, { email });
     const campaign = await newCampaign();
     expectOk(await client.post(`/campaigns/${campaign.id}/enroll`, { leadId }), 201);
 

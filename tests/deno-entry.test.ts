@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
+import { within } from "./support/wait.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const entry = join(root, "supabase/functions/openclaw/index.ts");
@@ -38,18 +39,32 @@ function denoCommand(): { command: string; args: string[] } {
   return existsSync(local) ? { command: local, args: [] } : { command: "npx", args: ["--no-install", "deno"] };
 }
 
-async function waitUntilServing(url: string, deadline: number): Promise<void> {
-  while (Date.now() < deadline) {
-    if (deno?.exitCode !== null) throw new Error(`the Deno entry exited (${deno?.exitCode}):\n${output}`);
-    try {
-      const res = await fetch(`${url}/api/openclaw/health`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
+/**
+ * Resolves once the child has printed `line` (Deno.serve prints "Listening on <url>" once
+ * its socket is bound); fails as soon as the child exits instead.
+ */
+function printed(child: ChildProcess, line: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      child.stdout?.off("data", check);
+      child.stderr?.off("data", check);
+      child.off("exit", exited);
+    };
+    // Registered after the listeners that fill `output`, so it sees each chunk already added.
+    function check() {
+      if (!output.includes(line)) return;
+      stop();
+      resolve();
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`the Deno entry did not answer within ${STARTUP_TIMEOUT_MS} ms:\n${output}`);
+    function exited(code: number | null) {
+      stop();
+      reject(new Error(`the Deno entry exited (${code}) before it listened`));
+    }
+    child.stdout?.on("data", check);
+    child.stderr?.on("data", check);
+    child.once("exit", exited);
+    check();
+  });
 }
 
 interface Reply {
@@ -117,7 +132,12 @@ beforeAll(async () => {
   });
   deno.stdout?.on("data", (chunk) => (output += chunk));
   deno.stderr?.on("data", (chunk) => (output += chunk));
-  await waitUntilServing(denoUrl, Date.now() + STARTUP_TIMEOUT_MS);
+  const listening = `Listening on ${denoUrl}/`;
+  try {
+    await within(printed(deno, listening), { what: `the Deno entry to print "${listening}"`, timeoutMs: STARTUP_TIMEOUT_MS });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; its output:\n${output}`);
+  }
 }, STARTUP_TIMEOUT_MS + 10_000);
 
 afterAll(async () => {

@@ -1,8 +1,9 @@
 // Enrichment over HTTP, end to end: the real API and database, with Apollo, People Data
 // Labs, company websites and DNS played by loopback servers that count what they are asked.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectError, expectOk, lead, type Workspace } from "./support/api.ts";
+import { createLead, expectError, expectOk, type Workspace } from "./support/api.ts";
 import { apolloPerson, type EnrichmentStack, homePage, pdlData, startEnrichmentStack, uniqueDomain } from "./support/enrichment-stack.ts";
+import { within } from "./support/wait.ts";
 
 let stack: EnrichmentStack;
 beforeAll(async () => {
@@ -20,11 +21,6 @@ function company(label = "acme") {
   return domain;
 }
 
-async function createLead(ws: Workspace, fields: Record<string, unknown>): Promise<string> {
-  const res = expectOk(await stack.as(ws).post("/leads", lead(fields)), 201);
-  return res.id;
-}
-
 const sourceStatuses = (body: any) => Object.fromEntries(body.enrichment.sources.map((s: any) => [s.name, s.status]));
 
 describe("POST /enrich", () => {
@@ -37,7 +33,7 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `jane@${domain}`;
     stack.people.set(email, { apollo: apolloPerson(email) });
-    const id = await createLead(ws, { email, organizationName: null });
+    const id = await createLead(stack.as(ws), { email, organizationName: null });
 
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     expect(body).toMatchObject({
@@ -75,7 +71,7 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `sam@${domain}`;
     stack.people.set(email, { pdl: pdlData() });
-    const id = await createLead(ws, { email });
+    const id = await createLead(stack.as(ws), { email });
 
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     expect(body).toMatchObject({ status: "complete", title: "Vice President of Engineering", seniority: "VP", companyName: "Acme", companySize: "201-500" });
@@ -89,7 +85,7 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `kim@${domain}`;
     stack.people.set(email, { apollo: 401, pdl: pdlData() });
-    const id = await createLead(ws, { email });
+    const id = await createLead(stack.as(ws), { email });
 
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     expect(body.status).toBe("complete");
@@ -99,7 +95,7 @@ describe("POST /enrich", () => {
 
   it("completes with what the free sources found when no paid provider knows the person", async () => {
     const domain = company();
-    const id = await createLead(ws, { email: `nobody@${domain}` });
+    const id = await createLead(stack.as(ws), { email: `nobody@${domain}` });
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     expect(body.status).toBe("complete");
     expect(sourceStatuses(body)).toEqual({ email: "found", website: "found", apollo: "not_found", pdl: "not_found" });
@@ -112,7 +108,7 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `fresh@${domain}`;
     stack.people.set(email, { apollo: apolloPerson(email) });
-    const id = await createLead(ws, { email });
+    const id = await createLead(stack.as(ws), { email });
     const first = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
 
     const again = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
@@ -126,7 +122,7 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `forced@${domain}`;
     stack.people.set(email, { apollo: apolloPerson(email) });
-    const id = await createLead(ws, { email });
+    const id = await createLead(stack.as(ws), { email });
     const first = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
 
     const forced = expectOk(await stack.as(ws).post("/enrich", { leadId: id, force: true }));
@@ -142,11 +138,11 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `cached@${domain}`;
     stack.people.set(email, { apollo: apolloPerson(email) });
-    const first = await createLead(ws, { email });
+    const first = await createLead(stack.as(ws), { email });
     expectOk(await stack.as(ws).post("/enrich", { leadId: first }));
     // The lead is deleted for good and imported again: same person, new lead.
     expectOk(await stack.as(ws).delete(`/leads/${first}?permanent=true`));
-    const second = await createLead(ws, { email });
+    const second = await createLead(stack.as(ws), { email });
 
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: second }));
     expect(body).toMatchObject({ status: "complete", title: "VP of Engineering" });
@@ -158,9 +154,9 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `private@${domain}`;
     stack.people.set(email, { apollo: apolloPerson(email) });
-    expectOk(await stack.as(ws).post("/enrich", { leadId: await createLead(ws, { email }) }));
+    expectOk(await stack.as(ws).post("/enrich", { leadId: await createLead(stack.as(ws), { email }) }));
     const other = await stack.signup();
-    const body = expectOk(await stack.as(other).post("/enrich", { leadId: await createLead(other, { email }) }));
+    const body = expectOk(await stack.as(other).post("/enrich", { leadId: await createLead(stack.as(other), { email }) }));
     expect(body.enrichment.sources.find((s: any) => s.name === "apollo")).toMatchObject({ status: "found", cached: false });
     expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: true });
     expect(stack.askedAbout(stack.apollo, email)).toBe(2);
@@ -168,7 +164,7 @@ describe("POST /enrich", () => {
 
   it("fetches a company's website once for all its leads", async () => {
     const domain = company();
-    const ids = [await createLead(ws, { email: `one@${domain}` }), await createLead(ws, { email: `two@${domain}` })];
+    const ids = [await createLead(stack.as(ws), { email: `one@${domain}` }), await createLead(stack.as(ws), { email: `two@${domain}` })];
     const first = expectOk(await stack.as(ws).post("/enrich", { leadId: ids[0] }));
     const second = expectOk(await stack.as(ws).post("/enrich", { leadId: ids[1] }));
     expect(first.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: false });
@@ -181,7 +177,7 @@ describe("POST /enrich", () => {
     const domain = company();
     const email = `hand@${domain}`;
     stack.people.set(email, { apollo: apolloPerson(email) });
-    const id = await createLead(ws, { email, title: "Chief Anvil Officer" });
+    const id = await createLead(stack.as(ws), { email, title: "Chief Anvil Officer" });
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     expect(body).toMatchObject({ status: "complete", title: "Chief Anvil Officer", seniority: "VP" });
     expect(body.enrichment.facts.title).toBe("VP of Engineering");
@@ -189,7 +185,7 @@ describe("POST /enrich", () => {
   });
 
   it("does not connect free-mail leads to a company domain, and skips the website", async () => {
-    const id = await createLead(ws, { email: `someone.${Date.now()}@gmail.com` });
+    const id = await createLead(stack.as(ws), { email: `someone.${Date.now()}@gmail.com` });
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     expect(body.status).toBe("complete");
     expect(body.enrichment.facts.emailType).toBe("free");
@@ -199,7 +195,7 @@ describe("POST /enrich", () => {
   it("knows country variants of free-mail and sub-domains of throwaway domains from the database's list", async () => {
     const cases = [[`someone.${Date.now()}@hotmail.co.uk`, "free"], [`someone.${Date.now()}@eu.mailinator.com`, "disposable"]] as const;
     for (const [email, emailType] of cases) {
-      const id = await createLead(ws, { email });
+      const id = await createLead(stack.as(ws), { email });
       const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
       expect(body.enrichment.facts.emailType).toBe(emailType);
       expect(body.enrichment.facts.companyDomain).toBeUndefined();
@@ -209,7 +205,7 @@ describe("POST /enrich", () => {
 
   it("answers 404 for an unknown lead, 409 for a deleted one, 400 without leadId and 401 without a key", async () => {
     expectError(await stack.as(ws).post("/enrich", { leadId: "rp_000000000000000000000000" }), 404, "not_found");
-    const id = await createLead(ws, { email: `gone@${company()}` });
+    const id = await createLead(stack.as(ws), { email: `gone@${company()}` });
     expectOk(await stack.as(ws).delete(`/leads/${id}`));
     const deleted = expectError(await stack.as(ws).post("/enrich", { leadId: id }), 409, "lead_deleted");
     expect(deleted.hint).toContain('"restore": true');
@@ -225,7 +221,7 @@ describe("GET /enrich", () => {
     const domain = company();
     const email = `status@${domain}`;
     stack.people.set(email, { apollo: apolloPerson(email) });
-    const id = await createLead(ws, { email });
+    const id = await createLead(stack.as(ws), { email });
 
     const before = expectOk(await stack.as(ws).get(`/enrich?leadId=${id}`));
     expect(before).toMatchObject({ leadId: id, status: "not_enriched", enrichment: null, enrichedAt: null, error: null, title: null });
@@ -251,7 +247,7 @@ describe("POST /enrich/bulk", () => {
     for (let i = 0; i < 5; i++) {
       const email = `bulk${i}@${company()}`;
       stack.people.set(email, { apollo: apolloPerson(email) });
-      ids.push(await createLead(ws, { email }));
+      ids.push(await createLead(stack.as(ws), { email }));
     }
     const body = expectOk(await stack.as(ws).post("/enrich/bulk", { leadIds: ids }));
     expect(body).toMatchObject({ succeeded: 5, failed: 0 });
@@ -268,8 +264,8 @@ describe("POST /enrich/bulk", () => {
   it("reports each lead's outcome: enriched, unknown, another workspace's", async () => {
     const ws = await stack.signup();
     const other = await stack.signup();
-    const mine = await createLead(ws, { email: `mixed@${company()}` });
-    const theirs = await createLead(other, { email: `theirs@${company()}` });
+    const mine = await createLead(stack.as(ws), { email: `mixed@${company()}` });
+    const theirs = await createLead(stack.as(other), { email: `theirs@${company()}` });
     const body = expectOk(await stack.as(ws).post("/enrich/bulk", { leadIds: [mine, "rp_unknown", theirs], forceRefresh: false }));
     expect(body).toMatchObject({ succeeded: 1, failed: 2 });
     expect(body.results).toEqual([
@@ -283,7 +279,7 @@ describe("POST /enrich/bulk", () => {
   it("fetches a shared company website once when its leads are enriched together", async () => {
     const ws = await stack.signup();
     const domain = company();
-    const ids = [await createLead(ws, { email: `a@${domain}` }), await createLead(ws, { email: `b@${domain}` })];
+    const ids = [await createLead(stack.as(ws), { email: `a@${domain}` }), await createLead(stack.as(ws), { email: `b@${domain}` })];
     const body = expectOk(await stack.as(ws).post("/enrich/bulk", { leadIds: ids }));
     expect(body.succeeded).toBe(2);
     expect(stack.websites.requests.filter((r) => r.path.includes(domain))).toHaveLength(1);
@@ -300,7 +296,7 @@ describe("cross-workspace enrichment", () => {
   it("answers 404 for another workspace's lead on every enrichment route and leaves it untouched", async () => {
     const owner = await stack.signup();
     const intruder = await stack.signup();
-    const id = await createLead(owner, { email: `owned@${company()}` });
+    const id = await createLead(stack.as(owner), { email: `owned@${company()}` });
     expectError(await stack.as(intruder).post("/enrich", { leadId: id }), 404, "not_found");
     expectError(await stack.as(intruder).post("/enrich", { leadId: id, force: true }), 404, "not_found");
     expectError(await stack.as(intruder).get(`/enrich?leadId=${id}`), 404, "not_found");
@@ -324,7 +320,7 @@ describe("the time budget", () => {
     slow.sites[domain] = { html: homePage("Acme") };
     const email = `hang@${domain}`;
     slow.people.set(email, { apollo: "hang" });
-    const id = expectOk(await slow.as(ws).post("/leads", lead({ email })), 201).id;
+    const id = await createLead(slow.as(ws), { email });
 
     const started = Date.now();
     const body = expectOk(await slow.as(ws).post("/enrich", { leadId: id }));
@@ -348,7 +344,7 @@ describe("the time budget", () => {
     for (let i = 0; i < 3; i++) {
       const email = `hang${i}@${uniqueDomain()}`;
       slow.people.set(email, { apollo: "hang" });
-      ids.push(expectOk(await slow.as(ws).post("/leads", lead({ email })), 201).id);
+      ids.push(await createLead(slow.as(ws), { email }));
     }
     const started = Date.now();
     const body = expectOk(await slow.as(ws).post("/enrich/bulk", { leadIds: ids }));
@@ -361,9 +357,11 @@ describe("the time budget", () => {
     const ws = await slow.signup();
     const email = `busy@${uniqueDomain()}`;
     slow.people.set(email, { apollo: "hang" });
-    const id = expectOk(await slow.as(ws).post("/leads", lead({ email })), 201).id;
+    const id = await createLead(slow.as(ws), { email });
+    // Apollo is asked only after the run has marked the lead enriching, and never answers.
+    const askedApollo = slow.apollo.nextRequest((request) => (request.json as { email?: string } | undefined)?.email === email);
     const first = slow.as(ws).post("/enrich", { leadId: id });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await within(askedApollo, { what: "the first run to ask Apollo about the lead" });
     const second = expectError(await slow.as(ws).post("/enrich", { leadId: id, force: true }), 409, "enrichment_in_progress");
     expect(second.hint).toContain(`GET /api/openclaw/enrich?leadId=${id}`);
     expect(expectOk(await first).status).toBe("failed");
@@ -388,7 +386,7 @@ describe("the SSRF guard in the running app", () => {
     const ws = await guarded.signup();
     const domain = uniqueDomain();
     guarded.sites[domain] = { html: homePage("Acme") };
-    const id = expectOk(await guarded.as(ws).post("/leads", lead({ email: `jane@${domain}` })), 201).id;
+    const id = await createLead(guarded.as(ws), { email: `jane@${domain}` });
 
     const body = expectOk(await guarded.as(ws).post("/enrich", { leadId: id }));
     const website = body.enrichment.sources.find((s: any) => s.name === "website");

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { as, call, expectError, expectOk, lead, signup } from "./support/api.ts";
+import { as, call, createLead, expectError, expectOk, lead, signup } from "./support/api.ts";
 
 type Client = ReturnType<typeof as>;
 
@@ -8,8 +8,6 @@ async function workspace(): Promise<Client> {
   return as(await signup());
 }
 const define = async (client: Client, body: Record<string, unknown>) => expectOk(await client.post("/fields", body), 201).field;
-const newLead = async (client: Client, customFields?: Record<string, unknown>): Promise<string> =>
-  expectOk(await client.post("/leads", lead(customFields ? { customFields } : {})), 201).id;
 const customFieldsOf = async (client: Client, id: string) => expectOk(await client.get(`/leads/${id}`)).lead.customFields;
 
 describe("POST /fields", () => {
@@ -77,7 +75,7 @@ describe("POST /fields", () => {
 
   it("refuses a definition that existing live leads' free-form values break, naming a lead", async () => {
     const client = await workspace();
-    const leadId = await newLead(client, { budget: "lots" });
+    const leadId = await createLead(client, { customFields: { budget: "lots" } });
     const error = expectError(await client.post("/fields", { key: "budget", fieldType: "number" }), 409, "field_values_conflict");
     expect(error.message).toMatch(/^1 live lead\(s\) hold customFields\.budget values that a number field would refuse/);
     expect(error.hint).toContain(`Lead ${leadId} has "lots"`);
@@ -86,7 +84,7 @@ describe("POST /fields", () => {
 
   it("warns, when a required field is defined, how many leads have no value yet", async () => {
     const client = await workspace();
-    await newLead(client);
+    await createLead(client);
     const body = expectOk(await client.post("/fields", { key: "seats", fieldType: "number", required: true }), 201);
     expect(body.warnings).toEqual(["1 existing lead(s) have no seats yet; they are accepted as they are, but must get one the next time their customFields are written"]);
   });
@@ -141,7 +139,7 @@ describe("PUT /fields", () => {
 
   it("changes the type when no live lead's value conflicts; leaving a choice type drops the options", async () => {
     const client = await workspace();
-    const leadId = await newLead(client, { region: "EU" });
+    const leadId = await createLead(client, { customFields: { region: "EU" } });
     await define(client, { key: "region", fieldType: "select", options: ["EU", "US"] });
     const body = expectOk(await client.put("/fields", { key: "region", fieldType: "text" }));
     expect(body.field).toMatchObject({ fieldType: "text", options: null });
@@ -151,7 +149,7 @@ describe("PUT /fields", () => {
   it("refuses (409) a type change that live leads' values break, naming a lead and how to clear it", async () => {
     const client = await workspace();
     await define(client, { key: "budget", fieldType: "text" });
-    const leadId = await newLead(client, { budget: "about 5k" });
+    const leadId = await createLead(client, { customFields: { budget: "about 5k" } });
     const error = expectError(await client.put("/fields", { key: "budget", fieldType: "number" }), 409, "field_values_conflict");
     expect(error.message).toContain("(it must be a number");
     expect(error.hint).toContain(`PATCH /api/openclaw/leads/${leadId} { "customFields": { "budget": null } }`);
@@ -161,8 +159,8 @@ describe("PUT /fields", () => {
   it("refuses (409) removing an option a live lead uses; a soft-deleted lead's value does not block", async () => {
     const client = await workspace();
     await define(client, { key: "region", fieldType: "select", options: ["EU", "US", "APAC"] });
-    const usesUs = await newLead(client, { region: "US" });
-    const deleted = await newLead(client, { region: "APAC" });
+    const usesUs = await createLead(client, { customFields: { region: "US" } });
+    const deleted = await createLead(client, { customFields: { region: "APAC" } });
     expectOk(await client.delete(`/leads/${deleted}`));
     expectError(await client.put("/fields", { key: "region", options: ["EU", "APAC"] }), 409, "field_values_conflict");
     expect(expectOk(await client.put("/fields", { key: "region", options: ["EU", "US"] })).field.options).toEqual(["EU", "US"]);
@@ -190,7 +188,7 @@ describe("PUT /fields", () => {
     const client = await workspace();
     await define(client, { key: "seats", fieldType: "number" });
     expect(expectOk(await client.put("/fields", { key: "seats" })).warnings).toEqual(["Nothing to change: send label, fieldType, options, required and/or order"]);
-    await newLead(client);
+    await createLead(client);
     expect(expectOk(await client.put("/fields", { key: "seats", required: true })).warnings[0]).toMatch(/^1 existing lead\(s\) have no seats yet/);
   });
 });
@@ -200,7 +198,7 @@ describe("DELETE /fields", () => {
     const client = await workspace();
     const seats = await define(client, { key: "seats", fieldType: "number" });
     await define(client, { key: "region", fieldType: "select", options: ["EU"] });
-    const leadId = await newLead(client, { seats: 3, region: "EU" });
+    const leadId = await createLead(client, { customFields: { seats: 3, region: "EU" } });
 
     const byId = expectOk(await client.delete(`/fields?id=${seats.id}`));
     expect(byId).toMatchObject({ id: seats.id, key: "seats", deleted: true, leadsWithValues: 1 });
@@ -249,7 +247,7 @@ describe("customFields on leads are checked against the definitions", () => {
   ];
 
   it.each(valid)("POST /leads accepts customFields.%s = %j", async (key, value) => {
-    const id = await newLead(client, { [key]: value });
+    const id = await createLead(client, { customFields: { [key]: value } });
     expect((await customFieldsOf(client, id))[key]).toEqual(value);
   });
 
@@ -267,12 +265,12 @@ describe("customFields on leads are checked against the definitions", () => {
   });
 
   it("accepts null for any field and keys without a definition (free-form)", async () => {
-    const id = await newLead(client, { seats: null, somethingElse: { nested: [1, "two"] } });
+    const id = await createLead(client, { customFields: { seats: null, somethingElse: { nested: [1, "two"] } } });
     expect(await customFieldsOf(client, id)).toEqual({ seats: null, somethingElse: { nested: [1, "two"] } });
   });
 
   it("PATCH /leads refuses a bad value and changes nothing; a good one merges", async () => {
-    const id = await newLead(client, { seats: 3 });
+    const id = await createLead(client, { customFields: { seats: 3 } });
     const error = expectError(await client.patch(`/leads/${id}`, { firstName: "Changed", customFields: { seats: "four" } }), 400, "invalid_custom_field");
     expect(error.message).toMatch(/^customFields\.seats must be a number/);
     expect(expectOk(await client.get(`/leads/${id}`)).lead).toMatchObject({ firstName: "Jane", customFields: { seats: 3 } });
@@ -282,7 +280,7 @@ describe("customFields on leads are checked against the definitions", () => {
   });
 
   it("PUT /leads refuses a bad value with 400 naming the field", async () => {
-    const id = await newLead(client);
+    const id = await createLead(client);
     const error = expectError(await client.put("/leads", lead({ id, customFields: { tags: ["gold"] } })), 400, "invalid_custom_field");
     expect(error.message).toMatch(/^customFields\.tags must be an array of options/);
     expect(expectOk(await client.put("/leads", lead({ id, customFields: { tags: ["vip"] } }))).lead.customFields).toEqual({ tags: ["vip"] });
@@ -301,11 +299,11 @@ describe("required custom fields", () => {
     expect(error.message).toBe('customFields.source is required (one of "web", "referral")');
     expect(error.hint).toMatch(/^Send customFields\.source/);
     expectError(await client.post("/leads", lead({ customFields: { source: null } })), 400, "invalid_custom_field");
-    expect(await customFieldsOf(client, await newLead(client, { source: "web" }))).toEqual({ source: "web" });
+    expect(await customFieldsOf(client, await createLead(client, { customFields: { source: "web" } }))).toEqual({ source: "web" });
   });
 
   it("PATCH without customFields leaves it alone; clearing it with PATCH or PUT is refused", async () => {
-    const id = await newLead(client, { source: "referral" });
+    const id = await createLead(client, { customFields: { source: "referral" } });
     expectOk(await client.patch(`/leads/${id}`, { status: "contacted" }));
     expect(expectError(await client.patch(`/leads/${id}`, { customFields: { source: null } }), 400, "invalid_custom_field").message)
       .toMatch(/^customFields\.source is required/);
@@ -326,7 +324,7 @@ describe("custom fields across workspaces", () => {
     expectError(await b.delete(`/fields?id=${field.id}`), 404, "not_found");
     expectError(await b.delete("/fields?key=seats"), 404, "not_found");
 
-    const bLead = await newLead(b, { seats: "many" });
+    const bLead = await createLead(b, { customFields: { seats: "many" } });
     expect(await customFieldsOf(b, bLead)).toEqual({ seats: "many" });
     expect(expectOk(await b.post("/fields", { key: "seats", fieldType: "text" }), 201).field.fieldType).toBe("text");
 

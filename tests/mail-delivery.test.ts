@@ -8,7 +8,7 @@ import { connect, type Sql } from "../functions/db.ts";
 import { createSmtpSender, type MailSender } from "../functions/mail/smtp.ts";
 import { runTick, type WorkerDeps } from "../functions/mail/worker.ts";
 import { type MailCatcher, startMailCatcher } from "../functions/node/mail-catcher.ts";
-import { as, baseUrl, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { as, baseUrl, createLead, expectOk, signup, type Workspace } from "./support/api.ts";
 import { setOrgTier } from "./support/db.ts";
 import { mailConfig, startScriptedSmtp } from "./support/smtp.ts";
 
@@ -47,10 +47,10 @@ async function campaign(steps: Step[]): Promise<string> {
   return expectOk(await client.post("/campaigns", { name: `Sequence ${randomUUID()}`, steps }), 201).id;
 }
 async function enrolledLead(campaignId: string, overrides: Record<string, unknown> = {}): Promise<{ leadId: string; email: string }> {
-  const body = lead({ email: `lead-${randomUUID()}@example.test`, ...overrides });
-  const leadId = expectOk(await client.post("/leads", body), 201).id;
+  const fields = { email: `lead-${randomUUID()}@example.test`, ...overrides };
+  const leadId = await createLead(client, fields);
   expectOk(await client.post(`/campaigns/${campaignId}/enroll`, { leadId }), 201);
-  return { leadId, email: String(body.email) };
+  return { leadId, email: String(fields.email) };
 }
 async function enrollment(campaignId: string, leadId: string) {
   const body = expectOk(await client.get(`/campaigns/${campaignId}/enrollments?leadId=${leadId}`));

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { as, call, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { as, call, createLead, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
 
 let ws: Workspace;
 let client: ReturnType<typeof as>;
@@ -10,15 +10,13 @@ beforeAll(async () => {
   client = as(ws);
 });
 
-const newLead = async (overrides: Record<string, unknown> = {}): Promise<string> =>
-  expectOk(await client.post("/leads", lead(overrides)), 201).id;
 const write = async (leadId: string, fields: Record<string, unknown> = {}) =>
   expectOk(await client.post("/notes", { leadId, content: "A note", ...fields }), 201);
 const list = async (query: string) => expectOk(await client.get(`/notes?${query}`));
 
 describe("POST /notes", () => {
   it("writes a manual, unpinned note and answers 201 with id and the note", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const body = await write(leadId, { content: "Called Jane: budget approved for Q3." });
     expect(body.id).toMatch(/^note_[0-9a-f]{24}$/);
     expect(body.note).toEqual({
@@ -31,7 +29,7 @@ describe("POST /notes", () => {
   });
 
   it("accepts every note type and a pinned flag", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     for (const type of ["manual", "transcript_summary", "ai_insight", "system"]) {
       const body = await write(leadId, { type, pinned: true, content: `A ${type} note` });
       expect(body.note).toMatchObject({ type, pinned: true, content: `A ${type} note` });
@@ -39,20 +37,20 @@ describe("POST /notes", () => {
   });
 
   it("stores content exactly as written, markdown indentation and newlines included", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const content = "  - indented item\n\n```\ncode\n```\n";
     expect((await write(leadId, { content })).note.content).toBe(content);
   });
 
   it("refuses an unknown type, naming the valid ones", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const error = expectError(await client.post("/notes", { leadId, content: "x", type: "memo" }), 400, "invalid_request");
     expect(error.fields).toEqual([{ field: "type", message: "must be one of: manual, transcript_summary, ai_insight, system" }]);
     expect(error.hint).toMatch(/manual, transcript_summary, ai_insight, system/);
   });
 
   it("refuses missing, empty, blank and over-long content", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     for (const content of [undefined, "", "  \n\t ", "x".repeat(100_001)]) {
       const error = expectError(await client.post("/notes", { leadId, content }), 400, "invalid_request");
       expect(error.fields.map((f: { field: string }) => f.field)).toEqual(["content"]);
@@ -67,7 +65,7 @@ describe("POST /notes", () => {
   });
 
   it("refuses a non-boolean pinned", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const error = expectError(await client.post("/notes", { leadId, content: "x", pinned: "yes" }), 400, "invalid_request");
     expect(error.fields[0].field).toBe("pinned");
   });
@@ -78,7 +76,7 @@ describe("POST /notes", () => {
   });
 
   it("writes a note on a soft-deleted lead, with a warning that the lead is deleted", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expectOk(await client.delete(`/leads/${leadId}`));
     const body = await write(leadId, { content: "Post-mortem" });
     expect(body.note.leadId).toBe(leadId);
@@ -86,13 +84,13 @@ describe("POST /notes", () => {
   });
 
   it("ignores unknown fields and names them in warnings", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const body = await write(leadId, { author: "me", color: "red" });
     expect(body.warnings).toEqual([expect.stringMatching(/^Ignored field\(s\): author, color\./)]);
   });
 
   it("replays a retry with the same Idempotency-Key instead of writing the note twice", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const headers = { "idempotency-key": randomUUID() };
     const first = expectOk(await client.post("/notes", { leadId, content: "Once" }, { headers }), 201);
     const again = await client.post("/notes", { leadId, content: "Once" }, { headers });
@@ -108,7 +106,7 @@ describe("GET /notes", () => {
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    leadId = await newLead();
+    leadId = await createLead(client);
     // Written one after another, so each is newer than the one before.
     ids.oldPinned = (await write(leadId, { content: "old pinned", pinned: true })).id;
     ids.manual = (await write(leadId, { content: "manual" })).id;
@@ -155,7 +153,7 @@ describe("GET /notes", () => {
   });
 
   it("answers an empty list for a lead without notes, suggesting how to write one", async () => {
-    const empty = await newLead();
+    const empty = await createLead(client);
     const body = await list(`leadId=${empty}`);
     expect(body).toMatchObject({ notes: [], total: 0 });
     expect(body.next_steps).toEqual([`POST /api/openclaw/notes { "leadId": "${empty}", "content": "…" } to write one`]);
@@ -179,7 +177,7 @@ describe("GET /notes", () => {
   });
 
   it("keeps a soft-deleted lead's notes readable, with a warning", async () => {
-    const gone = await newLead();
+    const gone = await createLead(client);
     const noteId = (await write(gone, { content: "still here" })).id;
     expectOk(await client.delete(`/leads/${gone}`));
     const body = await list(`leadId=${gone}`);
@@ -188,7 +186,7 @@ describe("GET /notes", () => {
   });
 
   it("deletes a lead's notes when the lead is permanently deleted", async () => {
-    const doomed = await newLead();
+    const doomed = await createLead(client);
     await write(doomed);
     expectOk(await client.delete(`/leads/${doomed}?permanent=true`));
     expectError(await client.get(`/notes?leadId=${doomed}`), 404, "not_found");
@@ -198,7 +196,7 @@ describe("GET /notes", () => {
 describe("PUT /notes", () => {
   let leadId: string;
   beforeAll(async () => {
-    leadId = await newLead();
+    leadId = await createLead(client);
   });
 
   it("changes only content when only content is sent, and stamps updatedAt", async () => {
@@ -226,7 +224,7 @@ describe("PUT /notes", () => {
   });
 
   it("ignores type and leadId (a note's kind and lead stay as written) and says so", async () => {
-    const other = await newLead();
+    const other = await createLead(client);
     const created = (await write(leadId, { content: "stay" })).note;
     const body = expectOk(await client.put("/notes", { id: created.id, type: "system", leadId: other, content: "moved?" }));
     expect(body.note).toMatchObject({ type: "manual", leadId, content: "moved?" });
@@ -249,7 +247,7 @@ describe("PUT /notes", () => {
 
 describe("DELETE /notes?id=", () => {
   it("deletes the note for good", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const keep = (await write(leadId, { content: "keep" })).id;
     const gone = (await write(leadId, { content: "gone" })).id;
     const body = expectOk(await client.delete(`/notes?id=${gone}`));
@@ -286,7 +284,7 @@ describe("notes tenancy: one workspace never sees or touches another's notes", (
 
   beforeAll(async () => {
     orgB = as(await signup());
-    leadA = await newLead();
+    leadA = await createLead(client);
     noteA = (await write(leadA, { content: "A's secret", pinned: true })).note;
     expectOk(await orgB.post("/leads", lead()), 201);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { as, call, expectError, expectOk, lead, signup } from "./support/api.ts";
+import { as, call, createLead, expectError, expectOk, signup } from "./support/api.ts";
 import { setLeadScore } from "./support/db.ts";
 
 type Client = ReturnType<typeof as>;
@@ -14,8 +14,6 @@ async function workspace() {
 }
 const list = async (client: Client, query = ""): Promise<PlaybookView[]> => expectOk(await client.get(`/playbooks${query}`)).playbooks;
 const names = (playbooks: PlaybookView[]) => playbooks.map((p) => p.name);
-const newLead = async (client: Client, overrides: Record<string, unknown> = {}): Promise<string> =>
-  expectOk(await client.post("/leads", lead(overrides)), 201).id;
 const recommend = async (client: Client, leadId: string) => expectOk(await client.post("/playbooks", { leadId }));
 const steps = [
   { order: 2, channel: "call", delayDays: 2, action: "Call about the webinar" },
@@ -142,7 +140,7 @@ describe("DELETE /playbooks", () => {
 describe("POST /playbooks (recommend)", () => {
   it("recommends the stage's playbook for a new lead, with its first step and the reasoning", async () => {
     const { client } = await workspace();
-    const id = await newLead(client);
+    const id = await createLead(client);
     const body = await recommend(client, id);
     expect(body).toMatchObject({ leadId: id, stalled: null, alsoMatching: ["Standard outreach"] });
     expect(body.playbook).toMatchObject({ name: "New prospect opener", stage: "Prospects" });
@@ -156,7 +154,7 @@ describe("POST /playbooks (recommend)", () => {
 
   it("moves to the next step as touchpoints are logged", async () => {
     const { client } = await workspace();
-    const id = await newLead(client);
+    const id = await createLead(client);
     expectOk(await client.post("/touchpoints", { leadId: id, type: "email" }), 201);
     const body = await recommend(client, id);
     expect(body.nextAction).toMatchObject({ step: 2, channel: "linkedin", delayDays: 1, overdue: false });
@@ -165,7 +163,7 @@ describe("POST /playbooks (recommend)", () => {
 
   it("picks by tier and score label, the score label weighing more", async () => {
     const { client } = await workspace();
-    const high = await newLead(client, { tier: "high", stage: "Engaged" });
+    const high = await createLead(client, { tier: "high", stage: "Engaged" });
     expect((await recommend(client, high)).playbook.name).toBe("High-tier fast track");
     await setLeadScore(high, 82, "hot");
     const hot = await recommend(client, high);
@@ -176,7 +174,7 @@ describe("POST /playbooks (recommend)", () => {
 
   it("recommends the stalled playbook for a stalled lead, with its stalled state", async () => {
     const { client } = await workspace();
-    const id = await newLead(client, { stage: "Leads" });
+    const id = await createLead(client, { stage: "Leads" });
     expectOk(await client.post("/touchpoints", { leadId: id, type: "email", occurredAt: new Date(Date.now() - 8 * 86_400_000).toISOString() }), 201);
     const body = await recommend(client, id);
     expect(body.playbook.name).toBe("Stalled revival");
@@ -186,7 +184,7 @@ describe("POST /playbooks (recommend)", () => {
 
   it("recommends nothing for a closed lead", async () => {
     const { client } = await workspace();
-    const id = await newLead(client, { stage: "Closed Won" });
+    const id = await createLead(client, { stage: "Closed Won" });
     const body = await recommend(client, id);
     expect(body).toMatchObject({ playbook: null, nextAction: null, stalled: null, alsoMatching: [] });
     expect(body.reasoning[0]).toMatch(/closed/);
@@ -195,7 +193,7 @@ describe("POST /playbooks (recommend)", () => {
   it("answers 404 for an unknown lead and another workspace's, 409 for a deleted one", async () => {
     const a = await workspace();
     const b = await workspace();
-    const id = await newLead(a.client);
+    const id = await createLead(a.client);
     expectError(await a.client.post("/playbooks", { leadId: "rp_missing" }), 404, "not_found");
     expectError(await b.client.post("/playbooks", { leadId: id }), 404, "not_found");
     expectOk(await a.client.delete(`/leads/${id}`));

@@ -4,16 +4,50 @@
 // engagement and as engagement events, raise the lead's score and fire an automation rule.
 // A lead named like an XSS payload stays text.
 import { existsSync } from "node:fs";
-import { type Browser, type BrowserContext, chromium } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { as, baseUrl, expectOk, lead, signup, type Workspace } from "./support/api.ts";
 import { leadEngagement, leadEvents } from "./support/db.ts";
+import { waitFor, within } from "./support/wait.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
 // Headless Chromium says "HeadlessChrome", which the tracking rules treat as a bot: the
 // test browses as a person's desktop Chrome would.
 const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+
+/** One report of the page's beacon (functions/proposals/beacon.ts). */
+type BeaconReport = { kind: string; section?: string; percent?: number; seconds?: number };
+
+/**
+ * The beacon reports a page sends, and a way to wait for one: `answered(test, what)`
+ * resolves once a matching report's response has arrived, that is once the server has
+ * recorded it (app.track_proposal commits before the endpoint answers).
+ */
+function beaconOf(page: Page) {
+  const sent: BeaconReport[] = [];
+  const answered: BeaconReport[] = [];
+  let waiting: { matches: (report: BeaconReport) => boolean; resolve: () => void }[] = [];
+  const isBeacon = (url: string) => new URL(url).pathname.endsWith("/api/tracking/events");
+  page.on("request", (request) => {
+    if (isBeacon(request.url())) sent.push(JSON.parse(request.postData() ?? "{}"));
+  });
+  page.on("requestfinished", (request) => {
+    if (!isBeacon(request.url())) return;
+    const report: BeaconReport = JSON.parse(request.postData() ?? "{}");
+    answered.push(report);
+    const met = waiting.filter((waiter) => waiter.matches(report));
+    waiting = waiting.filter((waiter) => !met.includes(waiter));
+    for (const waiter of met) waiter.resolve();
+  });
+  return {
+    sent,
+    answered(matches: (report: BeaconReport) => boolean, what: string): Promise<void> {
+      if (answered.some(matches)) return Promise.resolve();
+      return within(new Promise<void>((resolve) => waiting.push({ matches, resolve })), { what: `the beacon's ${what} report to be recorded`, timeoutMs: 10_000 });
+    },
+  };
+}
 
 if (!available && !process.env.CI) {
   console.warn(`[proposal-browser] skipped: no chromium at ${CHROMIUM}. Install it with \`sudo bash scripts/browser.sh install\` (CI installs it and never skips).`);
@@ -59,7 +93,10 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
     } }));
 
     const context = await mobileContext();
+    // The page's clock is simulated, so time on the page passes without the test sleeping.
+    await context.clock.install();
     const page = await context.newPage();
+    const beacon = beaconOf(page);
     const dialogs: string[] = [];
     page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
     const violations: string[] = [];
@@ -67,15 +104,17 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
 
     await page.goto(`${baseUrl()}${pathOf(created.proposalUrl)}`, { waitUntil: "load" });
     expect(await page.locator("h1").textContent()).toBe("Fewer no-shows at Harbor Pediatrics");
-    await expect.poll(async () => (await rollup(leadId)).totalViews, { timeout: 10_000 }).toBe(1);
+    await beacon.answered((r) => r.kind === "view", "view");
+    expect((await rollup(leadId)).totalViews).toBe(1);
 
-    // Scroll through the page, section by section, as a reader would.
+    // Scroll through the page, section by section, as a reader would: each section is
+    // reported once it has been in view, before the reader moves on.
+    await beacon.answered((r) => r.kind === "section" && r.section === "hero", "hero section");
     for (const section of ["problem", "offer", "pricing", "video", "cta"]) {
       await page.locator(`#${section}`).scrollIntoViewIfNeeded();
-      await page.waitForTimeout(150);
+      await beacon.answered((r) => r.kind === "section" && r.section === section, `${section} section`);
     }
-    await expect.poll(async () => (await rollup(leadId)).sectionsViewed, { timeout: 10_000 })
-      .toEqual(["cta", "hero", "offer", "pricing", "problem", "video"]);
+    expect((await rollup(leadId)).sectionsViewed).toEqual(["cta", "hero", "offer", "pricing", "problem", "video"]);
 
     // Deterministic playback: a 120 s video seeked through to the end.
     await page.locator("video").evaluate((video: HTMLVideoElement) => {
@@ -88,15 +127,19 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
       }
       video.dispatchEvent(new Event("ended"));
     });
-    await expect.poll(async () => (await rollup(leadId)).videoCompletion, { timeout: 10_000 }).toBe(100);
+    for (const percent of [25, 50, 75, 100]) await beacon.answered((r) => r.kind === "video" && r.percent === percent, `video ${percent} %`);
+    expect((await rollup(leadId)).videoCompletion).toBe(100);
 
-    await page.waitForTimeout(1200);
+    // The reader stays a while before clicking: over a second on the page's clock.
+    await page.clock.fastForward(1_200);
     await Promise.all([page.waitForURL(`${baseUrl()}/api/openclaw/health`), page.getByRole("link", { name: "Book your walkthrough" }).click()]);
-
-    await expect.poll(async () => {
-      const r = await rollup(leadId);
-      return { views: r.totalViews, clicks: r.ctaClicks, timed: r.timeOnPage >= 1 };
-    }, { timeout: 10_000 }).toEqual({ views: 1, clicks: 1, timed: true });
+    // The click is reported as the browser leaves the page, which then never sees the answer:
+    // the rollup is the only place to see it arrive.
+    const r = await waitFor(async () => {
+      const tracking = await rollup(leadId);
+      return tracking.ctaClicks > 0 && tracking;
+    }, { what: "the CTA click to reach the rollup", timeoutMs: 10_000 });
+    expect({ views: r.totalViews, clicks: r.ctaClicks, timed: r.timeOnPage >= 1 }).toEqual({ views: 1, clicks: 1, timed: true });
     expect(dialogs).toEqual([]);
     expect(violations).toEqual([]);
     await context.close();
@@ -126,6 +169,7 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
     const { id: leadId, lead: created } = expectOk(await as(ws).post("/leads", lead({ firstName: payload, lastName: "<script>alert(2)</script>", companyName: null, organizationName: null })), 201);
     const context = await mobileContext();
     const page = await context.newPage();
+    const beacon = beaconOf(page);
     const dialogs: string[] = [];
     page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
     const response = await page.goto(`${baseUrl()}${pathOf(created.proposalUrl)}`, { waitUntil: "load" });
@@ -134,9 +178,10 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
     expect(await page.locator("h1").textContent()).toBe(`A proposal for ${payload} <script>alert(2)</script>`);
     expect(await page.locator("main img").count()).toBe(0);
     expect(await page.locator("script").count()).toBe(1);
-    await page.waitForTimeout(500);
+    // The view is the beacon script's last step: once it is recorded, everything on the page has run.
+    await beacon.answered((r) => r.kind === "view", "view");
     expect(dialogs).toEqual([]);
-    await expect.poll(async () => (await rollup(leadId)).totalViews, { timeout: 10_000 }).toBe(1);
+    expect((await rollup(leadId)).totalViews).toBe(1);
     await context.close();
   });
 
@@ -145,10 +190,14 @@ describe.skipIf(!available && !process.env.CI)("a proposal page in headless Chro
     const { proposal } = expectOk(await as(ws).get(`/proposals?leadId=${leadId}`));
     const context = await mobileContext();
     const page = await context.newPage();
+    const beacon = beaconOf(page);
     await page.goto(`${baseUrl()}${pathOf(proposal.previewUrl)}`, { waitUntil: "load" });
     expect(await page.getByRole("note").textContent()).toContain("not counted");
-    await page.getByRole("link", { name: "Book a call" }).click();
-    await page.waitForTimeout(500);
+    // A beacon would report the click before the browser leaves the page.
+    const link = page.getByRole("link", { name: "Book a call" });
+    const target = await link.getAttribute("href");
+    await Promise.all([page.waitForURL(new URL(target!, page.url()).href), link.click()]);
+    expect(beacon.sent).toEqual([]);
     await context.close();
     expect(await rollup(leadId)).toMatchObject({ totalViews: 0, ctaClicks: 0 });
   });

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { as, createLeads, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { as, createLead, createLeads, expectError, expectOk, signup, type Workspace } from "./support/api.ts";
 import { setOrgTier } from "./support/db.ts";
 
 let ws: Workspace;
@@ -10,11 +10,10 @@ beforeAll(async () => {
   client = as(ws);
 });
 
-const newLead = async (fields: Record<string, unknown> = {}): Promise<string> => expectOk(await client.post("/leads", lead(fields)), 201).id;
 
 describe("POST /leads/score { leadId }", () => {
   it("answers the score, label, every factor with its points, and a suggested action", async () => {
-    const leadId = await newLead({ tier: "high" });
+    const leadId = await createLead(client, { tier: "high" });
     expectOk(await client.post("/events", { leadId, type: "quiz_completed", data: { score: 100 } }), 201);
     expectOk(await client.post("/events", { leadId, type: "proposal_viewed" }), 201);
     const body = expectOk(await client.post("/leads/score", { leadId }));
@@ -27,7 +26,7 @@ describe("POST /leads/score { leadId }", () => {
   });
 
   it("is what the lead shows as score and scoreLabel", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const { lead: fresh } = expectOk(await client.get(`/leads/${leadId}`));
     expect(fresh).toMatchObject({ score: 0, scoreLabel: "cold" });
     expectOk(await client.post("/events", { leadId, type: "meeting_booked" }), 201);
@@ -37,7 +36,7 @@ describe("POST /leads/score { leadId }", () => {
   });
 
   it("does not change the lead's updatedAt", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const before = expectOk(await client.get(`/leads/${leadId}`)).lead.updatedAt;
     expectOk(await client.post("/events", { leadId, type: "cta_clicked" }), 201);
     expectOk(await client.post("/leads/score", { leadId }));
@@ -45,7 +44,7 @@ describe("POST /leads/score { leadId }", () => {
   });
 
   it("answers 404 for another workspace's lead and for an unknown id", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const other = as(await signup());
     expectError(await other.post("/leads/score", { leadId }), 404, "not_found");
     expectError(await client.post("/leads/score", { leadId: "rp_000000000000000000000000" }), 404, "not_found");
@@ -75,7 +74,7 @@ describe("POST /leads/score { all: true }", () => {
 
 describe("POST /leads/score refusals", () => {
   it("refuses both leadId and all, and neither, with a hint", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const both = expectError(await client.post("/leads/score", { leadId, all: true }), 400, "invalid_request");
     expect(both.hint).toContain("{ \"all\": true }");
     expectError(await client.post("/leads/score", {}), 400, "invalid_request");

@@ -2,7 +2,7 @@
 // referral, company domain, organisation, referrer, and the schools and former employers
 // enrichment found (here from People Data Labs, played by a loopback server).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectError, expectOk, lead, type Workspace } from "./support/api.ts";
+import { createLead, expectError, expectOk, type Workspace } from "./support/api.ts";
 import { type EnrichmentStack, pdlData, startEnrichmentStack, uniqueDomain } from "./support/enrichment-stack.ts";
 
 let stack: EnrichmentStack;
@@ -10,7 +10,7 @@ let ws: Workspace;
 const ids: Record<string, string> = {};
 
 async function create(name: string, fields: Record<string, unknown>) {
-  ids[name] = expectOk(await stack.as(ws).post("/leads", lead({ firstName: name, lastName: null, ...fields })), 201).id;
+  ids[name] = await createLead(stack.as(ws), { firstName: name, lastName: null, ...fields });
 }
 
 async function enrich(name: string) {
@@ -52,7 +52,7 @@ beforeAll(async () => {
   await enrich("Sue");
   // Another workspace's lead at the same company is never a connection.
   const other = await stack.signup();
-  expectOk(await stack.as(other).post("/leads", lead({ email: `other@${acme}`, organizationName: "Acme Clinic" })), 201);
+  await createLead(stack.as(other), { email: `other@${acme}`, organizationName: "Acme Clinic" });
 });
 afterAll(async () => {
   await stack?.close();

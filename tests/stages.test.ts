@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { as, call, expectError, expectOk, lead, signup } from "./support/api.ts";
+import { as, call, createLead, expectError, expectOk, lead, signup } from "./support/api.ts";
 
 const DEFAULT_STAGES = ["Prospects", "Leads", "Engaged", "Contacted", "Negotiated", "Re-engage later", "Closed Won", "Closed Lost"];
 
@@ -14,8 +14,6 @@ async function workspace() {
 const stagesOf = async (client: Client): Promise<StageView[]> => expectOk(await client.get("/stages")).stages;
 const names = (stages: StageView[]) => stages.map((s) => s.name);
 const byName = async (client: Client, name: string) => (await stagesOf(client)).find((s) => s.name === name)!;
-const newLead = async (client: Client, overrides: Record<string, unknown> = {}): Promise<string> =>
-  expectOk(await client.post("/leads", lead(overrides)), 201).id;
 const leadStage = async (client: Client, id: string): Promise<string> => expectOk(await client.get(`/leads/${id}`)).lead.stage;
 
 describe("GET /stages", () => {
@@ -31,9 +29,9 @@ describe("GET /stages", () => {
 
   it("counts live leads per stage; soft-deleted leads are not counted", async () => {
     const { client } = await workspace();
-    await newLead(client);
-    await newLead(client, { stage: "Engaged" });
-    const gone = await newLead(client, { stage: "Engaged" });
+    await createLead(client);
+    await createLead(client, { stage: "Engaged" });
+    const gone = await createLead(client, { stage: "Engaged" });
     expectOk(await client.delete(`/leads/${gone}`));
     const stages = await stagesOf(client);
     expect(Object.fromEntries(stages.map((s) => [s.name, s.leadCount]))).toMatchObject({ Prospects: 1, Engaged: 1, Leads: 0 });
@@ -89,7 +87,7 @@ describe("POST /stages", () => {
     const body = expectOk(await client.post("/stages", { name: "Inbox", order: 0, isDefault: true }), 201);
     expect(body.stage).toMatchObject({ name: "Inbox", order: 0, isDefault: true });
     expect(body.stages.filter((s: StageView) => s.isDefault).map((s: StageView) => s.name)).toEqual(["Inbox"]);
-    expect(await leadStage(client, await newLead(client))).toBe("Inbox");
+    expect(await leadStage(client, await createLead(client))).toBe("Inbox");
   });
 
   it("refuses a name already used (case-insensitive) with 409 naming the existing stage", async () => {
@@ -148,7 +146,7 @@ describe("PUT /stages (one stage)", () => {
   it("renames a stage and its leads stay attached", async () => {
     const { client } = await workspace();
     const engaged = await byName(client, "Engaged");
-    const leadId = await newLead(client, { stage: "Engaged" });
+    const leadId = await createLead(client, { stage: "Engaged" });
     const body = expectOk(await client.put("/stages", { id: engaged.id, name: "Interested" }));
     expect(body.stage).toMatchObject({ id: engaged.id, name: "Interested", order: 2, leadCount: 1 });
     const fetched = expectOk(await client.get(`/leads/${leadId}`)).lead;
@@ -184,7 +182,7 @@ describe("PUT /stages (one stage)", () => {
     const body = expectOk(await client.put("/stages", { id: leads.id, isDefault: true }));
     expect(body.stages.filter((s: StageView) => s.isDefault).map((s: StageView) => s.id)).toEqual([leads.id]);
     expect(body.warnings).toEqual(['"Leads" is now the default stage: new leads land here']);
-    expect(await leadStage(client, await newLead(client))).toBe("Leads");
+    expect(await leadStage(client, await createLead(client))).toBe("Leads");
   });
 
   it("refuses to unmark the default stage with 409 and a hint to mark another one", async () => {
@@ -328,8 +326,8 @@ describe("DELETE /stages", () => {
   it("refuses to delete a stage holding leads (soft-deleted ones count) without moveTo: 409 naming the count and moveTo", async () => {
     const { client } = await workspace();
     const engaged = await byName(client, "Engaged");
-    await newLead(client, { stage: "Engaged" });
-    const gone = await newLead(client, { stage: "Engaged" });
+    await createLead(client, { stage: "Engaged" });
+    const gone = await createLead(client, { stage: "Engaged" });
     expectOk(await client.delete(`/leads/${gone}`));
     const error = expectError(await client.delete(`/stages?id=${engaged.id}`), 409, "stage_has_leads");
     expect(error.message).toBe('Stage "Engaged" holds 2 lead(s) (1 live, 1 soft-deleted)');
@@ -341,8 +339,8 @@ describe("DELETE /stages", () => {
     const { client } = await workspace();
     const engaged = await byName(client, "Engaged");
     const contacted = await byName(client, "Contacted");
-    const live = await newLead(client, { stage: "Engaged" });
-    const gone = await newLead(client, { stage: "Engaged" });
+    const live = await createLead(client, { stage: "Engaged" });
+    const gone = await createLead(client, { stage: "Engaged" });
     expectOk(await client.delete(`/leads/${gone}`));
 
     const body = expectOk(await client.delete(`/stages?id=${engaged.id}&moveTo=contacted`));
@@ -361,7 +359,7 @@ describe("DELETE /stages", () => {
   it("accepts the stage's name as id and moveTo by id", async () => {
     const { client } = await workspace();
     const won = await byName(client, "Closed Won");
-    await newLead(client, { stage: "Negotiated" });
+    await createLead(client, { stage: "Negotiated" });
     const body = expectOk(await client.delete(`/stages?id=Negotiated&moveTo=${won.id}`));
     expect(body).toMatchObject({ name: "Negotiated", leadsMoved: 1, movedTo: { id: won.id } });
   });
@@ -377,7 +375,7 @@ describe("DELETE /stages", () => {
 
   it("refuses an unknown moveTo with 400 listing the stages, and moveTo equal to the stage itself", async () => {
     const { client } = await workspace();
-    await newLead(client, { stage: "Engaged" });
+    await createLead(client, { stage: "Engaged" });
     const error = expectError(await client.delete("/stages?id=Engaged&moveTo=Nowhere"), 400, "unknown_stage");
     expect(error.hint).toContain('"Prospects"');
     expect(error.hint).not.toContain('"Engaged"');
@@ -395,7 +393,7 @@ describe("DELETE /stages", () => {
 describe("GET /stages/history", () => {
   it("lists every stage the lead entered, newest first, with who, when and how", async () => {
     const { client } = await workspace();
-    const leadId = await newLead(client);
+    const leadId = await createLead(client);
     expectOk(await client.patch(`/leads/${leadId}`, { stage: "Engaged" }));
     expectOk(await client.patch(`/leads/${leadId}`, { stage: "Closed Won" }));
     const stages = await stagesOf(client);
@@ -415,7 +413,7 @@ describe("GET /stages/history", () => {
 
   it("keeps the names a stage had when the lead entered it", async () => {
     const { client } = await workspace();
-    const leadId = await newLead(client, { stage: "Leads" });
+    const leadId = await createLead(client, { stage: "Leads" });
     expectOk(await client.put("/stages", { id: "Leads", name: "Qualified" }));
     const [entry] = expectOk(await client.get(`/stages/history?leadId=${leadId}`)).history;
     expect(entry.toStage).toBe("Leads");
@@ -423,7 +421,7 @@ describe("GET /stages/history", () => {
 
   it("pages with limit and offset", async () => {
     const { client } = await workspace();
-    const leadId = await newLead(client);
+    const leadId = await createLead(client);
     for (const stage of ["Leads", "Engaged", "Contacted"]) expectOk(await client.patch(`/leads/${leadId}`, { stage }));
     const page = expectOk(await client.get(`/stages/history?leadId=${leadId}&limit=2&offset=1`));
     expect(page.history.map((h: { toStage: string }) => h.toStage)).toEqual(["Engaged", "Leads"]);
@@ -433,7 +431,7 @@ describe("GET /stages/history", () => {
 
   it("answers for a soft-deleted lead, with a warning", async () => {
     const { client } = await workspace();
-    const leadId = await newLead(client);
+    const leadId = await createLead(client);
     expectOk(await client.delete(`/leads/${leadId}`));
     const body = expectOk(await client.get(`/stages/history?leadId=${leadId}`));
     expect(body.history).toHaveLength(1);
@@ -453,8 +451,8 @@ describe("stages across workspaces", () => {
     const b = await workspace();
     const aStages = await stagesOf(a.client);
     const aEngaged = aStages.find((s) => s.name === "Engaged")!;
-    const aLead = await newLead(a.client, { stage: "Engaged" });
-    const bLead = await newLead(b.client);
+    const aLead = await createLead(a.client, { stage: "Engaged" });
+    const bLead = await createLead(b.client);
 
     const bIds = (await stagesOf(b.client)).map((s) => s.id);
     expect(bIds.filter((id) => aStages.some((s) => s.id === id))).toEqual([]);

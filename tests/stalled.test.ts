@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { as, call, expectError, expectOk, lead, signup } from "./support/api.ts";
+import { as, call, createLead, expectError, expectOk, signup } from "./support/api.ts";
 import { setLeadScore } from "./support/db.ts";
 
 type Client = ReturnType<typeof as>;
@@ -12,7 +12,7 @@ async function workspace() {
 }
 /** A lead in a stage whose last touch was `idleDays` ago (a backdated touchpoint). */
 async function idleLead(client: Client, stage: string, idleDays: number, overrides: Record<string, unknown> = {}): Promise<string> {
-  const id = expectOk(await client.post("/leads", lead({ stage, ...overrides })), 201).id;
+  const id = await createLead(client, { stage, ...overrides });
   expectOk(await client.post("/touchpoints", { leadId: id, type: "email", occurredAt: daysAgo(idleDays) }), 201);
   return id;
 }

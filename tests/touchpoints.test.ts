@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { as, call, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
+import { as, call, createLead, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
 
 const TYPES = ["email", "call", "meeting", "linkedin", "sms", "note", "form", "chat", "other"];
 
@@ -12,7 +12,6 @@ beforeAll(async () => {
   client = as(ws);
 });
 
-const newLead = async (): Promise<string> => expectOk(await client.post("/leads", lead()), 201).id;
 const log = async (leadId: string, fields: Record<string, unknown> = {}) =>
   expectOk(await client.post("/touchpoints", { leadId, type: "email", ...fields }), 201);
 const history = async (query: string) => expectOk(await client.get(`/touchpoints?${query}`));
@@ -22,7 +21,7 @@ const sameInstant = (a: string | null, b: string) => expect(a && new Date(a).get
 
 describe("POST /touchpoints", () => {
   it("logs an interaction and answers 201 with the touchpoint and the lead's new last touch", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const occurredAt = ago(30);
     const body = await log(leadId, {
       type: "call", direction: "outbound", summary: "Discovery call: budget approved", occurredAt, metadata: { durationMinutes: 25 },
@@ -41,7 +40,7 @@ describe("POST /touchpoints", () => {
   });
 
   it("updates the lead's lastTouchAt as GET /leads/{id} shows it", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expect(await lastTouchOf(leadId)).toBeNull();
     const body = await log(leadId, { occurredAt: ago(5) });
     expect(await lastTouchOf(leadId)).toBe(body.lead.lastTouchAt);
@@ -49,7 +48,7 @@ describe("POST /touchpoints", () => {
   });
 
   it("defaults occurredAt to now, metadata to {} and direction and summary to null", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const before = Date.now();
     const body = await log(leadId, { type: "linkedin" });
     const at = new Date(body.touchpoint.occurredAt).getTime();
@@ -60,24 +59,24 @@ describe("POST /touchpoints", () => {
   });
 
   it("accepts channel as an alias of type", async () => {
-    const body = await log(await newLead(), { type: undefined, channel: "sms" });
+    const body = await log(await createLead(client), { type: undefined, channel: "sms" });
     expect(body.touchpoint).toMatchObject({ type: "sms", channel: "sms" });
     expect(body.warnings).toEqual([]);
   });
 
   it("uses type when type and channel disagree, and warns", async () => {
-    const body = await log(await newLead(), { type: "call", channel: "sms" });
+    const body = await log(await createLead(client), { type: "call", channel: "sms" });
     expect(body.touchpoint.type).toBe("call");
     expect(body.warnings).toEqual(["Both type (call) and channel (sms) were sent; type was used"]);
   });
 
   it("accepts every documented type", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     for (const type of TYPES) expect((await log(leadId, { type })).touchpoint.type).toBe(type);
   });
 
   it("refuses an unknown type with a hint listing the valid types", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     for (const body of [{ leadId, type: "fax" }, { leadId, channel: "pigeon" }]) {
       const error = expectError(await client.post("/touchpoints", body), 400, "invalid_request");
       expect(error.hint).toContain(TYPES.join(", "));
@@ -85,7 +84,7 @@ describe("POST /touchpoints", () => {
   });
 
   it("refuses a touchpoint without type or channel, with a hint listing the valid types", async () => {
-    const error = expectError(await client.post("/touchpoints", { leadId: await newLead(), summary: "what kind?" }), 400, "invalid_request");
+    const error = expectError(await client.post("/touchpoints", { leadId: await createLead(client), summary: "what kind?" }), 400, "invalid_request");
     expect(error.fields).toEqual([{ field: "type", message: "is required (or send channel)" }]);
     expect(error.hint).toContain(TYPES.join(", "));
   });
@@ -97,7 +96,7 @@ describe("POST /touchpoints", () => {
   });
 
   it("refuses an occurredAt more than 5 minutes in the future, saying how to fix it", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const occurredAt = new Date(Date.now() + 60 * 60_000).toISOString();
     const error = expectError(await client.post("/touchpoints", { leadId, type: "meeting", occurredAt }), 400, "occurred_at_in_future");
     expect(error.message).toMatch(/^occurredAt .* is in the future$/);
@@ -107,11 +106,11 @@ describe("POST /touchpoints", () => {
 
   it("accepts an occurredAt a minute or two ahead (clock skew)", async () => {
     const occurredAt = new Date(Date.now() + 2 * 60_000).toISOString();
-    sameInstant((await log(await newLead(), { occurredAt })).lead.lastTouchAt, occurredAt);
+    sameInstant((await log(await createLead(client), { occurredAt })).lead.lastTouchAt, occurredAt);
   });
 
   it("accepts occurredAt with a zone offset and refuses one without a zone or not a time at all", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const body = await log(leadId, { occurredAt: "2025-06-01T10:00:00+02:00" });
     sameInstant(body.touchpoint.occurredAt, "2025-06-01T08:00:00Z");
     for (const occurredAt of ["2025-06-01T10:00:00", "yesterday", "2025-13-01T00:00:00Z"]) {
@@ -122,7 +121,7 @@ describe("POST /touchpoints", () => {
   });
 
   it("does not move lastTouchAt back for a backdated touchpoint, and says so", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const recent = await log(leadId, { occurredAt: ago(60) });
     const old = await log(leadId, { type: "call", occurredAt: ago(60 * 24 * 7) });
     expect(old.lead.lastTouchAt).toBe(recent.lead.lastTouchAt);
@@ -131,7 +130,7 @@ describe("POST /touchpoints", () => {
   });
 
   it("refuses a bad direction, a non-object metadata and an over-long summary", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     for (const [field, value] of [["direction", "sideways"], ["metadata", ["a"]], ["metadata", "text"], ["summary", "x".repeat(10_001)]] as const) {
       const error = expectError(await client.post("/touchpoints", { leadId, type: "call", [field]: value }), 400, "invalid_request");
       expect(error.fields[0].field).toBe(field);
@@ -144,7 +143,7 @@ describe("POST /touchpoints", () => {
   });
 
   it("logs a touchpoint on a soft-deleted lead, with a warning", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     expectOk(await client.delete(`/leads/${leadId}`));
     const body = await log(leadId);
     expect(body.lead.lastTouchAt).toBe(body.touchpoint.occurredAt);
@@ -152,12 +151,12 @@ describe("POST /touchpoints", () => {
   });
 
   it("ignores unknown fields and names them in warnings", async () => {
-    const body = await log(await newLead(), { mood: "great" });
+    const body = await log(await createLead(client), { mood: "great" });
     expect(body.warnings).toEqual(["Ignored field(s): mood. Put extra data in metadata."]);
   });
 
   it("replays a retry with the same Idempotency-Key instead of logging twice", async () => {
-    const leadId = await newLead();
+    const leadId = await createLead(client);
     const headers = { "idempotency-key": randomUUID() };
     const first = expectOk(await client.post("/touchpoints", { leadId, type: "call" }, { headers }), 201);
     const again = await client.post("/touchpoints", { leadId, type: "call" }, { headers });
@@ -173,7 +172,7 @@ describe("GET /touchpoints", () => {
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    leadId = await newLead();
+    leadId = await createLead(client);
     // Logged out of order: the list sorts by when each happened, not when it was logged.
     ids.twoDays = (await log(leadId, { type: "call", occurredAt: ago(60 * 48) })).id;
     ids.now = (await log(leadId, { type: "email", direction: "inbound" })).id;
@@ -213,7 +212,7 @@ describe("GET /touchpoints", () => {
   });
 
   it("answers an empty history and a null lastTouchAt for an untouched lead, suggesting how to log one", async () => {
-    const fresh = await newLead();
+    const fresh = await createLead(client);
     const body = await history(`leadId=${fresh}`);
     expect(body).toMatchObject({ touchpoints: [], total: 0, lastTouchAt: null });
     expect(body.next_steps).toEqual([`POST /api/openclaw/touchpoints { "leadId": "${fresh}", "type": "email" } to log one`]);
@@ -232,7 +231,7 @@ describe("GET /touchpoints", () => {
   });
 
   it("keeps a soft-deleted lead's history readable, with a warning", async () => {
-    const gone = await newLead();
+    const gone = await createLead(client);
     const id = (await log(gone)).id;
     expectOk(await client.delete(`/leads/${gone}`));
     const body = await history(`leadId=${gone}`);
@@ -255,7 +254,7 @@ describe("touchpoints tenancy: one workspace never sees or touches another's his
 
   beforeAll(async () => {
     orgB = as(await signup());
-    leadA = await newLead();
+    leadA = await createLead(client);
     lastTouchA = (await log(leadA, { occurredAt: ago(60 * 24 * 30) })).lead.lastTouchAt;
     expectOk(await orgB.post("/leads", lead()), 201);
   });

@@ -1,11 +1,16 @@
 -- pgTAP helpers, loaded into the test database only (scripts/test.sh), never migrated
 -- into a real one. They make an RLS test a few lines long: make an org, act as it,
--- check what it can see.
+-- check what it can see; and they read a refusal apart (app.refuse raises SQLSTATE
+-- 'CR' || status with the code as detail and a hint) so a test can assert each part.
 
 create extension if not exists pgtap with schema extensions;
 
 create schema if not exists tests;
 grant usage on schema tests to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Orgs and who is asking
+-- ---------------------------------------------------------------------------
 
 -- A new org (with default stages and a key) for the given label; returns its id.
 create or replace function tests.create_org(p_label text, p_tier text default 'free') returns text
@@ -20,6 +25,7 @@ create or replace function tests.create_org(p_label text, p_tier text default 'f
     return v_org_id;
   end;
   $$;
+comment on function tests.create_org(text, text) is 'A new org signed up under the label (default stages, a key) on the given tier; returns its id.';
 
 -- Act as a request of this org: the claims app.authenticate_api_key would set, and the
 -- authenticated role, until the end of the transaction or tests.clear_authentication().
@@ -31,7 +37,9 @@ create or replace function tests.authenticate_as(p_org_id text) returns void
     perform set_config('role', 'authenticated', true);
   end;
   $$;
+comment on function tests.authenticate_as(text) is 'Acts as a request of this org (its claims, role authenticated) until the transaction ends or tests.clear_authentication().';
 
+-- Act as an anonymous request (the public edge: beacons, webhooks, quiz pages).
 create or replace function tests.authenticate_as_anon() returns void
   language plpgsql
   as $$
@@ -40,7 +48,9 @@ create or replace function tests.authenticate_as_anon() returns void
     perform set_config('role', 'anon', true);
   end;
   $$;
+comment on function tests.authenticate_as_anon() is 'Acts as an anonymous request (role anon, no org) until the transaction ends or tests.clear_authentication().';
 
+-- Back to the test's own role, with no claims.
 create or replace function tests.clear_authentication() returns void
   language plpgsql
   as $$
@@ -49,6 +59,11 @@ create or replace function tests.clear_authentication() returns void
     perform set_config('request.jwt.claims', '', true);
   end;
   $$;
+comment on function tests.clear_authentication() is 'Ends tests.authenticate_as / authenticate_as_anon: back to the session''s own role, no claims.';
+
+-- ---------------------------------------------------------------------------
+-- Schema-wide guards and arrange steps
+-- ---------------------------------------------------------------------------
 
 -- Tables in a schema that lack enabled-and-forced RLS, or have no policy at all.
 create or replace function tests.tables_without_rls(p_schema text) returns setof text
@@ -62,6 +77,7 @@ create or replace function tests.tables_without_rls(p_schema text) returns setof
            or not exists (select from pg_policy p where p.polrelid = c.oid))
     order by 1
   $$;
+comment on function tests.tables_without_rls(text) is 'The tables of a schema without row-level security enabled and forced, or without any policy.';
 
 -- A lead for an org, inserted as that org would (RLS and triggers in force).
 create or replace function tests.create_lead(p_org_id text, p_email text default null) returns text
@@ -76,6 +92,7 @@ create or replace function tests.create_lead(p_org_id text, p_email text default
     return v_id;
   end;
   $$;
+comment on function tests.create_lead(text, text) is 'Inserts a lead for the org (a fresh email unless one is given) as the caller, triggers and RLS in force; returns its id.';
 
 -- The plan of a query, one line per row, for index-usage assertions.
 create or replace function tests.explain(p_query text) returns setof text
@@ -89,6 +106,61 @@ create or replace function tests.explain(p_query text) returns setof text
     end loop;
   end;
   $$;
+comment on function tests.explain(text) is 'The plan of a query (explain, costs off), one line per row, for index-usage assertions.';
+
+-- ---------------------------------------------------------------------------
+-- Refusals: app.refuse(status, code, message, hint) raises SQLSTATE 'CR' || status,
+-- with the code as detail. These run a statement as the caller and return one part
+-- of what it raised, or null when it succeeds, so a test can say
+--   select is(tests.refusal($$ … $$), 'CR400 invalid_answer', '…');
+--   select is(tests.hint_of($$ … $$), 'Send …', '…');
+-- ---------------------------------------------------------------------------
+
+-- The SQLSTATE and the code (detail) a statement is refused with, e.g. 'CR409 quiz_has_submissions'.
+create or replace function tests.refusal(p_sql text) returns text
+  language plpgsql
+  as $$
+  declare
+    v_state text;
+    v_detail text;
+  begin
+    execute p_sql;
+    return null;
+  exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_detail = pg_exception_detail;
+    return v_state || ' ' || coalesce(v_detail, '');
+  end;
+  $$;
+comment on function tests.refusal(text) is 'Runs a statement as the caller; returns the SQLSTATE and code (detail) of the error it raises, e.g. ''CR400 invalid_answer'', or null when it succeeds.';
+
+-- The message of the error a statement raises.
+create or replace function tests.refusal_message(p_sql text) returns text
+  language plpgsql
+  as $$
+  begin
+    execute p_sql;
+    return null;
+  exception when others then
+    return sqlerrm;
+  end;
+  $$;
+comment on function tests.refusal_message(text) is 'Runs a statement as the caller; returns the message of the error it raises, or null when it succeeds.';
+
+-- The hint of the error a statement raises.
+create or replace function tests.hint_of(p_sql text) returns text
+  language plpgsql
+  as $$
+  declare
+    v_hint text;
+  begin
+    execute p_sql;
+    return null;
+  exception when others then
+    get stacked diagnostics v_hint = pg_exception_hint;
+    return v_hint;
+  end;
+  $$;
+comment on function tests.hint_of(text) is 'Runs a statement as the caller; returns the hint of the error it raises (how to fix it), or null when it succeeds or gives none.';
 
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 

@@ -12,19 +12,6 @@ select id as stage_a_engaged from app.stages where org_id = :'org_a' and name = 
 select id as stage_a_default from app.stages where org_id = :'org_a' and is_default \gset
 select id as stage_b_leads from app.stages where org_id = :'org_b' and name = 'Leads' \gset
 
--- The SQLSTATE and code (detail) of the refusal a statement raises; null when it succeeds.
-create function pg_temp.refusal(p_sql text) returns text language plpgsql as $$
-declare
-  v_state text;
-  v_detail text;
-begin
-  execute p_sql;
-  return null;
-exception when others then
-  get stacked diagnostics v_state = returned_sqlstate, v_detail = pg_exception_detail;
-  return v_state || ' ' || coalesce(v_detail, '');
-end;
-$$;
 -- An event as the inbound edge sends it: as anon, after authenticating the sender.
 create function pg_temp.ingest(p_source text, p_event_id text, p_payload jsonb) returns jsonb language plpgsql as $$
 declare
@@ -72,21 +59,21 @@ select throws_ok($$ select secret from app.sync_sources $$, '42501', null, 'a te
 select throws_ok($$ select * from app.sync_sources $$, '42501', null, 'select * is refused too (the secret column is not readable)');
 select lives_ok($$ select id, inbound_token from app.sync_source_details $$, 'the details view lists sources without the secret');
 
-select is(pg_temp.refusal($$ select app.create_sync_source('Other', 'form_webhook', 'Nope') $$), 'CR400 unknown_stage',
+select is(tests.refusal($$ select app.create_sync_source('Other', 'form_webhook', 'Nope') $$), 'CR400 unknown_stage',
   'an unknown stage name is refused with 400');
-select is(pg_temp.refusal($$ select app.create_sync_source('website FORM', 'api_sdr', 'Leads') $$), 'CR409 sync_source_exists',
+select is(tests.refusal($$ select app.create_sync_source('website FORM', 'api_sdr', 'Leads') $$), 'CR409 sync_source_exists',
   'names are unique per org, case-insensitively');
-select is(pg_temp.refusal($$ select app.create_sync_source('Fax', 'fax_machine', 'Leads') $$), '23514 ',
+select is(tests.refusal($$ select app.create_sync_source('Fax', 'fax_machine', 'Leads') $$), '23514 ',
   'an unknown type is refused by sync_sources_type_check');
-select is(pg_temp.refusal($$ select app.create_sync_source('Bad map', 'api_sdr', 'Leads', null, '{"shoeSize": "shoe"}') $$), 'CR400 invalid_field_mapping',
+select is(tests.refusal($$ select app.create_sync_source('Bad map', 'api_sdr', 'Leads', null, '{"shoeSize": "shoe"}') $$), 'CR400 invalid_field_mapping',
   'an unknown mapping field is refused');
-select is(pg_temp.refusal($$ select app.create_sync_source('Bad path', 'api_sdr', 'Leads', null, '{"phone": 42}') $$), 'CR400 invalid_field_mapping',
+select is(tests.refusal($$ select app.create_sync_source('Bad path', 'api_sdr', 'Leads', null, '{"phone": 42}') $$), 'CR400 invalid_field_mapping',
   'a mapping value that is not a path is refused');
-select is(pg_temp.refusal($$ select app.create_sync_source('No email', 'api_sdr', 'Leads', null, '{"email": null}') $$), 'CR400 email_mapping_required',
+select is(tests.refusal($$ select app.create_sync_source('No email', 'api_sdr', 'Leads', null, '{"email": null}') $$), 'CR400 email_mapping_required',
   'the email mapping cannot be removed');
-select is(pg_temp.refusal(format($$ select app.create_sync_source('Foreign', 'api_sdr', 'Leads', %L::jsonb) $$, jsonb_build_object('x', :'stage_b_leads'))), 'CR400 unknown_stage',
+select is(tests.refusal(format($$ select app.create_sync_source('Foreign', 'api_sdr', 'Leads', %L::jsonb) $$, jsonb_build_object('x', :'stage_b_leads'))), 'CR400 unknown_stage',
   'an event stage of another org is refused');
-select is(pg_temp.refusal(format($$ update app.sync_sources set event_stages = %L::jsonb where id = %L $$, jsonb_build_object('x', :'stage_b_leads'), :'form_a')), 'CR400 unknown_stage',
+select is(tests.refusal(format($$ update app.sync_sources set event_stages = %L::jsonb where id = %L $$, jsonb_build_object('x', :'stage_b_leads'), :'form_a')), 'CR400 unknown_stage',
   'writing another org''s stage id into event_stages directly is refused');
 select throws_ok(format($$ update app.sync_sources set stage_id = %L where id = %L $$, :'stage_b_leads', :'form_a'), '23503', null,
   'the target stage cannot be another org''s (composite key)');
@@ -103,7 +90,7 @@ select lives_ok(format($$ select app.update_sync_source(%L, '{"eventStages": {"m
   'eventStages and fieldMapping merge, null removing a key');
 select is((select event_stages from app.sync_sources where id = :'form_a'), jsonb_build_object('meeting_booked', :'stage_a_engaged'::text),
   'the event map was merged');
-select is(pg_temp.refusal(format($$ select app.update_sync_source(%L, '{"type": "gmail"}') $$, :'form_a')), 'CR400 invalid_sync_source_change',
+select is(tests.refusal(format($$ select app.update_sync_source(%L, '{"type": "gmail"}') $$, :'form_a')), 'CR400 invalid_sync_source_change',
   'the type cannot be changed');
 select tests.clear_authentication();
 select is((select secret from app.sync_sources where id = :'hook_a'), :'new_secret'::text, 'the rotated secret is the one stored');
@@ -118,7 +105,7 @@ select tests.clear_authentication();
 select tests.authenticate_as(:'org_b');
 select is((select count(*)::int from app.sync_source_details), 0, 'org B sees none of org A''s sources');
 select is((select count(*)::int from app.sync_sources where id = :'form_a'), 0, 'org B cannot read org A''s source (or its token)');
-select is(pg_temp.refusal(format($$ select app.update_sync_source(%L, '{"enabled": false}') $$, :'form_a')), 'CR404 not_found',
+select is(tests.refusal(format($$ select app.update_sync_source(%L, '{"enabled": false}') $$, :'form_a')), 'CR404 not_found',
   'org B cannot change org A''s source (404)');
 update app.sync_sources set name = 'Hacked' where id = :'form_a';
 delete from app.sync_sources where id = :'form_a';
@@ -190,13 +177,13 @@ select is((select stage_id from app.leads where id = :'jane'), :'stage_a_engaged
 
 -- Refusals write nothing
 select count(*)::int as events_before from app.sync_events \gset
-select is(pg_temp.refusal(format($$ select pg_temp.ingest(%L, 'evt-3', '{"first_name": "Nobody"}') $$, :'form_a')), 'CR400 missing_email',
+select is(tests.refusal(format($$ select pg_temp.ingest(%L, 'evt-3', '{"first_name": "Nobody"}') $$, :'form_a')), 'CR400 missing_email',
   'a payload without an email is refused with 400');
-select is(pg_temp.refusal(format($$ select pg_temp.ingest(%L, 'evt-4', '{"email": "not-an-email"}') $$, :'form_a')), 'CR400 invalid_email',
+select is(tests.refusal(format($$ select pg_temp.ingest(%L, 'evt-4', '{"email": "not-an-email"}') $$, :'form_a')), 'CR400 invalid_email',
   'an invalid email is refused with 400');
-select is(pg_temp.refusal(format($$ select pg_temp.ingest(%L, 'evt-5', '{"email": "x@acme.com", "occurredAt": "last tuesday"}') $$, :'form_a')),
+select is(tests.refusal(format($$ select pg_temp.ingest(%L, 'evt-5', '{"email": "x@acme.com", "occurredAt": "last tuesday"}') $$, :'form_a')),
   'CR400 invalid_occurred_at', 'an unreadable time is refused with 400');
-select is(pg_temp.refusal(format($$ select pg_temp.ingest(%L, 'evt-6', '{"email": "x@acme.com"}') $$, :'hook_a')), 'CR409 sync_source_disabled',
+select is(tests.refusal(format($$ select pg_temp.ingest(%L, 'evt-6', '{"email": "x@acme.com"}') $$, :'hook_a')), 'CR409 sync_source_disabled',
   'a disabled source refuses events with 409');
 select is((select count(*)::int from app.sync_events), :events_before, 'refused events are not recorded (the sender may retry them)');
 select is((select count(*)::int from app.leads where org_id = :'org_a'), 1, 'refused events create no lead');
@@ -208,7 +195,7 @@ select :'org_c', 'Lead', 'lead' || g || '@example.com' from generate_series(1, 1
 select tests.authenticate_as(:'org_c');
 select id as form_c from app.create_sync_source('Form', 'form_webhook', 'Engaged') \gset
 select tests.clear_authentication();
-select is(pg_temp.refusal(format($$ select pg_temp.ingest(%L, 'new-lead', '{"email": "newcomer@example.com"}') $$, :'form_c')), 'CR402 lead_limit_reached',
+select is(tests.refusal(format($$ select pg_temp.ingest(%L, 'new-lead', '{"email": "newcomer@example.com"}') $$, :'form_c')), 'CR402 lead_limit_reached',
   'a new lead beyond the plan''s limit is refused with 402');
 select is((select count(*)::int from app.sync_events where source_id = :'form_c'), 0, 'the refused event is not recorded');
 select is((select count(*)::int from app.leads where org_id = :'org_c'), 100, 'no lead was written');
@@ -234,9 +221,9 @@ select is((select direction from app.touchpoints where metadata ->> 'eventId' = 
 -- Stages a source targets, deleted leads, housekeeping, org deletion
 -- ===========================================================================
 select tests.authenticate_as(:'org_a');
-select is(pg_temp.refusal(format($$ select app.delete_stage(%L, 'Prospects') $$, :'stage_a_leads')), 'CR409 stage_used_by_sync_source',
+select is(tests.refusal(format($$ select app.delete_stage(%L, 'Prospects') $$, :'stage_a_leads')), 'CR409 stage_used_by_sync_source',
   'a stage a source targets cannot be deleted');
-select is(pg_temp.refusal(format($$ select app.delete_stage(%L, 'Prospects') $$, :'stage_a_engaged')), 'CR409 stage_used_by_sync_source',
+select is(tests.refusal(format($$ select app.delete_stage(%L, 'Prospects') $$, :'stage_a_engaged')), 'CR409 stage_used_by_sync_source',
   'a stage an event maps to cannot be deleted');
 select lives_ok($$ select app.delete_stage('Negotiated') $$, 'other stages can still be deleted');
 select tests.clear_authentication();

@@ -46,18 +46,6 @@ $$;
 create function pg_temp.action(p_lead text) returns text language sql as $$
   select s.suggested_action from app.score_leads(current_setting('t.org_a'), array[p_lead]) s
 $$;
--- The hint of the error a statement raises.
-create function pg_temp.hint_of(p_sql text) returns text language plpgsql as $$
-  declare
-    v_hint text;
-  begin
-    execute p_sql;
-    return null;
-  exception when others then
-    get stacked diagnostics v_hint = pg_exception_hint;
-    return v_hint;
-  end;
-$$;
 select set_config('t.org_a', :'org_a', true);
 
 -- ===========================================================================
@@ -224,7 +212,7 @@ select is((select command from app.scheduled_jobs where name = 'rescore-leads'),
 -- ===========================================================================
 select tests.authenticate_as(:'org_a');
 select throws_ok(format($$ select app.record_event(%L, 'quiz_taken') $$, :'live_lead'), 'CR400', '"quiz_taken" is not an event type', 'an unknown type is refused');
-select matches(pg_temp.hint_of(format($$ select app.record_event(%L, 'touch_logged') $$, :'live_lead')),
+select matches(tests.hint_of(format($$ select app.record_event(%L, 'touch_logged') $$, :'live_lead')),
   '^Record one of: .*cta_clicked.*quiz_completed', 'a type only the CRM writes is refused with the recordable ones in the hint');
 select throws_ok(format($$ select app.record_event(%L, 'proposal_viewed') $$, :'full_lead' || 'x'), 'CR404', null, 'an unknown lead is 404');
 select throws_ok(format($$ select app.record_event(%L, 'proposal_viewed', '{}', now() + interval '1 hour') $$, :'live_lead'), 'CR400', null, 'an event from the future is refused');

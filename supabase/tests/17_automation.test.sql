@@ -45,20 +45,11 @@ select is((select string_agg(t.name, ', ' order by t.position) from app.automati
   'meeting_booked, proposal_viewed, cta_clicked, quiz_completed, no_touch', 'the triggers are meeting_booked, proposal_viewed, cta_clicked, quiz_completed and no_touch');
 select throws_matching($$ insert into app.automation_rules (name, trigger_event, target_stage_id) values ('x', 'bogus', 'Leads') $$,
   'not an automation trigger', 'an unknown trigger is refused');
-create function pg_temp.hint_of(p_sql text) returns text language plpgsql as $$
-  declare v_hint text;
-  begin
-    execute p_sql;
-    return null;
-  exception when others then
-    get stacked diagnostics v_hint = pg_exception_hint;
-    return v_hint;
-  end $$;
-select is(pg_temp.hint_of($$ insert into app.automation_rules (name, trigger_event, target_stage_id) values ('x', 'bogus', 'Leads') $$),
+select is(tests.hint_of($$ insert into app.automation_rules (name, trigger_event, target_stage_id) values ('x', 'bogus', 'Leads') $$),
   'triggerEvent is one of: meeting_booked, proposal_viewed, cta_clicked, quiz_completed, no_touch.', 'the unknown-trigger hint lists the triggers');
 select throws_ok($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'cta_clicked', '{"colour": "red"}', 'Leads') $$,
   'CR400', 'Unknown condition(s) for a cta_clicked rule: "colour"', 'an unknown condition key is refused');
-select is(pg_temp.hint_of($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'cta_clicked', '{"colour": "red"}', 'Leads') $$),
+select is(tests.hint_of($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'cta_clicked', '{"colour": "red"}', 'Leads') $$),
   'conditions of a cta_clicked rule take: fromStage, tier, viewCount, confidenceScore (GET /api/openclaw/automation/rules lists them with their shapes).',
   'the unknown-condition hint lists the keys the trigger takes');
 select throws_ok($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'meeting_booked', '{"noTouchDays": {"gte": 3}}', 'Leads') $$,
@@ -71,7 +62,7 @@ select throws_ok($$ insert into app.automation_rules (name, trigger_event, condi
   'CR400', null, 'gte must be a number');
 select throws_ok($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'cta_clicked', '{"confidenceScore": {"gte": 101}}', 'Leads') $$,
   'CR400', null, 'confidenceScore gte above 100 is refused');
-select is(pg_temp.hint_of($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'cta_clicked', '{"confidenceScore": {"gte": 101}}', 'Leads') $$),
+select is(tests.hint_of($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'cta_clicked', '{"confidenceScore": {"gte": 101}}', 'Leads') $$),
   'conditions.confidenceScore takes { "gte": N } with N a number from 0 to 100 (e.g. {"gte": 70}): The lead''s confidence score is at least gte (0-100; a lead not yet scored counts as 0).',
   'the condition hint gives the shape, range and an example');
 select throws_ok($$ insert into app.automation_rules (name, trigger_event, conditions, target_stage_id) values ('x', 'no_touch', '{"noTouchDays": {"gte": 0}}', 'Leads') $$,
@@ -82,7 +73,7 @@ select throws_ok($$ insert into app.automation_rules (name, trigger_event, condi
   'CR400', 'No stage named or with id "Nowhere" in this workspace', 'an unknown fromStage is refused');
 select throws_ok($$ insert into app.automation_rules (name, trigger_event, target_stage_id) values ('x', 'cta_clicked', 'Nowhere') $$,
   'CR400', 'No stage named or with id "Nowhere" in this workspace', 'an unknown target stage is refused');
-select is(pg_temp.hint_of($$ insert into app.automation_rules (name, trigger_event, target_stage_id) values ('x', 'cta_clicked', 'Nowhere') $$),
+select is(tests.hint_of($$ insert into app.automation_rules (name, trigger_event, target_stage_id) values ('x', 'cta_clicked', 'Nowhere') $$),
   'Use one of: "Prospects", "Leads", "Engaged", "Contacted", "Negotiated", "Re-engage later", "Closed Won", "Closed Lost".',
   'the unknown-stage hint lists the org''s stages');
 select throws_ok(format($$ insert into app.automation_rules (name, trigger_event, target_stage_id) values ('x', 'cta_clicked', %L) $$, :'b_prospects'),
@@ -301,7 +292,7 @@ select is((select command from app.scheduled_jobs where name = 'no-touch-automat
 select tests.authenticate_as(:'org_a');
 select throws_ok($$ select app.delete_stage('Re-engage later', 'Leads') $$, 'CR409', null,
   'a stage a rule targets or starts from cannot be deleted');
-select is(pg_temp.hint_of($$ select app.delete_stage('Re-engage later', 'Leads') $$) like 'Point those rules at another stage%', true,
+select is(tests.hint_of($$ select app.delete_stage('Re-engage later', 'Leads') $$) like 'Point those rules at another stage%', true,
   'the refusal says how to free the stage');
 update app.automation_rules set target_stage_id = 'Leads', conditions = '{"fromStage": "Contacted"}' where id = :'r_idle';
 delete from app.automation_rules where id = :'r_back';

@@ -9,28 +9,6 @@ select plan(87);
 select tests.create_org('quiz-a') as org_a \gset
 select tests.create_org('quiz-b') as org_b \gset
 
--- The SQLSTATE and code (detail) of the refusal a statement raises; null when it succeeds.
-create function pg_temp.refusal(p_sql text) returns text language plpgsql as $$
-declare
-  v_state text;
-  v_detail text;
-begin
-  execute p_sql;
-  return null;
-exception when others then
-  get stacked diagnostics v_state = returned_sqlstate, v_detail = pg_exception_detail;
-  return v_state || ' ' || coalesce(v_detail, '');
-end;
-$$;
--- The message of the refusal a statement raises.
-create function pg_temp.refusal_message(p_sql text) returns text language plpgsql as $$
-begin
-  execute p_sql;
-  return null;
-exception when others then
-  return sqlerrm;
-end;
-$$;
 -- A submission as the public edge makes it: as anon.
 create function pg_temp.submit(p_slug text, p_attempt text, p_email text, p_answers jsonb,
   p_first text default null, p_phone text default null) returns jsonb language plpgsql as $$
@@ -91,39 +69,39 @@ select is((select slug from app.quizzes where id = :'quiz_a'), :'slug_a'::text, 
 select throws_ok(format($$ update app.quizzes set slug = 'chosen' where id = %L $$, :'quiz_a'), '42501', null,
   'a tenant cannot choose or change a slug');
 
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', '[]', pg_temp.bands()) $$), 'CR400 invalid_questions', 'no questions is refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', (select jsonb_agg(q) from generate_series(1, 51) g,
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', '[]', pg_temp.bands()) $$), 'CR400 invalid_questions', 'no questions is refused');
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', (select jsonb_agg(q) from generate_series(1, 51) g,
     lateral (select jsonb_set(pg_temp.questions() -> 0, '{id}', to_jsonb('q' || g)) q) x), pg_temp.bands()) $$),
   'CR400 invalid_questions', 'more than 50 questions are refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions() || (pg_temp.questions() -> 0), pg_temp.bands()) $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions() || (pg_temp.questions() -> 0), pg_temp.bands()) $$),
   'CR400 duplicate_question_id', 'a question id used twice is refused');
-select is(pg_temp.refusal_message($$ select pg_temp.create_quiz('Q', pg_temp.questions() || (pg_temp.questions() -> 0), pg_temp.bands()) $$),
+select is(tests.refusal_message($$ select pg_temp.create_quiz('Q', pg_temp.questions() || (pg_temp.questions() -> 0), pg_temp.bands()) $$),
   'Question id "size" is used twice', '… naming the id');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "options": [{"id": "x", "label": "X", "points": 1}, {"id": "x", "label": "Y", "points": 2}]}]', pg_temp.bands()) $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "options": [{"id": "x", "label": "X", "points": 1}, {"id": "x", "label": "Y", "points": 2}]}]', pg_temp.bands()) $$),
   'CR400 duplicate_option_id', 'an option id used twice in a question is refused');
-select is(pg_temp.refusal_message($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "options": [{"id": "x", "label": "X", "points": "ten"}]}]', pg_temp.bands()) $$),
+select is(tests.refusal_message($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "options": [{"id": "x", "label": "X", "points": "ten"}]}]', pg_temp.bands()) $$),
   'Question "a", option "x": points must be a number between -1000000 and 1000000', 'points that are not a number are refused, naming question and option');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "type": "ranked", "options": [{"id": "x", "label": "X", "points": 1}]}]', pg_temp.bands()) $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "type": "ranked", "options": [{"id": "x", "label": "X", "points": 1}]}]', pg_temp.bands()) $$),
   'CR400 invalid_questions', 'an unknown question type is refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "options": []}]', pg_temp.bands()) $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "a", "text": "A?", "options": []}]', pg_temp.bands()) $$),
   'CR400 invalid_questions', 'a question without options is refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "has space", "text": "A?", "options": [{"id": "x", "label": "X", "points": 1}]}]', pg_temp.bands()) $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', '[{"id": "has space", "text": "A?", "options": [{"id": "x", "label": "X", "points": 1}]}]', pg_temp.bands()) $$),
   'CR400 invalid_questions', 'an id with a space is refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 40, "label": "Low"}, {"min": 50, "max": 100, "label": "High"}]') $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 40, "label": "Low"}, {"min": 50, "max": 100, "label": "High"}]') $$),
   'CR400 result_bands_gap', 'bands with a gap are refused');
-select is(pg_temp.refusal_message($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 40, "label": "Low"}, {"min": 50, "max": 100, "label": "High"}]') $$),
+select is(tests.refusal_message($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 40, "label": "Low"}, {"min": 50, "max": 100, "label": "High"}]') $$),
   'No band covers scores 41 to 49', '… naming the uncovered scores');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 60, "label": "Low"}, {"min": 50, "max": 100, "label": "High"}]') $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 60, "label": "Low"}, {"min": 50, "max": 100, "label": "High"}]') $$),
   'CR400 result_bands_overlap', 'overlapping bands are refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 99, "label": "Low"}]') $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 99, "label": "Low"}]') $$),
   'CR400 result_bands_gap', 'bands that stop short of 100 are refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 100.5, "label": "All"}]') $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 100.5, "label": "All"}]') $$),
   'CR400 invalid_result_bands', 'a band bound that is not a whole number 0-100 is refused');
-select is(pg_temp.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 100}]') $$),
+select is(tests.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), '[{"min": 0, "max": 100}]') $$),
   'CR400 invalid_result_bands', 'a band without a label is refused');
-select is(pg_temp.refusal(format($$ update app.quizzes set result_bands = '[{"min": 1, "max": 100, "label": "x"}]' where id = %L $$, :'quiz_a')),
+select is(tests.refusal(format($$ update app.quizzes set result_bands = '[{"min": 1, "max": 100, "label": "x"}]' where id = %L $$, :'quiz_a')),
   'CR400 result_bands_gap', 'an update is checked like an insert');
-select is(left(pg_temp.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), pg_temp.bands(), 'live') $$), 5),
+select is(left(tests.refusal($$ select pg_temp.create_quiz('Q', pg_temp.questions(), pg_temp.bands(), 'live') $$), 5),
   '23514', 'status is draft or published');
 
 select pg_temp.create_quiz('Draft', pg_temp.questions(), pg_temp.bands(), 'draft') as draft_a \gset
@@ -153,17 +131,17 @@ select is(app.score_quiz_answers('[{"id": "a", "text": "A?", "options": [{"id": 
 select is(app.score_quiz_answers(:'questions_a', '{"tools": ["paper", "crm", "crm"], "size": 1}'::jsonb || '{"size": "large"}') -> 'answers',
   '{"size": ["large"], "tools": ["crm", "paper"]}', 'answers are stored as lists of option ids, deduplicated, in the quiz''s order');
 
-select is(pg_temp.refusal(format($$ select app.score_quiz_answers(%L, '{"size": "large", "colour": "red"}') $$, :'questions_a')),
+select is(tests.refusal(format($$ select app.score_quiz_answers(%L, '{"size": "large", "colour": "red"}') $$, :'questions_a')),
   'CR400 unknown_question', 'an unknown question is refused');
-select is(pg_temp.refusal_message(format($$ select app.score_quiz_answers(%L, '{"size": "huge"}') $$, :'questions_a')),
+select is(tests.refusal_message(format($$ select app.score_quiz_answers(%L, '{"size": "huge"}') $$, :'questions_a')),
   'Question "size" has no option "huge"', 'an unknown option is refused, naming the question');
-select is(pg_temp.refusal(format($$ select app.score_quiz_answers(%L, '{"tools": ["crm"]}') $$, :'questions_a')),
+select is(tests.refusal(format($$ select app.score_quiz_answers(%L, '{"tools": ["crm"]}') $$, :'questions_a')),
   'CR400 missing_answer', 'an unanswered required question is refused');
-select is(pg_temp.refusal(format($$ select app.score_quiz_answers(%L, '{"size": []}') $$, :'questions_a')),
+select is(tests.refusal(format($$ select app.score_quiz_answers(%L, '{"size": []}') $$, :'questions_a')),
   'CR400 missing_answer', 'an empty answer to a required question is refused');
-select is(pg_temp.refusal_message(format($$ select app.score_quiz_answers(%L, '{"size": ["small", "large"]}') $$, :'questions_a')),
+select is(tests.refusal_message(format($$ select app.score_quiz_answers(%L, '{"size": ["small", "large"]}') $$, :'questions_a')),
   'Question "size" takes one answer, not 2', 'two answers to a single question are refused, naming the question');
-select is(pg_temp.refusal(format($$ select app.score_quiz_answers(%L, '["large"]') $$, :'questions_a')),
+select is(tests.refusal(format($$ select app.score_quiz_answers(%L, '["large"]') $$, :'questions_a')),
   'CR400 invalid_answers', 'answers that are not an object are refused');
 
 -- ===========================================================================
@@ -203,17 +181,17 @@ select is(pg_temp.submit(:'slug_a', 'attempt-3', 'no-name@example.com', '{"size"
   'a score of 0 falls in the 0-49 band');
 select is((select first_name from app.leads where email = 'no-name@example.com'), 'no-name', 'without a name the lead is named from the email');
 
-select is(pg_temp.refusal(format($$ select pg_temp.submit(%L, 'bad-1', 'x@example.com', '{"size": "huge"}') $$, :'slug_a')), 'CR400 unknown_option',
+select is(tests.refusal(format($$ select pg_temp.submit(%L, 'bad-1', 'x@example.com', '{"size": "huge"}') $$, :'slug_a')), 'CR400 unknown_option',
   'invalid answers are refused with 400');
-select is(left(pg_temp.refusal(format($$ select pg_temp.submit(%L, 'bad-2', 'not-an-email', '{"size": "large"}') $$, :'slug_a')), 5), '23514',
+select is(left(tests.refusal(format($$ select pg_temp.submit(%L, 'bad-2', 'not-an-email', '{"size": "large"}') $$, :'slug_a')), 5), '23514',
   'an invalid email is refused by the leads table (leads_email_check, answered 400)');
-select is(pg_temp.refusal(format($$ select pg_temp.submit(%L, 'bad-3', ' ', '{"size": "large"}') $$, :'slug_a')), 'CR400 missing_email',
+select is(tests.refusal(format($$ select pg_temp.submit(%L, 'bad-3', ' ', '{"size": "large"}') $$, :'slug_a')), 'CR400 missing_email',
   'a missing email is refused');
-select is(pg_temp.refusal(format($$ select pg_temp.submit(%L, '', 'x@example.com', '{"size": "large"}') $$, :'slug_a')), 'CR400 invalid_attempt_id',
+select is(tests.refusal(format($$ select pg_temp.submit(%L, '', 'x@example.com', '{"size": "large"}') $$, :'slug_a')), 'CR400 invalid_attempt_id',
   'an empty attempt id is refused');
-select is(pg_temp.refusal(format($$ select pg_temp.submit(%L, 'd-1', 'x@example.com', '{"size": "large"}') $$, :'draft_slug')), 'CR404 quiz_not_found',
+select is(tests.refusal(format($$ select pg_temp.submit(%L, 'd-1', 'x@example.com', '{"size": "large"}') $$, :'draft_slug')), 'CR404 quiz_not_found',
   'a draft quiz takes no submissions');
-select is(pg_temp.refusal($$ select pg_temp.submit('nope-000000000000', 'n-1', 'x@example.com', '{}') $$), 'CR404 quiz_not_found',
+select is(tests.refusal($$ select pg_temp.submit('nope-000000000000', 'n-1', 'x@example.com', '{}') $$), 'CR404 quiz_not_found',
   'an unknown slug is 404');
 select is((select count(*)::int from app.quiz_submissions where attempt_id like 'bad-%' or attempt_id like 'd-%'), 0, 'refused submissions store nothing');
 select is((select count(*)::int from app.leads where email = 'x@example.com'), 0, 'refused submissions create no lead');
@@ -225,7 +203,7 @@ select tests.authenticate_as(:'org_c');
 select pg_temp.create_quiz('Full', pg_temp.questions(), pg_temp.bands()) as quiz_c \gset
 select slug as slug_c from app.quizzes where id = :'quiz_c' \gset
 select tests.clear_authentication();
-select is(pg_temp.refusal(format($$ select pg_temp.submit(%L, 'c-1', 'newcomer@example.com', '{"size": "large"}') $$, :'slug_c')), 'CR402 lead_limit_reached',
+select is(tests.refusal(format($$ select pg_temp.submit(%L, 'c-1', 'newcomer@example.com', '{"size": "large"}') $$, :'slug_c')), 'CR402 lead_limit_reached',
   'a new lead beyond the plan''s limit is refused with 402');
 select is((select count(*)::int from app.quiz_submissions where org_id = :'org_c'), 0, '… and nothing is stored');
 select is(pg_temp.submit(:'slug_c', 'c-2', 'lead7@example.com', '{"size": "large"}') ->> 'score', '50', 'an existing lead at the limit can still take the quiz');
@@ -244,7 +222,7 @@ select ok(not has_function_privilege('anon', 'app.delete_quiz(text)', 'execute')
 select tests.authenticate_as(:'org_b');
 select is((select count(*)::int from app.quizzes), 0, 'org B sees none of org A''s quizzes');
 select is((select count(*)::int from app.quiz_submissions), 0, 'org B sees none of org A''s submissions');
-select is(pg_temp.refusal(format($$ select app.delete_quiz(%L) $$, :'quiz_a')), 'CR404 not_found', 'org B cannot delete org A''s quiz');
+select is(tests.refusal(format($$ select app.delete_quiz(%L) $$, :'quiz_a')), 'CR404 not_found', 'org B cannot delete org A''s quiz');
 update app.quizzes set title = 'Taken' where id = :'quiz_a';
 select tests.clear_authentication();
 select is((select title from app.quizzes where id = :'quiz_a'), 'Renamed', 'org B cannot change org A''s quiz');

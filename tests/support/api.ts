@@ -110,6 +110,14 @@ export function expectOk(res: ApiResponse, status = 200): any {
 type Client = ReturnType<typeof as>;
 
 /**
+ * Arrange step: creates one lead through the API (lead()'s defaults, `fields` over them)
+ * and returns its id. Any client with post() will do: as(workspace), a test stack's as().
+ */
+export async function createLead(client: Pick<Client, "post">, fields: Record<string, unknown> = {}): Promise<string> {
+  return expectOk(await client.post("/leads", lead(fields)), 201).id;
+}
+
+/**
  * Arrange step: creates `count` leads through the API in parallel batches and returns
  * their ids in creation order of the batches (order inside a batch is not defined).
  */

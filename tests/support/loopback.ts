@@ -7,6 +7,10 @@
 //   expect(apollo.requests).toHaveLength(2);
 //   await apollo.close();
 //
+// nextRequest(matches) is the signal that a request arrived: a promise that resolves when the
+// next matching request has been recorded (before it is answered), so a test can wait for the
+// app to reach a provider instead of sleeping.
+//
 // A behaviour is one Reply (given to every call), a list of Replies (call n gets the n-th;
 // the last one repeats), or a function of the recorded request and its 0-based call number.
 // A Reply is `{ status?, headers?, json? | body? }` (json is serialised; body is sent as-is,
@@ -37,6 +41,8 @@ export interface LoopbackServer {
   url: string;
   port: number;
   requests: RecordedRequest[];
+  /** Resolves with the next request that matches (any request when no test is given), once it is recorded and before it is answered. */
+  nextRequest(matches?: (request: RecordedRequest) => boolean): Promise<RecordedRequest>;
   close(): Promise<void>;
 }
 
@@ -76,10 +82,14 @@ async function record(req: IncomingMessage): Promise<RecordedRequest> {
 /** A generic scripted HTTP server; the provider-specific ones below build on it. */
 export async function startHttpServer(handle: (request: RecordedRequest, call: number) => Reply | Promise<Reply>): Promise<LoopbackServer> {
   const requests: RecordedRequest[] = [];
+  let waiting: { matches: (request: RecordedRequest) => boolean; resolve: (request: RecordedRequest) => void }[] = [];
   const server = createServer(async (req, res) => {
     const request = await record(req);
     const call = requests.length;
     requests.push(request);
+    const met = waiting.filter((waiter) => waiter.matches(request));
+    waiting = waiting.filter((waiter) => !met.includes(waiter));
+    for (const waiter of met) waiter.resolve(request);
     const reply = await handle(request, call);
     if (reply !== "hang") send(res, reply);
   });
@@ -89,6 +99,7 @@ export async function startHttpServer(handle: (request: RecordedRequest, call: n
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    nextRequest: (matches = () => true) => new Promise<RecordedRequest>((resolve) => waiting.push({ matches, resolve })),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
