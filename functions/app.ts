@@ -11,6 +11,7 @@ import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
 import type { MailWorker } from "./mail/worker.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { API_PREFIX, FUNCTION_PREFIX } from "./http/prefixes.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
@@ -44,10 +45,6 @@ import { syncSourcesRoutes } from "./routes/sync-sources.ts";
 import { touchpointsRoutes } from "./routes/touchpoints.ts";
 import { trackingRoutes } from "./routes/tracking.ts";
 import { validationHook } from "./validation.ts";
-
-export const API_PREFIX = "/api/openclaw";
-/** Supabase serves the Edge Function under its name: /functions/v1/openclaw/… arrives as /openclaw/…. */
-export const FUNCTION_PREFIX = "/openclaw";
 
 export interface AppDeps {
   sql: Sql;
