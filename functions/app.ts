@@ -5,13 +5,14 @@ import { swaggerUI } from "@hono/swagger-ui";
 import type { NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "./config.ts";
-import type { AppEnv } from "./context.ts";
 import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
+import type { AppEnv } from "./http/context.ts";
 import type { MailWorker } from "./mail/worker.ts";
-import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { ApiError, errorReply, handleError, payloadTooLarge } from "./http/errors.ts";
 import { API_PREFIX, FUNCTION_PREFIX } from "./http/prefixes.ts";
+import { validationHook } from "./http/validation.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
@@ -44,7 +45,6 @@ import { stalledRoutes } from "./routes/stalled.ts";
 import { syncSourcesRoutes } from "./routes/sync-sources.ts";
 import { touchpointsRoutes } from "./routes/touchpoints.ts";
 import { trackingRoutes } from "./routes/tracking.ts";
-import { validationHook } from "./validation.ts";
 
 export interface AppDeps {
   sql: Sql;

@@ -6,8 +6,8 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
+import type { AppEnv } from "../http/context.ts";
 import { quizSubmitPath } from "./urls.ts";
 
 export interface PublicQuestion {

@@ -2,10 +2,10 @@
 // app.pipeline_analytics (its migration defines each metric); this file validates the
 // window, calls it as the org and adds guidance.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook, validationWithHints } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { validationHook, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -5,15 +5,15 @@
 // Postgres when an event is recorded or from pg_cron, and row-level security keeps
 // another org's rules invisible (404). This file validates shapes, calls and replies.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -15,16 +15,16 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous, type Tx } from "../db.ts";
-import { ApiError } from "../errors.ts";
-import { idempotencyOutsideTransaction } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError } from "../http/errors.ts";
+import { idempotencyOutsideTransaction } from "../http/idempotency.ts";
+import { bearerAuth, commonErrors, envelope, ErrorSchema, idempotencyError, json, notFoundError, reply } from "../http/reply.ts";
+import { asTenant, tenantAuthenticated } from "../http/tenant.ts";
+import { validationHook, validationWithHints } from "../http/validation.ts";
 import { createSubscription, currentUser, deleteSubscription, tokenHint } from "../integrations/calendly.ts";
 import { decryptSecret, encryptSecret, hexBytes, hmacSha256, randomHex, sameBytes, utf8 } from "../integrations/crypto.ts";
 import { cancelBot, NO_KEY_NOTE, scheduleBot } from "../integrations/recall.ts";
-import { bearerAuth, commonErrors, envelope, ErrorSchema, idempotencyError, json, notFoundError, reply } from "../reply.ts";
-import { asTenant, tenantAuthenticated } from "../tenant.ts";
-import { validationHook, validationWithHints } from "../validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

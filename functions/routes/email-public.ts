@@ -5,12 +5,12 @@
 // Suppression, stopping enrolments and the events are app.unsubscribe / app.record_bounce.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError, toApiError } from "../errors.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook, validationWithHints } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, toApiError } from "../http/errors.ts";
+import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { validationHook, validationWithHints } from "../http/validation.ts";
 import { jsonBody } from "./campaigns.ts";
 
 const Token = z.object({ token: z.string().min(1).max(200).openapi({ param: { name: "token", in: "path" }, description: "The token from the email's unsubscribe link." }) });

@@ -10,13 +10,13 @@
 import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import { createEnricher, type Enricher, type EnrichmentRunContext, type EnrichmentState, readEnrichment } from "../enrichment/enrich.ts";
 import { createProviders } from "../enrichment/providers.ts";
-import { ApiError, errorReply, notFound } from "../errors.ts";
-import { bearerAuth, commonErrors, envelope, ErrorSchema, json, notFoundError, reply } from "../reply.ts";
-import { asTenant, tenantAuthenticated, tenantTransaction } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, errorReply, notFound } from "../http/errors.ts";
+import { bearerAuth, commonErrors, envelope, ErrorSchema, json, notFoundError, reply } from "../http/reply.ts";
+import { asTenant, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
+import { validationHook } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -3,14 +3,14 @@
 // refused, a restart waiting out the 48 h cooldown) is app.enroll_lead; the history is
 // written by the outbox functions and the event trigger.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { idempotency } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 import { jsonBody, readCampaign } from "./campaigns.ts";
 
 const statuses = ["active", "completed", "stopped"] as const;

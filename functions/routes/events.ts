@@ -5,14 +5,14 @@
 // (app.require_event_type, hint from app.event_types), the lead, the data ranges and the
 // externalId dedup, and rescores the lead; this file validates, calls and shapes the reply.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

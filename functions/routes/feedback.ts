@@ -5,15 +5,15 @@
 // file picks the caller's path, validates, calls and shapes the reply.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
-import { adminTransaction, isAdminRequest } from "../admin.ts";
-import type { AppEnv } from "../context.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { adminTransaction, isAdminRequest } from "../http/admin.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, ErrorSchema, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -4,15 +4,15 @@
 // lead's customFields against the definitions. This file validates, calls and shapes the
 // reply.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

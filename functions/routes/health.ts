@@ -4,11 +4,11 @@
 // that org's unread responses. A bad key does not fail the check (agents call health to
 // test connectivity): the reply says ok, with a warning about the key.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import type { Sql } from "../db.ts";
-import { ErrorSchema, json } from "../reply.ts";
-import { readApiKey, sha256Hex } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ErrorSchema, json } from "../http/reply.ts";
+import { readApiKey, sha256Hex } from "../http/tenant.ts";
+import { validationHook } from "../http/validation.ts";
 import { acknowledgeStep } from "./feedback.ts";
 
 /** At most this many unread responses are listed; the rest wait for the next session. */

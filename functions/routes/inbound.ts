@@ -10,11 +10,11 @@
 //   gmail                      ?secret= on the Pub/Sub push endpoint, or the header (HMAC accepted too).
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError } from "../errors.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError } from "../http/errors.ts";
+import { envelope, ErrorSchema, json, reply } from "../http/reply.ts";
+import { validationHook } from "../http/validation.ts";
 import {
   authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS, type SyncSourceType,
 } from "./sync-sources.ts";

@@ -6,16 +6,16 @@
 // registered before this router so /leads/{leadId} does not capture them.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
-import { proposalUrl } from "../proposals/urls.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook } from "../http/validation.ts";
+import { proposalUrl } from "../proposals/urls.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

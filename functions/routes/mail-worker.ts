@@ -4,11 +4,11 @@
 // exists only when MAIL_WORKER_SECRET is set (and the runtime supplied an SMTP sender), and
 // answers only requests whose x-worker-secret header matches it (compared in constant time).
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { sameKey } from "../admin.ts";
-import type { AppEnv } from "../context.ts";
-import { ApiError } from "../errors.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
+import { sameKey } from "../http/admin.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError } from "../http/errors.ts";
+import { envelope, ErrorSchema, json, reply } from "../http/reply.ts";
+import { validationHook } from "../http/validation.ts";
 import { runTick, shouldEnqueue } from "../mail/worker.ts";
 
 /** Shorter secrets are treated as not configured: the route must not be guessable. */

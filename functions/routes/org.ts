@@ -1,9 +1,9 @@
 // GET /org/tier: the plan, its limits and current usage (leads and campaigns).
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { validationHook } from "../http/validation.ts";
 
 const TierReply = envelope({
   orgId: z.string(),

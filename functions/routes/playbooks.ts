@@ -6,16 +6,16 @@
 // recommendation (app.recommend_playbook) reads the lead's tier, stage, score and stalled
 // state; this file validates, calls and shapes the reply.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 import { touchpointTypes } from "./touchpoints.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -3,10 +3,10 @@
 // workspace's own views (?preview=<token>, or a request with one of its API keys) are
 // rendered without the beacon.
 import { Hono } from "hono";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
+import type { AppEnv } from "../http/context.ts";
+import { readApiKey, sha256Hex } from "../http/tenant.ts";
 import { pageHeaders, type ProposalPageData, renderNotFoundPage, renderProposalPage } from "../proposals/page.ts";
-import { readApiKey, sha256Hex } from "../tenant.ts";
 
 const SLUG = /^[a-z0-9-]{8,60}$/;
 const PREVIEW_TOKEN = /^[0-9a-f]{32}$/;

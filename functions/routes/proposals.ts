@@ -3,14 +3,14 @@
 // (the rules live in app.proposal_content_problem), RLS keeps other orgs' leads at 404.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
+import type { AppEnv } from "../http/context.ts";
+import { notFound } from "../http/errors.ts";
+import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 import { ProposalTracking, readProposalTracking } from "../proposals/tracking.ts";
 import { proposalPreviewUrl, proposalUrl } from "../proposals/urls.ts";
-import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -6,13 +6,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError, errorReply, payloadTooLarge, toApiError } from "../errors.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, errorReply, payloadTooLarge, toApiError } from "../http/errors.ts";
+import { envelope, ErrorSchema, json, reply } from "../http/reply.ts";
+import { sha256Hex } from "../http/tenant.ts";
+import { invalidRequest, validationHook } from "../http/validation.ts";
 import { ANSWER_FIELD_PREFIX, errorPage, type QuizResult, resultPage } from "../quizzes/page.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { sha256Hex } from "../tenant.ts";
-import { invalidRequest, validationHook } from "../validation.ts";
 
 /** Enough for 50 questions of 30 options; far below the API's general limit. */
 export const QUIZ_SUBMISSION_MAX_BYTES = 65_536;

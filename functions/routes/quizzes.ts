@@ -4,16 +4,16 @@
 // slug; app.delete_quiz archives a quiz that has submissions. This file validates the
 // shape, calls and replies with the quiz's public page and submit URLs.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
-import { quizUrls } from "../quizzes/urls.ts";
+import type { AppEnv } from "../http/context.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
+import { quizUrls } from "../quizzes/urls.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas (the shape; the database checks counts, uniqueness and band coverage)

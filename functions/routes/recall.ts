@@ -4,12 +4,12 @@
 // body before anything is read. The transcript is fetched from Recall outside any
 // transaction; the note is written once per meeting (a redelivery writes nothing).
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError } from "../errors.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError } from "../http/errors.ts";
+import { envelope, ErrorSchema, json, reply } from "../http/reply.ts";
+import { validationHook } from "../http/validation.ts";
 import { fetchTranscript, recallSignatureProblem, summariseTranscript } from "../integrations/recall.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
 
 const TranscriptReply = envelope({
   outcome: z.enum(["stored", "ignored"]),

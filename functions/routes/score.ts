@@ -4,14 +4,14 @@
 // validates, calls and shapes the reply. Registered before the leads router so
 // /leads/{leadId} does not capture /leads/score.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook } from "../http/validation.ts";
 import { scoreLabels } from "./events.ts";
 
 /** The contract's cap for { all: true }; we rescore every lead and say when it would have applied. */

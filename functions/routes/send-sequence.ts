@@ -3,11 +3,11 @@
 // campaign limit) with the lead enrolled, so the same guardrails, outbox and history
 // apply (app.send_sequence).
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { idempotency } from "../idempotency.ts";
-import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 import { jsonBody, Steps, templateVariables } from "./campaigns.ts";
 import { Enrollment, enrollmentWarnings } from "./enrollments.ts";
 

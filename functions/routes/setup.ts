@@ -1,11 +1,11 @@
 // POST /setup: one-shot workspace bootstrap (org settings + pipeline), idempotent for
 // the same body. GET /setup: the body's full schema with an example.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, reply } from "../reply.ts";
-import { idempotency } from "../idempotency.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { validationHook } from "../http/validation.ts";
 
 const hexColor = z.string().regex(/^#[0-9A-Fa-f]{6}$/, "must be a hex colour like #1A2B3C");
 const optionalText = (max: number) => z.string().trim().max(max).nullable().optional();

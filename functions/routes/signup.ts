@@ -1,10 +1,10 @@
 // POST /signup: a new workspace and its first API key, no auth needed.
 // GET /signup: how to sign up.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { commonErrors, conflictError, envelope, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { commonErrors, conflictError, envelope, json, reply } from "../http/reply.ts";
+import { validationHook } from "../http/validation.ts";
 
 const SignupBody = z
   .object({

@@ -5,10 +5,10 @@
 //
 // Registered before the leads router, whose /leads/{leadId} would otherwise take "stalled".
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { validationHook } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -9,12 +9,12 @@
 // source that exists.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
-import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+import type { AppEnv } from "../http/context.ts";
+import { notFound } from "../http/errors.ts";
+import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError, reply } from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // How senders authenticate (shared with routes/inbound.ts)

@@ -4,14 +4,14 @@
 // leads unreachable (touchpoints_lead_fkey answers 404). This file validates, calls,
 // reads the lead's last touch back from the same transaction and shapes the reply.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import type { AppEnv } from "../http/context.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

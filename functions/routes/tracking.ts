@@ -3,13 +3,13 @@
 // own key, rate limits) and writes visits and engagement events; this file only parses.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError, errorReply, payloadTooLarge } from "../errors.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, errorReply, payloadTooLarge } from "../http/errors.ts";
+import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../http/reply.ts";
+import { readApiKey, sha256Hex, tenantTransaction } from "../http/tenant.ts";
+import { invalidRequest, validationHook, validationWithHints } from "../http/validation.ts";
 import { ProposalTracking, readProposalTracking } from "../proposals/tracking.ts";
-import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../reply.ts";
-import { readApiKey, sha256Hex, tenantTransaction } from "../tenant.ts";
-import { invalidRequest, validationHook, validationWithHints } from "../validation.ts";
 
 /** A beacon report is a few hundred bytes; anything much larger is not from our page. */
 export const MAX_BEACON_BYTES = 2048;
