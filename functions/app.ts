@@ -1,6 +1,5 @@
 // The HTTP app: one Hono app built from web-standard APIs only, so the same code runs
 // on Node (npm start, tests) and on Deno (the Supabase Edge Function).
-import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import type { NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -12,7 +11,7 @@ import type { AppEnv } from "./http/context.ts";
 import type { MailWorker } from "./mail/worker.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./http/errors.ts";
 import { API_PREFIX, FUNCTION_PREFIX } from "./http/prefixes.ts";
-import { validationHook } from "./http/validation.ts";
+import { createRouter } from "./http/router.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
@@ -58,7 +57,7 @@ export interface AppDeps {
 }
 
 function contractApi(config: AppConfig) {
-  const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const api = createRouter();
   api.use("*", bodyLimit({
     maxSize: config.maxBodyBytes,
     onError: (c) => {
@@ -106,7 +105,7 @@ const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
     "Check the method and path against /openapi.json; contract routes live under /api/openclaw."));
 
 function site(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = createRouter();
   app.use("*", async (c, next) => {
     c.set("sql", deps.sql);
     c.set("config", deps.config);
@@ -146,7 +145,7 @@ function site(deps: AppDeps) {
 /** The app as served: at the root, and again under the Edge Function's own prefix. */
 export function createApp(deps: AppDeps) {
   const app = site(deps);
-  const served = new OpenAPIHono<AppEnv>();
+  const served = createRouter();
   // A mounted app's notFound is not consulted; the outermost app answers unmatched routes.
   served.notFound(routeNotFound);
   served.route(FUNCTION_PREFIX, app);

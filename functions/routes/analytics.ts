@@ -1,11 +1,11 @@
 // Pipeline analytics: GET /analytics?days=30. Every number is computed by one SQL function,
 // app.pipeline_analytics (its migration defines each metric); this file validates the
 // window, calls it as the org and adds guidance.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../http/context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
-import { validationHook, validationWithHints } from "../http/validation.ts";
+import { validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -96,7 +96,7 @@ const analyticsRoute = createRoute({
   responses: { 200: json(AnalyticsReply, "The org's pipeline metrics."), ...commonErrors },
 });
 
-export const analyticsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const analyticsRoutes = createRouter()
   .openapi(analyticsRoute, async (c) => {
     const { days } = c.req.valid("query");
     const [row] = await c.var.db<{ doc: AnalyticsDoc }[]>`select app.pipeline_analytics(${days}::integer) as doc`;

@@ -2,16 +2,18 @@
 // history. Enrolling (one active enrolment per campaign and lead, suppressed addresses
 // refused, a restart waiting out the 48 h cooldown) is app.enroll_lead; the history is
 // written by the outbox functions and the event trigger.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import type { AppEnv } from "../http/context.ts";
+import { jsonBody } from "../http/body.ts";
 import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
 } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
-import { jsonBody, readCampaign } from "./campaigns.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
+import { readCampaign } from "./campaigns.ts";
 
 const statuses = ["active", "completed", "stopped"] as const;
 export const Enrollment = z.object({
@@ -44,16 +46,12 @@ const enrollFields = { leadId: z.string({ error: "is required" }).min(1).max(100
 const Enroll = z.looseObject(enrollFields).openapi("EnrollRequest");
 export const EnrollmentReply = envelope({ id: z.string(), enrollment: Enrollment }).openapi("EnrollmentReply");
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
   status: z.enum(statuses).optional(),
   leadId: z.string().min(1).max(100).optional(),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
-const ListReply = envelope({
-  campaignId: z.string(), enrollments: z.array(Enrollment), total: z.number().int(), limit: z.number().int(), offset: z.number().int(),
-}).openapi("EnrollmentListReply");
+const ListReply = envelope({ campaignId: z.string(), enrollments: z.array(Enrollment), ...pageFields }).openapi("EnrollmentListReply");
 
 /** What will hold a new enrolment's first email back: a paused campaign, the cooldown. */
 export async function enrollmentWarnings(db: Tx, enrollment: EnrollmentRow): Promise<string[]> {
@@ -75,7 +73,7 @@ const listRoute = createRoute({
   responses: { 200: json(ListReply, "A page of enrolments."), ...notFoundError, ...commonErrors },
 });
 
-export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const enrollmentsRoutes = createRouter()
   .openapi(enrollRoute, async (c) => {
     const { campaignId } = c.req.valid("param");
     const input = c.req.valid("json");
@@ -83,9 +81,8 @@ export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
     const [row] = await db<{ enrollment: EnrollmentRow }[]>`select app.enroll_lead(${campaignId}, ${input.leadId}) as enrollment`;
     const enrollment = row!.enrollment;
     const warnings = await enrollmentWarnings(db, enrollment);
-    const ignored = unknownFields(input, Object.keys(enrollFields));
     return reply(c, { id: enrollment.id, enrollment }, {
-      warnings: [...warnings, ...(ignored.length ? [`Ignored field(s): ${ignored.join(", ")}`] : [])],
+      warnings: [...warnings, ...ignoredFieldWarnings(input, Object.keys(enrollFields))],
       next_steps: [`GET /api/openclaw/campaigns/${campaignId}/enrollments?leadId=${input.leadId} shows its progress`],
     }, 201);
   }, validationWithHints({ leadId: "Send { \"leadId\": \"rp_…\" }; GET /api/openclaw/leads lists your leads." }))
@@ -94,7 +91,7 @@ export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
     const query = c.req.valid("query");
     const db = c.var.db;
     await readCampaign(db, campaignId);
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const filters = [
       db`e.campaign_id = ${campaignId}`,
       ...(query.status ? [db`e.status = ${query.status}`] : []),
@@ -104,10 +101,8 @@ export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
     const [rows, [count]] = await Promise.all([
       db<{ e: EnrollmentRow }[]>`
         select app.enrollment_json(e.id) as e from app.enrollments e
-        where ${where} order by e.enrolled_at desc, e.id desc limit ${limit} offset ${query.offset}`,
+        where ${where} order by e.enrolled_at desc, e.id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.enrollments e where ${where}`,
     ]);
-    return reply(c, { campaignId, enrollments: rows.map((r) => r.e), total: count!.total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-    });
+    return reply(c, { campaignId, enrollments: rows.map((r) => r.e), ...page.fields(count!.total) }, { warnings: page.warnings });
   });

@@ -1,9 +1,8 @@
 // GET /org/tier: the plan, its limits and current usage (leads and campaigns).
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../http/context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
-import { validationHook } from "../http/validation.ts";
 
 const TierReply = envelope({
   orgId: z.string(),
@@ -44,7 +43,7 @@ interface TierRow {
   archivedCampaigns: number;
 }
 
-export const orgRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const orgRoutes = createRouter()
   .openapi(tierRoute, async (c) => {
     const [row] = await c.var.db<TierRow[]>`
       select org_id as "orgId", tier, lead_limit as "leadLimit", campaign_limit as "campaignLimit",

@@ -5,16 +5,17 @@
 // The rules live in the database: steps are validated by app.playbooks' trigger, the
 // recommendation (app.recommend_playbook) reads the lead's tier, stage, score and stalled
 // state; this file validates, calls and shapes the reply.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import type { AppEnv } from "../http/context.ts";
+import { jsonBody } from "../http/body.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
 } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 import { touchpointTypes } from "./touchpoints.ts";
 
 // ---------------------------------------------------------------------------
@@ -144,10 +145,8 @@ async function columns(db: Tx, input: PlaybookFields) {
   return values;
 }
 
-const ignored = (body: Record<string, unknown>, known: string[]) => {
-  const extra = unknownFields(body, known);
-  return extra.length === 0 ? [] : [`Ignored field(s): ${extra.join(", ")}. A playbook has name, description, tier, stage, scoreLabel, stalled and steps.`];
-};
+const ignored = (body: Record<string, unknown>, known: string[]) =>
+  ignoredFieldWarnings(body, known, "A playbook has name, description, tier, stage, scoreLabel, stalled and steps.");
 
 const postUsage = "POST /api/openclaw/playbooks { \"leadId\": \"rp_…\" } recommends a playbook for a lead; "
   + "POST /api/openclaw/playbooks { \"name\": \"…\", \"steps\": [{ \"order\": 1, \"channel\": \"email\", \"delayDays\": 0, \"action\": \"…\" }] } creates one.";
@@ -164,8 +163,6 @@ function recommendationSteps(r: Recommendation): string[] {
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-
 const listRoute = createRoute({
   method: "get", path: "/playbooks", tags: ["Playbooks"], summary: "The workspace's playbooks, optionally those for a tier and/or stage",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
@@ -174,7 +171,7 @@ const listRoute = createRoute({
 const postRoute = createRoute({
   method: "post", path: "/playbooks", tags: ["Playbooks"],
   summary: "Recommend a playbook and next action for a lead ({ leadId }), or create a playbook ({ name, steps, … })",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(PostPlaybook),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(PostPlaybook),
   responses: {
     200: json(RecommendationReply, "The recommended playbook, next action and reasoning."),
     201: json(PlaybookReply, "Playbook created."),
@@ -183,7 +180,7 @@ const postRoute = createRoute({
 });
 const updateRoute = createRoute({
   method: "put", path: "/playbooks", tags: ["Playbooks"], summary: "Change a playbook (id in body; only the fields sent change, null = any)",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdatePlaybook),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdatePlaybook),
   responses: { 200: json(PlaybookReply, "Playbook updated."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -192,7 +189,7 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Playbook deleted."), ...notFoundError, ...commonErrors },
 });
 
-export const playbooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const playbooksRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const { tier, stage } = c.req.valid("query");
     const db = c.var.db;

@@ -2,9 +2,8 @@
 // fetches everything it prints; unknown or unpublished slugs get a 404 page. The
 // workspace's own views (?preview=<token>, or a request with one of its API keys) are
 // rendered without the beacon.
-import { Hono } from "hono";
 import { asAnonymous } from "../db.ts";
-import type { AppEnv } from "../http/context.ts";
+import { createRouter } from "../http/router.ts";
 import { readApiKey, sha256Hex } from "../http/tenant.ts";
 import { pageHeaders, type ProposalPageData, renderNotFoundPage, renderProposalPage } from "../proposals/page.ts";
 
@@ -16,7 +15,7 @@ function newNonce(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export const proposalPageRoutes = new Hono<AppEnv>().get("/p/:slug", async (c) => {
+export const proposalPageRoutes = createRouter().get("/p/:slug", async (c) => {
   const nonce = newNonce();
   const slug = c.req.param("slug");
   const preview = c.req.query("preview");

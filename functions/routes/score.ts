@@ -3,15 +3,16 @@
 // weights and labels live in the database (app.score_leads, app.score_weights); this file
 // validates, calls and shapes the reply. Registered before the leads router so
 // /leads/{leadId} does not capture /leads/score.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../http/context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { jsonBody } from "../http/body.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
 } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
-import { unknownFields, validationHook } from "../http/validation.ts";
+import { ignoredFieldWarnings } from "../http/validation.ts";
 import { scoreLabels } from "./events.ts";
 
 /** The contract's cap for { all: true }; we rescore every lead and say when it would have applied. */
@@ -52,21 +53,20 @@ const oneOrAll = () =>
 const scoreRoute = createRoute({
   method: "post", path: "/leads/score", tags: ["Scoring"], summary: "Confidence score of one lead, or rescore all leads",
   security: bearerAuth, middleware: [tenantTransaction, idempotency],
-  request: { body: { content: { "application/json": { schema: ScoreRequest } }, required: true } },
+  request: jsonBody(ScoreRequest),
   responses: {
     200: json(z.union([LeadScoreReply, AllScoredReply]), "{ leadId }: the score, label, factors and suggested action. { all: true }: how many were scored and the label distribution."),
     ...notFoundError, ...idempotencyError, ...commonErrors,
   },
 });
 
-export const scoreRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const scoreRoutes = createRouter()
   .openapi(scoreRoute, async (c) => {
     const input = c.req.valid("json");
     const db = c.var.db;
     const all = input.all === true;
     if (all === (input.leadId !== undefined)) throw oneOrAll();
-    const ignored = unknownFields(input, ["leadId", "all"]);
-    const ignoredWarning = ignored.length > 0 ? [`Ignored field(s): ${ignored.join(", ")}`] : [];
+    const ignoredWarning = ignoredFieldWarnings(input, ["leadId", "all"]);
 
     if (input.leadId !== undefined) {
       const [row] = await db<ScoredLead[]>`

@@ -7,14 +7,16 @@
 // POST does not honour Idempotency-Key: its answer carries the secret, which is never stored
 // for a replay. Names are unique per workspace, so a retried create answers 409 naming the
 // source that exists.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
-import type { AppEnv } from "../http/context.ts";
+import { jsonBody } from "../http/body.ts";
 import { notFound } from "../http/errors.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../http/validation.ts";
+import { unknownFields, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // How senders authenticate (shared with routes/inbound.ts)
@@ -145,17 +147,13 @@ const UpdatedReply = envelope({
 }).openapi("UpdatedSyncSourceReply");
 const DeletedReply = envelope({ id: z.string(), deleted: z.literal(true) }).openapi("DeletedSyncSourceReply");
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
   type: SourceType.optional(),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
 const ListReply = envelope({
   syncSources: z.array(SyncSource),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("SyncSourceListReply");
 const DeleteQuery = z.object({ id: z.string().trim().min(1).max(100) });
 
@@ -196,7 +194,6 @@ function ignoredFields(body: Record<string, unknown>, known: string[]): string[]
 // ---------------------------------------------------------------------------
 const path = "/stages/sync-sources";
 const tags = ["Sync sources"];
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
 
 const listRoute = createRoute({
   method: "get", path, tags, summary: "List sync sources (never their secrets)",
@@ -205,12 +202,12 @@ const listRoute = createRoute({
 });
 const createSourceRoute = createRoute({
   method: "post", path, tags, summary: "Create a sync source: returns its inbound URL and secret (shown once)",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(CreateSyncSource),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(CreateSyncSource),
   responses: { 201: json(CreatedReply, "Sync source created; next_steps say how to connect the sender."), ...conflictError, ...commonErrors },
 });
 const updateRoute = createRoute({
   method: "put", path, tags, summary: "Change a sync source, or rotate its secret or inbound URL",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateSyncSource),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateSyncSource),
   responses: { 200: json(UpdatedReply, "Sync source changed."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -219,23 +216,24 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Sync source deleted."), ...notFoundError, ...commonErrors },
 });
 
-export const syncSourcesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const syncSourcesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const where = query.type !== undefined ? db`type = ${query.type}` : db`true`;
     const [rows, [count]] = await Promise.all([
       db<SyncSourceRow[]>`select ${db.unsafe(sourceSelect)} from app.sync_source_details where ${where}
-                          order by created_at, id limit ${limit} offset ${query.offset}`,
+                          order by created_at, id limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.sync_sources where ${where}`,
     ]);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, { syncSources: rows.map((r) => present(c.var.config, r)), total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/stages/sync-sources?offset=${nextOffset}&limit=${limit} for the next page`]
-        : total === 0 ? ["POST /api/openclaw/stages/sync-sources { \"name\": \"Website form\", \"type\": \"form_webhook\", \"stage\": \"Leads\" } connects a first source"] : [],
+    return reply(c, { syncSources: rows.map((r) => present(c.var.config, r)), ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: [
+        ...page.next("/stages/sync-sources", rows.length, total),
+        ...(total === 0 ? ["POST /api/openclaw/stages/sync-sources { \"name\": \"Website form\", \"type\": \"form_webhook\", \"stage\": \"Leads\" } connects a first source"] : []),
+      ],
     });
   }, validationWithHints(hints))
   .openapi(createSourceRoute, async (c) => {
