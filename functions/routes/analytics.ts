@@ -2,6 +2,7 @@
 // app.pipeline_analytics (its migration defines each metric); this file validates the
 // window, calls it as the org and adds guidance.
 import { createRoute, z } from "@hono/zod-openapi";
+import { stageOutcomes } from "../http/enums.ts";
 import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
@@ -23,7 +24,7 @@ const countPerStage = z.record(z.string(), z.number().int());
 const StageConversion = z.object({
   stage: z.string(),
   stageId: z.string(),
-  outcome: z.enum(["open", "won", "lost"]),
+  outcome: z.enum(stageOutcomes),
   entered: z.number().int().openapi({ description: "Leads that entered the stage in the window." }),
   movedOn: z.number().int().openapi({ description: "Of those, how many then moved to a later stage (higher order) or to a won stage." }),
   won: z.number().int().openapi({ description: "Of those, how many then entered a won stage (or, for a won stage, all of them)." }),

@@ -18,6 +18,7 @@ import type { AppConfig } from "../config.ts";
 import { asAnonymous, type Tx } from "../db.ts";
 import { jsonBody, readJsonObject } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
+import { meetingBotStatuses } from "../http/enums.ts";
 import { ApiError } from "../http/errors.ts";
 import { idempotencyOutsideTransaction } from "../http/idempotency.ts";
 import { bearerAuth, commonErrors, envelope, errorResponse, idempotencyError, json, notFoundError, reply } from "../http/reply.ts";
@@ -60,7 +61,7 @@ const DisconnectedReply = envelope({
 }).openapi("CalendlyDisconnectedReply");
 
 const MeetingBot = z.object({
-  status: z.enum(["not_scheduled", "scheduling", "scheduled", "failed", "canceled", "transcribed"]),
+  status: z.enum(meetingBotStatuses),
   botId: z.string().optional(),
   note: z.string().optional().openapi({ description: "Why no bot was scheduled, or what became of it." }),
 });

@@ -6,6 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { campaignKinds, campaignStatuses, campaignTriggers } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -20,7 +21,6 @@ import { ignoredFieldWarnings, unknownFields, validationWithHints } from "../htt
 // Schemas (the step shapes are shared with POST /email/send-sequence)
 // ---------------------------------------------------------------------------
 export const templateVariables = "{{firstName}} {{lastName}} {{organizationName}} {{businessType}} {{proposalUrl}} {{email}} {{phone}}";
-export const triggers = ["quiz_completed", "proposal_viewed", "cta_clicked", "meeting_booked", "stage_changed", "manual"] as const;
 const skipIfs = ["replied", "opened", "clicked", "meeting_booked"] as const;
 
 export const Step = z.object({
@@ -39,7 +39,7 @@ const AiConfig = z.object({
   maxRetries: z.number().int().min(0).max(5).optional().openapi({ description: "Rewrite attempts before falling back to the template (default 2)." }),
 }).openapi("CampaignAiConfig");
 
-const Trigger = z.enum(triggers, { error: `must be one of: ${triggers.join(", ")}` });
+const Trigger = z.enum(campaignTriggers, { error: `must be one of: ${campaignTriggers.join(", ")}` });
 const editableFields = {
   name: z.string().trim().min(1).max(200).openapi({ example: "Quiz follow-up" }),
   steps: Steps,
@@ -52,7 +52,7 @@ const editableFields = {
 };
 const createFields = {
   ...editableFields,
-  status: z.enum(["active", "paused"], { error: "must be active or paused" }).optional().openapi({ description: "Default active." }),
+  status: z.enum(campaignStatuses).extract(["active", "paused"], { error: "must be active or paused" }).optional().openapi({ description: "Default active." }),
 };
 const CreateCampaign = z.looseObject(createFields).openapi("CreateCampaignRequest");
 const updateFields = { ...editableFields, name: editableFields.name.optional(), steps: Steps.optional() };
@@ -61,8 +61,8 @@ const UpdateCampaign = z.looseObject(updateFields).openapi("UpdateCampaignReques
 const Campaign = z.object({
   id: z.string(),
   name: z.string(),
-  kind: z.enum(["sequence", "adhoc"]).openapi({ description: "adhoc: made by POST /email/send-sequence; not counted against the plan." }),
-  status: z.enum(["draft", "active", "paused", "archived"]),
+  kind: z.enum(campaignKinds).openapi({ description: "adhoc: made by POST /email/send-sequence; not counted against the plan." }),
+  status: z.enum(campaignStatuses),
   steps: z.array(Step),
   trigger: Trigger,
   triggerStage: z.object({ id: z.string(), name: z.string() }).nullable(),
@@ -78,8 +78,8 @@ type CampaignRow = z.infer<typeof Campaign>;
 const CampaignId = z.object({ campaignId: z.string().min(1).max(100).openapi({ param: { name: "campaignId", in: "path" }, example: "cmp_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
 const CampaignReply = envelope({ id: z.string(), campaign: Campaign }).openapi("CampaignReply");
 const ListQuery = z.object({
-  status: z.enum(["draft", "active", "paused", "archived"]).optional(),
-  kind: z.enum(["sequence", "adhoc", "all"]).default("sequence").openapi({ description: "Default sequence; adhoc lists send-sequence campaigns." }),
+  status: z.enum(campaignStatuses).optional(),
+  kind: z.enum([...campaignKinds, "all"]).default("sequence").openapi({ description: "Default sequence; adhoc lists send-sequence campaigns." }),
   ...pageQuery,
 });
 const ListReply = envelope({ campaigns: z.array(Campaign), ...pageFields }).openapi("CampaignListReply");
@@ -106,7 +106,7 @@ const SettingsReply = envelope({ settings: Settings }).openapi("CampaignSettings
 
 const hints = {
   steps: `steps is a list of 1-8 { delayMinutes, subject, body, condition? }; templates may use ${templateVariables}.`,
-  trigger: `trigger is one of: ${triggers.join(", ")}.`,
+  trigger: `trigger is one of: ${campaignTriggers.join(", ")}.`,
   ai_config: "ai_config is { model?, tone?, maxRetries? (0-5) }.",
 };
 

@@ -14,6 +14,7 @@ import { createEnricher, type Enricher, type EnrichmentRunContext, type Enrichme
 import { createProviders } from "../enrichment/providers.ts";
 import { jsonBody, jsonObject } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
+import { enrichmentStatuses } from "../http/enums.ts";
 import { ApiError, errorReply, notFound } from "../http/errors.ts";
 import { MAX_LIMIT, pageOf } from "../http/paging.ts";
 import { bearerAuth, commonErrors, envelope, errorResponse, json, notFoundError, reply } from "../http/reply.ts";
@@ -43,7 +44,6 @@ const SpiderWebRequest = z.object({
   limit: z.number().int().min(1).optional().openapi({ description: `Connections returned, strongest first: default 50, at most ${MAX_LIMIT}.` }),
 }).openapi("SpiderWebRequest");
 
-const statuses = ["not_enriched", "enriching", "complete", "failed"] as const;
 const topLevel = {
   enrichedAt: z.string().nullable(),
   title: z.string().nullable(),
@@ -59,14 +59,14 @@ const topLevel = {
 
 const EnrichReply = envelope({
   leadId: z.string(),
-  status: z.enum(statuses).openapi({ description: "complete or failed: check it." }),
+  status: z.enum(enrichmentStatuses).openapi({ description: "complete or failed: check it." }),
   ...topLevel,
   error: z.string().optional().openapi({ description: "Why it failed (status failed only)." }),
 }).openapi("EnrichReply");
 
 const StatusReply = envelope({
   leadId: z.string(),
-  status: z.enum(statuses),
+  status: z.enum(enrichmentStatuses),
   startedAt: z.string().nullable().openapi({ description: "When the latest run started." }),
   error: z.string().nullable(),
   ...topLevel,
@@ -75,7 +75,7 @@ const StatusReply = envelope({
 const BulkReply = envelope({
   results: z.array(z.object({
     leadId: z.string(),
-    status: z.enum(statuses),
+    status: z.enum(enrichmentStatuses),
     error: z.string().optional(),
     errorCode: z.string().optional().openapi({ description: "not_found, lead_deleted, enrichment_in_progress, … when the lead could not be enriched at all." }),
     enrichedAt: z.string().nullable().optional(),

@@ -5,6 +5,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { enrollmentSources, enrollmentStatuses, outboxStatuses } from "../http/enums.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
@@ -15,17 +16,16 @@ import { tenantTransaction } from "../http/tenant.ts";
 import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 import { readCampaign } from "./campaigns.ts";
 
-const statuses = ["active", "completed", "stopped"] as const;
 export const Enrollment = z.object({
   id: z.string(),
   campaignId: z.string(),
   leadId: z.string(),
-  status: z.enum(statuses),
+  status: z.enum(enrollmentStatuses),
   currentStep: z.number().int().openapi({ description: "The next step to send (0-based)." }),
   totalSteps: z.number().int(),
   nextStepAt: z.string().nullable().openapi({ description: "When the next step is due; null while it is in the outbox or when finished." }),
   deferredReason: z.string().nullable().openapi({ description: "The guardrail holding the due step back, if any." }),
-  source: z.enum(["manual", "trigger", "send_sequence"]),
+  source: z.enum(enrollmentSources),
   enrolledAt: z.string(),
   finishedAt: z.string().nullable(),
   stopReason: z.string().nullable().openapi({ description: "email_replied, meeting_booked, unsubscribed, email_bounced, stage_won, stage_lost, campaign archived, send failed: …, all N steps done." }),
@@ -33,7 +33,7 @@ export const Enrollment = z.object({
   history: z.array(z.object({ at: z.string(), event: z.string(), step: z.number().int().nullable(), detail: z.string().nullable() })),
   messages: z.array(z.object({
     id: z.string(), step: z.number().int(),
-    status: z.enum(["queued", "claimed", "sending", "sent", "failed", "skipped", "canceled", "unconfirmed"]),
+    status: z.enum(outboxStatuses),
     attempts: z.number().int(), to: z.string(), messageId: z.string().nullable(), subject: z.string().nullable(),
     reason: z.string().nullable().openapi({ description: "Why it was deferred, skipped, canceled or is unconfirmed." }),
     lastError: z.string().nullable(), warnings: z.array(z.string()), sentAt: z.string().nullable(), nextAttemptAt: z.string().nullable(),
@@ -47,7 +47,7 @@ const Enroll = z.looseObject(enrollFields).openapi("EnrollRequest");
 export const EnrollmentReply = envelope({ id: z.string(), enrollment: Enrollment }).openapi("EnrollmentReply");
 
 const ListQuery = z.object({
-  status: z.enum(statuses).optional(),
+  status: z.enum(enrollmentStatuses).optional(),
   leadId: z.string().min(1).max(100).optional(),
   ...pageQuery,
 });

@@ -6,6 +6,7 @@
 // externalId dedup, and rescores the lead; this file validates, calls and shapes the reply.
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBody, jsonObject } from "../http/body.ts";
+import { type ScoreLabel, scoreLabels } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -22,7 +23,6 @@ import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts
 const LeadId = z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" });
 const EventType = z.string({ error: "is required" }).min(1).max(100)
   .openapi({ description: "quiz_completed, proposal_viewed, video_watched, cta_clicked, meeting_booked, meeting_canceled, email_sent, email_opened, email_replied, email_bounced or unsubscribed.", example: "proposal_viewed" });
-export const scoreLabels = ["hot", "warm", "cool", "cold"] as const;
 
 const recordFields = {
   leadId: LeadId,
@@ -88,7 +88,7 @@ interface Recorded {
   leadId: string;
   type: string;
   score: number | null;
-  label: (typeof scoreLabels)[number] | null;
+  label: ScoreLabel | null;
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { createMiddleware } from "hono/factory";
 import { adminTransaction, isAdminRequest } from "../http/admin.ts";
 import { jsonBody, jsonObject } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
+import { feedbackPriorities, feedbackStatuses, feedbackTypes } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -19,14 +20,11 @@ import { unknownFields } from "../http/validation.ts";
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-const types = ["bug", "feature", "error", "question", "improvement", "other"] as const;
-const priorities = ["critical", "high", "medium", "low"] as const;
-const statuses = ["open", "in_progress", "resolved", "wont_fix"] as const;
 
 const createFields = {
-  type: z.enum(types).openapi({ example: "bug" }),
+  type: z.enum(feedbackTypes).openapi({ example: "bug" }),
   agent: z.string().trim().min(1).max(200).optional().openapi({ example: "your-agent-name" }),
-  priority: z.enum(priorities).optional().openapi({ description: "Default medium." }),
+  priority: z.enum(feedbackPriorities).optional().openapi({ description: "Default medium." }),
   title: z.string().trim().min(1).max(300).openapi({ example: "API Error: POST /api/openclaw/enrich" }),
   description: z.string().max(20_000).optional(),
   context: jsonObject.optional().openapi({ description: "Anything that helps reproduce: endpoint, statusCode, errorMessage, requestBody.", example: { endpoint: "/api/openclaw/enrich", statusCode: 500 } }),
@@ -35,7 +33,7 @@ const CreateFeedback = z.looseObject(createFields).openapi("CreateFeedbackReques
 
 const patchFields = {
   acknowledged: z.literal(true).optional().openapi({ description: "Workspace keys: mark the response as read (the only change a workspace may make)." }),
-  status: z.enum(statuses).optional().openapi({ description: "Operator (EIR admin key) only." }),
+  status: z.enum(feedbackStatuses).optional().openapi({ description: "Operator (EIR admin key) only." }),
   response: z.string().trim().min(1).max(20_000).optional().openapi({ description: "Operator only. Shown to the workspace in GET /health until acknowledged." }),
   responder: z.string().trim().min(1).max(200).optional().openapi({ description: "Operator only: who answered (default \"eir\")." }),
 };
@@ -44,13 +42,13 @@ const PatchFeedback = z.looseObject(patchFields).openapi("PatchFeedbackRequest")
 const Feedback = z.object({
   id: z.string(),
   orgId: z.string(),
-  type: z.enum(types),
+  type: z.enum(feedbackTypes),
   agent: z.string().nullable(),
-  priority: z.enum(priorities),
+  priority: z.enum(feedbackPriorities),
   title: z.string(),
   description: z.string().nullable(),
   context: jsonObject,
-  status: z.enum(statuses),
+  status: z.enum(feedbackStatuses),
   response: z.string().nullable(),
   respondedAt: z.string().nullable(),
   respondedBy: z.string().nullable(),
@@ -65,8 +63,8 @@ const CreatedReply = envelope({ feedbackId: z.string(), feedback: Feedback }).op
 const FeedbackReply = envelope({ feedbackId: z.string(), feedback: Feedback }).openapi("FeedbackReply");
 
 const ListQuery = z.object({
-  status: z.enum(statuses).optional(),
-  type: z.enum(types).optional(),
+  status: z.enum(feedbackStatuses).optional(),
+  type: z.enum(feedbackTypes).optional(),
   id: z.string().min(1).max(100).optional().openapi({ example: "fb_3f9c0a1b2c3d4e5f6a7b8c9d" }),
   unread: z.enum(["true", "false"]).transform((v) => v === "true").optional().openapi({ description: "Only items with (true) or without (false) an unread response." }),
   orgId: z.string().min(1).max(100).optional().openapi({ description: "Operator: one workspace's feedback. A workspace key only ever sees its own." }),

@@ -6,6 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { fieldTypes } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -19,7 +20,6 @@ import { ignoredFieldWarnings } from "../http/validation.ts";
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-export const fieldTypes = ["text", "number", "date", "select", "multiselect", "boolean"] as const;
 const FieldType = z.enum(fieldTypes, { error: `must be one of: ${fieldTypes.join(", ")}` });
 const Key = z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/, "must start with a letter and hold only letters, digits and _ (at most 64)")
   .openapi({ description: "The key in a lead's customFields; unique per workspace (case-insensitive); cannot change.", example: "practiceSize" });

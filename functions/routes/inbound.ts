@@ -13,12 +13,11 @@ import type { Context } from "hono";
 import { asAnonymous } from "../db.ts";
 import { isJsonObject, readJson } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
+import { syncEventOutcomes, type SyncSourceType } from "../http/enums.ts";
 import { ApiError } from "../http/errors.ts";
 import { envelope, errorResponse, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import {
-  authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS, type SyncSourceType,
-} from "./sync-sources.ts";
+import { authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS } from "./sync-sources.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -28,7 +27,7 @@ const TokenParam = z.object({
 });
 const StageLink = z.object({ id: z.string(), name: z.string() });
 const InboundReply = envelope({
-  outcome: z.enum(["created", "updated", "ignored"]),
+  outcome: z.enum(syncEventOutcomes),
   duplicate: z.boolean().openapi({ description: "true when this event id was received before: the first outcome, nothing written again." }),
   syncSourceId: z.string(),
   event: z.string(),

@@ -8,6 +8,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
 import { jsonBody, jsonObject } from "../http/body.ts";
+import { enrichmentStatuses, scoreLabels } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -97,12 +98,12 @@ const Lead = z.object({
   linkedinUrl: z.string().nullable(),
   companySize: z.string().nullable(),
   companyRevenue: z.string().nullable(),
-  enrichmentStatus: z.enum(["not_enriched", "enriching", "complete", "failed"]),
+  enrichmentStatus: z.enum(enrichmentStatuses),
   enrichment: jsonObject.nullable(),
   enrichedAt: z.string().nullable(),
   lastTouchAt: z.string().nullable(),
   score: z.number().int().nullable().openapi({ description: "Confidence score 0-100, kept current by the database (POST /api/openclaw/leads/score explains it)." }),
-  scoreLabel: z.enum(["hot", "warm", "cool", "cold"]).nullable(),
+  scoreLabel: z.enum(scoreLabels).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   deletedAt: z.string().nullable(),

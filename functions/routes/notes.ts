@@ -5,6 +5,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { noteTypes } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -18,7 +19,6 @@ import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-export const noteTypes = ["manual", "transcript_summary", "ai_insight", "system"] as const;
 const NoteType = z.enum(noteTypes, { error: `must be one of: ${noteTypes.join(", ")}` });
 const Content = z.string().max(100_000).regex(/\S/, "must not be blank")
   .openapi({ description: "The note text (up to 100,000 characters), stored as written.", example: "Called Jane: budget approved for Q3, wants a demo next week." });

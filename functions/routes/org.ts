@@ -1,12 +1,13 @@
 // GET /org/tier: the plan, its limits and current usage (leads and campaigns).
 import { createRoute, z } from "@hono/zod-openapi";
+import { tiers } from "../http/enums.ts";
 import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 
 const TierReply = envelope({
   orgId: z.string(),
-  tier: z.enum(["free", "pro", "ultra"]),
+  tier: z.enum(tiers),
   limits: z.object({
     leads: z.number().int(),
     campaigns: z.number().int().nullable().openapi({ description: "null means unlimited." }),

@@ -8,6 +8,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { playbookChannels, scoreLabels, stalledActions, stalledPriorities, touchpointTypes } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import {
@@ -16,14 +17,10 @@ import {
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
-import { touchpointTypes } from "./touchpoints.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-/** The values app.playbook_channels() allows. */
-export const playbookChannels = ["email", "call", "linkedin", "sms", "meeting", "task"] as const;
-const scoreLabels = ["hot", "warm", "cool", "cold"] as const;
 
 const Step = z.object({
   order: z.number().int().min(1).max(1000).openapi({ description: "Position in the playbook; distinct per step." }),
@@ -104,8 +101,8 @@ const RecommendationReply = envelope({
   stalled: z.object({
     daysSinceTouch: z.number().int(),
     stalledReason: z.string(),
-    suggestedAction: z.enum(["send_breakup_email", "send_follow_up_email", "check_in_call"]),
-    priority: z.enum(["high", "medium", "low"]),
+    suggestedAction: z.enum(stalledActions),
+    priority: z.enum(stalledPriorities),
   }).nullable().openapi({ description: "The lead's stalled state (as GET /leads/stalled reports it), or null." }),
   alsoMatching: z.array(z.string()).openapi({ description: "Other fitting playbooks, most specific first." }),
   reasoning: z.array(z.string()).openapi({ description: "Why this playbook and this step." }),

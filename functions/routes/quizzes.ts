@@ -6,6 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { quizStatuses } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -39,8 +40,7 @@ const Band = z.looseObject({
   label: z.string().openapi({ example: "Ready to talk" }),
   message: z.string().optional().openapi({ description: "Shown with the result (up to 2000 characters)." }),
 }).openapi("QuizResultBand");
-const statuses = ["draft", "published"] as const;
-const Status = z.enum(statuses, { error: "must be draft or published" });
+const Status = z.enum(quizStatuses, { error: "must be draft or published" });
 
 const createFields = {
   title: z.string().openapi({ description: "1-200 characters; also the readable part of the public slug.", example: "Is your clinic ready to grow?" }),
@@ -70,7 +70,7 @@ const Quiz = z.object({
   title: z.string(),
   description: z.string().nullable(),
   slug: z.string().openapi({ description: "Public and unguessable; set once." }),
-  status: z.enum(statuses),
+  status: z.enum(quizStatuses),
   questions: z.array(Question),
   resultBands: z.array(Band),
   collectName: z.boolean(),
@@ -121,7 +121,7 @@ const SubmissionsReply = envelope({ quizId: z.string(), submissions: z.array(Sub
 const hints = {
   questions: "questions is a list like [{ \"id\": \"size\", \"text\": \"How big is your team?\", \"type\": \"single\", \"options\": [{ \"id\": \"small\", \"label\": \"1-5\", \"points\": 5 }] }].",
   resultBands: "resultBands is a list like [{ \"min\": 0, \"max\": 49, \"label\": \"Early\", \"message\": \"…\" }, { \"min\": 50, \"max\": 100, \"label\": \"Ready\" }].",
-  status: `status is one of: ${statuses.join(", ")}.`,
+  status: `status is one of: ${quizStatuses.join(", ")}.`,
   id: "Pass the quiz's id (quiz_…); GET /api/openclaw/quizzes lists them.",
 };
 

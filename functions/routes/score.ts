@@ -5,6 +5,7 @@
 // /leads/{leadId} does not capture /leads/score.
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBody } from "../http/body.ts";
+import { scoreFactors, type ScoreLabel, scoreLabels } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import {
@@ -13,7 +14,6 @@ import {
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { ignoredFieldWarnings } from "../http/validation.ts";
-import { scoreLabels } from "./events.ts";
 
 /** The contract's cap for { all: true }; we rescore every lead and say when it would have applied. */
 const CONTRACT_CAP = 500;
@@ -24,7 +24,7 @@ const ScoreRequest = z.looseObject({
 }).openapi("ScoreRequest");
 
 const Factor = z.object({
-  factor: z.enum(["quiz_score", "tier", "proposal_views", "video_watched", "cta_click", "meeting_booked", "enrichment", "staleness"]),
+  factor: z.enum(scoreFactors),
   points: z.number().int(),
   detail: z.string(),
 }).openapi("ScoreFactor");
@@ -79,7 +79,7 @@ export const scoreRoutes = createRouter()
       });
     }
 
-    const rows = await db<{ label: (typeof scoreLabels)[number]; count: number }[]>`
+    const rows = await db<{ label: ScoreLabel; count: number }[]>`
       select label, count(*)::integer as count from app.score_leads(${c.var.orgId}) group by label`;
     const distribution = { hot: 0, warm: 0, cool: 0, cold: 0 };
     for (const r of rows) distribution[r.label] = r.count;

@@ -9,6 +9,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { stageOutcomes } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -26,7 +27,6 @@ const hexColor = z.string().regex(/^#[0-9A-Fa-f]{6}$/, "must be a hex colour lik
 const StageName = z.string().trim().min(1).max(100).openapi({ example: "Qualified" });
 const StageRef = z.string().trim().min(1).max(100).openapi({ description: "A stage id (stg_…) or name.", example: "stg_3f9c0a1b2c3d4e5f6a7b8c9d" });
 const Index = z.number().int().min(0).max(10_000);
-export const stageOutcomes = ["open", "won", "lost"] as const;
 const StallAfterDays = z.number().int().min(1).max(365).nullable()
   .openapi({ description: "Days without a touch after which a lead here is stalled (GET /leads/stalled); null = never. Won and lost stages never stall.", example: 5 });
 const Outcome = z.enum(stageOutcomes, { error: "must be open, won or lost" }).nullable()

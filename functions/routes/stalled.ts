@@ -5,6 +5,7 @@
 //
 // Registered before the leads router, whose /leads/{leadId} would otherwise take "stalled".
 import { createRoute, z } from "@hono/zod-openapi";
+import { stalledActions, stalledPriorities } from "../http/enums.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
@@ -23,10 +24,10 @@ const StalledLead = z.object({
   stageId: z.string(),
   daysSinceTouch: z.number().int().openapi({ description: "Whole days since the last touchpoint (or since the lead was added, if never touched)." }),
   stalledReason: z.string().openapi({ example: "No touch for 9 days; \"Contacted\" stalls after 5 days; late in the pipeline" }),
-  suggestedAction: z.enum(["send_breakup_email", "send_follow_up_email", "check_in_call"]).openapi({
+  suggestedAction: z.enum(stalledActions).openapi({
     description: "check_in_call for hot leads (score 70+); else send_breakup_email when idle over 3x the stage's threshold; else check_in_call in the back half of the open pipeline; else send_follow_up_email.",
   }),
-  priority: z.enum(["high", "medium", "low"]).openapi({ description: "high for calls, medium for follow-ups, low for breakups; the list is sorted by it, then by days overdue." }),
+  priority: z.enum(stalledPriorities).openapi({ description: "high for calls, medium for follow-ups, low for breakups; the list is sorted by it, then by days overdue." }),
 }).openapi("StalledLead");
 
 const ListReply = envelope({

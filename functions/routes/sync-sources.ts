@@ -11,6 +11,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import { type SyncSourceType, syncSourceTypes } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError, reply } from "../http/reply.ts";
@@ -21,9 +22,6 @@ import { unknownFields, validationWithHints } from "../http/validation.ts";
 // ---------------------------------------------------------------------------
 // How senders authenticate (shared with routes/inbound.ts)
 // ---------------------------------------------------------------------------
-export const syncSourceTypes = ["gmail", "api_sdr", "form_webhook", "generic_webhook"] as const;
-export type SyncSourceType = (typeof syncSourceTypes)[number];
-
 export const inboundHeaders = {
   timestamp: "X-OpenClaw-Timestamp",
   signature: "X-OpenClaw-Signature",

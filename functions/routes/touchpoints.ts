@@ -5,6 +5,7 @@
 // reads the lead's last touch back from the same transaction and shapes the reply.
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBody, jsonObject } from "../http/body.ts";
+import { touchpointDirections, touchpointTypes } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -18,18 +19,15 @@ import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-/** The values app.touchpoints' type check allows. */
-export const touchpointTypes = ["email", "call", "meeting", "linkedin", "sms", "note", "form", "chat", "other"] as const;
 const typeList = touchpointTypes.join(", ");
 const TouchpointType = z.enum(touchpointTypes, { error: `must be one of: ${typeList}` });
-const directions = ["inbound", "outbound"] as const;
 const LeadId = z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" });
 
 const createFields = {
   leadId: LeadId,
   type: TouchpointType.optional().openapi({ description: "What kind of interaction. Required unless channel is sent.", example: "call" }),
   channel: TouchpointType.optional().openapi({ description: "Alias of type." }),
-  direction: z.enum(directions, { error: "must be inbound or outbound" }).nullable().optional(),
+  direction: z.enum(touchpointDirections, { error: "must be inbound or outbound" }).nullable().optional(),
   summary: z.string().trim().max(10_000).nullable().optional().openapi({ example: "Discovery call: budget approved, demo booked." }),
   occurredAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time with a zone, e.g. 2026-01-31T14:00:00Z" }).optional()
     .openapi({ description: "When it happened; default now. At most 5 minutes in the future." }),
@@ -44,7 +42,7 @@ const Touchpoint = z.object({
   leadId: z.string(),
   type: z.enum(touchpointTypes),
   channel: z.enum(touchpointTypes).openapi({ description: "Same as type." }),
-  direction: z.enum(directions).nullable(),
+  direction: z.enum(touchpointDirections).nullable(),
   summary: z.string().nullable(),
   occurredAt: z.string(),
   metadata: jsonObject,
