@@ -4,6 +4,7 @@
 // (402), archiving stopping enrolments, the guardrails. This file validates, calls and
 // shapes the reply. /campaigns/settings is registered before /campaigns/{campaignId}.
 import { createRoute, z } from "@hono/zod-openapi";
+import { Step, Steps, templateVariables } from "../campaigns/steps.ts";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
 import { campaignKinds, campaignStatuses, campaignTriggers } from "../http/enums.ts";
@@ -18,21 +19,8 @@ import { tenantTransaction } from "../http/tenant.ts";
 import { ignoredFieldWarnings, unknownFields, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
-// Schemas (the step shapes are shared with POST /email/send-sequence)
+// Schemas (the steps are campaigns/steps.ts, shared with POST /email/send-sequence)
 // ---------------------------------------------------------------------------
-export const templateVariables = "{{firstName}} {{lastName}} {{organizationName}} {{businessType}} {{proposalUrl}} {{email}} {{phone}}";
-const skipIfs = ["replied", "opened", "clicked", "meeting_booked"] as const;
-
-export const Step = z.object({
-  delayMinutes: z.number().int().min(0).max(525_600)
-    .openapi({ description: "Minutes to wait: for the first step after enrolment, for later steps after the previous step went out." }),
-  subject: z.string().min(1).max(500).openapi({ example: "Quick idea for {{organizationName}}" }),
-  body: z.string().min(1).max(50_000).openapi({ description: `Plain text. Template variables: ${templateVariables}.`, example: "Hi {{firstName}}, …" }),
-  condition: z.object({ skipIf: z.enum(skipIfs, { error: `must be one of: ${skipIfs.join(", ")}` }) }).nullable().optional()
-    .openapi({ description: "Skip this step when the lead did this since enrolling (replied, opened, clicked a CTA, booked a meeting)." }),
-}).openapi("CampaignStep");
-export const Steps = z.array(Step).min(1, "needs at least 1 step").max(8, "at most 8 steps");
-
 const AiConfig = z.object({
   model: z.string().min(1).max(100).optional().openapi({ example: "gpt-4o-mini" }),
   tone: z.string().min(1).max(200).optional().openapi({ example: "warm and concise" }),
@@ -123,7 +111,7 @@ const campaignSelect = `
    from app.enrollments e where e.org_id = c.org_id and e.campaign_id = c.id) as enrollments,
   c.created_at as "createdAt", c.updated_at as "updatedAt"`;
 
-export function readCampaign(db: Tx, id: string) {
+function readCampaign(db: Tx, id: string) {
   return db<CampaignRow[]>`
     select ${db.unsafe(campaignSelect)} from app.campaigns c left join app.stages s on s.id = c.trigger_stage_id
     where c.id = ${id}`.then(([row]) => {

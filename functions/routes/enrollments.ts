@@ -3,9 +3,10 @@
 // refused, a restart waiting out the 48 h cooldown) is app.enroll_lead; the history is
 // written by the outbox functions and the event trigger.
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Tx } from "../db.ts";
+import { Enrollment, type EnrollmentRow, enrollmentWarnings } from "../campaigns/enrollment.ts";
 import { jsonBody } from "../http/body.ts";
-import { enrollmentSources, enrollmentStatuses, outboxStatuses } from "../http/enums.ts";
+import { enrollmentStatuses } from "../http/enums.ts";
+import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
@@ -14,37 +15,11 @@ import {
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
-import { readCampaign } from "./campaigns.ts";
-
-export const Enrollment = z.object({
-  id: z.string(),
-  campaignId: z.string(),
-  leadId: z.string(),
-  status: z.enum(enrollmentStatuses),
-  currentStep: z.number().int().openapi({ description: "The next step to send (0-based)." }),
-  totalSteps: z.number().int(),
-  nextStepAt: z.string().nullable().openapi({ description: "When the next step is due; null while it is in the outbox or when finished." }),
-  deferredReason: z.string().nullable().openapi({ description: "The guardrail holding the due step back, if any." }),
-  source: z.enum(enrollmentSources),
-  enrolledAt: z.string(),
-  finishedAt: z.string().nullable(),
-  stopReason: z.string().nullable().openapi({ description: "email_replied, meeting_booked, unsubscribed, email_bounced, stage_won, stage_lost, campaign archived, send failed: …, all N steps done." }),
-  cooldownUntil: z.string().nullable().openapi({ description: "The first step waits until the 48 h cooldown after the lead's previous sequence ends." }),
-  history: z.array(z.object({ at: z.string(), event: z.string(), step: z.number().int().nullable(), detail: z.string().nullable() })),
-  messages: z.array(z.object({
-    id: z.string(), step: z.number().int(),
-    status: z.enum(outboxStatuses),
-    attempts: z.number().int(), to: z.string(), messageId: z.string().nullable(), subject: z.string().nullable(),
-    reason: z.string().nullable().openapi({ description: "Why it was deferred, skipped, canceled or is unconfirmed." }),
-    lastError: z.string().nullable(), warnings: z.array(z.string()), sentAt: z.string().nullable(), nextAttemptAt: z.string().nullable(),
-  })),
-}).openapi("Enrollment");
-type EnrollmentRow = z.infer<typeof Enrollment>;
 
 const CampaignId = z.object({ campaignId: z.string().min(1).max(100).openapi({ param: { name: "campaignId", in: "path" }, example: "cmp_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
 const enrollFields = { leadId: z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }) };
 const Enroll = z.looseObject(enrollFields).openapi("EnrollRequest");
-export const EnrollmentReply = envelope({ id: z.string(), enrollment: Enrollment }).openapi("EnrollmentReply");
+const EnrollmentReply = envelope({ id: z.string(), enrollment: Enrollment }).openapi("EnrollmentReply");
 
 const ListQuery = z.object({
   status: z.enum(enrollmentStatuses).optional(),
@@ -52,15 +27,6 @@ const ListQuery = z.object({
   ...pageQuery,
 });
 const ListReply = envelope({ campaignId: z.string(), enrollments: z.array(Enrollment), ...pageFields }).openapi("EnrollmentListReply");
-
-/** What will hold a new enrolment's first email back: a paused campaign, the cooldown. */
-export async function enrollmentWarnings(db: Tx, enrollment: EnrollmentRow): Promise<string[]> {
-  const [campaign] = await db<{ status: string }[]>`select status from app.campaigns where id = ${enrollment.campaignId}`;
-  return [
-    ...(campaign!.status !== "active" ? [`The campaign is ${campaign!.status}: nothing is sent until it is resumed`] : []),
-    ...(enrollment.cooldownUntil ? [`The first email waits for the 48 h cooldown after the lead's previous sequence (until ${enrollment.cooldownUntil})`] : []),
-  ];
-}
 
 const enrollRoute = createRoute({
   method: "post", path: "/campaigns/{campaignId}/enroll", tags: ["Campaigns"], summary: "Enrol a lead in a campaign",
@@ -90,7 +56,8 @@ export const enrollmentsRoutes = createRouter()
     const { campaignId } = c.req.valid("param");
     const query = c.req.valid("query");
     const db = c.var.db;
-    await readCampaign(db, campaignId);
+    const [campaign] = await db`select 1 from app.campaigns where id = ${campaignId}`;
+    if (!campaign) throw notFound("Campaign", campaignId);
     const page = pageOf(query);
     const filters = [
       db`e.campaign_id = ${campaignId}`,

@@ -5,6 +5,7 @@
 // file picks the caller's path, validates, calls and shapes the reply.
 import { createRoute, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
+import { acknowledgeStep } from "../feedback/responses.ts";
 import { adminTransaction, isAdminRequest } from "../http/admin.ts";
 import { jsonBody, jsonObject } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
@@ -86,8 +87,6 @@ const feedbackSelect = `
   id, org_id as "orgId", type, agent, priority, title, description, context, status, response,
   responded_at as "respondedAt", responded_by as "respondedBy", acknowledged_at as "acknowledgedAt",
   unread, created_at as "createdAt", updated_at as "updatedAt"`;
-
-export const acknowledgeStep = (id: string) => `PATCH /api/openclaw/feedback/${id} { acknowledged: true }`;
 
 const ignoredFields = (body: Record<string, unknown>, known: string[]) => {
   const ignored = unknownFields(body, known);

@@ -5,10 +5,10 @@
 // test connectivity): the reply says ok, with a warning about the key.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Sql } from "../db.ts";
+import { acknowledgeStep } from "../feedback/responses.ts";
 import { errorResponse, json } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { readApiKey, sha256Hex } from "../http/tenant.ts";
-import { acknowledgeStep } from "./feedback.ts";
 
 /** At most this many unread responses are listed; the rest wait for the next session. */
 const MAX_UNREAD = 20;

@@ -17,7 +17,7 @@ import { syncEventOutcomes, type SyncSourceType } from "../http/enums.ts";
 import { ApiError } from "../http/errors.ts";
 import { envelope, errorResponse, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS } from "./sync-sources.ts";
+import { authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS } from "../sync-sources/inbound.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas

@@ -3,14 +3,14 @@
 // campaign limit) with the lead enrolled, so the same guardrails, outbox and history
 // apply (app.send_sequence).
 import { createRoute, z } from "@hono/zod-openapi";
+import { Enrollment, enrollmentWarnings } from "../campaigns/enrollment.ts";
+import { Steps, templateVariables } from "../campaigns/steps.ts";
 import { jsonBody } from "../http/body.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
-import { Steps, templateVariables } from "./campaigns.ts";
-import { Enrollment, enrollmentWarnings } from "./enrollments.ts";
 
 const fields = {
   leadId: z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }),

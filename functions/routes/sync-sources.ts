@@ -18,37 +18,11 @@ import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError,
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { unknownFields, validationWithHints } from "../http/validation.ts";
+import { authenticationGuide, hmacHowTo, inboundHeaders, inboundUrl, secretHowTo } from "../sync-sources/inbound.ts";
 
 // ---------------------------------------------------------------------------
-// How senders authenticate (shared with routes/inbound.ts)
+// How senders connect (the inbound URL and its authentication: sync-sources/inbound.ts)
 // ---------------------------------------------------------------------------
-export const inboundHeaders = {
-  timestamp: "X-OpenClaw-Timestamp",
-  signature: "X-OpenClaw-Signature",
-  secret: "X-OpenClaw-Secret",
-  eventId: "X-OpenClaw-Event-Id",
-} as const;
-
-/** How far a signed request's timestamp may be from our clock. */
-export const SIGNATURE_TOLERANCE_SECONDS = 300;
-
-export const inboundUrl = (config: AppConfig, token: string) => `${config.publicUrl}/api/openclaw/inbound/${token}`;
-
-const hmacHowTo = `HMAC: send ${inboundHeaders.timestamp}: <Unix seconds> and ${inboundHeaders.signature}: v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the secret (the whole whsec_… string as UTF-8)>; `
-  + `a timestamp more than ${SIGNATURE_TOLERANCE_SECONDS / 60} minutes off is refused`;
-const secretHowTo = `send ${inboundHeaders.secret}: <secret> (or Authorization: Bearer <secret>)`;
-
-export function authenticationGuide(type: SyncSourceType): string {
-  switch (type) {
-    case "generic_webhook":
-      return `${hmacHowTo}.`;
-    case "gmail":
-      return `Google Pub/Sub push: use the inbound URL with ?secret=<secret> appended as the subscription's push endpoint (or ${secretHowTo}).`;
-    default:
-      return `Shared secret: ${secretHowTo}. An HMAC signature as for generic_webhook is accepted too (${inboundHeaders.timestamp} + ${inboundHeaders.signature}).`;
-  }
-}
-
 const eventIdHowTo = `Send a unique ${inboundHeaders.eventId} per event (or eventId / event_id in the JSON body): a redelivery with the same id is answered with the first outcome and writes nothing; without one, the body's SHA-256 is the id`;
 
 /** What the sender has to do, step by step, given the credentials just issued. */
