@@ -13,7 +13,9 @@ import { feedbackPriorities, feedbackStatuses, feedbackTypes } from "../http/enu
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
-import { bearerAuth, commonErrors, envelope, errorResponse, idempotencyError, json, notFoundError, reply } from "../http/reply.ts";
+import {
+  bearerAuth, commonErrors, envelope, errorResponse, idempotencyError, json, notFoundError, reply,
+} from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { unknownFields } from "../http/validation.ts";
@@ -21,7 +23,6 @@ import { unknownFields } from "../http/validation.ts";
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-
 const createFields = {
   type: z.enum(feedbackTypes).openapi({ example: "bug" }),
   agent: z.string().trim().min(1).max(200).optional().openapi({ example: "your-agent-name" }),

@@ -21,7 +21,6 @@ import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-
 const Step = z.object({
   order: z.number().int().min(1).max(1000).openapi({ description: "Position in the playbook; distinct per step." }),
   channel: z.enum(playbookChannels, { error: `must be one of: ${playbookChannels.join(", ")}` }),
