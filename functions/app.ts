@@ -1,20 +1,20 @@
 // The HTTP app: one Hono app built from web-standard APIs only, so the same code runs
 // on Node (npm start, tests) and on Deno (the Supabase Edge Function).
-import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import type { NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "./config.ts";
-import type { AppEnv } from "./context.ts";
 import type { Sql } from "./db.ts";
 import type { ResolveHost } from "./enrichment/http.ts";
 import type { ResolveMx } from "./enrichment/types.ts";
+import type { AppEnv } from "./http/context.ts";
 import type { MailWorker } from "./mail/worker.ts";
-import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
+import { ApiError, errorReply, handleError, payloadTooLarge } from "./http/errors.ts";
+import { API_PREFIX, FUNCTION_PREFIX } from "./http/prefixes.ts";
+import { createRouter } from "./http/router.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
-import { quizPageRoutes } from "./quizzes/page.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
 import { eventsRoutes } from "./routes/events.ts";
 import { campaignsRoutes } from "./routes/campaigns.ts";
@@ -33,6 +33,7 @@ import { scoreRoutes } from "./routes/score.ts";
 import { recallRoutes } from "./routes/recall.ts";
 import { proposalPageRoutes } from "./routes/proposal-page.ts";
 import { proposalsRoutes } from "./routes/proposals.ts";
+import { quizPageRoutes } from "./routes/quiz-page.ts";
 import { sendSequenceRoutes } from "./routes/send-sequence.ts";
 import { quizSubmissionRoutes } from "./routes/quiz-submissions.ts";
 import { quizzesRoutes } from "./routes/quizzes.ts";
@@ -43,11 +44,6 @@ import { stalledRoutes } from "./routes/stalled.ts";
 import { syncSourcesRoutes } from "./routes/sync-sources.ts";
 import { touchpointsRoutes } from "./routes/touchpoints.ts";
 import { trackingRoutes } from "./routes/tracking.ts";
-import { validationHook } from "./validation.ts";
-
-export const API_PREFIX = "/api/openclaw";
-/** Supabase serves the Edge Function under its name: /functions/v1/openclaw/… arrives as /openclaw/…. */
-export const FUNCTION_PREFIX = "/openclaw";
 
 export interface AppDeps {
   sql: Sql;
@@ -61,7 +57,7 @@ export interface AppDeps {
 }
 
 function contractApi(config: AppConfig) {
-  const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const api = createRouter();
   api.use("*", bodyLimit({
     maxSize: config.maxBodyBytes,
     onError: (c) => {
@@ -109,7 +105,7 @@ const routeNotFound: NotFoundHandler<AppEnv> = (c) =>
     "Check the method and path against /openapi.json; contract routes live under /api/openclaw."));
 
 function site(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = createRouter();
   app.use("*", async (c, next) => {
     c.set("sql", deps.sql);
     c.set("config", deps.config);
@@ -149,7 +145,7 @@ function site(deps: AppDeps) {
 /** The app as served: at the root, and again under the Edge Function's own prefix. */
 export function createApp(deps: AppDeps) {
   const app = site(deps);
-  const served = new OpenAPIHono<AppEnv>();
+  const served = createRouter();
   // A mounted app's notFound is not consulted; the outermost app answers unmatched routes.
   served.notFound(routeNotFound);
   served.route(FUNCTION_PREFIX, app);

@@ -1,6 +1,7 @@
 // Deployment settings, read once by the entry point (Node or Deno) and handed to the app,
 // so the app itself never touches process.env or Deno.env.
 import { type EnrichmentConfig, readEnrichmentConfig } from "./enrichment/config.ts";
+import { type EnvReader, positiveInt } from "./env.ts";
 import { type IntegrationsConfig, readIntegrationsConfig } from "./integrations/config.ts";
 
 export interface AppConfig {
@@ -21,8 +22,6 @@ export interface AppConfig {
   integrations: IntegrationsConfig;
 }
 
-export type EnvReader = (name: string) => string | undefined;
-
 export function readConfig(env: EnvReader, port: number): AppConfig {
   const publicUrl = (env("PUBLIC_URL") ?? `http://127.0.0.1:${port}`).replace(/\/+$/, "");
   return {
@@ -35,9 +34,4 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     enrichment: readEnrichmentConfig(env),
     integrations: readIntegrationsConfig(env),
   };
-}
-
-export function positiveInt(value: string | undefined, fallback: number): number {
-  const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
 }

@@ -8,7 +8,7 @@
 //                             SQL: tenant transaction; select from app.lead_details by id
 //   list    pages of 50       API: GET /api/openclaw/leads?limit=50&offset=…
 //                             SQL: tenant transaction; the page and the total count
-// A "tenant transaction" acts as the org exactly as functions/tenant.ts does (role
+// A "tenant transaction" acts as the org exactly as functions/http/tenant.ts does (role
 // authenticated, request.jwt.claims with org_id, transaction-local), so row-level security
 // applies to both paths. Both paths run with the same concurrency and the same pool size.
 // The org's leads are removed between paths so both start from the same state, and the

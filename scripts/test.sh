@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# npm test: type-check, then a fresh test database (the project's own test cluster,
-# or DATABASE_URL when set), the schema drift check, then pgTAP (pg_prove) and vitest over
-# real HTTP.
+# npm test: type-check, check the import graph of functions/, then a fresh test database
+# (the project's own test cluster, or DATABASE_URL when set), the schema drift check, then
+# pgTAP (pg_prove) and vitest over real HTTP.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 echo "[test] type-checking"
 npx --no-install tsc --noEmit -p .
+
+echo "[test] import graph: no cycles in functions/, no route file imports another"
+node --import tsx scripts/check-imports.ts
 
 if [[ -n "${DATABASE_URL:-}" ]]; then
   echo "[test] using DATABASE_URL (not reset)"

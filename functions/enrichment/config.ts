@@ -1,6 +1,6 @@
 // Enrichment settings: the time budget, the paid providers' keys and order, the cache,
 // and the network guard for the built-in website fetcher.
-import { type EnvReader, positiveInt } from "../config.ts";
+import { type EnvReader, positiveInt } from "../env.ts";
 
 export type PaidProviderName = "apollo" | "pdl";
 

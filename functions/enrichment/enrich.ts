@@ -10,7 +10,7 @@
 // are per org) and writes it after; concurrent runs in this process asking the same
 // question share one call, so a domain is fetched once for all its leads.
 import type { Tx } from "../db.ts";
-import { toApiError } from "../errors.ts";
+import { toApiError } from "../http/errors.ts";
 import type { EnrichmentConfig } from "./config.ts";
 import { companyDomain, mailDomainOf } from "./email.ts";
 import { readMailDomainKind } from "./mail-domain-kind.ts";

@@ -2,7 +2,7 @@
 // (GET /users/me) and webhook subscriptions (POST /webhook_subscriptions, DELETE its URI).
 // Every call is bounded by a timeout; Calendly's failures become 502s with a hint, and a
 // token Calendly does not accept becomes our 400.
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../http/errors.ts";
 import type { IntegrationsConfig } from "./config.ts";
 
 export interface CalendlyUser {

@@ -1,6 +1,6 @@
 // Integration settings: Calendly's API, the meeting-recording provider (Recall.ai) and the
 // key that encrypts stored tokens.
-import { type EnvReader, positiveInt } from "../config.ts";
+import { type EnvReader, positiveInt } from "../env.ts";
 import { parseEncryptionKey } from "./crypto.ts";
 
 export interface IntegrationsConfig {

@@ -3,7 +3,7 @@
 // as base64 or 64 hex digits) and never reaches the database; what is stored is
 // base64(iv || ciphertext || tag), useless without it. `npm start` generates a key once under
 // .local/ when none is set; a deployment without one refuses to connect (503).
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../http/errors.ts";
 
 const IV_BYTES = 12;
 

@@ -4,7 +4,7 @@
 // its download_url). Recall signs webhooks the Standard Webhooks way (webhook-id,
 // webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">,
 // keyed with the base64 part of the workspace secret whsec_…).
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../http/errors.ts";
 import type { IntegrationsConfig } from "./config.ts";
 import { fromBase64, hmacSha256, sameBytes } from "./crypto.ts";
 

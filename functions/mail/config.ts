@@ -1,6 +1,7 @@
 // Mail delivery settings: the SMTP server, the sender, the worker loop and the optional
 // AI rewriter. Read once by the worker's entry point (scripts/worker.ts) from an env reader.
-import { type EnvReader, positiveInt, readConfig } from "../config.ts";
+import { readConfig } from "../config.ts";
+import { type EnvReader, positiveInt } from "../env.ts";
 
 export type EnqueueMode = "auto" | "always" | "never";
 

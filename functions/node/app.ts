@@ -3,7 +3,8 @@
 import { hostname } from "node:os";
 import process from "node:process";
 import { createApp } from "../app.ts";
-import { type EnvReader, readConfig } from "../config.ts";
+import { readConfig } from "../config.ts";
+import type { EnvReader } from "../env.ts";
 import type { Sql } from "../db.ts";
 import { readMailConfig } from "../mail/config.ts";
 import { createSmtpSender } from "../mail/smtp.ts";

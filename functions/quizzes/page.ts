@@ -1,13 +1,11 @@
-// The quiz as people see it: GET /q/{slug} serves a small, self-contained HTML form (no
-// external assets, mobile viewport, labelled fieldsets) that posts to the public
-// submission endpoint as a plain form; the result and error pages answer that post.
+// The quiz as people see it: the page GET /q/{slug} serves (routes/quiz-page.ts), a small,
+// self-contained HTML form (no external assets, mobile viewport, labelled fieldsets) that
+// posts to the public submission endpoint as a plain form; the result and error pages
+// answer that post.
 // Everything printed is HTML-escaped: titles, questions and labels are the org's input,
 // and a quiz page must never run anyone's script.
-import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { AppEnv } from "../context.ts";
-import { asAnonymous } from "../db.ts";
 import { quizSubmitPath } from "./urls.ts";
 
 export interface PublicQuestion {
@@ -143,16 +141,8 @@ ${hint ? `<p>${escapeHtml(hint)}</p>` : ""}
 <p>Use your browser's back button to change your answers.</p>`, nonce), status, nonce);
 }
 
-export const quizPageRoutes = new Hono<AppEnv>()
-  .get("/q/:slug", async (c) => {
-    const slug = c.req.param("slug");
-    const quiz = /^[a-z0-9-]{1,60}$/.test(slug)
-      ? await asAnonymous(c.var.sql, async (tx) => {
-        const [row] = await tx<{ quiz: PublicQuiz | null }[]>`select app.public_quiz(${slug}) as quiz`;
-        return row!.quiz;
-      })
-      : null;
-    if (!quiz) return errorPage(c, 404, "There is no quiz at this address.", "Check the link; the quiz may have been unpublished or removed.");
-    const nonce = newNonce();
-    return htmlResponse(c, quizPage(quiz, nonce), 200, nonce);
-  });
+/** The quiz's page, as GET /q/{slug} answers it. */
+export function quizPageResponse(c: Context, quiz: PublicQuiz) {
+  const nonce = newNonce();
+  return htmlResponse(c, quizPage(quiz, nonce), 200, nonce);
+}

@@ -1,11 +1,12 @@
 // Pipeline analytics: GET /analytics?days=30. Every number is computed by one SQL function,
 // app.pipeline_analytics (its migration defines each metric); this file validates the
 // window, calls it as the org and adds guidance.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook, validationWithHints } from "../validation.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { stageOutcomes } from "../http/enums.ts";
+import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -23,7 +24,7 @@ const countPerStage = z.record(z.string(), z.number().int());
 const StageConversion = z.object({
   stage: z.string(),
   stageId: z.string(),
-  outcome: z.enum(["open", "won", "lost"]),
+  outcome: z.enum(stageOutcomes),
   entered: z.number().int().openapi({ description: "Leads that entered the stage in the window." }),
   movedOn: z.number().int().openapi({ description: "Of those, how many then moved to a later stage (higher order) or to a won stage." }),
   won: z.number().int().openapi({ description: "Of those, how many then entered a won stage (or, for a won stage, all of them)." }),
@@ -96,7 +97,7 @@ const analyticsRoute = createRoute({
   responses: { 200: json(AnalyticsReply, "The org's pipeline metrics."), ...commonErrors },
 });
 
-export const analyticsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const analyticsRoutes = createRouter()
   .openapi(analyticsRoute, async (c) => {
     const { days } = c.req.valid("query");
     const [row] = await c.var.db<{ doc: AnalyticsDoc }[]>`select app.pipeline_analytics(${days}::integer) as doc`;

@@ -4,16 +4,18 @@
 // (unknown trigger, condition or stage answers 400 with the valid ones), rules fire in
 // Postgres when an event is recorded or from pg_cron, and row-level security keeps
 // another org's rules invisible (404). This file validates shapes, calls and replies.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { jsonBody } from "../http/body.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -74,18 +76,11 @@ const ConditionKey = z.object({
   triggers: z.array(z.string()).openapi({ description: "The triggers whose rules take this key." }),
 }).openapi("AutomationConditionKey");
 
-const MAX_LIMIT = 200;
-const Paging = {
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-};
 const ListReply = envelope({
   rules: z.array(Rule).openapi({ description: "In the order they are tried: priority (highest first), then oldest first." }),
   availableTriggers: z.array(Trigger),
   conditionKeys: z.array(ConditionKey),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("AutomationRuleListReply");
 const RuleReply = envelope({ id: z.string(), rule: Rule }).openapi("AutomationRuleReply");
 const DeletedReply = envelope({ id: z.string(), name: z.string(), deleted: z.literal(true) }).openapi("DeletedAutomationRuleReply");
@@ -104,13 +99,11 @@ const Run = z.object({
 const RunsQuery = z.object({
   leadId: z.string().min(1).max(100).optional().openapi({ description: "Only this lead's moves." }),
   ruleId: z.string().min(1).max(100).optional().openapi({ description: "Only this rule's moves." }),
-  ...Paging,
+  ...pageQuery,
 });
 const RunsReply = envelope({
   runs: z.array(Run).openapi({ description: "Newest first." }),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("AutomationRunListReply");
 
 const hints = {
@@ -151,10 +144,9 @@ function ruleValues(db: Tx, input: Partial<z.infer<typeof CreateRule>>) {
 }
 
 function ruleWarnings(rule: RuleRow, input: Record<string, unknown>, known: string[]): string[] {
-  const ignored = unknownFields(input, known);
   const sentConditions = input.conditions as Record<string, unknown> | undefined;
   return [
-    ...(ignored.length > 0 ? [`Ignored field(s): ${ignored.join(", ")}. A rule has ${known.join(", ")}.`] : []),
+    ...ignoredFieldWarnings(input, known, `A rule has ${known.join(", ")}.`),
     ...(!rule.enabled ? [`The rule is disabled: PUT /api/openclaw/automation/rules { "id": "${rule.id}", "enabled": true } turns it on`] : []),
     ...(rule.triggerEvent === "no_touch" && sentConditions !== undefined && !("noTouchDays" in sentConditions)
       ? [`conditions.noTouchDays defaulted to ${JSON.stringify(rule.conditions.noTouchDays)}`] : []),
@@ -169,23 +161,21 @@ const firedStep = (rule: RuleRow) => rule.triggerEvent === "no_touch"
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-
 const listRoute = createRoute({
   method: "get", path: "/automation/rules", tags: ["Automation"],
   summary: "The org's automation rules (in the order they are tried), the available triggers and condition keys",
-  security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object(Paging) },
+  security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object(pageQuery) },
   responses: { 200: json(ListReply, "Rules, triggers and condition keys."), ...commonErrors },
 });
 const createRuleRoute = createRoute({
   method: "post", path: "/automation/rules", tags: ["Automation"], summary: "Create an automation rule",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateRule),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateRule),
   responses: { 201: json(RuleReply, "Rule created."), ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
   method: "put", path: "/automation/rules", tags: ["Automation"],
   summary: "Change a rule (id in body; only the fields sent change; conditions are replaced whole)",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateRule),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateRule),
   responses: { 200: json(RuleReply, "Rule updated."), ...notFoundError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -199,14 +189,13 @@ const runsRoute = createRoute({
   responses: { 200: json(RunsReply, "A page of the firing log."), ...notFoundError, ...commonErrors },
 });
 
-export const automationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const automationRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const query = c.req.valid("query");
+    const page = pageOf(c.req.valid("query"));
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
     const [rules, [count], availableTriggers, conditionKeys] = await Promise.all([
       db<RuleRow[]>`select ${db.unsafe(ruleSelect)} from app.automation_rule_details
-                    order by ${db.unsafe(triedFirst)} limit ${limit} offset ${query.offset}`,
+                    order by ${db.unsafe(triedFirst)} limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.automation_rules`,
       db<z.infer<typeof Trigger>[]>`select name, description from app.automation_triggers order by position`,
       db<z.infer<typeof ConditionKey>[]>`
@@ -214,11 +203,12 @@ export const automationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
         from app.automation_condition_keys order by position`,
     ]);
     const total = count!.total;
-    const nextOffset = query.offset + rules.length;
-    return reply(c, { rules, availableTriggers, conditionKeys, total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/automation/rules?offset=${nextOffset}&limit=${limit} for the next page`]
-        : total === 0 ? ["POST /api/openclaw/automation/rules { \"name\": \"Meeting booked\", \"triggerEvent\": \"meeting_booked\", \"targetStage\": \"Negotiated\" } creates one"] : [],
+    return reply(c, { rules, availableTriggers, conditionKeys, ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: [
+        ...page.next("/automation/rules", rules.length, total),
+        ...(total === 0 ? ["POST /api/openclaw/automation/rules { \"name\": \"Meeting booked\", \"triggerEvent\": \"meeting_booked\", \"targetStage\": \"Negotiated\" } creates one"] : []),
+      ],
     });
   })
   .openapi(createRuleRoute, async (c) => {
@@ -257,7 +247,7 @@ export const automationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
   .openapi(runsRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const filters = [
       db`true`,
       ...(query.leadId !== undefined ? [db`lead_id = ${query.leadId}`] : []),
@@ -271,16 +261,13 @@ export const automationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
                event_id as "eventId", json_build_object('id', from_stage_id, 'name', from_stage_name) as "fromStage",
                json_build_object('id', to_stage_id, 'name', to_stage_name) as "toStage", ran_at as "ranAt"
         from app.automation_runs where ${where}
-        order by ran_at desc, id desc limit ${limit} offset ${query.offset}`,
+        order by ran_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.automation_runs where ${where}`,
     ]);
     if (leads.length === 0) throw notFound("Lead", query.leadId!);
     const total = count!.total;
-    const nextOffset = query.offset + runs.length;
-    const filter = [query.leadId && `leadId=${query.leadId}`, query.ruleId && `ruleId=${query.ruleId}`].filter(Boolean).join("&");
-    return reply(c, { runs, total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total
-        ? [`GET /api/openclaw/automation/runs?${filter ? `${filter}&` : ""}offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    return reply(c, { runs, ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: page.next("/automation/runs", runs.length, total, { leadId: query.leadId, ruleId: query.ruleId }),
     });
   });

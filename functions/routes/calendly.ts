@@ -12,19 +12,22 @@
 // "t.<raw body>">) in constant time within a bounded clock skew, then hands the delivery to
 // app.ingest_calendly_event (lead, touchpoint, meeting, event: all or nothing, idempotent per
 // invitee and event). A meeting bot is scheduled (or canceled) after that commits.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous, type Tx } from "../db.ts";
-import { ApiError } from "../errors.ts";
-import { idempotencyOutsideTransaction } from "../idempotency.ts";
+import { jsonBody, readJsonObject } from "../http/body.ts";
+import type { AppEnv } from "../http/context.ts";
+import { meetingBotStatuses } from "../http/enums.ts";
+import { ApiError } from "../http/errors.ts";
+import { idempotencyOutsideTransaction } from "../http/idempotency.ts";
+import { bearerAuth, commonErrors, envelope, errorResponse, idempotencyError, json, notFoundError, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { asTenant, tenantAuthenticated } from "../http/tenant.ts";
+import { validationWithHints } from "../http/validation.ts";
 import { createSubscription, currentUser, deleteSubscription, tokenHint } from "../integrations/calendly.ts";
 import { decryptSecret, encryptSecret, hexBytes, hmacSha256, randomHex, sameBytes, utf8 } from "../integrations/crypto.ts";
 import { cancelBot, NO_KEY_NOTE, scheduleBot } from "../integrations/recall.ts";
-import { bearerAuth, commonErrors, envelope, ErrorSchema, idempotencyError, json, notFoundError, reply } from "../reply.ts";
-import { asTenant, tenantAuthenticated } from "../tenant.ts";
-import { validationHook, validationWithHints } from "../validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -58,7 +61,7 @@ const DisconnectedReply = envelope({
 }).openapi("CalendlyDisconnectedReply");
 
 const MeetingBot = z.object({
-  status: z.enum(["not_scheduled", "scheduling", "scheduled", "failed", "canceled", "transcribed"]),
+  status: z.enum(meetingBotStatuses),
   botId: z.string().optional(),
   note: z.string().optional().openapi({ description: "Why no bot was scheduled, or what became of it." }),
 });
@@ -181,19 +184,9 @@ const unknownWebhook = () =>
   new ApiError(404, "not_found", "No Calendly connection for this webhook URL",
     "The workspace may have disconnected or reconnected Calendly (which changes the URL); GET /api/openclaw/integrations/calendly shows the current one.");
 
-function parseDelivery(raw: Uint8Array): { event?: unknown } & Record<string, unknown> {
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder().decode(raw));
-  } catch {
-    body = undefined;
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new ApiError(400, "invalid_payload", "The delivery must be a JSON object",
-      "Calendly delivers { event, created_at, payload: { uri, email, name, scheduled_event, … } }.");
-  }
-  return body as Record<string, unknown>;
-}
+const invalidDelivery = () =>
+  new ApiError(400, "invalid_payload", "The delivery must be a JSON object",
+    "Calendly delivers { event, created_at, payload: { uri, email, name, scheduled_event, … } }.");
 
 /** After the delivery is committed: schedule a bot for a booking, cancel it for a cancellation. */
 async function followUpBot(c: Context<AppEnv>, token: string, result: WebhookResult): Promise<WebhookResult> {
@@ -225,10 +218,9 @@ async function followUpBot(c: Context<AppEnv>, token: string, result: WebhookRes
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const errors = (description: string) => json(ErrorSchema, description);
 const calendlyErrors = {
-  502: errors("Calendly failed, refused or did not answer in time: nothing was changed."),
-  503: errors("No encryption key is configured for stored tokens (INTEGRATIONS_ENCRYPTION_KEY), or the database is unavailable."),
+  502: errorResponse("Calendly failed, refused or did not answer in time: nothing was changed."),
+  503: errorResponse("No encryption key is configured for stored tokens (INTEGRATIONS_ENCRYPTION_KEY), or the database is unavailable."),
 };
 
 const connectRoute = createRoute({
@@ -238,10 +230,10 @@ const connectRoute = createRoute({
     + "Send an Idempotency-Key to retry safely: the same key and body replay the first answer (status and body, with Idempotent-Replayed: true) without calling Calendly again; the same key with another body answers 422 idempotency_key_reused; a failed attempt keeps no key, so a retry really retries. "
     + "The key is claimed before Calendly is called, so while the first request with a key is still running, a second one answers 409 idempotency_key_in_progress (retry it a few seconds later to get the first answer) and never creates a second subscription. A claim left unfinished by a crash is released after 5 minutes.",
   security: bearerAuth, middleware: [tenantAuthenticated, idempotencyOutsideTransaction],
-  request: { body: { content: { "application/json": { schema: ConnectRequest } }, required: true } },
+  request: jsonBody(ConnectRequest),
   responses: {
     201: json(ConnectionReply, "Connected (or, with Idempotent-Replayed: true, the first answer to this Idempotency-Key)."),
-    409: errors("idempotency_key_in_progress: the first request with this Idempotency-Key is still running; retry shortly."),
+    409: errorResponse("idempotency_key_in_progress: the first request with this Idempotency-Key is still running; retry shortly."),
     ...idempotencyError, ...commonErrors, ...calendlyErrors,
   },
 });
@@ -265,17 +257,17 @@ const webhookRoute = createRoute({
     200: json(WebhookReply, "Lead updated (or a redelivery: duplicate true)."),
     201: json(WebhookReply, "Lead created."),
     202: json(WebhookReply, "Acknowledged; not an event we handle."),
-    400: errors("The delivery is not a Calendly invitee event."),
-    401: errors("Missing, malformed, wrong or stale signature: nothing was written."),
-    402: errors("The workspace is at its plan's lead limit: nothing was written."),
-    404: errors("No Calendly connection has this webhook URL."),
-    413: errors("Body too large."),
-    500: errors("Our fault; Calendly retries."),
-    503: errors("Database unavailable; Calendly retries."),
+    400: errorResponse("The delivery is not a Calendly invitee event."),
+    401: errorResponse("Missing, malformed, wrong or stale signature: nothing was written."),
+    402: errorResponse("The workspace is at its plan's lead limit: nothing was written."),
+    404: errorResponse("No Calendly connection has this webhook URL."),
+    413: errorResponse("Body too large."),
+    500: errorResponse("Our fault; Calendly retries."),
+    503: errorResponse("Database unavailable; Calendly retries."),
   },
 });
 
-export const calendlyRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const calendlyRoutes = createRouter()
   .openapi(connectRoute, async (c) => {
     const { token } = c.req.valid("json");
     const config = c.var.config;
@@ -340,7 +332,7 @@ export const calendlyRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       const [found] = await tx<{ key: string | null }[]>`select app.calendly_signing_key(${token}) as key`;
       if (!found?.key) throw unknownWebhook();
       await verifySignature(found.key, c.req.header(SIGNATURE_HEADER), raw, settings.calendly.webhookToleranceSeconds);
-      const delivery = parseDelivery(raw);
+      const delivery = readJsonObject(raw, invalidDelivery);
       const event = typeof delivery.event === "string" ? delivery.event : null;
       const [row] = await tx<{ result: WebhookResult }[]>`
         select app.ingest_calendly_event(${token}, ${event}, ${tx.json(delivery as never)}, ${settings.recall.apiKey !== undefined}) as result`;

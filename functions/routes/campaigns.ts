@@ -3,41 +3,31 @@
 // template variables and step shape (app._validate_campaign), the tier's campaign limit
 // (402), archiving stopping enrolments, the guardrails. This file validates, calls and
 // shapes the reply. /campaigns/settings is registered before /campaigns/{campaignId}.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { Step, Steps, templateVariables } from "../campaigns/steps.ts";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { jsonBody } from "../http/body.ts";
+import { campaignKinds, campaignStatuses, campaignTriggers } from "../http/enums.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, unknownFields, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
-// Schemas (the step shapes are shared with POST /email/send-sequence)
+// Schemas (the steps are campaigns/steps.ts, shared with POST /email/send-sequence)
 // ---------------------------------------------------------------------------
-export const templateVariables = "{{firstName}} {{lastName}} {{organizationName}} {{businessType}} {{proposalUrl}} {{email}} {{phone}}";
-export const triggers = ["quiz_completed", "proposal_viewed", "cta_clicked", "meeting_booked", "stage_changed", "manual"] as const;
-const skipIfs = ["replied", "opened", "clicked", "meeting_booked"] as const;
-
-export const Step = z.object({
-  delayMinutes: z.number().int().min(0).max(525_600)
-    .openapi({ description: "Minutes to wait: for the first step after enrolment, for later steps after the previous step went out." }),
-  subject: z.string().min(1).max(500).openapi({ example: "Quick idea for {{organizationName}}" }),
-  body: z.string().min(1).max(50_000).openapi({ description: `Plain text. Template variables: ${templateVariables}.`, example: "Hi {{firstName}}, …" }),
-  condition: z.object({ skipIf: z.enum(skipIfs, { error: `must be one of: ${skipIfs.join(", ")}` }) }).nullable().optional()
-    .openapi({ description: "Skip this step when the lead did this since enrolling (replied, opened, clicked a CTA, booked a meeting)." }),
-}).openapi("CampaignStep");
-export const Steps = z.array(Step).min(1, "needs at least 1 step").max(8, "at most 8 steps");
-
 const AiConfig = z.object({
   model: z.string().min(1).max(100).optional().openapi({ example: "gpt-4o-mini" }),
   tone: z.string().min(1).max(200).optional().openapi({ example: "warm and concise" }),
   maxRetries: z.number().int().min(0).max(5).optional().openapi({ description: "Rewrite attempts before falling back to the template (default 2)." }),
 }).openapi("CampaignAiConfig");
 
-const Trigger = z.enum(triggers, { error: `must be one of: ${triggers.join(", ")}` });
+const Trigger = z.enum(campaignTriggers, { error: `must be one of: ${campaignTriggers.join(", ")}` });
 const editableFields = {
   name: z.string().trim().min(1).max(200).openapi({ example: "Quiz follow-up" }),
   steps: Steps,
@@ -50,7 +40,7 @@ const editableFields = {
 };
 const createFields = {
   ...editableFields,
-  status: z.enum(["active", "paused"], { error: "must be active or paused" }).optional().openapi({ description: "Default active." }),
+  status: z.enum(campaignStatuses).extract(["active", "paused"], { error: "must be active or paused" }).optional().openapi({ description: "Default active." }),
 };
 const CreateCampaign = z.looseObject(createFields).openapi("CreateCampaignRequest");
 const updateFields = { ...editableFields, name: editableFields.name.optional(), steps: Steps.optional() };
@@ -59,8 +49,8 @@ const UpdateCampaign = z.looseObject(updateFields).openapi("UpdateCampaignReques
 const Campaign = z.object({
   id: z.string(),
   name: z.string(),
-  kind: z.enum(["sequence", "adhoc"]).openapi({ description: "adhoc: made by POST /email/send-sequence; not counted against the plan." }),
-  status: z.enum(["draft", "active", "paused", "archived"]),
+  kind: z.enum(campaignKinds).openapi({ description: "adhoc: made by POST /email/send-sequence; not counted against the plan." }),
+  status: z.enum(campaignStatuses),
   steps: z.array(Step),
   trigger: Trigger,
   triggerStage: z.object({ id: z.string(), name: z.string() }).nullable(),
@@ -75,16 +65,12 @@ type CampaignRow = z.infer<typeof Campaign>;
 
 const CampaignId = z.object({ campaignId: z.string().min(1).max(100).openapi({ param: { name: "campaignId", in: "path" }, example: "cmp_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
 const CampaignReply = envelope({ id: z.string(), campaign: Campaign }).openapi("CampaignReply");
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
-  status: z.enum(["draft", "active", "paused", "archived"]).optional(),
-  kind: z.enum(["sequence", "adhoc", "all"]).default("sequence").openapi({ description: "Default sequence; adhoc lists send-sequence campaigns." }),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  status: z.enum(campaignStatuses).optional(),
+  kind: z.enum([...campaignKinds, "all"]).default("sequence").openapi({ description: "Default sequence; adhoc lists send-sequence campaigns." }),
+  ...pageQuery,
 });
-const ListReply = envelope({
-  campaigns: z.array(Campaign), total: z.number().int(), limit: z.number().int(), offset: z.number().int(),
-}).openapi("CampaignListReply");
+const ListReply = envelope({ campaigns: z.array(Campaign), ...pageFields }).openapi("CampaignListReply");
 
 const SendWindow = z.object({
   start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "must be HH:MM").openapi({ example: "09:00" }),
@@ -108,7 +94,7 @@ const SettingsReply = envelope({ settings: Settings }).openapi("CampaignSettings
 
 const hints = {
   steps: `steps is a list of 1-8 { delayMinutes, subject, body, condition? }; templates may use ${templateVariables}.`,
-  trigger: `trigger is one of: ${triggers.join(", ")}.`,
+  trigger: `trigger is one of: ${campaignTriggers.join(", ")}.`,
   ai_config: "ai_config is { model?, tone?, maxRetries? (0-5) }.",
 };
 
@@ -125,7 +111,7 @@ const campaignSelect = `
    from app.enrollments e where e.org_id = c.org_id and e.campaign_id = c.id) as enrollments,
   c.created_at as "createdAt", c.updated_at as "updatedAt"`;
 
-export function readCampaign(db: Tx, id: string) {
+function readCampaign(db: Tx, id: string) {
   return db<CampaignRow[]>`
     select ${db.unsafe(campaignSelect)} from app.campaigns c left join app.stages s on s.id = c.trigger_stage_id
     where c.id = ${id}`.then(([row]) => {
@@ -160,10 +146,8 @@ async function columns(db: Tx, input: Editable, current?: CampaignRow) {
   };
 }
 
-function ignoredFields(body: Record<string, unknown>, known: string[]): string[] {
-  const ignored = unknownFields(body, known);
-  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}. A campaign has name, steps, trigger, triggerStage, ai_enabled, ai_config, fromName (and status on create).`];
-}
+const ignoredFields = (body: Record<string, unknown>, known: string[]) =>
+  ignoredFieldWarnings(body, known, "A campaign has name, steps, trigger, triggerStage, ai_enabled, ai_config, fromName (and status on create).");
 
 const enrollStep = (id: string) => `POST /api/openclaw/campaigns/${id}/enroll { "leadId": "rp_…" } enrols a lead`;
 const enrollmentsStep = (id: string) => `GET /api/openclaw/campaigns/${id}/enrollments shows each lead's progress`;
@@ -176,7 +160,6 @@ type SettingsRow = z.infer<typeof Settings>;
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-export const jsonBody = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
 const tags = ["Campaigns"];
 
 const getSettingsRoute = createRoute({
@@ -232,7 +215,7 @@ async function setStatus(db: Tx, id: string, action: "pause" | "resume") {
   return { campaign: await readCampaign(db, id), warnings: [] };
 }
 
-export const campaignsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const campaignsRoutes = createRouter()
   .openapi(getSettingsRoute, async (c) => {
     const [settings] = await c.var.db<SettingsRow[]>`select ${c.var.db.unsafe(settingsSelect)} from app.campaign_settings`;
     return reply(c, { settings: settings! }, { next_steps: ["PUT /api/openclaw/campaigns/settings { \"dailyCap\": 200, \"sendWindow\": { \"start\": \"09:00\", \"end\": \"17:00\", \"timeZone\": \"Europe/Berlin\", \"weekdaysOnly\": true } }"] });
@@ -260,7 +243,7 @@ export const campaignsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const filters = [
       db`true`,
       ...(query.kind !== "all" ? [db`c.kind = ${query.kind}`] : []),
@@ -270,12 +253,12 @@ export const campaignsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const [rows, [count]] = await Promise.all([
       db<CampaignRow[]>`
         select ${db.unsafe(campaignSelect)} from app.campaigns c left join app.stages s on s.id = c.trigger_stage_id
-        where ${where} order by c.created_at desc, c.id desc limit ${limit} offset ${query.offset}`,
+        where ${where} order by c.created_at desc, c.id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.campaigns c where ${where}`,
     ]);
     const total = count!.total;
-    return reply(c, { campaigns: rows, total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
+    return reply(c, { campaigns: rows, ...page.fields(total) }, {
+      warnings: page.warnings,
       next_steps: total === 0 ? ["POST /api/openclaw/campaigns { \"name\": \"…\", \"steps\": [{ \"delayMinutes\": 0, \"subject\": \"…\", \"body\": \"Hi {{firstName}}\" }] } creates one"] : [],
     });
   })

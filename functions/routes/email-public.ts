@@ -3,15 +3,16 @@
 // unsubscribes, including RFC 8058 one-click POSTs from mail clients) and the bounce
 // webhook (the org's API key) that an email provider or the agent calls when mail bounced.
 // Suppression, stopping enrolments and the events are app.unsubscribe / app.record_bounce.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError, toApiError } from "../errors.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook, validationWithHints } from "../validation.ts";
-import { jsonBody } from "./campaigns.ts";
+import { jsonBody } from "../http/body.ts";
+import type { AppEnv } from "../http/context.ts";
+import { ApiError, toApiError } from "../http/errors.ts";
+import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { validationWithHints } from "../http/validation.ts";
 
 const Token = z.object({ token: z.string().min(1).max(200).openapi({ param: { name: "token", in: "path" }, description: "The token from the email's unsubscribe link." }) });
 const UnsubscribeReply = envelope({
@@ -68,7 +69,7 @@ function notFoundPage(c: Context<AppEnv>, err: unknown) {
 
 interface Unsubscribed { email: string; organizationName: string; alreadyUnsubscribed: boolean; stoppedEnrollments: number }
 
-export const emailPublicRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const emailPublicRoutes = createRouter()
   .openapi(unsubscribeRoute("get"), async (c) => {
     const { token } = c.req.valid("param");
     try {

@@ -7,24 +7,26 @@
 // request's transaction, so it does not apply here; enrichment is idempotent by itself
 // (a recently enriched lead is returned as stored unless force is sent, and a lead that is
 // being enriched is refused with 409 rather than enriched twice).
-import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, type Hook, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import { createEnricher, type Enricher, type EnrichmentRunContext, type EnrichmentState, readEnrichment } from "../enrichment/enrich.ts";
 import { createProviders } from "../enrichment/providers.ts";
-import { ApiError, errorReply, notFound } from "../errors.ts";
-import { bearerAuth, commonErrors, envelope, ErrorSchema, json, notFoundError, reply } from "../reply.ts";
-import { asTenant, tenantAuthenticated, tenantTransaction } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import { jsonBody, jsonObject } from "../http/body.ts";
+import type { AppEnv } from "../http/context.ts";
+import { enrichmentStatuses } from "../http/enums.ts";
+import { ApiError, errorReply, notFound } from "../http/errors.ts";
+import { MAX_LIMIT, pageOf } from "../http/paging.ts";
+import { bearerAuth, commonErrors, envelope, errorResponse, json, notFoundError, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { asTenant, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
+import { validationHook } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
 const LeadId = z.string().trim().min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" });
-const jsonObject = z.record(z.string(), z.unknown());
 const MAX_BULK = 5;
-const MAX_LIMIT = 200;
 
 const EnrichRequest = z.object({
   leadId: LeadId,
@@ -42,7 +44,6 @@ const SpiderWebRequest = z.object({
   limit: z.number().int().min(1).optional().openapi({ description: `Connections returned, strongest first: default 50, at most ${MAX_LIMIT}.` }),
 }).openapi("SpiderWebRequest");
 
-const statuses = ["not_enriched", "enriching", "complete", "failed"] as const;
 const topLevel = {
   enrichedAt: z.string().nullable(),
   title: z.string().nullable(),
@@ -58,14 +59,14 @@ const topLevel = {
 
 const EnrichReply = envelope({
   leadId: z.string(),
-  status: z.enum(statuses).openapi({ description: "complete or failed: check it." }),
+  status: z.enum(enrichmentStatuses).openapi({ description: "complete or failed: check it." }),
   ...topLevel,
   error: z.string().optional().openapi({ description: "Why it failed (status failed only)." }),
 }).openapi("EnrichReply");
 
 const StatusReply = envelope({
   leadId: z.string(),
-  status: z.enum(statuses),
+  status: z.enum(enrichmentStatuses),
   startedAt: z.string().nullable().openapi({ description: "When the latest run started." }),
   error: z.string().nullable(),
   ...topLevel,
@@ -74,7 +75,7 @@ const StatusReply = envelope({
 const BulkReply = envelope({
   results: z.array(z.object({
     leadId: z.string(),
-    status: z.enum(statuses),
+    status: z.enum(enrichmentStatuses),
     error: z.string().optional(),
     errorCode: z.string().optional().openapi({ description: "not_found, lead_deleted, enrichment_in_progress, … when the lead could not be enriched at all." }),
     enrichedAt: z.string().nullable().optional(),
@@ -153,12 +154,11 @@ const enrichValidationHook: Hook<any, AppEnv, any, any> = (result, c) => {
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-const busyError = { 409: json(ErrorSchema, "The lead is deleted, or another request is enriching it right now.") } as const;
+const busyError = { 409: errorResponse("The lead is deleted, or another request is enriching it right now.") } as const;
 
 const enrichRoute = createRoute({
   method: "post", path: "/enrich", tags: ["Enrichment"], summary: "Enrich one lead synchronously (answers complete or failed within the time budget)",
-  security: bearerAuth, middleware: [tenantAuthenticated], request: body(EnrichRequest),
+  security: bearerAuth, middleware: [tenantAuthenticated], request: jsonBody(EnrichRequest),
   responses: { 200: json(EnrichReply, "The result: check status."), ...notFoundError, ...busyError, ...commonErrors },
 });
 const statusRoute = createRoute({
@@ -168,16 +168,16 @@ const statusRoute = createRoute({
 });
 const bulkRoute = createRoute({
   method: "post", path: "/enrich/bulk", tags: ["Enrichment"], summary: `Enrich up to ${MAX_BULK} leads side by side within one time budget`,
-  security: bearerAuth, middleware: [tenantAuthenticated], request: body(BulkRequest),
+  security: bearerAuth, middleware: [tenantAuthenticated], request: jsonBody(BulkRequest),
   responses: { 200: json(BulkReply, "One result per lead; failures are per lead."), ...commonErrors },
 });
 const spiderWebRoute = createRoute({
   method: "post", path: "/enrich/spider-web", tags: ["Enrichment"], summary: "How a lead connects to your other leads",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(SpiderWebRequest),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(SpiderWebRequest),
   responses: { 200: json(SpiderWebReply, "Connections, strongest first."), ...notFoundError, ...busyError, ...commonErrors },
 });
 
-export const enrichRoutes = new OpenAPIHono<AppEnv>({ defaultHook: enrichValidationHook })
+export const enrichRoutes = createRouter(enrichValidationHook)
   .openapi(enrichRoute, async (c) => {
     const { leadId, force } = c.req.valid("json");
     const { state, warnings } = await enricherOf(c).enrichLead(runContext(c), leadId, { force: force ?? false, deadline: deadline(c) });
@@ -218,7 +218,7 @@ export const enrichRoutes = new OpenAPIHono<AppEnv>({ defaultHook: enrichValidat
   })
   .openapi(spiderWebRoute, async (c) => {
     const { leadId, limit: asked } = c.req.valid("json");
-    const limit = Math.min(asked ?? 50, MAX_LIMIT);
+    const { limit, warnings } = pageOf({ limit: asked });
     const db = c.var.db;
     // The CTE is computed once and read three times: the page, the total, the distinct leads.
     const rows = await db<(z.infer<typeof Connection> & { total: number; leads: number })[]>`
@@ -230,7 +230,6 @@ export const enrichRoutes = new OpenAPIHono<AppEnv>({ defaultHook: enrichValidat
       limit ${limit}`;
     const counts = rows[0] ?? { total: 0, leads: 0 };
     const connections = rows.map(({ leadId: id, name, connectionType, detail, strength }) => ({ leadId: id, name, connectionType, detail, strength }));
-    const warnings = asked !== undefined && asked > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [];
     return reply(c, { leadId, connections, totalConnections: counts.total, connectedLeads: counts.leads }, {
       warnings,
       next_steps: counts.total === 0

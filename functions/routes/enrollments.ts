@@ -2,67 +2,31 @@
 // history. Enrolling (one active enrolment per campaign and lead, suppressed addresses
 // refused, a restart waiting out the 48 h cooldown) is app.enroll_lead; the history is
 // written by the outbox functions and the event trigger.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import type { Tx } from "../db.ts";
-import { idempotency } from "../idempotency.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { Enrollment, type EnrollmentRow, enrollmentWarnings } from "../campaigns/enrollment.ts";
+import { jsonBody } from "../http/body.ts";
+import { enrollmentStatuses } from "../http/enums.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
-import { jsonBody, readCampaign } from "./campaigns.ts";
-
-const statuses = ["active", "completed", "stopped"] as const;
-export const Enrollment = z.object({
-  id: z.string(),
-  campaignId: z.string(),
-  leadId: z.string(),
-  status: z.enum(statuses),
-  currentStep: z.number().int().openapi({ description: "The next step to send (0-based)." }),
-  totalSteps: z.number().int(),
-  nextStepAt: z.string().nullable().openapi({ description: "When the next step is due; null while it is in the outbox or when finished." }),
-  deferredReason: z.string().nullable().openapi({ description: "The guardrail holding the due step back, if any." }),
-  source: z.enum(["manual", "trigger", "send_sequence"]),
-  enrolledAt: z.string(),
-  finishedAt: z.string().nullable(),
-  stopReason: z.string().nullable().openapi({ description: "email_replied, meeting_booked, unsubscribed, email_bounced, stage_won, stage_lost, campaign archived, send failed: …, all N steps done." }),
-  cooldownUntil: z.string().nullable().openapi({ description: "The first step waits until the 48 h cooldown after the lead's previous sequence ends." }),
-  history: z.array(z.object({ at: z.string(), event: z.string(), step: z.number().int().nullable(), detail: z.string().nullable() })),
-  messages: z.array(z.object({
-    id: z.string(), step: z.number().int(),
-    status: z.enum(["queued", "claimed", "sending", "sent", "failed", "skipped", "canceled", "unconfirmed"]),
-    attempts: z.number().int(), to: z.string(), messageId: z.string().nullable(), subject: z.string().nullable(),
-    reason: z.string().nullable().openapi({ description: "Why it was deferred, skipped, canceled or is unconfirmed." }),
-    lastError: z.string().nullable(), warnings: z.array(z.string()), sentAt: z.string().nullable(), nextAttemptAt: z.string().nullable(),
-  })),
-}).openapi("Enrollment");
-type EnrollmentRow = z.infer<typeof Enrollment>;
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 
 const CampaignId = z.object({ campaignId: z.string().min(1).max(100).openapi({ param: { name: "campaignId", in: "path" }, example: "cmp_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
 const enrollFields = { leadId: z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }) };
 const Enroll = z.looseObject(enrollFields).openapi("EnrollRequest");
-export const EnrollmentReply = envelope({ id: z.string(), enrollment: Enrollment }).openapi("EnrollmentReply");
+const EnrollmentReply = envelope({ id: z.string(), enrollment: Enrollment }).openapi("EnrollmentReply");
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
-  status: z.enum(statuses).optional(),
+  status: z.enum(enrollmentStatuses).optional(),
   leadId: z.string().min(1).max(100).optional(),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
-const ListReply = envelope({
-  campaignId: z.string(), enrollments: z.array(Enrollment), total: z.number().int(), limit: z.number().int(), offset: z.number().int(),
-}).openapi("EnrollmentListReply");
-
-/** What will hold a new enrolment's first email back: a paused campaign, the cooldown. */
-export async function enrollmentWarnings(db: Tx, enrollment: EnrollmentRow): Promise<string[]> {
-  const [campaign] = await db<{ status: string }[]>`select status from app.campaigns where id = ${enrollment.campaignId}`;
-  return [
-    ...(campaign!.status !== "active" ? [`The campaign is ${campaign!.status}: nothing is sent until it is resumed`] : []),
-    ...(enrollment.cooldownUntil ? [`The first email waits for the 48 h cooldown after the lead's previous sequence (until ${enrollment.cooldownUntil})`] : []),
-  ];
-}
+const ListReply = envelope({ campaignId: z.string(), enrollments: z.array(Enrollment), ...pageFields }).openapi("EnrollmentListReply");
 
 const enrollRoute = createRoute({
   method: "post", path: "/campaigns/{campaignId}/enroll", tags: ["Campaigns"], summary: "Enrol a lead in a campaign",
@@ -75,7 +39,7 @@ const listRoute = createRoute({
   responses: { 200: json(ListReply, "A page of enrolments."), ...notFoundError, ...commonErrors },
 });
 
-export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const enrollmentsRoutes = createRouter()
   .openapi(enrollRoute, async (c) => {
     const { campaignId } = c.req.valid("param");
     const input = c.req.valid("json");
@@ -83,9 +47,8 @@ export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
     const [row] = await db<{ enrollment: EnrollmentRow }[]>`select app.enroll_lead(${campaignId}, ${input.leadId}) as enrollment`;
     const enrollment = row!.enrollment;
     const warnings = await enrollmentWarnings(db, enrollment);
-    const ignored = unknownFields(input, Object.keys(enrollFields));
     return reply(c, { id: enrollment.id, enrollment }, {
-      warnings: [...warnings, ...(ignored.length ? [`Ignored field(s): ${ignored.join(", ")}`] : [])],
+      warnings: [...warnings, ...ignoredFieldWarnings(input, Object.keys(enrollFields))],
       next_steps: [`GET /api/openclaw/campaigns/${campaignId}/enrollments?leadId=${input.leadId} shows its progress`],
     }, 201);
   }, validationWithHints({ leadId: "Send { \"leadId\": \"rp_…\" }; GET /api/openclaw/leads lists your leads." }))
@@ -93,8 +56,9 @@ export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
     const { campaignId } = c.req.valid("param");
     const query = c.req.valid("query");
     const db = c.var.db;
-    await readCampaign(db, campaignId);
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const [campaign] = await db`select 1 from app.campaigns where id = ${campaignId}`;
+    if (!campaign) throw notFound("Campaign", campaignId);
+    const page = pageOf(query);
     const filters = [
       db`e.campaign_id = ${campaignId}`,
       ...(query.status ? [db`e.status = ${query.status}`] : []),
@@ -104,10 +68,8 @@ export const enrollmentsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
     const [rows, [count]] = await Promise.all([
       db<{ e: EnrollmentRow }[]>`
         select app.enrollment_json(e.id) as e from app.enrollments e
-        where ${where} order by e.enrolled_at desc, e.id desc limit ${limit} offset ${query.offset}`,
+        where ${where} order by e.enrolled_at desc, e.id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.enrollments e where ${where}`,
     ]);
-    return reply(c, { campaignId, enrollments: rows.map((r) => r.e), total: count!.total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-    });
+    return reply(c, { campaignId, enrollments: rows.map((r) => r.e), ...page.fields(count!.total) }, { warnings: page.warnings });
   });

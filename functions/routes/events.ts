@@ -4,24 +4,25 @@
 // stage_changed, so those two are not recordable here. The database checks the type
 // (app.require_event_type, hint from app.event_types), the lead, the data ranges and the
 // externalId dedup, and rescores the lead; this file validates, calls and shapes the reply.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { jsonBody, jsonObject } from "../http/body.ts";
+import { type ScoreLabel, scoreLabels } from "../http/enums.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-const jsonObject = z.record(z.string(), z.unknown());
 const LeadId = z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" });
 const EventType = z.string({ error: "is required" }).min(1).max(100)
   .openapi({ description: "quiz_completed, proposal_viewed, video_watched, cta_clicked, meeting_booked, meeting_canceled, email_sent, email_opened, email_replied, email_bounced or unsubscribed.", example: "proposal_viewed" });
-export const scoreLabels = ["hot", "warm", "cool", "cold"] as const;
 
 const recordFields = {
   leadId: LeadId,
@@ -59,18 +60,14 @@ const Event = z.object({
 }).openapi("Event");
 type EventRow = z.infer<typeof Event>;
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
   leadId: LeadId.optional().openapi({ description: "One lead's events; leave out for the whole workspace." }),
   type: EventType.optional(),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
 const ListReply = envelope({
   events: z.array(Event),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("EventListReply");
 
 const hints = {
@@ -91,7 +88,7 @@ interface Recorded {
   leadId: string;
   type: string;
   score: number | null;
-  label: (typeof scoreLabels)[number] | null;
+  label: ScoreLabel | null;
 }
 
 // ---------------------------------------------------------------------------
@@ -100,7 +97,7 @@ interface Recorded {
 const recordRoute = createRoute({
   method: "post", path: "/events", tags: ["Events"], summary: "Record an engagement signal (rescores the lead)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency],
-  request: { body: { content: { "application/json": { schema: RecordEvent } }, required: true } },
+  request: jsonBody(RecordEvent),
   responses: {
     201: json(RecordedReply, "Event recorded; the lead's score after it."),
     200: json(RecordedReply, "Duplicate externalId: the first event, nothing counted twice."),
@@ -113,7 +110,7 @@ const listRoute = createRoute({
   responses: { 200: json(ListReply, "A page of events."), ...notFoundError, ...commonErrors },
 });
 
-export const eventsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const eventsRoutes = createRouter()
   .openapi(recordRoute, async (c) => {
     const input = c.req.valid("json");
     const db = c.var.db;
@@ -121,12 +118,11 @@ export const eventsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       select app.record_event(${input.leadId}, ${input.type}, ${db.json((input.data ?? {}) as never)},
         ${input.occurredAt ?? null}, ${input.externalId ?? null}) as recorded`;
     const r = row!.recorded;
-    const ignored = unknownFields(input, Object.keys(recordFields));
     const body = { eventId: r.id, duplicate: r.duplicate, leadId: r.leadId, type: r.type, score: r.score, label: r.label };
     const guidance = {
       warnings: [
         ...(r.duplicate ? [`Event ${r.id} already has this externalId; nothing was recorded or counted again`] : []),
-        ...(ignored.length > 0 ? [`Ignored field(s): ${ignored.join(", ")}. Put extra details in data.`] : []),
+        ...ignoredFieldWarnings(input, Object.keys(recordFields), "Put extra details in data."),
       ],
       next_steps: [
         `POST /api/openclaw/leads/score { "leadId": "${r.leadId}" } explains the score factor by factor`,
@@ -138,7 +134,7 @@ export const eventsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     if (query.type !== undefined) await db`select app.require_event_type(${query.type}, false)`;
     if (query.leadId !== undefined) {
       const [lead] = await db`select 1 from app.leads where id = ${query.leadId}`;
@@ -151,15 +147,12 @@ export const eventsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
     const where = conditions.reduce((acc, cond) => db`${acc} and ${cond}`, db`true`);
     const [rows, [count]] = await Promise.all([
       db<EventRow[]>`select ${db.unsafe(eventSelect)} from app.events where ${where}
-        order by occurred_at desc, id desc limit ${limit} offset ${query.offset}`,
+        order by occurred_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.events where ${where}`,
     ]);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    const filter = [query.leadId !== undefined ? `leadId=${query.leadId}` : "", query.type !== undefined ? `type=${query.type}` : ""]
-      .filter(Boolean).map((f) => `${f}&`).join("");
-    return reply(c, { events: rows, total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/events?${filter}offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    return reply(c, { events: rows, ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: page.next("/events", rows.length, total, { leadId: query.leadId, type: query.type }),
     });
   }, validationWithHints(hints));

@@ -3,30 +3,30 @@
 // here and in GET /health, and acknowledges them. Who may change what is decided in the
 // database (app.feedback's column grants and policies, app.respond_to_feedback); this
 // file picks the caller's path, validates, calls and shapes the reply.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
-import { adminTransaction, isAdminRequest } from "../admin.ts";
-import type { AppEnv } from "../context.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { acknowledgeStep } from "../feedback/responses.ts";
+import { adminTransaction, isAdminRequest } from "../http/admin.ts";
+import { jsonBody, jsonObject } from "../http/body.ts";
+import type { AppEnv } from "../http/context.ts";
+import { feedbackPriorities, feedbackStatuses, feedbackTypes } from "../http/enums.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
-  bearerAuth, commonErrors, envelope, ErrorSchema, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+  bearerAuth, commonErrors, envelope, errorResponse, idempotencyError, json, notFoundError, reply,
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-const types = ["bug", "feature", "error", "question", "improvement", "other"] as const;
-const priorities = ["critical", "high", "medium", "low"] as const;
-const statuses = ["open", "in_progress", "resolved", "wont_fix"] as const;
-const jsonObject = z.record(z.string(), z.unknown());
-
 const createFields = {
-  type: z.enum(types).openapi({ example: "bug" }),
+  type: z.enum(feedbackTypes).openapi({ example: "bug" }),
   agent: z.string().trim().min(1).max(200).optional().openapi({ example: "your-agent-name" }),
-  priority: z.enum(priorities).optional().openapi({ description: "Default medium." }),
+  priority: z.enum(feedbackPriorities).optional().openapi({ description: "Default medium." }),
   title: z.string().trim().min(1).max(300).openapi({ example: "API Error: POST /api/openclaw/enrich" }),
   description: z.string().max(20_000).optional(),
   context: jsonObject.optional().openapi({ description: "Anything that helps reproduce: endpoint, statusCode, errorMessage, requestBody.", example: { endpoint: "/api/openclaw/enrich", statusCode: 500 } }),
@@ -35,7 +35,7 @@ const CreateFeedback = z.looseObject(createFields).openapi("CreateFeedbackReques
 
 const patchFields = {
   acknowledged: z.literal(true).optional().openapi({ description: "Workspace keys: mark the response as read (the only change a workspace may make)." }),
-  status: z.enum(statuses).optional().openapi({ description: "Operator (EIR admin key) only." }),
+  status: z.enum(feedbackStatuses).optional().openapi({ description: "Operator (EIR admin key) only." }),
   response: z.string().trim().min(1).max(20_000).optional().openapi({ description: "Operator only. Shown to the workspace in GET /health until acknowledged." }),
   responder: z.string().trim().min(1).max(200).optional().openapi({ description: "Operator only: who answered (default \"eir\")." }),
 };
@@ -44,13 +44,13 @@ const PatchFeedback = z.looseObject(patchFields).openapi("PatchFeedbackRequest")
 const Feedback = z.object({
   id: z.string(),
   orgId: z.string(),
-  type: z.enum(types),
+  type: z.enum(feedbackTypes),
   agent: z.string().nullable(),
-  priority: z.enum(priorities),
+  priority: z.enum(feedbackPriorities),
   title: z.string(),
   description: z.string().nullable(),
   context: jsonObject,
-  status: z.enum(statuses),
+  status: z.enum(feedbackStatuses),
   response: z.string().nullable(),
   respondedAt: z.string().nullable(),
   respondedBy: z.string().nullable(),
@@ -64,26 +64,22 @@ type FeedbackRow = z.infer<typeof Feedback>;
 const CreatedReply = envelope({ feedbackId: z.string(), feedback: Feedback }).openapi("CreatedFeedbackReply");
 const FeedbackReply = envelope({ feedbackId: z.string(), feedback: Feedback }).openapi("FeedbackReply");
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
-  status: z.enum(statuses).optional(),
-  type: z.enum(types).optional(),
+  status: z.enum(feedbackStatuses).optional(),
+  type: z.enum(feedbackTypes).optional(),
   id: z.string().min(1).max(100).optional().openapi({ example: "fb_3f9c0a1b2c3d4e5f6a7b8c9d" }),
   unread: z.enum(["true", "false"]).transform((v) => v === "true").optional().openapi({ description: "Only items with (true) or without (false) an unread response." }),
   orgId: z.string().min(1).max(100).optional().openapi({ description: "Operator: one workspace's feedback. A workspace key only ever sees its own." }),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
 const ListReply = envelope({
   feedback: z.array(Feedback),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("FeedbackListReply");
 
 const IdParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" }, example: "fb_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
 
-const forbiddenError = { 403: json(ErrorSchema, "Only the operator (EIR admin key) may do that, or operator access is not configured.") } as const;
+const forbiddenError = { 403: errorResponse("Only the operator (EIR admin key) may do that, or operator access is not configured.") } as const;
 
 // ---------------------------------------------------------------------------
 // Database access and guidance
@@ -92,8 +88,6 @@ const feedbackSelect = `
   id, org_id as "orgId", type, agent, priority, title, description, context, status, response,
   responded_at as "respondedAt", responded_by as "respondedBy", acknowledged_at as "acknowledgedAt",
   unread, created_at as "createdAt", updated_at as "updatedAt"`;
-
-export const acknowledgeStep = (id: string) => `PATCH /api/openclaw/feedback/${id} { acknowledged: true }`;
 
 const ignoredFields = (body: Record<string, unknown>, known: string[]) => {
   const ignored = unknownFields(body, known);
@@ -111,11 +105,9 @@ const tenantOrAdmin = createMiddleware<AppEnv>((c, next) =>
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-
 const createFeedbackRoute = createRoute({
   method: "post", path: "/feedback", tags: ["Feedback"], summary: "Report a bug, error, question or request to ClawCRM EIR",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateFeedback),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateFeedback),
   responses: { 201: json(CreatedReply, "Feedback filed."), ...idempotencyError, ...commonErrors },
 });
 const listRoute = createRoute({
@@ -127,11 +119,11 @@ const listRoute = createRoute({
 const patchRoute = createRoute({
   method: "patch", path: "/feedback/{id}", tags: ["Feedback"],
   summary: "Workspace: acknowledge a response ({ acknowledged: true }). Operator: set status and response",
-  security: bearerAuth, middleware: [tenantOrAdmin], request: { params: IdParam, ...body(PatchFeedback) },
+  security: bearerAuth, middleware: [tenantOrAdmin], request: { params: IdParam, ...jsonBody(PatchFeedback) },
   responses: { 200: json(FeedbackReply, "Feedback updated."), ...forbiddenError, ...notFoundError, ...commonErrors },
 });
 
-export const feedbackRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const feedbackRoutes = createRouter()
   .openapi(createFeedbackRoute, async (c) => {
     const input = c.req.valid("json");
     const db = c.var.db;
@@ -156,7 +148,7 @@ export const feedbackRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     // A workspace key reads under row-level security (its own org only); the operator reads every org.
     const filters = [
       db`true`,
@@ -168,20 +160,21 @@ export const feedbackRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
     const [rows, [count]] = await Promise.all([
-      db<FeedbackRow[]>`select ${db.unsafe(feedbackSelect)} from app.feedback where ${where} order by created_at desc, id desc limit ${limit} offset ${query.offset}`,
+      db<FeedbackRow[]>`select ${db.unsafe(feedbackSelect)} from app.feedback where ${where} order by created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.feedback where ${where}`,
     ]);
     const total = count!.total;
-    const warnings = query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [];
-    if (query.id !== undefined && total === 0) {
-      warnings.push(`No feedback ${query.id} matches${isAdminRequest(c) ? "" : " in this workspace (ids belong to one workspace)"}`);
-    }
-    const nextOffset = query.offset + rows.length;
-    const next_steps = [
-      ...(isAdminRequest(c) ? [] : rows.filter((r) => r.unread).map((r) => acknowledgeStep(r.id))),
-      ...(nextOffset < total ? [`GET /api/openclaw/feedback?offset=${nextOffset}&limit=${limit} for the next page`] : []),
-    ];
-    return reply(c, { feedback: rows, total, limit, offset: query.offset }, { warnings, next_steps });
+    return reply(c, { feedback: rows, ...page.fields(total) }, {
+      warnings: [
+        ...page.warnings,
+        ...(query.id !== undefined && total === 0
+          ? [`No feedback ${query.id} matches${isAdminRequest(c) ? "" : " in this workspace (ids belong to one workspace)"}`] : []),
+      ],
+      next_steps: [
+        ...(isAdminRequest(c) ? [] : rows.filter((r) => r.unread).map((r) => acknowledgeStep(r.id))),
+        ...page.next("/feedback", rows.length, total),
+      ],
+    });
   })
   .openapi(patchRoute, async (c) => {
     const { id } = c.req.valid("param");

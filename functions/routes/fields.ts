@@ -3,21 +3,23 @@
 // the choice types, no change that live leads' values would break), and the check of every
 // lead's customFields against the definitions. This file validates, calls and shapes the
 // reply.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { jsonBody } from "../http/body.ts";
+import { fieldTypes } from "../http/enums.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-export const fieldTypes = ["text", "number", "date", "select", "multiselect", "boolean"] as const;
 const FieldType = z.enum(fieldTypes, { error: `must be one of: ${fieldTypes.join(", ")}` });
 const Key = z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/, "must start with a letter and hold only letters, digits and _ (at most 64)")
   .openapi({ description: "The key in a lead's customFields; unique per workspace (case-insensitive); cannot change.", example: "practiceSize" });
@@ -63,16 +65,10 @@ type FieldRow = z.infer<typeof Field>;
 
 const FieldReply = envelope({ id: z.string(), field: Field }).openapi("CustomFieldReply");
 
-const MAX_LIMIT = 200;
-const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-});
+const ListQuery = z.object(pageQuery);
 const ListReply = envelope({
   fields: z.array(Field),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("CustomFieldListReply");
 
 const DeleteQuery = z.object({
@@ -103,10 +99,8 @@ const refusalWithoutRef = (usage: string) =>
     fields: [{ field: "id", message: "id or key is required" }],
   });
 
-function ignoredFields(body: Record<string, unknown>, known: string[]): string[] {
-  const ignored = unknownFields(body, known);
-  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}. A custom field has key, label, fieldType, options, required and order.`];
-}
+const ignoredFields = (body: Record<string, unknown>, known: string[]) =>
+  ignoredFieldWarnings(body, known, "A custom field has key, label, fieldType, options, required and order.");
 
 /** Live leads that lack a value for a required field: they need one at their next customFields write. */
 async function missingRequiredWarnings(db: Tx, field: FieldRow): Promise<string[]> {
@@ -125,8 +119,6 @@ const usageStep = (key: string) => `POST /api/openclaw/leads { "firstName": …,
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-
 const listRoute = createRoute({
   method: "get", path: "/fields", tags: ["Custom fields"], summary: "The workspace's custom field definitions",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
@@ -134,12 +126,12 @@ const listRoute = createRoute({
 });
 const createFieldRoute = createRoute({
   method: "post", path: "/fields", tags: ["Custom fields"], summary: "Define a custom field (text | number | date | select | multiselect | boolean)",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateField),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateField),
   responses: { 201: json(FieldReply, "Field defined."), ...conflictError, ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
   method: "put", path: "/fields", tags: ["Custom fields"], summary: "Change a field (by id or key): label, type, options, required, order",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateField),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateField),
   responses: { 200: json(FieldReply, "Field changed."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -148,22 +140,22 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Definition deleted."), ...notFoundError, ...commonErrors },
 });
 
-export const fieldsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const fieldsRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const query = c.req.valid("query");
+    const page = pageOf(c.req.valid("query"));
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
     const [rows, [count]] = await Promise.all([
       db<FieldRow[]>`select ${db.unsafe(fieldSelect)} from app.custom_fields
-                     order by position, lower(key) limit ${limit} offset ${query.offset}`,
+                     order by position, lower(key) limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.custom_fields`,
     ]);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, { fields: rows, total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/fields?offset=${nextOffset}&limit=${limit} for the next page`]
-        : total === 0 ? ["POST /api/openclaw/fields { \"key\": \"practiceSize\", \"fieldType\": \"select\", \"options\": [\"Solo\", \"Small\", \"Large\"] } defines one"] : [],
+    return reply(c, { fields: rows, ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: [
+        ...page.next("/fields", rows.length, total),
+        ...(total === 0 ? ["POST /api/openclaw/fields { \"key\": \"practiceSize\", \"fieldType\": \"select\", \"options\": [\"Solo\", \"Small\", \"Large\"] } defines one"] : []),
+      ],
     });
   })
   .openapi(createFieldRoute, async (c) => {

@@ -3,13 +3,12 @@
 // Public: without a key it only checks the database. With a workspace key it also lists
 // that org's unread responses. A bad key does not fail the check (agents call health to
 // test connectivity): the reply says ok, with a warning about the key.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Sql } from "../db.ts";
-import { ErrorSchema, json } from "../reply.ts";
-import { readApiKey, sha256Hex } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
-import { acknowledgeStep } from "./feedback.ts";
+import { acknowledgeStep } from "../feedback/responses.ts";
+import { errorResponse, json } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { readApiKey, sha256Hex } from "../http/tenant.ts";
 
 /** At most this many unread responses are listed; the rest wait for the next session. */
 const MAX_UNREAD = 20;
@@ -43,7 +42,7 @@ const healthRoute = createRoute({
   responses: {
     200: json(HealthReply, "The API and its database are up; with a valid key, the workspace's unread responses."),
     503: json(HealthReply, "The database did not answer in time."),
-    500: json(ErrorSchema, "Our fault."),
+    500: errorResponse("Our fault."),
   },
 });
 
@@ -109,7 +108,7 @@ const keySteps: Record<KeyOutcome, string[]> = {
   valid: [],
 };
 
-export const healthRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const healthRoutes = createRouter()
   .openapi(healthRoute, async (c) => {
     const result = await withinTimeout(check(c.var.sql, readApiKey(c)), c.var.config.healthTimeoutMs);
     if (!result) {

@@ -8,16 +8,16 @@
 //   generic_webhook            HMAC-SHA256 over "<timestamp>.<raw body>", timestamp within 5 minutes;
 //   form_webhook, api_sdr      X-OpenClaw-Secret or Authorization: Bearer (HMAC accepted too);
 //   gmail                      ?secret= on the Pub/Sub push endpoint, or the header (HMAC accepted too).
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError } from "../errors.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
-import {
-  authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS, type SyncSourceType,
-} from "./sync-sources.ts";
+import { isJsonObject, readJson } from "../http/body.ts";
+import type { AppEnv } from "../http/context.ts";
+import { syncEventOutcomes, type SyncSourceType } from "../http/enums.ts";
+import { ApiError } from "../http/errors.ts";
+import { envelope, errorResponse, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS } from "../sync-sources/inbound.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -27,7 +27,7 @@ const TokenParam = z.object({
 });
 const StageLink = z.object({ id: z.string(), name: z.string() });
 const InboundReply = envelope({
-  outcome: z.enum(["created", "updated", "ignored"]),
+  outcome: z.enum(syncEventOutcomes),
   duplicate: z.boolean().openapi({ description: "true when this event id was received before: the first outcome, nothing written again." }),
   syncSourceId: z.string(),
   event: z.string(),
@@ -41,8 +41,6 @@ const InboundReply = envelope({
   reason: z.string().optional().openapi({ description: "Why an event was ignored." }),
 }).openapi("InboundEventReply");
 type IngestResult = Omit<z.infer<typeof InboundReply>, "success" | "warnings" | "next_steps">;
-
-const errors = (description: string) => json(ErrorSchema, description);
 
 // ---------------------------------------------------------------------------
 // Authentication
@@ -123,21 +121,12 @@ interface InboundEvent {
   warnings: string[];
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
 const invalidPayload = (message: string, hint: string) => new ApiError(400, "invalid_payload", message, hint);
 
 const webhookHint = "Send the event as a JSON object (Content-Type: application/json) or as a form (application/x-www-form-urlencoded), e.g. { \"event\": \"form_submitted\", \"email\": \"jane@acme.com\", \"firstName\": \"Jane\" }.";
 const gmailHint = "Send a Pub/Sub push body { \"message\": { \"data\": base64(JSON), \"messageId\": \"…\" }, \"subscription\": \"…\" } whose data is { \"event\": \"reply_received\", \"from\", \"to\", \"subject\", \"snippet\", \"messageId\", \"threadId\", \"date\" } (or that data object itself).";
 
-function parseJson(text: string, hint: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw invalidPayload("The body is not valid JSON", hint);
-  }
-}
+const notJson = (hint: string) => () => invalidPayload("The body is not valid JSON", hint);
 
 function decodeBase64Json(data: string): unknown {
   try {
@@ -150,14 +139,14 @@ function decodeBase64Json(data: string): unknown {
 
 /** Pub/Sub push envelope -> the forwarder's data and Pub/Sub's message id. */
 function gmailEvent(body: unknown): { payload: Record<string, unknown>; messageId: string | undefined } {
-  if (!isObject(body)) throw invalidPayload("The body must be a JSON object", gmailHint);
+  if (!isJsonObject(body)) throw invalidPayload("The body must be a JSON object", gmailHint);
   if (!("message" in body)) return { payload: body, messageId: undefined };
   const message = body.message;
-  if (!isObject(message) || typeof message.data !== "string" || message.data === "") {
+  if (!isJsonObject(message) || typeof message.data !== "string" || message.data === "") {
     throw invalidPayload("message.data is missing: this is not a Pub/Sub push message", gmailHint);
   }
   const payload = decodeBase64Json(message.data);
-  if (!isObject(payload)) throw invalidPayload("message.data must decode to a JSON object", gmailHint);
+  if (!isJsonObject(payload)) throw invalidPayload("message.data must decode to a JSON object", gmailHint);
   const id = message.messageId ?? message.message_id;
   return { payload, messageId: typeof id === "string" || typeof id === "number" ? String(id) : undefined };
 }
@@ -166,8 +155,8 @@ function webhookPayload(c: Context<AppEnv>, text: string): Record<string, unknow
   if (/^application\/x-www-form-urlencoded/i.test(c.req.header("content-type") ?? "")) {
     return Object.fromEntries(new URLSearchParams(text));
   }
-  const body = parseJson(text, webhookHint);
-  if (!isObject(body)) throw invalidPayload("The body must be a JSON object", webhookHint);
+  const body = readJson(text, notJson(webhookHint));
+  if (!isJsonObject(body)) throw invalidPayload("The body must be a JSON object", webhookHint);
   return body;
 }
 
@@ -176,7 +165,7 @@ async function readEvent(c: Context<AppEnv>, type: SyncSourceType, raw: Uint8Arr
   let payload: Record<string, unknown>;
   let bodyId: unknown;
   if (type === "gmail") {
-    const gmail = gmailEvent(parseJson(text, gmailHint));
+    const gmail = gmailEvent(readJson(text, notJson(gmailHint)));
     payload = gmail.payload;
     bodyId = gmail.messageId ?? payload.eventId ?? payload.messageId;
   } else {
@@ -215,18 +204,18 @@ const inboundRoute = createRoute({
     200: json(InboundReply, "Lead updated and moved (or a redelivery: duplicate true)."),
     201: json(InboundReply, "Lead created in the event's stage."),
     202: json(InboundReply, "Acknowledged, nothing to map (outcome ignored)."),
-    400: errors("The payload cannot be mapped: error.hint names the field and the mapping."),
-    401: errors("Missing or wrong secret, bad signature, or a timestamp more than 5 minutes off."),
-    402: errors("The workspace is at its plan's lead limit: nothing was written."),
-    404: errors("No sync source has this inbound URL."),
-    409: errors("The sync source is disabled."),
-    413: errors("Body too large."),
-    500: errors("Our fault; retry."),
-    503: errors("Database unavailable; retry."),
+    400: errorResponse("The payload cannot be mapped: error.hint names the field and the mapping."),
+    401: errorResponse("Missing or wrong secret, bad signature, or a timestamp more than 5 minutes off."),
+    402: errorResponse("The workspace is at its plan's lead limit: nothing was written."),
+    404: errorResponse("No sync source has this inbound URL."),
+    409: errorResponse("The sync source is disabled."),
+    413: errorResponse("Body too large."),
+    500: errorResponse("Our fault; retry."),
+    503: errorResponse("Database unavailable; retry."),
   },
 });
 
-export const inboundRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const inboundRoutes = createRouter()
   .openapi(inboundRoute, async (c) => {
     const { token } = c.req.valid("param");
     if (!/^[0-9a-f]{48}$/.test(token)) throw unknownInbound();

@@ -4,24 +4,26 @@
 //
 // Routes under /leads/{literal} added later (e.g. /leads/score, /leads/stalled) must be
 // registered before this router so /leads/{leadId} does not capture them.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
-import { proposalUrl } from "../proposals/urls.ts";
+import { jsonBody, jsonObject } from "../http/body.ts";
+import { enrichmentStatuses, scoreLabels } from "../http/enums.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields } from "../http/validation.ts";
+import { proposalUrl } from "../proposals/urls.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
 const text = (max: number) => z.string().trim().max(max).nullable().optional();
-const jsonObject = z.record(z.string(), z.unknown());
 
 /** Fields an agent may write, with the column each is stored in. */
 const columns = {
@@ -96,12 +98,12 @@ const Lead = z.object({
   linkedinUrl: z.string().nullable(),
   companySize: z.string().nullable(),
   companyRevenue: z.string().nullable(),
-  enrichmentStatus: z.enum(["not_enriched", "enriching", "complete", "failed"]),
+  enrichmentStatus: z.enum(enrichmentStatuses),
   enrichment: jsonObject.nullable(),
   enrichedAt: z.string().nullable(),
   lastTouchAt: z.string().nullable(),
   score: z.number().int().nullable().openapi({ description: "Confidence score 0-100, kept current by the database (POST /api/openclaw/leads/score explains it)." }),
-  scoreLabel: z.enum(["hot", "warm", "cool", "cold"]).nullable(),
+  scoreLabel: z.enum(scoreLabels).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   deletedAt: z.string().nullable(),
@@ -115,22 +117,18 @@ const LeadReply = envelope({ id: z.string(), lead: Lead }).openapi("LeadReply");
 const CreatedLeadReply = envelope({ id: z.string(), lead: Lead, enrichmentQueued: z.literal(false) }).openapi("CreatedLeadReply");
 const DeletedReply = envelope({ id: z.string(), deleted: z.literal(true), permanent: z.boolean() }).openapi("DeletedLeadReply");
 
-const MAX_LIMIT = 200;
 const flag = z.enum(["true", "false"]).transform((v) => v === "true");
 const ListQuery = z.object({
   status: z.string().max(50).optional(),
   tier: z.string().max(50).optional(),
   stage: z.string().max(100).optional().openapi({ description: "Stage name or id." }),
   q: z.string().trim().min(1).max(200).optional().openapi({ description: "Search in name, email and company." }),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
   deletedOnly: flag.optional().openapi({ description: "List soft-deleted leads instead." }),
 });
 const ListReply = envelope({
   leads: z.array(Lead),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("LeadListReply");
 
 const LeadIdParam = z.object({ leadId: z.string().min(1).max(100).openapi({ param: { name: "leadId", in: "path" }, example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }) });
@@ -293,7 +291,6 @@ async function deleteLead(db: Tx, id: string, permanent: boolean) {
 // ---------------------------------------------------------------------------
 const tenant = [tenantTransaction];
 const tenantPost = [tenantTransaction, idempotency];
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
 
 const listRoute = createRoute({
   method: "get", path: "/leads", tags: ["Leads"], summary: "List leads", security: bearerAuth, middleware: tenant,
@@ -302,17 +299,17 @@ const listRoute = createRoute({
 });
 const createLeadRoute = createRoute({
   method: "post", path: "/leads", tags: ["Leads"], summary: "Create a lead (enrich it explicitly afterwards)",
-  security: bearerAuth, middleware: tenantPost, request: body(CreateLead),
+  security: bearerAuth, middleware: tenantPost, request: jsonBody(CreateLead),
   responses: { 201: json(CreatedLeadReply, "Lead created."), ...limitError, ...conflictError, ...idempotencyError, ...commonErrors },
 });
 const replaceRoute = createRoute({
   method: "put", path: "/leads", tags: ["Leads"], summary: "Full update (fields left out are cleared; crmData/customFields replaced)",
-  security: bearerAuth, middleware: tenant, request: body(ReplaceLead),
+  security: bearerAuth, middleware: tenant, request: jsonBody(ReplaceLead),
   responses: { 200: json(LeadReply, "Lead replaced."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const patchByBodyRoute = createRoute({
   method: "patch", path: "/leads", tags: ["Leads"], summary: "Partial update, id in body (crmData and customFields merged)",
-  security: bearerAuth, middleware: tenant, request: body(PatchLeadWithId),
+  security: bearerAuth, middleware: tenant, request: jsonBody(PatchLeadWithId),
   responses: { 200: json(LeadReply, "Lead updated."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const legacyDeleteRoute = createRoute({
@@ -327,7 +324,7 @@ const getRoute = createRoute({
 });
 const patchRoute = createRoute({
   method: "patch", path: "/leads/{leadId}", tags: ["Leads"], summary: "Partial update or restore (preferred)",
-  security: bearerAuth, middleware: tenant, request: { params: LeadIdParam, ...body(PatchLead) },
+  security: bearerAuth, middleware: tenant, request: { params: LeadIdParam, ...jsonBody(PatchLead) },
   responses: { 200: json(LeadReply, "Lead updated."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -336,11 +333,11 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Lead deleted."), ...notFoundError, ...commonErrors },
 });
 
-export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const leadRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const stageId = await resolveStage(db, query.stage);
     const filters = [
       query.deletedOnly ? db`deleted_at is not null` : db`deleted_at is null`,
@@ -352,15 +349,13 @@ export const leadRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
     const order = query.deletedOnly ? db`deleted_at desc, id desc` : db`created_at desc, id desc`;
     const [rows, [count]] = await Promise.all([
-      db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where ${where} order by ${order} limit ${limit} offset ${query.offset}`,
+      db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where ${where} order by ${order} limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.leads where ${where}`,
     ]);
-    const warnings = query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [];
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, { leads: rows.map((row) => present(c.var.config, row)), total, limit, offset: query.offset }, {
-      warnings,
-      next_steps: nextOffset < total ? [`GET /api/openclaw/leads?offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    return reply(c, { leads: rows.map((row) => present(c.var.config, row)), ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: page.next("/leads", rows.length, total),
     });
   })
   .openapi(createLeadRoute, async (c) => {

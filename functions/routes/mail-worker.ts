@@ -3,12 +3,11 @@
 // Function through pg_net every minute: app.schedule_mail_worker_http). Off by default: it
 // exists only when MAIL_WORKER_SECRET is set (and the runtime supplied an SMTP sender), and
 // answers only requests whose x-worker-secret header matches it (compared in constant time).
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { sameKey } from "../admin.ts";
-import type { AppEnv } from "../context.ts";
-import { ApiError } from "../errors.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { sameKey } from "../http/admin.ts";
+import { ApiError } from "../http/errors.ts";
+import { envelope, errorResponse, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { runTick, shouldEnqueue } from "../mail/worker.ts";
 
 /** Shorter secrets are treated as not configured: the route must not be guessable. */
@@ -34,13 +33,13 @@ const runRoute = createRoute({
   },
   responses: {
     200: json(RunReply, "The tick ran; the counts say what it did."),
-    403: json(ErrorSchema, "Missing or wrong x-worker-secret."),
-    404: json(ErrorSchema, "MAIL_WORKER_SECRET is not set on this deployment: the route does not exist."),
-    500: json(ErrorSchema, "Our fault."),
+    403: errorResponse("Missing or wrong x-worker-secret."),
+    404: errorResponse("MAIL_WORKER_SECRET is not set on this deployment: the route does not exist."),
+    500: errorResponse("Our fault."),
   },
 });
 
-export const mailWorkerRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const mailWorkerRoutes = createRouter()
   .openapi(runRoute, async (c) => {
     const mail = c.var.mailWorker;
     const secret = mail?.config.worker.secret;

@@ -2,21 +2,23 @@
 // The rules live in app.notes: the composite key to the lead (another org's lead is
 // unreachable: notes_lead_fkey answers 404), the types, the content bounds, and which
 // columns a tenant may change. This file validates, calls and shapes the reply.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { jsonBody } from "../http/body.ts";
+import { noteTypes } from "../http/enums.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-export const noteTypes = ["manual", "transcript_summary", "ai_insight", "system"] as const;
 const NoteType = z.enum(noteTypes, { error: `must be one of: ${noteTypes.join(", ")}` });
 const Content = z.string().max(100_000).regex(/\S/, "must not be blank")
   .openapi({ description: "The note text (up to 100,000 characters), stored as written.", example: "Called Jane: budget approved for Q3, wants a demo next week." });
@@ -53,21 +55,17 @@ type NoteRow = z.infer<typeof Note>;
 const NoteReply = envelope({ id: z.string(), note: Note }).openapi("NoteReply");
 const DeletedReply = envelope({ id: z.string(), leadId: z.string(), deleted: z.literal(true) }).openapi("DeletedNoteReply");
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
   leadId: LeadId,
   type: NoteType.optional(),
   pinned: z.enum(["true", "false"], { error: "must be true or false" }).transform((v) => v === "true").optional()
     .openapi({ description: "Only pinned (true) or unpinned (false) notes." }),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
 const ListReply = envelope({
   leadId: z.string(),
   notes: z.array(Note),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("NoteListReply");
 const DeleteQuery = z.object({ id: NoteId });
 
@@ -91,18 +89,11 @@ const writtenSelect = (db: Tx) => db.unsafe(`${noteSelect},
 const deletedLeadWarning = (leadId: string) =>
   `Lead ${leadId} is soft-deleted; its notes stay with it and show again if it is restored (PATCH /api/openclaw/leads/${leadId} { "restore": true })`;
 
-function ignoredFields(body: Record<string, unknown>, known: string[], what: string): string[] {
-  const ignored = unknownFields(body, known);
-  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}. ${what}`];
-}
-
 const listNext = (leadId: string) => `GET /api/openclaw/notes?leadId=${leadId} lists the lead's notes`;
 
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-
 const listRoute = createRoute({
   method: "get", path: "/notes", tags: ["Notes"], summary: "A lead's notes, pinned first, then newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
@@ -110,12 +101,12 @@ const listRoute = createRoute({
 });
 const createNoteRoute = createRoute({
   method: "post", path: "/notes", tags: ["Notes"], summary: "Write a note on a lead",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateNote),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateNote),
   responses: { 201: json(NoteReply, "Note written."), ...notFoundError, ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
   method: "put", path: "/notes", tags: ["Notes"], summary: "Edit a note's content or pin (id in body; only the fields sent change)",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateNote),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateNote),
   responses: { 200: json(NoteReply, "Note updated."), ...notFoundError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -124,11 +115,11 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Note deleted."), ...notFoundError, ...commonErrors },
 });
 
-export const notesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const notesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const filters = [
       db`lead_id = ${query.leadId}`,
       ...(query.type !== undefined ? [db`type = ${query.type}`] : []),
@@ -139,20 +130,18 @@ export const notesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       db<{ deleted: boolean }[]>`select deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<NoteRow[]>`
         select ${db.unsafe(noteSelect)} from app.notes where ${where}
-        order by pinned desc, created_at desc, id desc limit ${limit} offset ${query.offset}`,
+        order by pinned desc, created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.notes where ${where}`,
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    const warnings = [
-      ...(query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : []),
-      ...(lead.deleted ? [deletedLeadWarning(query.leadId)] : []),
-    ];
-    const next_steps = nextOffset < total
-      ? [`GET /api/openclaw/notes?leadId=${query.leadId}&offset=${nextOffset}&limit=${limit} for the next page`]
-      : total === 0 ? [`POST /api/openclaw/notes { "leadId": "${query.leadId}", "content": "…" } to write one`] : [];
-    return reply(c, { leadId: query.leadId, notes: rows, total, limit, offset: query.offset }, { warnings, next_steps });
+    return reply(c, { leadId: query.leadId, notes: rows, ...page.fields(total) }, {
+      warnings: [...page.warnings, ...(lead.deleted ? [deletedLeadWarning(query.leadId)] : [])],
+      next_steps: [
+        ...page.next("/notes", rows.length, total, { leadId: query.leadId }),
+        ...(total === 0 ? [`POST /api/openclaw/notes { "leadId": "${query.leadId}", "content": "…" } to write one`] : []),
+      ],
+    });
   }, validationWithHints(hints))
   .openapi(createNoteRoute, async (c) => {
     const input = c.req.valid("json");
@@ -169,7 +158,7 @@ export const notesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
     return reply(c, { id: note.id, note }, {
       warnings: [
         ...(leadDeleted ? [deletedLeadWarning(note.leadId)] : []),
-        ...ignoredFields(input, Object.keys(createFields), "A note has leadId, content, type and pinned."),
+        ...ignoredFieldWarnings(input, Object.keys(createFields), "A note has leadId, content, type and pinned."),
       ],
       next_steps: [listNext(note.leadId)],
     }, 201);
@@ -181,7 +170,7 @@ export const notesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       ...(input.content !== undefined ? { content: input.content } : {}),
       ...(input.pinned !== undefined ? { pinned: input.pinned } : {}),
     };
-    const warnings = ignoredFields(input, Object.keys(updateFields), "PUT changes content and pinned; a note's lead and type stay as written.");
+    const warnings = ignoredFieldWarnings(input, Object.keys(updateFields), "PUT changes content and pinned; a note's lead and type stay as written.");
     const changing = Object.keys(values).length > 0;
     if (!changing) warnings.push("Nothing to change: send content and/or pinned");
     const [row] = changing

@@ -1,13 +1,13 @@
 // GET /org/tier: the plan, its limits and current usage (leads and campaigns).
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { tiers } from "../http/enums.ts";
+import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
 
 const TierReply = envelope({
   orgId: z.string(),
-  tier: z.enum(["free", "pro", "ultra"]),
+  tier: z.enum(tiers),
   limits: z.object({
     leads: z.number().int(),
     campaigns: z.number().int().nullable().openapi({ description: "null means unlimited." }),
@@ -44,7 +44,7 @@ interface TierRow {
   archivedCampaigns: number;
 }
 
-export const orgRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const orgRoutes = createRouter()
   .openapi(tierRoute, async (c) => {
     const [row] = await c.var.db<TierRow[]>`
       select org_id as "orgId", tier, lead_limit as "leadLimit", campaign_limit as "campaignLimit",

@@ -5,25 +5,22 @@
 // The rules live in the database: steps are validated by app.playbooks' trigger, the
 // recommendation (app.recommend_playbook) reads the lead's tier, stage, score and stalled
 // state; this file validates, calls and shapes the reply.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { jsonBody } from "../http/body.ts";
+import { playbookChannels, scoreLabels, stalledActions, stalledPriorities, touchpointTypes } from "../http/enums.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { touchpointTypes } from "./touchpoints.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-/** The values app.playbook_channels() allows. */
-export const playbookChannels = ["email", "call", "linkedin", "sms", "meeting", "task"] as const;
-const scoreLabels = ["hot", "warm", "cool", "cold"] as const;
-
 const Step = z.object({
   order: z.number().int().min(1).max(1000).openapi({ description: "Position in the playbook; distinct per step." }),
   channel: z.enum(playbookChannels, { error: `must be one of: ${playbookChannels.join(", ")}` }),
@@ -103,8 +100,8 @@ const RecommendationReply = envelope({
   stalled: z.object({
     daysSinceTouch: z.number().int(),
     stalledReason: z.string(),
-    suggestedAction: z.enum(["send_breakup_email", "send_follow_up_email", "check_in_call"]),
-    priority: z.enum(["high", "medium", "low"]),
+    suggestedAction: z.enum(stalledActions),
+    priority: z.enum(stalledPriorities),
   }).nullable().openapi({ description: "The lead's stalled state (as GET /leads/stalled reports it), or null." }),
   alsoMatching: z.array(z.string()).openapi({ description: "Other fitting playbooks, most specific first." }),
   reasoning: z.array(z.string()).openapi({ description: "Why this playbook and this step." }),
@@ -144,10 +141,8 @@ async function columns(db: Tx, input: PlaybookFields) {
   return values;
 }
 
-const ignored = (body: Record<string, unknown>, known: string[]) => {
-  const extra = unknownFields(body, known);
-  return extra.length === 0 ? [] : [`Ignored field(s): ${extra.join(", ")}. A playbook has name, description, tier, stage, scoreLabel, stalled and steps.`];
-};
+const ignored = (body: Record<string, unknown>, known: string[]) =>
+  ignoredFieldWarnings(body, known, "A playbook has name, description, tier, stage, scoreLabel, stalled and steps.");
 
 const postUsage = "POST /api/openclaw/playbooks { \"leadId\": \"rp_…\" } recommends a playbook for a lead; "
   + "POST /api/openclaw/playbooks { \"name\": \"…\", \"steps\": [{ \"order\": 1, \"channel\": \"email\", \"delayDays\": 0, \"action\": \"…\" }] } creates one.";
@@ -164,8 +159,6 @@ function recommendationSteps(r: Recommendation): string[] {
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-
 const listRoute = createRoute({
   method: "get", path: "/playbooks", tags: ["Playbooks"], summary: "The workspace's playbooks, optionally those for a tier and/or stage",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
@@ -174,7 +167,7 @@ const listRoute = createRoute({
 const postRoute = createRoute({
   method: "post", path: "/playbooks", tags: ["Playbooks"],
   summary: "Recommend a playbook and next action for a lead ({ leadId }), or create a playbook ({ name, steps, … })",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(PostPlaybook),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(PostPlaybook),
   responses: {
     200: json(RecommendationReply, "The recommended playbook, next action and reasoning."),
     201: json(PlaybookReply, "Playbook created."),
@@ -183,7 +176,7 @@ const postRoute = createRoute({
 });
 const updateRoute = createRoute({
   method: "put", path: "/playbooks", tags: ["Playbooks"], summary: "Change a playbook (id in body; only the fields sent change, null = any)",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdatePlaybook),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdatePlaybook),
   responses: { 200: json(PlaybookReply, "Playbook updated."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -192,7 +185,7 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Playbook deleted."), ...notFoundError, ...commonErrors },
 });
 
-export const playbooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const playbooksRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const { tier, stage } = c.req.valid("query");
     const db = c.var.db;

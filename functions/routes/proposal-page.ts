@@ -2,11 +2,10 @@
 // fetches everything it prints; unknown or unpublished slugs get a 404 page. The
 // workspace's own views (?preview=<token>, or a request with one of its API keys) are
 // rendered without the beacon.
-import { Hono } from "hono";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
+import { createRouter } from "../http/router.ts";
+import { readApiKey, sha256Hex } from "../http/tenant.ts";
 import { pageHeaders, type ProposalPageData, renderNotFoundPage, renderProposalPage } from "../proposals/page.ts";
-import { readApiKey, sha256Hex } from "../tenant.ts";
 
 const SLUG = /^[a-z0-9-]{8,60}$/;
 const PREVIEW_TOKEN = /^[0-9a-f]{32}$/;
@@ -16,7 +15,7 @@ function newNonce(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export const proposalPageRoutes = new Hono<AppEnv>().get("/p/:slug", async (c) => {
+export const proposalPageRoutes = createRouter().get("/p/:slug", async (c) => {
   const nonce = newNonce();
   const slug = c.req.param("slug");
   const preview = c.req.query("preview");

@@ -1,16 +1,17 @@
 // Proposals: each lead's public page (/p/{slug}). Agents read a proposal with its
 // engagement and write its content; app.set_proposal merges and validates the sections
 // (the rules live in app.proposal_content_problem), RLS keeps other orgs' leads at 404.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
+import { jsonBody } from "../http/body.ts";
+import { notFound } from "../http/errors.ts";
+import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 import { ProposalTracking, readProposalTracking } from "../proposals/tracking.ts";
 import { proposalPreviewUrl, proposalUrl } from "../proposals/urls.ts";
-import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -87,11 +88,11 @@ const getRoute = createRoute({
 const putRoute = createRoute({
   method: "put", path: "/proposals", tags: ["Proposals"], summary: "Set a lead's proposal content (sections merge) and/or publish it",
   security: bearerAuth, middleware: [tenantTransaction],
-  request: { body: { content: { "application/json": { schema: SetProposal } }, required: true } },
+  request: jsonBody(SetProposal),
   responses: { 200: json(ProposalReply, "The proposal as stored."), ...notFoundError, ...commonErrors },
 });
 
-export const proposalsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const proposalsRoutes = createRouter()
   .openapi(getRoute, async (c) => {
     const { leadId } = c.req.valid("query");
     const body = await proposalReply(c.var.db, c.var.config, leadId);
@@ -106,11 +107,10 @@ export const proposalsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const db = c.var.db;
     await db`select app.set_proposal(${input.leadId}, ${input.content === undefined ? null : db.json(input.content as never)}, ${input.published ?? null})`;
     const body = await proposalReply(db, c.var.config, input.leadId);
-    const ignored = unknownFields(input, ["leadId", "content", "published"]);
     return reply(c, body, {
       warnings: [
         ...(input.content === undefined && input.published === undefined ? ["Nothing to change: send content and/or published"] : []),
-        ...(ignored.length > 0 ? [`Ignored field(s): ${ignored.join(", ")}`] : []),
+        ...ignoredFieldWarnings(input, ["leadId", "content", "published"]),
       ],
       next_steps: [`Open ${body.proposal.previewUrl} to check the page (previews are not counted as views)`],
     });

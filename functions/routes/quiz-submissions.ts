@@ -3,16 +3,16 @@
 // (answered with an HTML result page). One call to app.submit_quiz checks and scores the
 // answers, creates or updates the lead, stores the submission and records quiz_completed.
 // The reply says only the score and band: nothing of the org or its leads.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError, errorReply, payloadTooLarge, toApiError } from "../errors.ts";
+import { ApiError, errorReply, payloadTooLarge, toApiError } from "../http/errors.ts";
+import { envelope, errorResponse, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { sha256Hex } from "../http/tenant.ts";
+import { invalidRequest } from "../http/validation.ts";
 import { ANSWER_FIELD_PREFIX, errorPage, type QuizResult, resultPage } from "../quizzes/page.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { sha256Hex } from "../tenant.ts";
-import { invalidRequest, validationHook } from "../validation.ts";
 
 /** Enough for 50 questions of 30 options; far below the API's general limit. */
 export const QUIZ_SUBMISSION_MAX_BYTES = 65_536;
@@ -42,8 +42,6 @@ const SubmissionReply = envelope({
   band: z.object({ label: z.string(), message: z.string() }),
   duplicate: z.boolean().openapi({ description: "true: this attempt was submitted before; its first result, nothing written again." }),
 }).openapi("QuizSubmissionReply");
-
-const errors = (description: string) => json(ErrorSchema, description);
 
 // ---------------------------------------------------------------------------
 // Reading the body: JSON, or the page's form
@@ -116,17 +114,17 @@ const submitRoute = createRoute({
   responses: {
     200: json(SubmissionReply, "This attempt was submitted before: its first result (duplicate true)."),
     201: json(SubmissionReply, "Scored and recorded."),
-    400: errors("Invalid answers (unknown question or option, a required question unanswered, several answers to a single question) or contact details: error.message names the question."),
-    402: errors("The quiz's workspace cannot take new leads right now."),
-    404: errors("No published quiz has this slug."),
-    413: errors("Body too large."),
-    415: errors("Send JSON or a urlencoded form."),
-    500: errors("Our fault; retry with the same attemptId."),
-    503: errors("Database unavailable; retry with the same attemptId."),
+    400: errorResponse("Invalid answers (unknown question or option, a required question unanswered, several answers to a single question) or contact details: error.message names the question."),
+    402: errorResponse("The quiz's workspace cannot take new leads right now."),
+    404: errorResponse("No published quiz has this slug."),
+    413: errorResponse("Body too large."),
+    415: errorResponse("Send JSON or a urlencoded form."),
+    500: errorResponse("Our fault; retry with the same attemptId."),
+    503: errorResponse("Database unavailable; retry with the same attemptId."),
   },
 });
 
-export const quizSubmissionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const quizSubmissionRoutes = createRouter()
   .openapi(submitRoute, async (c) => {
     const { slug } = c.req.valid("param");
     const form = isForm(c);

@@ -3,17 +3,20 @@
 // and result bands (unique ids, numeric points, bands covering 0-100) and sets the public
 // slug; app.delete_quiz archives a quiz that has submissions. This file validates the
 // shape, calls and replies with the quiz's public page and submit URLs.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
-import { quizUrls } from "../quizzes/urls.ts";
+import { jsonBody } from "../http/body.ts";
+import { quizStatuses } from "../http/enums.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
+import { quizUrls } from "../quizzes/urls.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas (the shape; the database checks counts, uniqueness and band coverage)
@@ -37,8 +40,7 @@ const Band = z.looseObject({
   label: z.string().openapi({ example: "Ready to talk" }),
   message: z.string().optional().openapi({ description: "Shown with the result (up to 2000 characters)." }),
 }).openapi("QuizResultBand");
-const statuses = ["draft", "published"] as const;
-const Status = z.enum(statuses, { error: "must be draft or published" });
+const Status = z.enum(quizStatuses, { error: "must be draft or published" });
 
 const createFields = {
   title: z.string().openapi({ description: "1-200 characters; also the readable part of the public slug.", example: "Is your clinic ready to grow?" }),
@@ -68,7 +70,7 @@ const Quiz = z.object({
   title: z.string(),
   description: z.string().nullable(),
   slug: z.string().openapi({ description: "Public and unguessable; set once." }),
-  status: z.enum(statuses),
+  status: z.enum(quizStatuses),
   questions: z.array(Question),
   resultBands: z.array(Band),
   collectName: z.boolean(),
@@ -84,20 +86,13 @@ const Quiz = z.object({
 type QuizRow = Omit<z.infer<typeof Quiz>, "publicUrl" | "submitUrl">;
 
 const QuizReply = envelope({ id: z.string(), quiz: Quiz }).openapi("QuizReply");
-const MAX_LIMIT = 200;
-const Paging = {
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-};
 const ListQuery = z.object({
   status: Status.optional(),
   archived: z.enum(["true", "false"], { error: "must be true or false" }).transform((v) => v === "true").optional()
     .openapi({ description: "true: only archived quizzes; default only live ones." }),
-  ...Paging,
+  ...pageQuery,
 });
-const ListReply = envelope({
-  quizzes: z.array(Quiz), total: z.number().int(), limit: z.number().int(), offset: z.number().int(),
-}).openapi("QuizListReply");
+const ListReply = envelope({ quizzes: z.array(Quiz), ...pageFields }).openapi("QuizListReply");
 const DeleteQuery = z.object({ id: z.string({ error: "is required" }).min(1).max(100) });
 const DeletedReply = envelope({
   id: z.string(),
@@ -121,14 +116,12 @@ const Submission = z.object({
   band: z.object({ label: z.string(), message: z.string() }),
   createdAt: z.string(),
 }).openapi("QuizSubmission");
-const SubmissionsReply = envelope({
-  quizId: z.string(), submissions: z.array(Submission), total: z.number().int(), limit: z.number().int(), offset: z.number().int(),
-}).openapi("QuizSubmissionListReply");
+const SubmissionsReply = envelope({ quizId: z.string(), submissions: z.array(Submission), ...pageFields }).openapi("QuizSubmissionListReply");
 
 const hints = {
   questions: "questions is a list like [{ \"id\": \"size\", \"text\": \"How big is your team?\", \"type\": \"single\", \"options\": [{ \"id\": \"small\", \"label\": \"1-5\", \"points\": 5 }] }].",
   resultBands: "resultBands is a list like [{ \"min\": 0, \"max\": 49, \"label\": \"Early\", \"message\": \"…\" }, { \"min\": 50, \"max\": 100, \"label\": \"Ready\" }].",
-  status: `status is one of: ${statuses.join(", ")}.`,
+  status: `status is one of: ${quizStatuses.join(", ")}.`,
   id: "Pass the quiz's id (quiz_…); GET /api/openclaw/quizzes lists them.",
 };
 
@@ -145,11 +138,6 @@ const quizSelect = `
 const readQuiz = (db: Tx, id: string) => db<QuizRow[]>`select ${db.unsafe(quizSelect)} from app.quizzes q where q.id = ${id}`;
 
 const withUrls = (publicUrl: string, quiz: QuizRow) => ({ ...quiz, ...quizUrls(publicUrl, quiz.slug) });
-
-function ignoredFields(body: Record<string, unknown>, known: string[]): string[] {
-  const ignored = unknownFields(body, known);
-  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}`];
-}
 
 function guidance(quiz: ReturnType<typeof withUrls>): string[] {
   if (quiz.archived) return [`PUT /api/openclaw/quizzes { "id": "${quiz.id}", "archived": false } restores its page`];
@@ -174,7 +162,6 @@ function columns(db: Tx, input: Partial<z.infer<typeof UpdateQuiz>>) {
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
 const tags = ["Quizzes"];
 
 const listRoute = createRoute({
@@ -184,12 +171,12 @@ const listRoute = createRoute({
 });
 const createQuizRoute = createRoute({
   method: "post", path: "/quizzes", tags, summary: "Create a quiz (draft unless status is published)",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateQuiz),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateQuiz),
   responses: { 201: json(QuizReply, "Quiz created, with its public URLs."), ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
   method: "put", path: "/quizzes", tags, summary: "Change a quiz (id in body; only the fields sent change)",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateQuiz),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateQuiz),
   responses: { 200: json(QuizReply, "Quiz updated."), ...notFoundError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -199,30 +186,29 @@ const deleteRoute = createRoute({
 });
 const submissionsRoute = createRoute({
   method: "get", path: "/quizzes/{id}/submissions", tags, summary: "A quiz's submissions, newest first",
-  security: bearerAuth, middleware: [tenantTransaction], request: { params: IdParam, query: z.object(Paging) },
+  security: bearerAuth, middleware: [tenantTransaction], request: { params: IdParam, query: z.object(pageQuery) },
   responses: { 200: json(SubmissionsReply, "A page of submissions."), ...notFoundError, ...commonErrors },
 });
 
-export const quizzesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const quizzesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const where = db`${query.archived ? db`q.archived_at is not null` : db`q.archived_at is null`}
       ${query.status !== undefined ? db`and q.status = ${query.status}` : db``}`;
     const [rows, [count]] = await Promise.all([
       db<QuizRow[]>`select ${db.unsafe(quizSelect)} from app.quizzes q where ${where}
-        order by q.created_at desc, q.id desc limit ${limit} offset ${query.offset}`,
+        order by q.created_at desc, q.id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.quizzes q where ${where}`,
     ]);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, {
-      quizzes: rows.map((row) => withUrls(c.var.config.publicUrl, row)), total, limit, offset: query.offset,
-    }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/quizzes?offset=${nextOffset}&limit=${limit} for the next page`]
-        : total === 0 ? ["POST /api/openclaw/quizzes { \"title\", \"questions\", \"resultBands\" } to create one"] : [],
+    return reply(c, { quizzes: rows.map((row) => withUrls(c.var.config.publicUrl, row)), ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: [
+        ...page.next("/quizzes", rows.length, total),
+        ...(total === 0 ? ["POST /api/openclaw/quizzes { \"title\", \"questions\", \"resultBands\" } to create one"] : []),
+      ],
     });
   }, validationWithHints(hints))
   .openapi(createQuizRoute, async (c) => {
@@ -234,7 +220,7 @@ export const quizzesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
     const [row] = await readQuiz(db, created!.id);
     const quiz = withUrls(c.var.config.publicUrl, row!);
     return reply(c, { id: quiz.id, quiz }, {
-      warnings: ignoredFields(input, Object.keys(createFields)),
+      warnings: ignoredFieldWarnings(input, Object.keys(createFields)),
       next_steps: guidance(quiz),
     }, 201);
   }, validationWithHints(hints))
@@ -242,7 +228,7 @@ export const quizzesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
     const input = c.req.valid("json");
     const db = c.var.db;
     const values = columns(db, input);
-    const warnings = ignoredFields(input, Object.keys(updateFields));
+    const warnings = ignoredFieldWarnings(input, Object.keys(updateFields));
     const setting = Object.keys(values).length > 0;
     const changing = setting || input.archived !== undefined;
     if (!changing) warnings.push("Nothing to change: send the fields to change");
@@ -275,9 +261,8 @@ export const quizzesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
   }, validationWithHints(hints))
   .openapi(submissionsRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const query = c.req.valid("query");
+    const page = pageOf(c.req.valid("query"));
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
     const [[quiz], rows] = await Promise.all([
       db<{ submissions: number }[]>`select ${db.unsafe(quizSelect)} from app.quizzes q where q.id = ${id}`,
       db`select s.id, s.lead_id as "leadId", l.email, s.attempt_id as "attemptId", s.answers,
@@ -285,13 +270,12 @@ export const quizzesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
                s.created_at as "createdAt"
           from app.quiz_submissions s join app.leads l on l.org_id = s.org_id and l.id = s.lead_id
           where s.quiz_id = ${id}
-          order by s.created_at desc, s.id desc limit ${limit} offset ${query.offset}`,
+          order by s.created_at desc, s.id desc limit ${page.limit} offset ${page.offset}`,
     ]);
     if (!quiz) throw notFound("Quiz", id);
     const total = quiz.submissions;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, { quizId: id, submissions: rows as unknown as z.infer<typeof Submission>[], total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/quizzes/${id}/submissions?offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    return reply(c, { quizId: id, submissions: rows as unknown as z.infer<typeof Submission>[], ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: page.next(`/quizzes/${id}/submissions`, rows.length, total),
     });
   }, validationWithHints(hints));

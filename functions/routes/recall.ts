@@ -3,13 +3,13 @@
 // Webhooks way with the workspace secret (RECALL_WEBHOOK_SECRET, whsec_…), checked on the raw
 // body before anything is read. The transcript is fetched from Recall outside any
 // transaction; the note is written once per meeting (a redelivery writes nothing).
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import { asAnonymous } from "../db.ts";
-import { ApiError } from "../errors.ts";
+import { readJsonObject } from "../http/body.ts";
+import { ApiError } from "../http/errors.ts";
+import { envelope, errorResponse, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 import { fetchTranscript, recallSignatureProblem, summariseTranscript } from "../integrations/recall.ts";
-import { envelope, ErrorSchema, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
 
 const TranscriptReply = envelope({
   outcome: z.enum(["stored", "ignored"]),
@@ -22,8 +22,6 @@ const TranscriptReply = envelope({
   reason: z.string().optional(),
 }).openapi("RecallWebhookReply");
 
-const errors = (description: string) => json(ErrorSchema, description);
-
 /** Standard Webhooks allow five minutes of clock skew. */
 const TOLERANCE_SECONDS = 300;
 
@@ -35,10 +33,10 @@ const webhookRoute = createRoute({
     200: json(TranscriptReply, "A redelivery: the note was stored before (duplicate true)."),
     201: json(TranscriptReply, "Note stored."),
     202: json(TranscriptReply, "Acknowledged, nothing to store (another event, or a bot not scheduled here)."),
-    400: errors("Not a Recall webhook body."),
-    401: errors("Missing, wrong or stale signature: nothing was read or written."),
-    502: errors("Recall did not hand out the transcript; Recall retries."),
-    503: errors("Meeting bots are not configured here (RECALL_API_KEY and RECALL_WEBHOOK_SECRET)."),
+    400: errorResponse("Not a Recall webhook body."),
+    401: errorResponse("Missing, wrong or stale signature: nothing was read or written."),
+    502: errorResponse("Recall did not hand out the transcript; Recall retries."),
+    503: errorResponse("Meeting bots are not configured here (RECALL_API_KEY and RECALL_WEBHOOK_SECRET)."),
   },
 });
 
@@ -55,16 +53,6 @@ interface RecallEvent {
   data?: { bot?: { id?: unknown }; transcript?: { id?: unknown } };
 }
 
-function parse(raw: Uint8Array): RecallEvent {
-  try {
-    const body: unknown = JSON.parse(new TextDecoder().decode(raw));
-    if (typeof body === "object" && body !== null && !Array.isArray(body)) return body as RecallEvent;
-  } catch {
-    // answered below
-  }
-  throw invalidBody();
-}
-
 interface MeetingOfBot {
   meetingId: string;
   leadId: string;
@@ -72,7 +60,7 @@ interface MeetingOfBot {
   transcriptNoteId: string | null;
 }
 
-export const recallRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const recallRoutes = createRouter()
   .openapi(webhookRoute, async (c) => {
     const settings = c.var.config.integrations.recall;
     if (!settings.apiKey || !settings.webhookSecret) throw notConfigured();
@@ -82,7 +70,7 @@ export const recallRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       throw new ApiError(401, "invalid_signature", `The request is not signed by Recall: ${problem}`,
         "Recall signs with the workspace verification secret; set RECALL_WEBHOOK_SECRET to that secret (whsec_…).");
     }
-    const body = parse(raw);
+    const body = readJsonObject(raw, invalidBody) as RecallEvent;
     const event = typeof body.event === "string" ? body.event : "";
     if (event !== "transcript.done") {
       return reply(c, { outcome: "ignored" as const, duplicate: false, event, reason: `Only transcript.done is handled, not ${event || "an unnamed event"}` }, {}, 202);

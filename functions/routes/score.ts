@@ -3,16 +3,17 @@
 // weights and labels live in the database (app.score_leads, app.score_weights); this file
 // validates, calls and shapes the reply. Registered before the leads router so
 // /leads/{leadId} does not capture /leads/score.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { jsonBody } from "../http/body.ts";
+import { scoreFactors, type ScoreLabel, scoreLabels } from "../http/enums.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
-import { scoreLabels } from "./events.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings } from "../http/validation.ts";
 
 /** The contract's cap for { all: true }; we rescore every lead and say when it would have applied. */
 const CONTRACT_CAP = 500;
@@ -23,7 +24,7 @@ const ScoreRequest = z.looseObject({
 }).openapi("ScoreRequest");
 
 const Factor = z.object({
-  factor: z.enum(["quiz_score", "tier", "proposal_views", "video_watched", "cta_click", "meeting_booked", "enrichment", "staleness"]),
+  factor: z.enum(scoreFactors),
   points: z.number().int(),
   detail: z.string(),
 }).openapi("ScoreFactor");
@@ -52,21 +53,20 @@ const oneOrAll = () =>
 const scoreRoute = createRoute({
   method: "post", path: "/leads/score", tags: ["Scoring"], summary: "Confidence score of one lead, or rescore all leads",
   security: bearerAuth, middleware: [tenantTransaction, idempotency],
-  request: { body: { content: { "application/json": { schema: ScoreRequest } }, required: true } },
+  request: jsonBody(ScoreRequest),
   responses: {
     200: json(z.union([LeadScoreReply, AllScoredReply]), "{ leadId }: the score, label, factors and suggested action. { all: true }: how many were scored and the label distribution."),
     ...notFoundError, ...idempotencyError, ...commonErrors,
   },
 });
 
-export const scoreRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const scoreRoutes = createRouter()
   .openapi(scoreRoute, async (c) => {
     const input = c.req.valid("json");
     const db = c.var.db;
     const all = input.all === true;
     if (all === (input.leadId !== undefined)) throw oneOrAll();
-    const ignored = unknownFields(input, ["leadId", "all"]);
-    const ignoredWarning = ignored.length > 0 ? [`Ignored field(s): ${ignored.join(", ")}`] : [];
+    const ignoredWarning = ignoredFieldWarnings(input, ["leadId", "all"]);
 
     if (input.leadId !== undefined) {
       const [row] = await db<ScoredLead[]>`
@@ -79,7 +79,7 @@ export const scoreRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       });
     }
 
-    const rows = await db<{ label: (typeof scoreLabels)[number]; count: number }[]>`
+    const rows = await db<{ label: ScoreLabel; count: number }[]>`
       select label, count(*)::integer as count from app.score_leads(${c.var.orgId}) group by label`;
     const distribution = { hot: 0, warm: 0, cool: 0, cold: 0 };
     for (const r of rows) distribution[r.label] = r.count;

@@ -2,14 +2,15 @@
 // sequence. It becomes an ad-hoc campaign (kind adhoc, not counted against the plan's
 // campaign limit) with the lead enrolled, so the same guardrails, outbox and history
 // apply (app.send_sequence).
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { idempotency } from "../idempotency.ts";
-import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
-import { jsonBody, Steps, templateVariables } from "./campaigns.ts";
-import { Enrollment, enrollmentWarnings } from "./enrollments.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { Enrollment, enrollmentWarnings } from "../campaigns/enrollment.ts";
+import { Steps, templateVariables } from "../campaigns/steps.ts";
+import { jsonBody } from "../http/body.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 
 const fields = {
   leadId: z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }),
@@ -30,16 +31,15 @@ const route = createRoute({
   responses: { 201: json(SendSequenceReply, "Sequence scheduled."), ...notFoundError, ...conflictError, ...idempotencyError, ...commonErrors },
 });
 
-export const sendSequenceRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const sendSequenceRoutes = createRouter()
   .openapi(route, async (c) => {
     const input = c.req.valid("json");
     const db = c.var.db;
     const [row] = await db<{ enrollment: z.infer<typeof Enrollment> }[]>`
       select app.send_sequence(${input.leadId}, ${db.json(input.sequence as never)}, ${input.name ?? null}) as enrollment`;
     const enrollment = row!.enrollment;
-    const ignored = unknownFields(input, Object.keys(fields));
     return reply(c, { campaignId: enrollment.campaignId, enrollmentId: enrollment.id, enrollment }, {
-      warnings: [...await enrollmentWarnings(db, enrollment), ...(ignored.length ? [`Ignored field(s): ${ignored.join(", ")}`] : [])],
+      warnings: [...await enrollmentWarnings(db, enrollment), ...ignoredFieldWarnings(input, Object.keys(fields))],
       next_steps: [`GET /api/openclaw/campaigns/${enrollment.campaignId}/enrollments shows what was sent and when`],
     }, 201);
   }, validationWithHints({

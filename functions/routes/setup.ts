@@ -1,11 +1,11 @@
 // POST /setup: one-shot workspace bootstrap (org settings + pipeline), idempotent for
 // the same body. GET /setup: the body's full schema with an example.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, reply } from "../reply.ts";
-import { idempotency } from "../idempotency.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { validationHook } from "../validation.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { jsonBody } from "../http/body.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
 
 const hexColor = z.string().regex(/^#[0-9A-Fa-f]{6}$/, "must be a hex colour like #1A2B3C");
 const optionalText = (max: number) => z.string().trim().max(max).nullable().optional();
@@ -65,7 +65,7 @@ const setupRoute = createRoute({
   summary: "One-shot workspace bootstrap",
   security: bearerAuth,
   middleware: [tenantTransaction, idempotency],
-  request: { body: { content: { "application/json": { schema: SetupBody } }, required: true } },
+  request: jsonBody(SetupBody),
   responses: { 200: json(SetupReply, "The workspace as it now is."), ...conflictError, ...idempotencyError, ...commonErrors },
 });
 
@@ -95,7 +95,7 @@ const example = {
   ],
 };
 
-export const setupRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const setupRoutes = createRouter()
   .openapi(setupRoute, async (c) => {
     const body = c.req.valid("json");
     const db = c.var.db;

@@ -1,10 +1,10 @@
 // POST /signup: a new workspace and its first API key, no auth needed.
 // GET /signup: how to sign up.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import { asAnonymous } from "../db.ts";
-import { commonErrors, conflictError, envelope, json, reply } from "../reply.ts";
-import { validationHook } from "../validation.ts";
+import { jsonBody } from "../http/body.ts";
+import { commonErrors, conflictError, envelope, json, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
 
 const SignupBody = z
   .object({
@@ -29,7 +29,7 @@ const signupRoute = createRoute({
   path: "/signup",
   tags: ["Signup"],
   summary: "Create a workspace and get an API key (no auth)",
-  request: { body: { content: { "application/json": { schema: SignupBody } }, required: true } },
+  request: jsonBody(SignupBody),
   responses: {
     201: json(SignupReply, "Workspace created."),
     ...conflictError,
@@ -54,7 +54,7 @@ const instructionsRoute = createRoute({
   responses: { 200: json(SignupInstructions, "Signup instructions.") },
 });
 
-export const signupRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const signupRoutes = createRouter()
   .openapi(signupRoute, async (c) => {
     const body = c.req.valid("json");
     const [created] = await asAnonymous(c.var.sql, (tx) => tx<{ orgId: string; apiKey: string }[]>`

@@ -6,16 +6,19 @@
 //
 // /stages/history is registered here before anything parameterised; /stages/sync-sources
 // has its own router, registered before this one.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { jsonBody } from "../http/body.ts";
+import { stageOutcomes } from "../http/enums.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
@@ -24,7 +27,6 @@ const hexColor = z.string().regex(/^#[0-9A-Fa-f]{6}$/, "must be a hex colour lik
 const StageName = z.string().trim().min(1).max(100).openapi({ example: "Qualified" });
 const StageRef = z.string().trim().min(1).max(100).openapi({ description: "A stage id (stg_…) or name.", example: "stg_3f9c0a1b2c3d4e5f6a7b8c9d" });
 const Index = z.number().int().min(0).max(10_000);
-export const stageOutcomes = ["open", "won", "lost"] as const;
 const StallAfterDays = z.number().int().min(1).max(365).nullable()
   .openapi({ description: "Days without a touch after which a lead here is stalled (GET /leads/stalled); null = never. Won and lost stages never stall.", example: 5 });
 const Outcome = z.enum(stageOutcomes, { error: "must be open, won or lost" }).nullable()
@@ -66,17 +68,10 @@ const Stage = z.object({
 }).openapi("PipelineStage");
 type StageRow = z.infer<typeof Stage>;
 
-const MAX_LIMIT = 200;
-const Paging = {
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-};
-const ListQuery = z.object(Paging);
+const ListQuery = z.object(pageQuery);
 const ListReply = envelope({
   stages: z.array(Stage).openapi({ description: "In pipeline order." }),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("StageListReply");
 
 const StageReply = envelope({
@@ -101,7 +96,7 @@ const DeletedReply = envelope({
 
 const HistoryQuery = z.object({
   leadId: z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }),
-  ...Paging,
+  ...pageQuery,
 });
 const StageChange = z.object({
   fromStage: z.string().nullable().openapi({ description: "The stage's name at the time; null for the lead's first stage." }),
@@ -116,9 +111,7 @@ const StageChange = z.object({
 const HistoryReply = envelope({
   leadId: z.string(),
   history: z.array(StageChange).openapi({ description: "Newest first." }),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("StageHistoryReply");
 
 // ---------------------------------------------------------------------------
@@ -130,10 +123,8 @@ const stageSelect = `id, name, position as "order", color, is_default as "isDefa
 const pipeline = (db: Tx) =>
   db<StageRow[]>`select ${db.unsafe(stageSelect)} from app.stage_details order by position, lower(name), id`;
 
-function ignoredFields(body: Record<string, unknown>, known: string[]): string[] {
-  const ignored = unknownFields(body, known);
-  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}. A stage has name, order, color, isDefault, stallAfterDays and outcome.`];
-}
+const ignoredFields = (body: Record<string, unknown>, known: string[]) =>
+  ignoredFieldWarnings(body, known, "A stage has name, order, color, isDefault, stallAfterDays and outcome.");
 
 /** The rule fields that were sent, for app.create_stage / app.update_stage. */
 const sentRules = (input: Partial<Record<(typeof ruleKeys)[number], unknown>>) =>
@@ -153,8 +144,6 @@ const updateUsage = "PUT /api/openclaw/stages { \"id\": \"stg_…\", \"name\"?, 
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
-
 const listRoute = createRoute({
   method: "get", path: "/stages", tags: ["Pipeline"], summary: "The pipeline's stages in order, with live lead counts",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
@@ -167,13 +156,13 @@ const historyRoute = createRoute({
 });
 const createStageRoute = createRoute({
   method: "post", path: "/stages", tags: ["Pipeline"], summary: "Add a stage (default last)",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: body(CreateStage),
+  security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateStage),
   responses: { 201: json(StageReply, "Stage created."), ...conflictError, ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
   method: "put", path: "/stages", tags: ["Pipeline"],
   summary: "Change one stage ({ id, name?, order?, color?, isDefault? }) or reorder the pipeline ({ order: [every stage id] })",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateStage),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateStage),
   responses: {
     200: json(z.union([StageReply, ReorderReply]), "The changed stage and the pipeline, or the reordered pipeline."),
     ...notFoundError, ...conflictError, ...commonErrors,
@@ -185,28 +174,28 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Stage deleted."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 
-export const stagesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const stagesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const query = c.req.valid("query");
+    const page = pageOf(c.req.valid("query"));
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
     const [rows, [count]] = await Promise.all([
       db<StageRow[]>`select ${db.unsafe(stageSelect)} from app.stage_details
-                     order by position, lower(name), id limit ${limit} offset ${query.offset}`,
+                     order by position, lower(name), id limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.stages`,
     ]);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, { stages: rows, total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/stages?offset=${nextOffset}&limit=${limit} for the next page`]
-        : total === 0 ? ["POST /api/openclaw/stages { \"name\": \"Prospects\" } adds the first stage (it becomes the default)"] : [],
+    return reply(c, { stages: rows, ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: [
+        ...page.next("/stages", rows.length, total),
+        ...(total === 0 ? ["POST /api/openclaw/stages { \"name\": \"Prospects\" } adds the first stage (it becomes the default)"] : []),
+      ],
     });
   })
   .openapi(historyRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const [[lead], rows, [count]] = await Promise.all([
       db<{ deleted: boolean }[]>`select deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<z.infer<typeof StageChange>[]>`
@@ -214,19 +203,14 @@ export const stagesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
                from_stage_id as "fromStageId", to_stage_id as "toStageId", changed_at as "changedAt",
                changed_by as "changedBy", source, rule_id as "ruleId"
         from app.stage_changes where lead_id = ${query.leadId}
-        order by changed_at desc, id desc limit ${limit} offset ${query.offset}`,
+        order by changed_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.stage_changes where lead_id = ${query.leadId}`,
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, { leadId: query.leadId, history: rows, total, limit, offset: query.offset }, {
-      warnings: [
-        ...(query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : []),
-        ...(lead.deleted ? [`Lead ${query.leadId} is soft-deleted`] : []),
-      ],
-      next_steps: nextOffset < total
-        ? [`GET /api/openclaw/stages/history?leadId=${query.leadId}&offset=${nextOffset}&limit=${limit} for the next page`] : [],
+    return reply(c, { leadId: query.leadId, history: rows, ...page.fields(total) }, {
+      warnings: [...page.warnings, ...(lead.deleted ? [`Lead ${query.leadId} is soft-deleted`] : [])],
+      next_steps: page.next("/stages/history", rows.length, total, { leadId: query.leadId }),
     });
   })
   .openapi(createStageRoute, async (c) => {

@@ -7,48 +7,22 @@
 // POST does not honour Idempotency-Key: its answer carries the secret, which is never stored
 // for a replay. Names are unique per workspace, so a retried create answers 409 naming the
 // source that exists.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
-import type { AppEnv } from "../context.ts";
 import type { Tx } from "../db.ts";
-import { notFound } from "../errors.ts";
-import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError, reply } from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+import { jsonBody } from "../http/body.ts";
+import { type SyncSourceType, syncSourceTypes } from "../http/enums.ts";
+import { notFound } from "../http/errors.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
+import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { unknownFields, validationWithHints } from "../http/validation.ts";
+import { authenticationGuide, hmacHowTo, inboundHeaders, inboundUrl, secretHowTo } from "../sync-sources/inbound.ts";
 
 // ---------------------------------------------------------------------------
-// How senders authenticate (shared with routes/inbound.ts)
+// How senders connect (the inbound URL and its authentication: sync-sources/inbound.ts)
 // ---------------------------------------------------------------------------
-export const syncSourceTypes = ["gmail", "api_sdr", "form_webhook", "generic_webhook"] as const;
-export type SyncSourceType = (typeof syncSourceTypes)[number];
-
-export const inboundHeaders = {
-  timestamp: "X-OpenClaw-Timestamp",
-  signature: "X-OpenClaw-Signature",
-  secret: "X-OpenClaw-Secret",
-  eventId: "X-OpenClaw-Event-Id",
-} as const;
-
-/** How far a signed request's timestamp may be from our clock. */
-export const SIGNATURE_TOLERANCE_SECONDS = 300;
-
-export const inboundUrl = (config: AppConfig, token: string) => `${config.publicUrl}/api/openclaw/inbound/${token}`;
-
-const hmacHowTo = `HMAC: send ${inboundHeaders.timestamp}: <Unix seconds> and ${inboundHeaders.signature}: v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the secret (the whole whsec_… string as UTF-8)>; `
-  + `a timestamp more than ${SIGNATURE_TOLERANCE_SECONDS / 60} minutes off is refused`;
-const secretHowTo = `send ${inboundHeaders.secret}: <secret> (or Authorization: Bearer <secret>)`;
-
-export function authenticationGuide(type: SyncSourceType): string {
-  switch (type) {
-    case "generic_webhook":
-      return `${hmacHowTo}.`;
-    case "gmail":
-      return `Google Pub/Sub push: use the inbound URL with ?secret=<secret> appended as the subscription's push endpoint (or ${secretHowTo}).`;
-    default:
-      return `Shared secret: ${secretHowTo}. An HMAC signature as for generic_webhook is accepted too (${inboundHeaders.timestamp} + ${inboundHeaders.signature}).`;
-  }
-}
-
 const eventIdHowTo = `Send a unique ${inboundHeaders.eventId} per event (or eventId / event_id in the JSON body): a redelivery with the same id is answered with the first outcome and writes nothing; without one, the body's SHA-256 is the id`;
 
 /** What the sender has to do, step by step, given the credentials just issued. */
@@ -145,17 +119,13 @@ const UpdatedReply = envelope({
 }).openapi("UpdatedSyncSourceReply");
 const DeletedReply = envelope({ id: z.string(), deleted: z.literal(true) }).openapi("DeletedSyncSourceReply");
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
   type: SourceType.optional(),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
 const ListReply = envelope({
   syncSources: z.array(SyncSource),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("SyncSourceListReply");
 const DeleteQuery = z.object({ id: z.string().trim().min(1).max(100) });
 
@@ -196,7 +166,6 @@ function ignoredFields(body: Record<string, unknown>, known: string[]): string[]
 // ---------------------------------------------------------------------------
 const path = "/stages/sync-sources";
 const tags = ["Sync sources"];
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
 
 const listRoute = createRoute({
   method: "get", path, tags, summary: "List sync sources (never their secrets)",
@@ -205,12 +174,12 @@ const listRoute = createRoute({
 });
 const createSourceRoute = createRoute({
   method: "post", path, tags, summary: "Create a sync source: returns its inbound URL and secret (shown once)",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(CreateSyncSource),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(CreateSyncSource),
   responses: { 201: json(CreatedReply, "Sync source created; next_steps say how to connect the sender."), ...conflictError, ...commonErrors },
 });
 const updateRoute = createRoute({
   method: "put", path, tags, summary: "Change a sync source, or rotate its secret or inbound URL",
-  security: bearerAuth, middleware: [tenantTransaction], request: body(UpdateSyncSource),
+  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateSyncSource),
   responses: { 200: json(UpdatedReply, "Sync source changed."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
@@ -219,23 +188,24 @@ const deleteRoute = createRoute({
   responses: { 200: json(DeletedReply, "Sync source deleted."), ...notFoundError, ...commonErrors },
 });
 
-export const syncSourcesRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const syncSourcesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const where = query.type !== undefined ? db`type = ${query.type}` : db`true`;
     const [rows, [count]] = await Promise.all([
       db<SyncSourceRow[]>`select ${db.unsafe(sourceSelect)} from app.sync_source_details where ${where}
-                          order by created_at, id limit ${limit} offset ${query.offset}`,
+                          order by created_at, id limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.sync_sources where ${where}`,
     ]);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    return reply(c, { syncSources: rows.map((r) => present(c.var.config, r)), total, limit, offset: query.offset }, {
-      warnings: query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : [],
-      next_steps: nextOffset < total ? [`GET /api/openclaw/stages/sync-sources?offset=${nextOffset}&limit=${limit} for the next page`]
-        : total === 0 ? ["POST /api/openclaw/stages/sync-sources { \"name\": \"Website form\", \"type\": \"form_webhook\", \"stage\": \"Leads\" } connects a first source"] : [],
+    return reply(c, { syncSources: rows.map((r) => present(c.var.config, r)), ...page.fields(total) }, {
+      warnings: page.warnings,
+      next_steps: [
+        ...page.next("/stages/sync-sources", rows.length, total),
+        ...(total === 0 ? ["POST /api/openclaw/stages/sync-sources { \"name\": \"Website form\", \"type\": \"form_webhook\", \"stage\": \"Leads\" } connects a first source"] : []),
+      ],
     });
   }, validationWithHints(hints))
   .openapi(createSourceRoute, async (c) => {

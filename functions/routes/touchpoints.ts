@@ -3,32 +3,31 @@
 // (app._touch_lead), refuses interactions dated in the future and keeps other orgs'
 // leads unreachable (touchpoints_lead_fkey answers 404). This file validates, calls,
 // reads the lead's last touch back from the same transaction and shapes the reply.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../context.ts";
-import { notFound } from "../errors.ts";
-import { idempotency } from "../idempotency.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { jsonBody, jsonObject } from "../http/body.ts";
+import { touchpointDirections, touchpointTypes } from "../http/enums.ts";
+import { notFound } from "../http/errors.ts";
+import { idempotency } from "../http/idempotency.ts";
+import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
-} from "../reply.ts";
-import { tenantTransaction } from "../tenant.ts";
-import { unknownFields, validationHook, validationWithHints } from "../validation.ts";
+} from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { tenantTransaction } from "../http/tenant.ts";
+import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
-/** The values app.touchpoints' type check allows. */
-export const touchpointTypes = ["email", "call", "meeting", "linkedin", "sms", "note", "form", "chat", "other"] as const;
 const typeList = touchpointTypes.join(", ");
 const TouchpointType = z.enum(touchpointTypes, { error: `must be one of: ${typeList}` });
-const directions = ["inbound", "outbound"] as const;
-const jsonObject = z.record(z.string(), z.unknown());
 const LeadId = z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" });
 
 const createFields = {
   leadId: LeadId,
   type: TouchpointType.optional().openapi({ description: "What kind of interaction. Required unless channel is sent.", example: "call" }),
   channel: TouchpointType.optional().openapi({ description: "Alias of type." }),
-  direction: z.enum(directions, { error: "must be inbound or outbound" }).nullable().optional(),
+  direction: z.enum(touchpointDirections, { error: "must be inbound or outbound" }).nullable().optional(),
   summary: z.string().trim().max(10_000).nullable().optional().openapi({ example: "Discovery call: budget approved, demo booked." }),
   occurredAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time with a zone, e.g. 2026-01-31T14:00:00Z" }).optional()
     .openapi({ description: "When it happened; default now. At most 5 minutes in the future." }),
@@ -43,7 +42,7 @@ const Touchpoint = z.object({
   leadId: z.string(),
   type: z.enum(touchpointTypes),
   channel: z.enum(touchpointTypes).openapi({ description: "Same as type." }),
-  direction: z.enum(directions).nullable(),
+  direction: z.enum(touchpointDirections).nullable(),
   summary: z.string().nullable(),
   occurredAt: z.string(),
   metadata: jsonObject,
@@ -62,21 +61,17 @@ const LoggedReply = envelope({
   }),
 }).openapi("LoggedTouchpointReply");
 
-const MAX_LIMIT = 200;
 const ListQuery = z.object({
   leadId: LeadId,
   type: TouchpointType.optional(),
   channel: TouchpointType.optional().openapi({ description: "Alias of type." }),
-  limit: z.coerce.number().int().min(1).optional().openapi({ description: `Page size, default 50, at most ${MAX_LIMIT}.` }),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  ...pageQuery,
 });
 const ListReply = envelope({
   leadId: z.string(),
   lastTouchAt: z.string().nullable(),
   touchpoints: z.array(Touchpoint),
-  total: z.number().int(),
-  limit: z.number().int(),
-  offset: z.number().int(),
+  ...pageFields,
 }).openapi("TouchpointListReply");
 
 const typeHint = `type (or its alias channel) is one of: ${typeList}.`;
@@ -116,15 +111,15 @@ const listRoute = createRoute({
 const logRoute = createRoute({
   method: "post", path: "/touchpoints", tags: ["Touchpoints"], summary: "Log an interaction (moves the lead's last touch forward, clearing stalled)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency],
-  request: { body: { content: { "application/json": { schema: CreateTouchpoint } }, required: true } },
+  request: jsonBody(CreateTouchpoint),
   responses: { 201: json(LoggedReply, "Touchpoint logged."), ...notFoundError, ...idempotencyError, ...commonErrors },
 });
 
-export const touchpointsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const touchpointsRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const limit = Math.min(query.limit ?? 50, MAX_LIMIT);
+    const page = pageOf(query);
     const type = query.type ?? query.channel;
     const where = type !== undefined ? db`lead_id = ${query.leadId} and type = ${type}` : db`lead_id = ${query.leadId}`;
     const [[lead], rows, [count]] = await Promise.all([
@@ -132,23 +127,22 @@ export const touchpointsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
         select last_touch_at as "lastTouchAt", deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<TouchpointRow[]>`
         select ${db.unsafe(touchpointSelect)} from app.touchpoints where ${where}
-        order by occurred_at desc, created_at desc, id desc limit ${limit} offset ${query.offset}`,
+        order by occurred_at desc, created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.touchpoints where ${where}`,
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
-    const nextOffset = query.offset + rows.length;
-    const warnings = [
-      ...(query.limit !== undefined && query.limit > MAX_LIMIT ? [`limit capped at ${MAX_LIMIT}`] : []),
-      ...aliasWarning(query.type, query.channel),
-      ...(lead.deleted ? [deletedLeadWarning(query.leadId)] : []),
-    ];
-    const next_steps = nextOffset < total
-      ? [`GET /api/openclaw/touchpoints?leadId=${query.leadId}&offset=${nextOffset}&limit=${limit} for the next page`]
-      : total === 0 ? [`POST /api/openclaw/touchpoints { "leadId": "${query.leadId}", "type": "email" } to log one`] : [];
-    return reply(c, {
-      leadId: query.leadId, lastTouchAt: lead.lastTouchAt, touchpoints: rows, total, limit, offset: query.offset,
-    }, { warnings, next_steps });
+    return reply(c, { leadId: query.leadId, lastTouchAt: lead.lastTouchAt, touchpoints: rows, ...page.fields(total) }, {
+      warnings: [
+        ...page.warnings,
+        ...aliasWarning(query.type, query.channel),
+        ...(lead.deleted ? [deletedLeadWarning(query.leadId)] : []),
+      ],
+      next_steps: [
+        ...page.next("/touchpoints", rows.length, total, { leadId: query.leadId }),
+        ...(total === 0 ? [`POST /api/openclaw/touchpoints { "leadId": "${query.leadId}", "type": "email" } to log one`] : []),
+      ],
+    });
   }, validationWithHints(hints))
   .openapi(logRoute, async (c) => {
     const input = c.req.valid("json");
@@ -169,13 +163,12 @@ export const touchpointsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
       from app.touchpoints t join app.leads l on l.id = t.lead_id
       where t.id = ${touchpoint!.id}`;
     const leadId = touchpoint!.leadId;
-    const ignored = unknownFields(input, Object.keys(createFields));
     return reply(c, { id: touchpoint!.id, touchpoint: touchpoint!, lead: { id: leadId, lastTouchAt: lead!.lastTouchAt } }, {
       warnings: [
         ...aliasWarning(input.type, input.channel),
         ...(lead!.older ? ["This touchpoint is older than the lead's last touch, which stays as it was (last touch only moves forward)"] : []),
         ...(lead!.deleted ? [deletedLeadWarning(leadId)] : []),
-        ...(ignored.length > 0 ? [`Ignored field(s): ${ignored.join(", ")}. Put extra data in metadata.`] : []),
+        ...ignoredFieldWarnings(input, Object.keys(createFields), "Put extra data in metadata."),
       ],
       next_steps: [listNext(leadId)],
     }, 201);

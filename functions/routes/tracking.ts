@@ -1,15 +1,16 @@
 // Proposal tracking over HTTP: the public beacon endpoint the page posts to, and the
 // per-lead rollup agents read. app.track_proposal decides what counts (bots, the org's
 // own key, rate limits) and writes visits and engagement events; this file only parses.
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "../context.ts";
 import { asAnonymous } from "../db.ts";
-import { ApiError, errorReply, payloadTooLarge } from "../errors.ts";
+import { readJson } from "../http/body.ts";
+import { ApiError, errorReply, payloadTooLarge } from "../http/errors.ts";
+import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../http/reply.ts";
+import { createRouter } from "../http/router.ts";
+import { readApiKey, sha256Hex, tenantTransaction } from "../http/tenant.ts";
+import { invalidRequest, validationWithHints } from "../http/validation.ts";
 import { ProposalTracking, readProposalTracking } from "../proposals/tracking.ts";
-import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../reply.ts";
-import { readApiKey, sha256Hex, tenantTransaction } from "../tenant.ts";
-import { invalidRequest, validationHook, validationWithHints } from "../validation.ts";
 
 /** A beacon report is a few hundred bytes; anything much larger is not from our page. */
 export const MAX_BEACON_BYTES = 2048;
@@ -52,19 +53,16 @@ const rollupRoute = createRoute({
   responses: { 200: json(envelope({ leadId: z.string(), ...ProposalTracking.shape }).openapi("ProposalTrackingReply"), "Views, time on page, sections, video, CTA clicks."), ...notFoundError, ...commonErrors },
 });
 
+const notJson = () =>
+  new ApiError(400, "invalid_json", "The body is not JSON", "Send the report as a JSON object (text/plain or application/json).");
+
 function parseBeacon(text: string): z.infer<typeof BeaconEvent> {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ApiError(400, "invalid_json", "The body is not JSON", "Send the report as a JSON object (text/plain or application/json).");
-  }
-  const parsed = BeaconEvent.safeParse(body);
+  const parsed = BeaconEvent.safeParse(readJson(text, notJson));
   if (!parsed.success) throw invalidRequest(parsed.error, "json");
   return parsed.data;
 }
 
-export const trackingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+export const trackingRoutes = createRouter();
 trackingRoutes.use("/events", bodyLimit({
   maxSize: MAX_BEACON_BYTES,
   onError: (c) => errorReply(c, payloadTooLarge(MAX_BEACON_BYTES)),

@@ -190,7 +190,7 @@ async function load(sql: Sql, orgIds: string[]): Promise<void> {
 // ---------------------------------------------------------------------------
 // Measuring, as the tenant
 // ---------------------------------------------------------------------------
-/** Acts as the org for the rest of the transaction, as functions/tenant.ts does. */
+/** Acts as the org for the rest of the transaction, as functions/http/tenant.ts does. */
 async function actAs(tx: postgres.TransactionSql, orgId: string): Promise<void> {
   const claims = JSON.stringify({ role: "authenticated", org_id: orgId });
   await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;

@@ -50,7 +50,8 @@ export const json = <S extends z.ZodType>(schema: S, description: string) => ({
   description,
 });
 
-const errorResponse = (description: string) => json(ErrorSchema, description);
+/** A response that answers with the error envelope, for createRoute's responses. */
+export const errorResponse = (description: string) => json(ErrorSchema, description);
 
 /** The errors every authenticated route can answer with. */
 export const commonErrors = {

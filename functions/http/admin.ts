@@ -4,7 +4,7 @@
 // only do what service_role is granted (answering feedback across orgs).
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppConfig } from "./config.ts";
+import type { AppConfig } from "../config.ts";
 import type { AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 

@@ -42,3 +42,9 @@ export function unknownFields(body: Record<string, unknown>, known: Iterable<str
   const knownSet = new Set(known);
   return Object.keys(body).filter((key) => !knownSet.has(key));
 }
+
+/** "Ignored field(s): a, b" for body fields the schema does not know (then note, when given); none when all are known. */
+export function ignoredFieldWarnings(body: Record<string, unknown>, known: Iterable<string>, note?: string): string[] {
+  const ignored = unknownFields(body, known);
+  return ignored.length === 0 ? [] : [`Ignored field(s): ${ignored.join(", ")}${note ? `. ${note}` : ""}`];
+}

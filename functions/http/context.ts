@@ -1,9 +1,9 @@
 // What every handler can reach through c.var.
-import type { AppConfig } from "./config.ts";
-import type { Sql, Tx } from "./db.ts";
-import type { ResolveHost } from "./enrichment/http.ts";
-import type { ResolveMx } from "./enrichment/types.ts";
-import type { MailWorker } from "./mail/worker.ts";
+import type { AppConfig } from "../config.ts";
+import type { Sql, Tx } from "../db.ts";
+import type { ResolveHost } from "../enrichment/http.ts";
+import type { ResolveMx } from "../enrichment/types.ts";
+import type { MailWorker } from "../mail/worker.ts";
 
 export interface AppEnv {
   Variables: {

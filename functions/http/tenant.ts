@@ -5,8 +5,8 @@
 // A reply of 4xx/5xx rolls the whole transaction back: nothing is half-written.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import type { Tx } from "../db.ts";
 import type { AppEnv } from "./context.ts";
-import type { Tx } from "./db.ts";
 import { ApiError } from "./errors.ts";
 
 const rollback = Symbol("rollback");
