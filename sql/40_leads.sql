@@ -1,23 +1,28 @@
 -- Leads: the people an org sells to. One live lead per org and email (case-insensitive:
 -- leads_org_email_key); soft delete (deleted_at) keeps a lead recoverable; a lead's stage
 -- is always one of its own org's stages (leads_stage_fkey). This file holds app.leads (its
--- columns, indexes and policies) and the trigger that puts a new lead in the default stage.
---
--- POST /leads (functions/routes/leads.ts) is a single insert into app.leads; the rules
--- around it are triggers, fired by timing and then by name, as listed here:
+-- columns, indexes and policies), the trigger that puts a new lead in the default stage, and
+-- the two ways a lead is written from outside:
+--   * app.create_lead: POST /leads (functions/routes/leads.ts) in one call;
+--   * app.upsert_lead_by_email: the one find-or-create by email, for sync sources, Calendly
+--     bookings and quiz submissions.
+-- Every insert or update, whoever writes, then passes these triggers, fired by timing and
+-- then by name:
 --   before, row by row:
 --     leads_check_custom_fields  46_custom_fields.sql  customFields fit the org's definitions
 --     leads_default_stage        40_leads.sql          (insert) no stage given: the default one
---     leads_enforce_limit        78_plan_limits.sql    (insert) the tier's lead limit, exact
---                                                      under concurrency (locks the org row)
 --     leads_name_keys            52_enrichment.sql     organization_key and company_key
 --     leads_touch_updated_at     40_leads.sql          (update) updated_at
---   after:
+--   after, row by row:
 --     leads_proposal             66_proposals.sql      (insert) the lead's proposal page
 --     leads_record_stage_change  42_stage_history.sql  the stage history: first stage, each move
---     leads_score_new            56_scoring.sql        (insert, per statement) the first score
 --     leads_rescore              56_scoring.sql        (update of tier, enrichment_status or
 --                                                      last_touch_at) the new score
+--   after, once per statement:
+--     leads_enforce_limit        78_plan_limits.sql    (insert) the tier's lead limit: one lock
+--                                                      and one count per org, exact under
+--                                                      concurrency
+--     leads_score_new            56_scoring.sql        (insert) the first score
 -- app.lead_details, the API's view of a lead (with its stage name, score and proposal slug),
 -- is in 95_views.sql because it joins the score (56_scoring.sql) and the proposal
 -- (66_proposals.sql), whose tables later files add.

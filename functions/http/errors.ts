@@ -86,11 +86,22 @@ const dataErrors: Record<string, string> = {
   "23502": "A required value is missing",
 };
 
+/**
+ * An app.refuse error: detail is the code, or (app.refuse with details) a JSON object with
+ * the code, keys for the error (existingId, …) and next_steps for the reply.
+ */
+function refusal(err: InstanceType<typeof postgres.PostgresError>): ApiError {
+  const status = Number(err.code.slice(2)) as ContentfulStatusCode;
+  const detail = err.detail ?? "refused";
+  if (!detail.startsWith("{")) return new ApiError(status, detail, err.message, err.hint ?? "");
+  const { code, next_steps: nextSteps, ...extra } = JSON.parse(detail) as Record<string, unknown>;
+  return new ApiError(status, String(code), err.message, err.hint ?? "", extra,
+    Array.isArray(nextSteps) ? nextSteps.map(String) : []);
+}
+
 export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): ApiError {
   const sqlState = err.code;
-  if (/^CR\d{3}$/.test(sqlState)) {
-    return new ApiError(Number(sqlState.slice(2)) as ContentfulStatusCode, err.detail ?? "refused", err.message, err.hint ?? "");
-  }
+  if (/^CR\d{3}$/.test(sqlState)) return refusal(err);
   const rule = err.constraint_name ? constraintRules[err.constraint_name] : undefined;
   if (rule) return new ApiError(rule.status, rule.code, rule.message, rule.hint);
   if (sqlState === "23505") {

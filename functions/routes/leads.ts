@@ -361,24 +361,10 @@ export const leadRoutes = createRouter()
   .openapi(createLeadRoute, async (c) => {
     const input = c.req.valid("json");
     const db = c.var.db;
-    const existing = await existingLeadId(db, input.email);
-    if (existing) throw duplicateEmail(existing);
-    const stageId = await resolveStage(db, input.stage);
-    const values = {
-      ...textColumns(input),
-      ...(stageId !== undefined ? { stage_id: stageId } : {}),
-      ...(input.customFields !== undefined ? { custom_fields: db.json(input.customFields as never) } : {}),
-      ...(input.crmData !== undefined ? { crm_data: db.json(input.crmData as never) } : {}),
-    };
-    // The org row stays locked (lead limit) until commit. The lead's first score and its
-    // proposal are written by triggers at the end of the insert, so a later statement reads
-    // the lead back.
-    const [inserted] = await db<{ id: string }[]>`
-      insert into app.leads ${db(values)}
-      on conflict (org_id, email_key) where deleted_at is null do nothing
-      returning id`;
-    if (!inserted) throw duplicateEmail((await existingLeadId(db, input.email))!);
-    const lead = present(c.var.config, (await findLead(db, inserted.id))!);
+    // app.create_lead (sql/40_leads.sql) is the rule: the insert with its defaults, the
+    // stage by name or id, and the 409 naming the live lead that has this email.
+    const [created] = await db<{ id: string }[]>`select app.create_lead(${db.json(input as never)}) as id`;
+    const lead = present(c.var.config, (await findLead(db, created!.id))!);
     return reply(c, { id: lead.id, lead, enrichmentQueued: false as const }, {
       warnings: ["Auto-enrichment disabled — enrich explicitly", ...aliasWarnings(input), ...ignoredFieldWarnings(input)],
       next_steps: [enrichNext(lead.id)],

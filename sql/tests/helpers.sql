@@ -128,10 +128,30 @@ create or replace function tests.refusal(p_sql text) returns text
     return null;
   exception when others then
     get stacked diagnostics v_state = returned_sqlstate, v_detail = pg_exception_detail;
+    -- app.refuse with details puts the code in a JSON detail.
+    if v_detail like '{%' then
+      v_detail := v_detail::jsonb ->> 'code';
+    end if;
     return v_state || ' ' || coalesce(v_detail, '');
   end;
   $$;
 comment on function tests.refusal(text) is 'Runs a statement as the caller; returns the SQLSTATE and code (detail) of the error it raises, e.g. ''CR400 invalid_answer'', or null when it succeeds.';
+
+-- The details a refusal carries for the agent (app.refuse's fifth argument), as jsonb.
+create or replace function tests.refusal_details(p_sql text) returns jsonb
+  language plpgsql
+  as $$
+  declare
+    v_detail text;
+  begin
+    execute p_sql;
+    return null;
+  exception when others then
+    get stacked diagnostics v_detail = pg_exception_detail;
+    return case when v_detail like '{%' then v_detail::jsonb end;
+  end;
+  $$;
+comment on function tests.refusal_details(text) is 'Runs a statement as the caller; returns the JSON details of the refusal it raises (code, existingId, next_steps, …), or null when it succeeds or the refusal has none.';
 
 -- The message of the error a statement raises.
 create or replace function tests.refusal_message(p_sql text) returns text
