@@ -430,14 +430,16 @@ create function app.create_sync_source(
   begin
     perform app._refuse_taken_sync_source_name(p_name, null);
     insert into app.sync_sources as s (name, type, enabled, stage_id, event_stages, field_mapping, secret)
-    values (btrim(p_name), p_type, coalesce(p_enabled, true), app.resolve_stage(p_stage),
+    values (btrim(p_name), p_type, coalesce(p_enabled, true),
+            -- No stage named: the workspace's default stage, where new leads land anyway.
+            coalesce(app.resolve_stage(p_stage), (select d.id from app.stages d where d.org_id = app.current_org_id() and d.is_default)),
             app._resolve_event_stages('{}'::jsonb, p_event_stages), coalesce(p_field_mapping, '{}'::jsonb), v_secret)
     returning s.id into id;
     secret := v_secret;
     return next;
   end;
   $$;
-comment on function app.create_sync_source(text, text, text, jsonb, jsonb, boolean) is 'Creates a sync source in the current org (stages by name or id; mapping over the type''s defaults) and returns its secret, the only time it is shown.';
+comment on function app.create_sync_source(text, text, text, jsonb, jsonb, boolean) is 'Creates a sync source in the current org (stages by name or id, the default stage when none is named; mapping over the type''s defaults) and returns its secret, the only time it is shown.';
 revoke execute on function app.create_sync_source(text, text, text, jsonb, jsonb, boolean) from public;
 grant execute on function app.create_sync_source(text, text, text, jsonb, jsonb, boolean) to authenticated, service_role;
 

@@ -5,7 +5,8 @@
 --
 -- This file holds the table app.playbooks, the view app.playbook_details, the step
 -- validation (app.playbook_channels, app.playbook_steps_problem, trigger playbooks_check),
--- app._create_default_playbooks (called by app.signup in 20_orgs_keys.sql) and
+-- app._create_default_playbooks (called by app._seed_org in 20_orgs_keys.sql), the list's
+-- stage filter (app.playbook_stages, which also takes a lead status) and
 -- app.recommend_playbook, which reads the stall verdict (58_stalled.sql), the stored score
 -- (56_scoring.sql), the stage history (42_stage_history.sql) and touchpoints
 -- (44_touchpoints_notes.sql).
@@ -205,6 +206,49 @@ create function app._create_default_playbooks(p_org_id text) returns void
   $$;
 comment on function app._create_default_playbooks(text) is 'Gives an org the default playbooks (standard, high-tier, low-tier, hot lead, stalled, and one per matching default stage).';
 revoke execute on function app._create_default_playbooks(text) from public;
+
+-- ---------------------------------------------------------------------------
+-- Which stages GET /playbooks?stage=… means. The contract's own example is ?stage=new, and
+-- "new" is where a lead is in its life (a lead status), not necessarily a pipeline stage. So:
+-- a stage of the org (id or name) means that stage; otherwise a lead status means the stages
+-- the org's live leads of that status are in, and "new" also the default stage, where new
+-- leads land; anything else is null: the list is then empty and the edge names what is valid
+-- (app.playbook_stage_values).
+-- ---------------------------------------------------------------------------
+create function app.playbook_stages(p_stage text) returns text[]
+  language sql stable
+  set search_path = ''
+  as $$
+    select coalesce(
+      (select array[s.id] from app.stages s
+       where s.org_id = app.current_org_id() and (s.id = p_stage or lower(s.name) = lower(btrim(p_stage)))
+       order by s.id = p_stage desc limit 1),
+      (select pg_catalog.array_agg(distinct x.id) from (
+         select l.stage_id as id from app.leads l
+         where l.org_id = app.current_org_id() and l.deleted_at is null and lower(l.status) = lower(btrim(p_stage))
+         union all
+         select s.id from app.stages s
+         where s.org_id = app.current_org_id() and s.is_default and lower(btrim(p_stage)) = 'new') x))
+  $$;
+comment on function app.playbook_stages(text) is 'The current org''s stages a playbook stage filter names: the stage itself (id or name), else the stages of live leads with that status (new: also the default stage); null when it names neither.';
+revoke execute on function app.playbook_stages(text) from public;
+grant execute on function app.playbook_stages(text) to authenticated, service_role;
+
+create function app.playbook_stage_values() returns jsonb
+  language sql stable
+  set search_path = ''
+  as $$
+    select pg_catalog.jsonb_build_object(
+      'stages', (select coalesce(pg_catalog.jsonb_agg(s.name order by s.position), '[]') from app.stages s
+                 where s.org_id = app.current_org_id()),
+      'statuses', (select pg_catalog.jsonb_agg(t.status order by t.status) from (
+                     select distinct lower(l.status) as status from app.leads l
+                     where l.org_id = app.current_org_id() and l.deleted_at is null
+                     union select 'new') t))
+  $$;
+comment on function app.playbook_stage_values() is 'What a playbook stage filter may name in the current org: its stages (in pipeline order) and the lead statuses in use (always new).';
+revoke execute on function app.playbook_stage_values() from public;
+grant execute on function app.playbook_stage_values() to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- The recommendation: the playbook that fits the lead most specifically (a matching

@@ -45,10 +45,28 @@ describe("GET /playbooks", () => {
     expect(names(await list(client, `?stage=${stageId}&tier=low`))).toEqual(["Hot lead close", "Low-tier nurture", "Negotiation close", "Stalled revival", "Standard outreach"]);
   });
 
-  it("refuses an unknown stage with 400 listing the stages", async () => {
+  it("answers the contract's example GET /playbooks?tier=high&stage=new with the playbooks for new, high-tier leads", async () => {
     const { client } = await workspace();
-    const error = expectError(await client.get("/playbooks?stage=new"), 400, "unknown_stage");
-    expect(error.hint).toContain('"Prospects"');
+    const body = expectOk(await client.get("/playbooks?tier=high&stage=new"));
+    // "new" is a lead status: new leads are in the default stage (Prospects).
+    expect(names(body.playbooks)).toEqual(["High-tier fast track", "Hot lead close", "New prospect opener", "Stalled revival", "Standard outreach"]);
+    expect(body.warnings).toEqual([]);
+  });
+
+  it("takes a lead status in use as the stages its leads are in", async () => {
+    const { client } = await workspace();
+    await createLead(client, { status: "negotiating", stage: "Negotiated" });
+    expect(names(await list(client, "?stage=Negotiating"))).toContain("Negotiation close");
+  });
+
+  it("answers an unknown stage with an empty list and a warning naming the stages and statuses", async () => {
+    const { client } = await workspace();
+    const body = expectOk(await client.get("/playbooks?stage=nowhere"));
+    expect(body.playbooks).toEqual([]);
+    expect(body.total).toBe(0);
+    expect(body.warnings[0]).toMatch(/"nowhere" is neither a stage nor a lead status/);
+    expect(body.warnings[0]).toContain("Prospects, Leads, Engaged");
+    expect(body.warnings[0]).toMatch(/lead statuses: new/);
   });
 
   it("needs an API key", async () => {

@@ -65,11 +65,10 @@ describe("POST /signup", () => {
     expectError(res, 409, "email_already_registered");
   });
 
-  it("refuses a body missing the required fields with 400 listing each one", async () => {
+  it("refuses a body without an email with 400 naming it (the other fields have defaults)", async () => {
     const res = await call("POST", "/signup", {});
     const error = expectError(res, 400, "invalid_request");
-    const fields = error.fields.map((f: { field: string }) => f.field);
-    expect(fields).toEqual(expect.arrayContaining(["email", "workspace_name", "agent_name", "agent_platform"]));
+    expect(error.fields.map((f: { field: string }) => f.field)).toEqual(["email"]);
   });
 
   it("refuses an invalid email with 400 naming the email field", async () => {
@@ -90,8 +89,9 @@ describe("GET /signup", () => {
     const res = await call("GET", "/signup");
     const reply = expectOk(res);
     expect(reply).toMatchObject({ method: "POST", endpoint: "/api/openclaw/signup" });
-    expect(reply.required).toEqual(["email", "workspace_name", "agent_name", "agent_platform"]);
-    expect(Object.keys(reply.example)).toEqual(expect.arrayContaining(reply.required));
+    expect(reply.required).toEqual(["email"]);
+    expect(reply.optional).toEqual(expect.arrayContaining(["workspace_name", "agent_name", "agent_platform", "organizationName"]));
+    expect(Object.keys(reply.example)).toEqual(["email", "workspace_name", "agent_name", "agent_platform"]);
     expect(Object.keys(reply.tiers)).toEqual(expect.arrayContaining(["free", "pro", "ultra"]));
     expect(reply.tiers.free).toMatch(/100 leads/);
     expect(reply.next_steps.length).toBeGreaterThan(0);

@@ -85,9 +85,9 @@ describe("POST /stages/sync-sources", () => {
     expect(error.hint).toContain("gmail, api_sdr, form_webhook, generic_webhook");
   });
 
-  it("lists every missing required field", async () => {
+  it("lists every missing required field (stage has a default)", async () => {
     const error = expectError(await api.post(PATH, {}), 400, "invalid_request");
-    expect(error.fields.map((f: { field: string }) => f.field).sort()).toEqual(["name", "stage", "type"]);
+    expect(error.fields.map((f: { field: string }) => f.field).sort()).toEqual(["name", "type"]);
   });
 
   it("refuses an unknown mapping field with the fields it knows", async () => {

@@ -32,10 +32,15 @@ import { cancelBot, NO_KEY_NOTE, scheduleBot } from "../integrations/recall.ts";
 // ---------------------------------------------------------------------------
 // Schemas
 // ---------------------------------------------------------------------------
+const AccessToken = z.string().trim().min(20, "is too short for a Calendly personal access token").max(4000);
+// personal_access_token is the contract's name; token is accepted as an alias.
 const ConnectRequest = z.object({
-  token: z.string({ error: "is required" }).trim().min(20, "is too short for a Calendly personal access token").max(4000)
+  personal_access_token: AccessToken.optional()
     .openapi({ description: "A Calendly personal access token. Verified with Calendly, stored encrypted, never returned." }),
-}).openapi("ConnectCalendlyRequest");
+  token: AccessToken.optional().openapi({ description: "Alias of personal_access_token." }),
+}).refine((body) => body.personal_access_token !== undefined || body.token !== undefined,
+  { message: "is required (the Calendly personal access token; token is accepted as an alias)", path: ["personal_access_token"] })
+  .openapi("ConnectCalendlyRequest");
 
 const MeetingBots = z.object({
   enabled: z.boolean().openapi({ description: "true when RECALL_API_KEY is set: booked video meetings get a recording bot." }),
@@ -269,7 +274,10 @@ const webhookRoute = createRoute({
 
 export const calendlyRoutes = createRouter()
   .openapi(connectRoute, async (c) => {
-    const { token } = c.req.valid("json");
+    const body = c.req.valid("json");
+    const token = (body.personal_access_token ?? body.token)!;
+    const aliasWarnings = body.personal_access_token !== undefined && body.token !== undefined && body.token !== body.personal_access_token
+      ? ["Both personal_access_token and token were sent; personal_access_token was used"] : [];
     const config = c.var.config;
     const settings = config.integrations;
     const ciphertext = await encryptSecret(settings.encryptionKey, token);
@@ -296,13 +304,13 @@ export const calendlyRoutes = createRouter()
       ? await removeReplaced(c, previous.previousSubscriptionUri, previous.previousTokenCiphertext, token)
       : [];
     return reply(c, connectionView(config, row), {
-      warnings: [...warnings, ...(previous.previousSubscriptionUri ? ["Replaced the previous Calendly connection; its webhook URL no longer answers"] : [])],
+      warnings: [...aliasWarnings, ...warnings, ...(previous.previousSubscriptionUri ? ["Replaced the previous Calendly connection; its webhook URL no longer answers"] : [])],
       next_steps: [
         `Share ${user.scheduling_url ?? "your Calendly scheduling link"}: each booking creates or updates the lead and records meeting_booked`,
         "GET /api/openclaw/integrations/calendly shows the connection",
       ],
     }, 201);
-  }, validationWithHints({ token: tokenHint }))
+  }, validationWithHints({ personal_access_token: tokenHint, token: tokenHint }))
   .openapi(statusRoute, async (c) => {
     const row = await readConnection(c);
     return reply(c, connectionView(c.var.config, row), {

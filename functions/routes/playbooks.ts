@@ -76,7 +76,10 @@ type PlaybookRow = z.infer<typeof Playbook>;
 
 const ListQuery = z.object({
   tier: z.string().trim().min(1).max(50).optional().openapi({ description: "Only playbooks for leads of this tier (its own and those for any tier)." }),
-  stage: StageRef.optional().openapi({ description: "Only playbooks for this stage (id or name; its own and those for any stage)." }),
+  stage: StageRef.optional().openapi({
+    description: "Only playbooks for this stage (id or name; its own and those for any stage). A lead status works too (stage=new: the stages new leads are in, the default stage included); a value that is neither lists nothing, with a warning naming the valid values.",
+    example: "new",
+  }),
 });
 const ListReply = envelope({
   playbooks: z.array(Playbook).openapi({ description: "By name." }),
@@ -189,11 +192,18 @@ export const playbooksRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const { tier, stage } = c.req.valid("query");
     const db = c.var.db;
-    const [stageRow] = stage !== undefined ? await db<{ id: string }[]>`select app.resolve_stage(${stage}) as id` : [];
+    const [stages] = stage !== undefined ? await db<{ ids: string[] | null }[]>`select app.playbook_stages(${stage}) as ids` : [];
+    if (stages && stages.ids === null) {
+      const [valid] = await db<{ v: { stages: string[]; statuses: string[] } }[]>`select app.playbook_stage_values() as v`;
+      return reply(c, { playbooks: [], total: 0, channels: [...playbookChannels] }, {
+        warnings: [`stage "${stage}" is neither a stage nor a lead status of this workspace, so no playbooks are listed. Stages: ${valid!.v.stages.join(", ")}; lead statuses: ${valid!.v.statuses.join(", ")}`],
+        next_steps: ["GET /api/openclaw/playbooks?stage=<one of those> (or without stage for all)"],
+      });
+    }
     const filters = [
       db`true`,
       ...(tier !== undefined ? [db`(tier is null or lower(tier) = lower(${tier}))`] : []),
-      ...(stageRow ? [db`("stageId" is null or "stageId" = ${stageRow.id})`] : []),
+      ...(stages ? [db`("stageId" is null or "stageId" = any (${db.array(stages.ids!)}))`] : []),
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
     const playbooks = await db<PlaybookRow[]>`select * from app.playbook_details where ${where} order by lower(name), id`;

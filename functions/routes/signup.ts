@@ -6,12 +6,19 @@ import { jsonBody } from "../http/body.ts";
 import { commonErrors, conflictError, envelope, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 
+// The contract's body is { email, workspace_name, agent_name, agent_platform }; the public
+// skill's is { email, firstName, lastName, organizationName }. Both work: what one leaves out
+// is defaulted and the reply's warnings name it.
+const DEFAULT_AGENT_NAME = "agent";
+const DEFAULT_AGENT_PLATFORM = "openclaw";
+
 const SignupBody = z
   .object({
     email: z.email().max(320).openapi({ description: "Your human's email; one workspace per email.", example: "your-human@example.com" }),
-    workspace_name: z.string().trim().min(1).max(200).openapi({ example: "My Sales Pipeline" }),
-    agent_name: z.string().trim().min(1).max(200).openapi({ example: "Your Name" }),
-    agent_platform: z.string().trim().min(1).max(100).openapi({ example: "openclaw" }),
+    workspace_name: z.string().trim().min(1).max(200).optional()
+      .openapi({ example: "My Sales Pipeline", description: "Default: organizationName, else the owner's name, else the email's domain." }),
+    agent_name: z.string().trim().min(1).max(200).optional().openapi({ example: "Your Name", description: `Default: "${DEFAULT_AGENT_NAME}".` }),
+    agent_platform: z.string().trim().min(1).max(100).optional().openapi({ example: "openclaw", description: `Default: "${DEFAULT_AGENT_PLATFORM}".` }),
     firstName: z.string().trim().max(200).optional(),
     lastName: z.string().trim().max(200).optional(),
     organizationName: z.string().trim().max(200).optional(),
@@ -57,12 +64,21 @@ const instructionsRoute = createRoute({
 export const signupRoutes = createRouter()
   .openapi(signupRoute, async (c) => {
     const body = c.req.valid("json");
+    const ownerName = [body.firstName, body.lastName].filter(Boolean).join(" ");
+    const workspaceName = body.workspace_name ?? (body.organizationName || ownerName || body.email.split("@")[1]!);
+    const agentName = body.agent_name ?? DEFAULT_AGENT_NAME;
+    const agentPlatform = body.agent_platform ?? DEFAULT_AGENT_PLATFORM;
+    const defaulted = [
+      ...(body.workspace_name === undefined ? [`workspace_name was not given: the workspace is named "${workspaceName}"`] : []),
+      ...(body.agent_name === undefined ? [`agent_name was not given: recorded as "${agentName}"`] : []),
+      ...(body.agent_platform === undefined ? [`agent_platform was not given: recorded as "${agentPlatform}"`] : []),
+    ];
     const [created] = await asAnonymous(c.var.sql, (tx) => tx<{ orgId: string; apiKey: string }[]>`
       select org_id as "orgId", api_key as "apiKey"
-      from app.signup(${body.email}, ${body.workspace_name}, ${body.agent_name}, ${body.agent_platform},
+      from app.signup(${body.email}, ${workspaceName}, ${agentName}, ${agentPlatform},
                       ${body.firstName ?? null}, ${body.lastName ?? null}, ${body.organizationName ?? null})`);
     return reply(c, { orgId: created!.orgId, apiKey: created!.apiKey, dashboardUrl: c.var.config.dashboardUrl }, {
-      warnings: ["Store apiKey now: it is shown only once and cannot be recovered."],
+      warnings: ["Store apiKey now: it is shown only once and cannot be recovered.", ...defaulted],
       next_steps: [
         "GET /api/openclaw/health with Authorization: Bearer <apiKey> at the start of every session",
         "POST /api/openclaw/setup { projectSlug, org: { name, industry, bookingLink }, stages: [...] } to bootstrap the workspace (optional)",
@@ -74,8 +90,8 @@ export const signupRoutes = createRouter()
     reply(c, {
       method: "POST" as const,
       endpoint: "/api/openclaw/signup",
-      required: ["email", "workspace_name", "agent_name", "agent_platform"],
-      optional: ["firstName", "lastName", "organizationName"],
+      required: ["email"],
+      optional: ["workspace_name", "agent_name", "agent_platform", "firstName", "lastName", "organizationName"],
       example: { email: "your-human@example.com", workspace_name: "My Sales Pipeline", agent_name: "Your Name", agent_platform: "openclaw" },
       tiers: { free: "100 leads, 3 campaigns", pro: "1,000 leads, unlimited campaigns", ultra: "5,000 leads, unlimited everything" },
     }, { next_steps: ["POST /api/openclaw/signup with the body above; the reply carries your API key once"] }));

@@ -67,7 +67,7 @@ const FieldMapping = z.record(z.string(), MappingPath.nullable()).openapi({
 const createFields = {
   name: Name,
   type: SourceType.openapi({ description: "gmail (Pub/Sub push), api_sdr, form_webhook (shared secret), generic_webhook (HMAC-signed)." }),
-  stage: StageRef.openapi({ description: "Where the source's leads go unless eventStages says otherwise (name or id)." }),
+  stage: StageRef.optional().openapi({ description: "Where the source's leads go unless eventStages says otherwise (name or id); default: the workspace's default stage." }),
   eventStages: z.record(EventName, StageRef).optional()
     .openapi({ description: "Event name -> stage (name or id).", example: { reply_received: "Engaged", meeting_booked: "Negotiated" } }),
   fieldMapping: FieldMapping.optional(),
@@ -212,7 +212,7 @@ export const syncSourcesRoutes = createRouter()
     const input = c.req.valid("json");
     const db = c.var.db;
     const [created] = await db<{ id: string; secret: string }[]>`
-      select id, secret from app.create_sync_source(${input.name}, ${input.type}, ${input.stage},
+      select id, secret from app.create_sync_source(${input.name}, ${input.type}, ${input.stage ?? null},
         ${input.eventStages === undefined ? null : db.json(input.eventStages)},
         ${input.fieldMapping === undefined ? null : db.json(input.fieldMapping as never)}, ${input.enabled ?? true})`;
     const syncSource = present(c.var.config, (await findSource(db, created!.id))!);
@@ -222,6 +222,9 @@ export const syncSourcesRoutes = createRouter()
       warnings.push("Idempotency-Key is not honoured here (the answer holds the secret, which is never stored): a retry answers 409 naming this source");
     }
     if (!syncSource.enabled) warnings.push("The source is disabled: it refuses events until enabled");
+    if (input.stage === undefined) {
+      warnings.push(`No stage given: the source's leads go to the workspace's default stage "${syncSource.stage}" (change it with PUT /api/openclaw/stages/sync-sources { "id": "${syncSource.id}", "stage": "…" })`);
+    }
     return reply(c, {
       id: syncSource.id, syncSource, inboundUrl: syncSource.inboundUrl, secret,
       ...(syncSource.type === "gmail" ? { pushEndpoint: `${syncSource.inboundUrl}?secret=${secret}` } : {}),
