@@ -11,6 +11,7 @@ import type { AppEnv } from "./http/context.ts";
 import type { MailWorker } from "./mail/worker.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./http/errors.ts";
 import { API_PREFIX, FUNCTION_PREFIX } from "./http/prefixes.ts";
+import { apiTags, securitySchemes } from "./http/openapi.ts";
 import { createRouter } from "./http/router.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
@@ -121,8 +122,7 @@ function site(deps: AppDeps) {
   // Public pages people open in a browser (quizzes), outside the API.
   app.route("/", quizPageRoutes);
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "rcm_live_… API key" });
-  app.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", { type: "apiKey", in: "header", name: "x-api-key" });
+  for (const [name, scheme] of Object.entries(securitySchemes)) app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
   app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: {
@@ -132,6 +132,7 @@ function site(deps: AppDeps) {
     },
     // Under the Edge Function the API lives below /…/openclaw, not at the origin's root.
     servers: [{ url: new URL(c.req.url).href.replace(/\/openapi\.json(\?.*)?$/, "") }],
+    tags: [...apiTags],
   }));
   // Relative links, so the docs work at the root and under the Edge Function's path alike.
   app.get("/api-docs", swaggerUI({ url: "openapi.json", title: "OpenClaw CRM API" }));

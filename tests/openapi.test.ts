@@ -1,66 +1,73 @@
 import { describe, expect, it } from "vitest";
 import { as, baseUrl, call, expectError, expectOk, signup } from "./support/api.ts";
 
-const ROUTES: Record<string, string[]> = {
-  "/api/openclaw/signup": ["get", "post"],
-  "/api/openclaw/setup": ["get", "post"],
-  "/api/openclaw/health": ["get"],
-  "/api/openclaw/org/tier": ["get"],
-  "/api/openclaw/leads": ["delete", "get", "patch", "post", "put"],
-  "/api/openclaw/leads/{leadId}": ["delete", "get", "patch"],
-  "/api/openclaw/leads/stalled": ["get"],
-  "/api/openclaw/playbooks": ["delete", "get", "post", "put"],
-  "/api/openclaw/leads/score": ["post"],
-  "/api/openclaw/stages": ["delete", "get", "post", "put"],
-  "/api/openclaw/stages/history": ["get"],
-  "/api/openclaw/stages/sync-sources": ["delete", "get", "post", "put"],
-  "/api/openclaw/inbound/{token}": ["post"],
-  "/api/openclaw/fields": ["delete", "get", "post", "put"],
-  "/api/openclaw/notes": ["delete", "get", "post", "put"],
-  "/api/openclaw/touchpoints": ["get", "post"],
-  "/api/openclaw/events": ["get", "post"],
-  "/api/openclaw/feedback": ["get", "post"],
-  "/api/openclaw/feedback/{id}": ["patch"],
-  "/api/openclaw/enrich": ["get", "post"],
-  "/api/openclaw/enrich/bulk": ["post"],
-  "/api/openclaw/enrich/spider-web": ["post"],
-  "/api/openclaw/analytics": ["get"],
-  "/api/openclaw/integrations/calendly": ["delete", "get", "post"],
-  "/api/openclaw/integrations/calendly/webhook/{token}": ["post"],
-  "/api/openclaw/integrations/recall/webhook": ["post"],
-  "/api/openclaw/proposals": ["get", "put"],
-  "/api/tracking/events": ["post"],
-  "/api/tracking/proposal": ["get"],
-  "/api/openclaw/campaigns": ["get", "post"],
-  "/api/openclaw/campaigns/settings": ["get", "put"],
-  "/api/openclaw/campaigns/{campaignId}": ["delete", "get", "put"],
-  "/api/openclaw/campaigns/{campaignId}/pause": ["post"],
-  "/api/openclaw/campaigns/{campaignId}/resume": ["post"],
-  "/api/openclaw/campaigns/{campaignId}/enroll": ["post"],
-  "/api/openclaw/campaigns/{campaignId}/enrollments": ["get"],
-  "/api/openclaw/email/send-sequence": ["post"],
-  "/api/openclaw/email/bounces": ["post"],
-  "/api/openclaw/email/unsubscribe/{token}": ["get", "post"],
-  "/api/openclaw/internal/mail/run": ["post"],
-  "/api/openclaw/automation/rules": ["delete", "get", "post", "put"],
-  "/api/openclaw/automation/runs": ["get"],
-  "/api/openclaw/quizzes": ["delete", "get", "post", "put"],
-  "/api/openclaw/quizzes/{id}/submissions": ["get"],
-  "/api/openclaw/public/quizzes/{slug}/submissions": ["post"],
+// Every documented path, its methods and each operation's operationId. operationIds are part of
+// the contract: generated clients name their methods after them, so renaming one breaks clients.
+const ROUTES: Record<string, Record<string, string>> = {
+  "/api/openclaw/signup": { get: "getSignupInstructions", post: "signUp" },
+  "/api/openclaw/setup": { get: "getSetupSchema", post: "setupWorkspace" },
+  "/api/openclaw/health": { get: "getHealth" },
+  "/api/openclaw/org/tier": { get: "getOrgTier" },
+  "/api/openclaw/leads": { delete: "deleteLead", get: "listLeads", patch: "patchLead", post: "createLead", put: "updateLead" },
+  "/api/openclaw/leads/{leadId}": { delete: "deleteLeadById", get: "getLead", patch: "patchLeadById" },
+  "/api/openclaw/leads/stalled": { get: "listStalledLeads" },
+  "/api/openclaw/playbooks": { delete: "deletePlaybook", get: "listPlaybooks", post: "recommendOrCreatePlaybook", put: "updatePlaybook" },
+  "/api/openclaw/leads/score": { post: "scoreLeads" },
+  "/api/openclaw/stages": { delete: "deleteStage", get: "listStages", post: "createStage", put: "updateStage" },
+  "/api/openclaw/stages/history": { get: "listStageHistory" },
+  "/api/openclaw/stages/sync-sources": { delete: "deleteSyncSource", get: "listSyncSources", post: "createSyncSource", put: "updateSyncSource" },
+  "/api/openclaw/inbound/{token}": { post: "receiveInboundEvent" },
+  "/api/openclaw/fields": { delete: "deleteCustomField", get: "listCustomFields", post: "createCustomField", put: "updateCustomField" },
+  "/api/openclaw/notes": { delete: "deleteNote", get: "listNotes", post: "createNote", put: "updateNote" },
+  "/api/openclaw/touchpoints": { get: "listTouchpoints", post: "logTouchpoint" },
+  "/api/openclaw/events": { get: "listEvents", post: "recordEvent" },
+  "/api/openclaw/feedback": { get: "listFeedback", post: "submitFeedback" },
+  "/api/openclaw/feedback/{id}": { patch: "updateFeedback" },
+  "/api/openclaw/enrich": { get: "getEnrichment", post: "enrichLead" },
+  "/api/openclaw/enrich/bulk": { post: "bulkEnrichLeads" },
+  "/api/openclaw/enrich/spider-web": { post: "getSpiderWeb" },
+  "/api/openclaw/analytics": { get: "getAnalytics" },
+  "/api/openclaw/integrations/calendly": { delete: "disconnectCalendly", get: "getCalendlyConnection", post: "connectCalendly" },
+  "/api/openclaw/integrations/calendly/webhook/{token}": { post: "receiveCalendlyWebhook" },
+  "/api/openclaw/integrations/recall/webhook": { post: "receiveRecallWebhook" },
+  "/api/openclaw/proposals": { get: "getProposal", put: "updateProposal" },
+  "/api/tracking/events": { post: "trackProposalEvent" },
+  "/api/tracking/proposal": { get: "getProposalTracking" },
+  "/api/openclaw/campaigns": { get: "listCampaigns", post: "createCampaign" },
+  "/api/openclaw/campaigns/settings": { get: "getCampaignSettings", put: "updateCampaignSettings" },
+  "/api/openclaw/campaigns/{campaignId}": { delete: "archiveCampaign", get: "getCampaign", put: "updateCampaign" },
+  "/api/openclaw/campaigns/{campaignId}/pause": { post: "pauseCampaign" },
+  "/api/openclaw/campaigns/{campaignId}/resume": { post: "resumeCampaign" },
+  "/api/openclaw/campaigns/{campaignId}/enroll": { post: "enrollLead" },
+  "/api/openclaw/campaigns/{campaignId}/enrollments": { get: "listEnrollments" },
+  "/api/openclaw/email/send-sequence": { post: "sendSequence" },
+  "/api/openclaw/email/bounces": { post: "reportBounce" },
+  "/api/openclaw/email/unsubscribe/{token}": { get: "getUnsubscribePage", post: "unsubscribe" },
+  "/api/openclaw/internal/mail/run": { post: "runMailWorker" },
+  "/api/openclaw/automation/rules": { delete: "deleteAutomationRule", get: "listAutomationRules", post: "createAutomationRule", put: "updateAutomationRule" },
+  "/api/openclaw/automation/runs": { get: "listAutomationRuns" },
+  "/api/openclaw/quizzes": { delete: "deleteQuiz", get: "listQuizzes", post: "createQuiz", put: "updateQuiz" },
+  "/api/openclaw/quizzes/{id}/submissions": { get: "listQuizSubmissions" },
+  "/api/openclaw/public/quizzes/{slug}/submissions": { post: "submitQuiz" },
 };
-// Public: no API key. Inbound webhooks authenticate with the source's secret instead; the
-// proposal beacon is posted by the public page (/p/{slug}, HTML, not in the document); quiz
-// submissions and unsubscribe links are addressed by unguessable slugs and tokens; the mail
-// worker route (pg_cron through pg_net) authenticates with the deployment's MAIL_WORKER_SECRET.
-const PUBLIC = new Set([
-  "get /api/openclaw/signup", "post /api/openclaw/signup", "get /api/openclaw/setup", "get /api/openclaw/health",
-  "post /api/openclaw/inbound/{token}",
-  "post /api/openclaw/integrations/calendly/webhook/{token}", "post /api/openclaw/integrations/recall/webhook",
-  "post /api/tracking/events",
-  "get /api/openclaw/email/unsubscribe/{token}", "post /api/openclaw/email/unsubscribe/{token}",
-  "post /api/openclaw/public/quizzes/{slug}/submissions",
-  "post /api/openclaw/internal/mail/run",
-]);
+// Routes that take no workspace key declare so (security: [] rather than nothing), or the
+// credential they take instead. Inbound webhooks authenticate with the source's secret or a
+// signature over the body, which no security scheme describes; the proposal beacon is posted
+// by the public page (/p/{slug}, HTML, not in the document); quiz submissions and unsubscribe
+// links are addressed by unguessable slugs and tokens. GET /health takes a key optionally
+// (the empty requirement {}); the mail worker route (pg_cron through pg_net) takes the
+// deployment's MAIL_WORKER_SECRET in x-worker-secret.
+const KEY = [{ bearerAuth: [] }, { apiKeyHeader: [] }];
+const NOT_THE_KEY: Record<string, unknown[]> = {
+  "get /api/openclaw/signup": [], "post /api/openclaw/signup": [], "get /api/openclaw/setup": [],
+  "get /api/openclaw/health": [{}, ...KEY],
+  "post /api/openclaw/inbound/{token}": [],
+  "post /api/openclaw/integrations/calendly/webhook/{token}": [], "post /api/openclaw/integrations/recall/webhook": [],
+  "post /api/tracking/events": [],
+  "get /api/openclaw/email/unsubscribe/{token}": [], "post /api/openclaw/email/unsubscribe/{token}": [],
+  "post /api/openclaw/public/quizzes/{slug}/submissions": [],
+  "post /api/openclaw/internal/mail/run": [{ workerSecret: [] }],
+};
 const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete", "head", "options", "trace"]);
 
 describe("GET /openapi.json", () => {
@@ -75,28 +82,36 @@ describe("GET /openapi.json", () => {
   it("lists every route under /api/openclaw (and the agent-facing /api/tracking) with its methods", async () => {
     const { paths } = (await call("GET", "/openapi.json")).body;
     expect(Object.keys(paths).sort()).toEqual(Object.keys(ROUTES).sort());
-    for (const [path, methods] of Object.entries(ROUTES)) {
+    for (const [path, operations] of Object.entries(ROUTES)) {
       expect(paths, path).toHaveProperty([path]);
       const documented = Object.keys(paths[path]).filter((m) => HTTP_METHODS.has(m)).sort();
-      expect(documented, path).toEqual(methods);
+      expect(documented, path).toEqual(Object.keys(operations).sort());
     }
     for (const path of Object.keys(paths)) expect(path).toMatch(/^\/api\/(openclaw|tracking)\//);
   });
 
-  it("declares bearer and x-api-key security on every authenticated operation, and none on public ones", async () => {
+  it("names every operation with its operationId, unchanged", async () => {
+    const { paths } = (await call("GET", "/openapi.json")).body;
+    const named = Object.fromEntries(Object.entries(ROUTES).map(([path, operations]) => [path,
+      Object.fromEntries(Object.keys(operations).map((method) => [method, paths[path]?.[method]?.operationId]))]));
+    expect(named).toEqual(ROUTES);
+  });
+
+  it("declares bearer and x-api-key security on every authenticated operation, and what the others take instead", async () => {
     const doc = (await call("GET", "/openapi.json")).body;
     expect(doc.components.securitySchemes).toMatchObject({
       bearerAuth: { type: "http", scheme: "bearer" },
       apiKeyHeader: { type: "apiKey", in: "header", name: "x-api-key" },
+      workerSecret: { type: "apiKey", in: "header", name: "x-worker-secret" },
     });
-    for (const [path, methods] of Object.entries(ROUTES)) {
-      for (const method of methods) {
+    for (const [path, operations] of Object.entries(ROUTES)) {
+      for (const method of Object.keys(operations)) {
         const operation = doc.paths[path][method];
         const label = `${method} ${path}`;
-        if (PUBLIC.has(label)) {
-          expect(operation.security, label).toBeUndefined();
+        if (label in NOT_THE_KEY) {
+          expect(operation.security, label).toEqual(NOT_THE_KEY[label]);
         } else {
-          expect(operation.security, label).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }]);
+          expect(operation.security, label).toEqual(KEY);
           expect(Object.keys(operation.responses), label).toContain("401");
         }
       }

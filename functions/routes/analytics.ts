@@ -90,6 +90,7 @@ function guidance(doc: AnalyticsDoc) {
 // Routes
 // ---------------------------------------------------------------------------
 const analyticsRoute = createRoute({
+  operationId: "getAnalytics",
   method: "get", path: "/analytics", tags: ["Analytics"], summary: "Pipeline metrics over the last N days",
   description: "Lead totals, engagement (quizzes, proposal views, meetings), won/lost and conversion, leads per stage, "
     + "stage-to-stage conversion, average days in stage, score distribution and lead sources, computed in one SQL function.",

@@ -162,28 +162,33 @@ const firedStep = (rule: RuleRow) => rule.triggerEvent === "no_touch"
 // Routes
 // ---------------------------------------------------------------------------
 const listRoute = createRoute({
+  operationId: "listAutomationRules",
   method: "get", path: "/automation/rules", tags: ["Automation"],
   summary: "The org's automation rules (in the order they are tried), the available triggers and condition keys",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object(pageQuery) },
   responses: { 200: json(ListReply, "Rules, triggers and condition keys."), ...commonErrors },
 });
 const createRuleRoute = createRoute({
+  operationId: "createAutomationRule",
   method: "post", path: "/automation/rules", tags: ["Automation"], summary: "Create an automation rule",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateRule),
   responses: { 201: json(RuleReply, "Rule created."), ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
+  operationId: "updateAutomationRule",
   method: "put", path: "/automation/rules", tags: ["Automation"],
   summary: "Change a rule (id in body; only the fields sent change; conditions are replaced whole)",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateRule),
   responses: { 200: json(RuleReply, "Rule updated."), ...notFoundError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "deleteAutomationRule",
   method: "delete", path: "/automation/rules", tags: ["Automation"], summary: "Delete a rule (its past moves stay in the log)",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object({ id: RuleId }) },
   responses: { 200: json(DeletedReply, "Rule deleted."), ...notFoundError, ...commonErrors },
 });
 const runsRoute = createRoute({
+  operationId: "listAutomationRuns",
   method: "get", path: "/automation/runs", tags: ["Automation"], summary: "The moves automation rules made, newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: RunsQuery },
   responses: { 200: json(RunsReply, "A page of the firing log."), ...notFoundError, ...commonErrors },

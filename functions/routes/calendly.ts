@@ -229,6 +229,7 @@ const calendlyErrors = {
 };
 
 const connectRoute = createRoute({
+  operationId: "connectCalendly",
   method: "post", path: "/integrations/calendly", tags: ["Integrations"],
   summary: "Connect Calendly with a personal access token (reconnecting replaces the connection)",
   description: "Verifies the token with Calendly (GET /users/me), subscribes this workspace's webhook URL to invitee.created and invitee.canceled with a signing key we generate, and stores the connection with the token encrypted. The token is never returned. Bookings then create or update leads, log meeting touchpoints and record meeting_booked / meeting_canceled.\n\n"
@@ -243,19 +244,23 @@ const connectRoute = createRoute({
   },
 });
 const statusRoute = createRoute({
+  operationId: "getCalendlyConnection",
   method: "get", path: "/integrations/calendly", tags: ["Integrations"], summary: "The Calendly connection (never the token)",
   security: bearerAuth, middleware: [tenantAuthenticated],
   responses: { 200: json(ConnectionReply, "The connection, or connected: false."), ...commonErrors },
 });
 const disconnectRoute = createRoute({
+  operationId: "disconnectCalendly",
   method: "delete", path: "/integrations/calendly", tags: ["Integrations"],
   summary: "Disconnect Calendly: delete the webhook subscription at Calendly and forget the connection",
   security: bearerAuth, middleware: [tenantAuthenticated],
   responses: { 200: json(DisconnectedReply, "Disconnected."), ...notFoundError, ...commonErrors, ...calendlyErrors },
 });
 const webhookRoute = createRoute({
+  operationId: "receiveCalendlyWebhook",
   method: "post", path: "/integrations/calendly/webhook/{token}", tags: ["Integrations"],
   summary: "Calendly's deliveries (no API key: Calendly-Webhook-Signature authenticates)",
+  security: [],
   description: "Calendly POSTs invitee.created and invitee.canceled here, signed with Calendly-Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"t.<raw body>\">. The lead is created or updated by the invitee's email, a meeting touchpoint is logged (booking time; start time, event type, join and cancel/reschedule URLs in metadata) and meeting_booked or meeting_canceled is recorded. A redelivery of the same invitee event writes nothing. With RECALL_API_KEY set, a booked video meeting gets a recording bot; meetingBot says what happened or why not.",
   request: { params: TokenParam },
   responses: {

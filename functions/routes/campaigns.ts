@@ -163,41 +163,49 @@ type SettingsRow = z.infer<typeof Settings>;
 const tags = ["Campaigns"];
 
 const getSettingsRoute = createRoute({
+  operationId: "getCampaignSettings",
   method: "get", path: "/campaigns/settings", tags, summary: "The workspace's send settings: daily cap, time zone, send window",
   security: bearerAuth, middleware: [tenantTransaction],
   responses: { 200: json(SettingsReply, "The settings."), ...commonErrors },
 });
 const putSettingsRoute = createRoute({
+  operationId: "updateCampaignSettings",
   method: "put", path: "/campaigns/settings", tags, summary: "Change the daily cap, time zone or send window (only the fields sent change)",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateSettings),
   responses: { 200: json(SettingsReply, "Settings changed."), ...commonErrors },
 });
 const listRoute = createRoute({
+  operationId: "listCampaigns",
   method: "get", path: "/campaigns", tags, summary: "The workspace's campaigns, newest first, with enrolment counts",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of campaigns."), ...commonErrors },
 });
 const createCampaignRoute = createRoute({
+  operationId: "createCampaign",
   method: "post", path: "/campaigns", tags, summary: "Create an email sequence (1-8 steps)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateCampaign),
   responses: { 201: json(CampaignReply, "Campaign created."), ...limitError, ...idempotencyError, ...commonErrors },
 });
 const getRoute = createRoute({
+  operationId: "getCampaign",
   method: "get", path: "/campaigns/{campaignId}", tags, summary: "One campaign",
   security: bearerAuth, middleware: [tenantTransaction], request: { params: CampaignId },
   responses: { 200: json(CampaignReply, "The campaign."), ...notFoundError, ...commonErrors },
 });
 const updateRoute = createRoute({
+  operationId: "updateCampaign",
   method: "put", path: "/campaigns/{campaignId}", tags, summary: "Change a campaign (only the fields sent change)",
   security: bearerAuth, middleware: [tenantTransaction], request: { params: CampaignId, ...jsonBody(UpdateCampaign) },
   responses: { 200: json(CampaignReply, "Campaign changed."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "archiveCampaign",
   method: "delete", path: "/campaigns/{campaignId}", tags, summary: "Archive a campaign: its enrolments stop, history stays, the plan slot frees",
   security: bearerAuth, middleware: [tenantTransaction], request: { params: CampaignId },
   responses: { 200: json(CampaignReply, "Campaign archived."), ...notFoundError, ...commonErrors },
 });
 const statusRoute = (action: "pause" | "resume") => createRoute({
+  operationId: `${action}Campaign`,
   method: "post", path: `/campaigns/{campaignId}/${action}`, tags,
   summary: action === "pause" ? "Pause: nothing is sent until resumed (enrolments keep their place)" : "Resume a paused campaign",
   security: bearerAuth, middleware: [tenantTransaction], request: { params: CampaignId },

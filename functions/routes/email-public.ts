@@ -42,10 +42,12 @@ const page = (title: string, inner: string) => `<!doctype html>
 </head><body><h1>${escapeHtml(title)}</h1>${inner}</body></html>`;
 
 const unsubscribeRoute = (method: "get" | "post") => createRoute({
+  operationId: method === "get" ? "getUnsubscribePage" : "unsubscribe",
   method, path: "/email/unsubscribe/{token}", tags: ["Email"],
   summary: method === "get"
     ? "Unsubscribe confirmation page (HTML, changes nothing)"
     : "Unsubscribe (RFC 8058 one-click: body List-Unsubscribe=One-Click; HTML for browsers, JSON otherwise)",
+  security: [],
   request: {
     params: Token,
     ...(method === "post" ? { body: { required: false, content: { "application/x-www-form-urlencoded": { schema: z.object({ "List-Unsubscribe": z.string().optional() }) } } } } : {}),
@@ -56,6 +58,7 @@ const unsubscribeRoute = (method: "get" | "post") => createRoute({
 });
 
 const bounceRoute = createRoute({
+  operationId: "reportBounce",
   method: "post", path: "/email/bounces", tags: ["Email"], summary: "Report a bounced address (hard: suppressed and enrolments stopped; soft: recorded)",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(Bounce),
   responses: { 200: json(BounceReply, "Bounce recorded."), ...commonErrors },

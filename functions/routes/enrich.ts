@@ -157,21 +157,25 @@ const enrichValidationHook: Hook<any, AppEnv, any, any> = (result, c) => {
 const busyError = { 409: errorResponse("The lead is deleted, or another request is enriching it right now.") } as const;
 
 const enrichRoute = createRoute({
+  operationId: "enrichLead",
   method: "post", path: "/enrich", tags: ["Enrichment"], summary: "Enrich one lead synchronously (answers complete or failed within the time budget)",
   security: bearerAuth, middleware: [tenantAuthenticated], request: jsonBody(EnrichRequest),
   responses: { 200: json(EnrichReply, "The result: check status."), ...notFoundError, ...busyError, ...commonErrors },
 });
 const statusRoute = createRoute({
+  operationId: "getEnrichment",
   method: "get", path: "/enrich", tags: ["Enrichment"], summary: "A lead's stored enrichment status and data",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object({ leadId: LeadId }) },
   responses: { 200: json(StatusReply, "The stored status and data."), ...notFoundError, ...commonErrors },
 });
 const bulkRoute = createRoute({
+  operationId: "bulkEnrichLeads",
   method: "post", path: "/enrich/bulk", tags: ["Enrichment"], summary: `Enrich up to ${MAX_BULK} leads side by side within one time budget`,
   security: bearerAuth, middleware: [tenantAuthenticated], request: jsonBody(BulkRequest),
   responses: { 200: json(BulkReply, "One result per lead; failures are per lead."), ...commonErrors },
 });
 const spiderWebRoute = createRoute({
+  operationId: "getSpiderWeb",
   method: "post", path: "/enrich/spider-web", tags: ["Enrichment"], summary: "How a lead connects to your other leads",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(SpiderWebRequest),
   responses: { 200: json(SpiderWebReply, "Connections, strongest first."), ...notFoundError, ...busyError, ...commonErrors },

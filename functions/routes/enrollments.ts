@@ -29,11 +29,13 @@ const ListQuery = z.object({
 const ListReply = envelope({ campaignId: z.string(), enrollments: z.array(Enrollment), ...pageFields }).openapi("EnrollmentListReply");
 
 const enrollRoute = createRoute({
+  operationId: "enrollLead",
   method: "post", path: "/campaigns/{campaignId}/enroll", tags: ["Campaigns"], summary: "Enrol a lead in a campaign",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: { params: CampaignId, ...jsonBody(Enroll) },
   responses: { 201: json(EnrollmentReply, "Lead enrolled."), ...notFoundError, ...conflictError, ...idempotencyError, ...commonErrors },
 });
 const listRoute = createRoute({
+  operationId: "listEnrollments",
   method: "get", path: "/campaigns/{campaignId}/enrollments", tags: ["Campaigns"], summary: "A campaign's enrolments with status, history and messages, newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { params: CampaignId, query: ListQuery },
   responses: { 200: json(ListReply, "A page of enrolments."), ...notFoundError, ...commonErrors },

@@ -95,6 +95,7 @@ interface Recorded {
 // Routes
 // ---------------------------------------------------------------------------
 const recordRoute = createRoute({
+  operationId: "recordEvent",
   method: "post", path: "/events", tags: ["Events"], summary: "Record an engagement signal (rescores the lead)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency],
   request: jsonBody(RecordEvent),
@@ -105,6 +106,7 @@ const recordRoute = createRoute({
   },
 });
 const listRoute = createRoute({
+  operationId: "listEvents",
   method: "get", path: "/events", tags: ["Events"], summary: "Engagement events, newest first (one lead or the whole workspace)",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of events."), ...notFoundError, ...commonErrors },

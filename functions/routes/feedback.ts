@@ -106,17 +106,20 @@ const tenantOrAdmin = createMiddleware<AppEnv>((c, next) =>
 // Routes
 // ---------------------------------------------------------------------------
 const createFeedbackRoute = createRoute({
+  operationId: "submitFeedback",
   method: "post", path: "/feedback", tags: ["Feedback"], summary: "Report a bug, error, question or request to ClawCRM EIR",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateFeedback),
   responses: { 201: json(CreatedReply, "Feedback filed."), ...idempotencyError, ...commonErrors },
 });
 const listRoute = createRoute({
+  operationId: "listFeedback",
   method: "get", path: "/feedback", tags: ["Feedback"],
   summary: "Your feedback and EIR's responses (with the operator key: every workspace's)",
   security: bearerAuth, middleware: [tenantOrAdmin], request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of feedback, newest first."), ...forbiddenError, ...commonErrors },
 });
 const patchRoute = createRoute({
+  operationId: "updateFeedback",
   method: "patch", path: "/feedback/{id}", tags: ["Feedback"],
   summary: "Workspace: acknowledge a response ({ acknowledged: true }). Operator: set status and response",
   security: bearerAuth, middleware: [tenantOrAdmin], request: { params: IdParam, ...jsonBody(PatchFeedback) },

@@ -120,21 +120,25 @@ const usageStep = (key: string) => `POST /api/openclaw/leads { "firstName": …,
 // Routes
 // ---------------------------------------------------------------------------
 const listRoute = createRoute({
+  operationId: "listCustomFields",
   method: "get", path: "/fields", tags: ["Custom fields"], summary: "The workspace's custom field definitions",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "Definitions in order."), ...commonErrors },
 });
 const createFieldRoute = createRoute({
+  operationId: "createCustomField",
   method: "post", path: "/fields", tags: ["Custom fields"], summary: "Define a custom field (text | number | date | select | multiselect | boolean)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateField),
   responses: { 201: json(FieldReply, "Field defined."), ...conflictError, ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
+  operationId: "updateCustomField",
   method: "put", path: "/fields", tags: ["Custom fields"], summary: "Change a field (by id or key): label, type, options, required, order",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateField),
   responses: { 200: json(FieldReply, "Field changed."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "deleteCustomField",
   method: "delete", path: "/fields", tags: ["Custom fields"], summary: "Delete a definition (?id= or ?key=); leads keep their values",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: DeleteQuery },
   responses: { 200: json(DeletedReply, "Definition deleted."), ...notFoundError, ...commonErrors },

@@ -6,6 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Sql } from "../db.ts";
 import { acknowledgeStep } from "../feedback/responses.ts";
+import { optionalApiKey } from "../http/openapi.ts";
 import { errorResponse, json } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { readApiKey, sha256Hex } from "../http/tenant.ts";
@@ -35,10 +36,12 @@ const HealthReply = z
   .openapi("HealthReply");
 
 const healthRoute = createRoute({
+  operationId: "getHealth",
   method: "get",
   path: "/health",
   tags: ["Health"],
   summary: "Connectivity check and unread notifications (call at every session start, with your key)",
+  security: optionalApiKey,
   responses: {
     200: json(HealthReply, "The API and its database are up; with a valid key, the workspace's unread responses."),
     503: json(HealthReply, "The database did not answer in time."),

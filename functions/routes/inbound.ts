@@ -189,8 +189,10 @@ async function readEvent(c: Context<AppEnv>, type: SyncSourceType, raw: Uint8Arr
 // Route
 // ---------------------------------------------------------------------------
 const inboundRoute = createRoute({
+  operationId: "receiveInboundEvent",
   method: "post", path: "/inbound/{token}", tags: ["Sync sources"],
   summary: "Receive an event for a sync source (no API key: the source's secret authenticates)",
+  security: [],
   description: [
     "The body is the sender's event: JSON (or a urlencoded form) for api_sdr, form_webhook and generic_webhook;",
     "for gmail a Google Pub/Sub push message whose base64 data is the forwarder's JSON { event, from, to, subject, snippet, messageId, threadId, date }.",

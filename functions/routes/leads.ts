@@ -293,41 +293,49 @@ const tenant = [tenantTransaction];
 const tenantPost = [tenantTransaction, idempotency];
 
 const listRoute = createRoute({
+  operationId: "listLeads",
   method: "get", path: "/leads", tags: ["Leads"], summary: "List leads", security: bearerAuth, middleware: tenant,
   request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of leads, newest first."), ...commonErrors },
 });
 const createLeadRoute = createRoute({
+  operationId: "createLead",
   method: "post", path: "/leads", tags: ["Leads"], summary: "Create a lead (enrich it explicitly afterwards)",
   security: bearerAuth, middleware: tenantPost, request: jsonBody(CreateLead),
   responses: { 201: json(CreatedLeadReply, "Lead created."), ...limitError, ...conflictError, ...idempotencyError, ...commonErrors },
 });
 const replaceRoute = createRoute({
+  operationId: "updateLead",
   method: "put", path: "/leads", tags: ["Leads"], summary: "Full update (fields left out are cleared; crmData/customFields replaced)",
   security: bearerAuth, middleware: tenant, request: jsonBody(ReplaceLead),
   responses: { 200: json(LeadReply, "Lead replaced."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const patchByBodyRoute = createRoute({
+  operationId: "patchLead",
   method: "patch", path: "/leads", tags: ["Leads"], summary: "Partial update, id in body (crmData and customFields merged)",
   security: bearerAuth, middleware: tenant, request: jsonBody(PatchLeadWithId),
   responses: { 200: json(LeadReply, "Lead updated."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const legacyDeleteRoute = createRoute({
+  operationId: "deleteLead",
   method: "delete", path: "/leads", tags: ["Leads"], summary: "Soft delete, id in query (legacy)",
   security: bearerAuth, middleware: tenant, request: { query: LegacyDeleteQuery },
   responses: { 200: json(DeletedReply, "Lead deleted."), ...notFoundError, ...commonErrors },
 });
 const getRoute = createRoute({
+  operationId: "getLead",
   method: "get", path: "/leads/{leadId}", tags: ["Leads"], summary: "Fetch one lead",
   security: bearerAuth, middleware: tenant, request: { params: LeadIdParam },
   responses: { 200: json(LeadReply, "The lead (deleted leads too, with deletedAt set)."), ...notFoundError, ...commonErrors },
 });
 const patchRoute = createRoute({
+  operationId: "patchLeadById",
   method: "patch", path: "/leads/{leadId}", tags: ["Leads"], summary: "Partial update or restore (preferred)",
   security: bearerAuth, middleware: tenant, request: { params: LeadIdParam, ...jsonBody(PatchLead) },
   responses: { 200: json(LeadReply, "Lead updated."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "deleteLeadById",
   method: "delete", path: "/leads/{leadId}", tags: ["Leads"], summary: "Soft delete, or ?permanent=true to delete for good",
   security: bearerAuth, middleware: tenant, request: { params: LeadIdParam, query: DeleteQuery },
   responses: { 200: json(DeletedReply, "Lead deleted."), ...notFoundError, ...commonErrors },

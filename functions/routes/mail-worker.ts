@@ -6,6 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { sameKey } from "../http/admin.ts";
 import { ApiError } from "../http/errors.ts";
+import { workerSecret } from "../http/openapi.ts";
 import { envelope, errorResponse, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { runTick, shouldEnqueue } from "../mail/worker.ts";
@@ -24,13 +25,11 @@ const RunReply = envelope({
 }).openapi("MailRunReply");
 
 const runRoute = createRoute({
+  operationId: "runMailWorker",
   method: "post", path: "/internal/mail/run", tags: ["Email"],
   summary: "Run one mail worker tick (for pg_cron through pg_net; needs MAIL_WORKER_SECRET, not an API key)",
-  request: {
-    headers: z.object({
-      "x-worker-secret": z.string().optional().openapi({ description: "The deployment's MAIL_WORKER_SECRET." }),
-    }),
-  },
+  // The x-worker-secret header is the workerSecret scheme: declared once, not also as a parameter.
+  security: workerSecret,
   responses: {
     200: json(RunReply, "The tick ran; the counts say what it did."),
     403: errorResponse("Missing or wrong x-worker-secret."),

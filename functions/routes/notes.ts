@@ -95,21 +95,25 @@ const listNext = (leadId: string) => `GET /api/openclaw/notes?leadId=${leadId} l
 // Routes
 // ---------------------------------------------------------------------------
 const listRoute = createRoute({
+  operationId: "listNotes",
   method: "get", path: "/notes", tags: ["Notes"], summary: "A lead's notes, pinned first, then newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of the lead's notes."), ...notFoundError, ...commonErrors },
 });
 const createNoteRoute = createRoute({
+  operationId: "createNote",
   method: "post", path: "/notes", tags: ["Notes"], summary: "Write a note on a lead",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateNote),
   responses: { 201: json(NoteReply, "Note written."), ...notFoundError, ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
+  operationId: "updateNote",
   method: "put", path: "/notes", tags: ["Notes"], summary: "Edit a note's content or pin (id in body; only the fields sent change)",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateNote),
   responses: { 200: json(NoteReply, "Note updated."), ...notFoundError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "deleteNote",
   method: "delete", path: "/notes", tags: ["Notes"], summary: "Delete a note (permanently)",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: DeleteQuery },
   responses: { 200: json(DeletedReply, "Note deleted."), ...notFoundError, ...commonErrors },

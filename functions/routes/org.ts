@@ -23,6 +23,7 @@ const TierReply = envelope({
 }).openapi("OrgTierReply");
 
 const tierRoute = createRoute({
+  operationId: "getOrgTier",
   method: "get",
   path: "/org/tier",
   tags: ["Org"],

@@ -163,11 +163,13 @@ function recommendationSteps(r: Recommendation): string[] {
 // Routes
 // ---------------------------------------------------------------------------
 const listRoute = createRoute({
+  operationId: "listPlaybooks",
   method: "get", path: "/playbooks", tags: ["Playbooks"], summary: "The workspace's playbooks, optionally those for a tier and/or stage",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "Playbooks by name."), ...commonErrors },
 });
 const postRoute = createRoute({
+  operationId: "recommendOrCreatePlaybook",
   method: "post", path: "/playbooks", tags: ["Playbooks"],
   summary: "Recommend a playbook and next action for a lead ({ leadId }), or create a playbook ({ name, steps, … })",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(PostPlaybook),
@@ -178,11 +180,13 @@ const postRoute = createRoute({
   },
 });
 const updateRoute = createRoute({
+  operationId: "updatePlaybook",
   method: "put", path: "/playbooks", tags: ["Playbooks"], summary: "Change a playbook (id in body; only the fields sent change, null = any)",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdatePlaybook),
   responses: { 200: json(PlaybookReply, "Playbook updated."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "deletePlaybook",
   method: "delete", path: "/playbooks", tags: ["Playbooks"], summary: "Delete a playbook",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: DeleteQuery },
   responses: { 200: json(DeletedReply, "Playbook deleted."), ...notFoundError, ...commonErrors },

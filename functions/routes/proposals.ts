@@ -81,11 +81,13 @@ async function proposalReply(db: Tx, config: AppConfig, leadId: string) {
 // Routes
 // ---------------------------------------------------------------------------
 const getRoute = createRoute({
+  operationId: "getProposal",
   method: "get", path: "/proposals", tags: ["Proposals"], summary: "A lead's proposal page: content, links and engagement",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: z.object({ leadId: LeadId }) },
   responses: { 200: json(ProposalReply, "The proposal and its tracking rollup."), ...notFoundError, ...commonErrors },
 });
 const putRoute = createRoute({
+  operationId: "updateProposal",
   method: "put", path: "/proposals", tags: ["Proposals"], summary: "Set a lead's proposal content (sections merge) and/or publish it",
   security: bearerAuth, middleware: [tenantTransaction],
   request: jsonBody(SetProposal),

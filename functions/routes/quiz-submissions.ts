@@ -84,8 +84,10 @@ const asTyped = (res: Response) => res as never;
 // Route
 // ---------------------------------------------------------------------------
 const submitRoute = createRoute({
+  operationId: "submitQuiz",
   method: "post", path: "/public/quizzes/{slug}/submissions", tags: ["Quizzes"],
   summary: "Submit answers to a published quiz (no API key)",
+  security: [],
   description: [
     "Creates or updates the lead with this email in the quiz's workspace, stores the answers and score, and records a quiz_completed event (data: score, quizId, band).",
     "JSON gets JSON; the quiz page's form post (application/x-www-form-urlencoded: email, firstName, lastName, phone, attemptId, and answers.<questionId> once per chosen option) gets an HTML result page.",

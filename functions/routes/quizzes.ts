@@ -165,26 +165,31 @@ function columns(db: Tx, input: Partial<z.infer<typeof UpdateQuiz>>) {
 const tags = ["Quizzes"];
 
 const listRoute = createRoute({
+  operationId: "listQuizzes",
   method: "get", path: "/quizzes", tags, summary: "The workspace's quizzes, newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of quizzes."), ...commonErrors },
 });
 const createQuizRoute = createRoute({
+  operationId: "createQuiz",
   method: "post", path: "/quizzes", tags, summary: "Create a quiz (draft unless status is published)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateQuiz),
   responses: { 201: json(QuizReply, "Quiz created, with its public URLs."), ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
+  operationId: "updateQuiz",
   method: "put", path: "/quizzes", tags, summary: "Change a quiz (id in body; only the fields sent change)",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateQuiz),
   responses: { 200: json(QuizReply, "Quiz updated."), ...notFoundError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "deleteQuiz",
   method: "delete", path: "/quizzes", tags, summary: "Delete a quiz; one with submissions is archived instead",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: DeleteQuery },
   responses: { 200: json(DeletedReply, "Quiz deleted or archived."), ...notFoundError, ...commonErrors },
 });
 const submissionsRoute = createRoute({
+  operationId: "listQuizSubmissions",
   method: "get", path: "/quizzes/{id}/submissions", tags, summary: "A quiz's submissions, newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { params: IdParam, query: z.object(pageQuery) },
   responses: { 200: json(SubmissionsReply, "A page of submissions."), ...notFoundError, ...commonErrors },

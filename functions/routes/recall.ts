@@ -26,8 +26,10 @@ const TranscriptReply = envelope({
 const TOLERANCE_SECONDS = 300;
 
 const webhookRoute = createRoute({
+  operationId: "receiveRecallWebhook",
   method: "post", path: "/integrations/recall/webhook", tags: ["Integrations"],
   summary: "Recall.ai's webhook (no API key: Recall's webhook-signature authenticates)",
+  security: [],
   description: "Point Recall's webhook endpoint here and subscribe it to transcript.done. Requests are verified with webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1,<base64 HMAC-SHA256 of \"id.timestamp.body\">, keyed with RECALL_WEBHOOK_SECRET). A transcript.done for a bot scheduled for a Calendly meeting stores a transcript_summary note on the lead: the speakers and their first turns. Other events are acknowledged and ignored.",
   responses: {
     200: json(TranscriptReply, "A redelivery: the note was stored before (duplicate true)."),

@@ -51,6 +51,7 @@ const oneOrAll = () =>
     "Send { \"leadId\": \"rp_…\" } to score one lead, or { \"all\": true } to rescore every lead of the workspace (not both).");
 
 const scoreRoute = createRoute({
+  operationId: "scoreLeads",
   method: "post", path: "/leads/score", tags: ["Scoring"], summary: "Confidence score of one lead, or rescore all leads",
   security: bearerAuth, middleware: [tenantTransaction, idempotency],
   request: jsonBody(ScoreRequest),

@@ -25,6 +25,7 @@ const SendSequenceReply = envelope({
 }).openapi("SendSequenceReply");
 
 const route = createRoute({
+  operationId: "sendSequence",
   method: "post", path: "/email/send-sequence", tags: ["Campaigns"],
   summary: "Email one lead a sequence now (an ad-hoc campaign, not counted against the plan)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(SendSequence),

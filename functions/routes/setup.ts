@@ -59,6 +59,7 @@ const SetupReply = envelope({
 }).openapi("SetupReply");
 
 const setupRoute = createRoute({
+  operationId: "setupWorkspace",
   method: "post",
   path: "/setup",
   tags: ["Setup"],
@@ -78,10 +79,12 @@ const SchemaReply = envelope({
 }).openapi("SetupSchemaReply");
 
 const schemaRoute = createRoute({
+  operationId: "getSetupSchema",
   method: "get",
   path: "/setup",
   tags: ["Setup"],
   summary: "The full schema of the setup body",
+  security: [],
   responses: { 200: json(SchemaReply, "Schema and example.") },
 });
 

@@ -32,10 +32,12 @@ const SignupReply = envelope({
 }).openapi("SignupReply");
 
 const signupRoute = createRoute({
+  operationId: "signUp",
   method: "post",
   path: "/signup",
   tags: ["Signup"],
   summary: "Create a workspace and get an API key (no auth)",
+  security: [],
   request: jsonBody(SignupBody),
   responses: {
     201: json(SignupReply, "Workspace created."),
@@ -54,10 +56,12 @@ const SignupInstructions = envelope({
 });
 
 const instructionsRoute = createRoute({
+  operationId: "getSignupInstructions",
   method: "get",
   path: "/signup",
   tags: ["Signup"],
   summary: "How to sign up",
+  security: [],
   responses: { 200: json(SignupInstructions, "Signup instructions.") },
 });
 

@@ -145,21 +145,25 @@ const updateUsage = "PUT /api/openclaw/stages { \"id\": \"stg_…\", \"name\"?, 
 // Routes
 // ---------------------------------------------------------------------------
 const listRoute = createRoute({
+  operationId: "listStages",
   method: "get", path: "/stages", tags: ["Pipeline"], summary: "The pipeline's stages in order, with live lead counts",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "The stages in pipeline order."), ...commonErrors },
 });
 const historyRoute = createRoute({
+  operationId: "listStageHistory",
   method: "get", path: "/stages/history", tags: ["Pipeline"], summary: "A lead's stage history, newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: HistoryQuery },
   responses: { 200: json(HistoryReply, "Every stage the lead entered: from, to, when, by whom."), ...notFoundError, ...commonErrors },
 });
 const createStageRoute = createRoute({
+  operationId: "createStage",
   method: "post", path: "/stages", tags: ["Pipeline"], summary: "Add a stage (default last)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency], request: jsonBody(CreateStage),
   responses: { 201: json(StageReply, "Stage created."), ...conflictError, ...idempotencyError, ...commonErrors },
 });
 const updateRoute = createRoute({
+  operationId: "updateStage",
   method: "put", path: "/stages", tags: ["Pipeline"],
   summary: "Change one stage ({ id, name?, order?, color?, isDefault? }) or reorder the pipeline ({ order: [every stage id] })",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateStage),
@@ -169,6 +173,7 @@ const updateRoute = createRoute({
   },
 });
 const deleteRoute = createRoute({
+  operationId: "deleteStage",
   method: "delete", path: "/stages", tags: ["Pipeline"], summary: "Delete a stage, moving its leads to moveTo",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: DeleteQuery },
   responses: { 200: json(DeletedReply, "Stage deleted."), ...notFoundError, ...conflictError, ...commonErrors },

@@ -40,6 +40,7 @@ const ListReply = envelope({
 // Route
 // ---------------------------------------------------------------------------
 const listRoute = createRoute({
+  operationId: "listStalledLeads",
   method: "get", path: "/leads/stalled", tags: ["Leads"],
   summary: "Leads overdue for follow-up by their stage's stallAfterDays, highest priority first",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },

@@ -168,21 +168,25 @@ const path = "/stages/sync-sources";
 const tags = ["Sync sources"];
 
 const listRoute = createRoute({
+  operationId: "listSyncSources",
   method: "get", path, tags, summary: "List sync sources (never their secrets)",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of sync sources, oldest first."), ...commonErrors },
 });
 const createSourceRoute = createRoute({
+  operationId: "createSyncSource",
   method: "post", path, tags, summary: "Create a sync source: returns its inbound URL and secret (shown once)",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(CreateSyncSource),
   responses: { 201: json(CreatedReply, "Sync source created; next_steps say how to connect the sender."), ...conflictError, ...commonErrors },
 });
 const updateRoute = createRoute({
+  operationId: "updateSyncSource",
   method: "put", path, tags, summary: "Change a sync source, or rotate its secret or inbound URL",
   security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(UpdateSyncSource),
   responses: { 200: json(UpdatedReply, "Sync source changed."), ...notFoundError, ...conflictError, ...commonErrors },
 });
 const deleteRoute = createRoute({
+  operationId: "deleteSyncSource",
   method: "delete", path, tags, summary: "Delete a sync source (its inbound URL stops working)",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: DeleteQuery },
   responses: { 200: json(DeletedReply, "Sync source deleted."), ...notFoundError, ...commonErrors },

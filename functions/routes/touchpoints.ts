@@ -104,11 +104,13 @@ const listNext = (leadId: string) => `GET /api/openclaw/touchpoints?leadId=${lea
 // Routes
 // ---------------------------------------------------------------------------
 const listRoute = createRoute({
+  operationId: "listTouchpoints",
   method: "get", path: "/touchpoints", tags: ["Touchpoints"], summary: "A lead's interaction history, newest first",
   security: bearerAuth, middleware: [tenantTransaction], request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of the lead's touchpoints and its last touch."), ...notFoundError, ...commonErrors },
 });
 const logRoute = createRoute({
+  operationId: "logTouchpoint",
   method: "post", path: "/touchpoints", tags: ["Touchpoints"], summary: "Log an interaction (moves the lead's last touch forward, clearing stalled)",
   security: bearerAuth, middleware: [tenantTransaction, idempotency],
   request: jsonBody(CreateTouchpoint),

@@ -33,8 +33,10 @@ const BeaconReply = envelope({
 }).openapi("ProposalBeaconReply");
 
 const eventsRoute = createRoute({
+  operationId: "trackProposalEvent",
   method: "post", path: "/events", tags: ["Tracking"],
   summary: "Proposal page beacon (public): view, heartbeat, leave, section, video, cta",
+  security: [],
   description: "Sent by the page with navigator.sendBeacon, so the body is JSON as text/plain (application/json works too). Bots (by User-Agent) and requests carrying the workspace's own API key are answered with recorded: false.",
   request: { body: { content: { "text/plain": { schema: BeaconEvent } }, required: true } },
   responses: {
@@ -47,6 +49,7 @@ const eventsRoute = createRoute({
   },
 });
 const rollupRoute = createRoute({
+  operationId: "getProposalTracking",
   method: "get", path: "/proposal", tags: ["Tracking"], summary: "A lead's proposal engagement",
   security: bearerAuth, middleware: [tenantTransaction],
   request: { query: z.object({ leadId: z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }) }) },
