@@ -27,7 +27,7 @@ create function pg_temp.lead(p_org text, p_stage text, p_added interval, p_touch
     select v_id, p_org, p_score,
       case when p_score >= 70 then 'hot' when p_score >= 45 then 'warm' when p_score >= 20 then 'cool' else 'cold' end, now()
     where p_score is not null
-    on conflict (lead_id) do update set score = excluded.score, label = excluded.label;
+    on conflict (org_id, lead_id) do update set score = excluded.score, label = excluded.label;
     return v_id;
   end;
   $$;
