@@ -3,7 +3,7 @@
 -- lead's engagement; bots, the org's own key, rate limits), the public page's data, the
 -- rollup, privileges and tenancy.
 begin;
-select plan(76);
+select plan(75);
 
 select tests.create_org('proposals-a') as org_a \gset
 select tests.create_org('proposals-b') as org_b \gset
@@ -11,9 +11,6 @@ select k.key_hash as key_hash_a from app.api_keys k where k.org_id = :'org_a' \g
 select k.key_hash as key_hash_b from app.api_keys k where k.org_id = :'org_b' \gset
 \set ua '''Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36'''
 \set t0 '''2026-03-02 10:00:00+00'''
-
-select is_empty($$ select * from tests.tables_without_rls('app') t (name) where name in ('proposals', 'proposal_visits') $$,
-  'proposals and proposal_visits have RLS enabled, forced and policies');
 
 -- ===========================================================================
 -- Slugs and the trigger
