@@ -82,14 +82,15 @@ grant all on app.orgs to service_role;
 -- a SHA-256 hash with a short display prefix.
 -- ---------------------------------------------------------------------------
 create table app.api_keys (
-  id text primary key default app.new_id('key'),
+  id text not null default app.new_id('key'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   name text not null default 'default' check (length(name) between 1 and 100),
   key_hash text not null check (key_hash ~ '^[0-9a-f]{64}$'),
   key_prefix text not null check (length(key_prefix) between 8 and 32),
   created_at timestamptz not null default now(),
   last_used_at timestamptz,
-  revoked_at timestamptz
+  revoked_at timestamptz,
+  primary key (org_id, id)
 );
 comment on table app.api_keys is 'Hashed API keys per org; the plaintext key is never stored.';
 
@@ -175,7 +176,7 @@ create function app.authenticate_api_key(p_key_hash text)
         true);
       -- One write a minute at most per key, so busy agents don't turn every read into a write.
       if v_key.last_used_at is null or v_key.last_used_at < pg_catalog.now() - interval '1 minute' then
-        update app.api_keys set last_used_at = pg_catalog.now() where id = v_key.id;
+        update app.api_keys k set last_used_at = pg_catalog.now() where k.org_id = v_key.org_id and k.id = v_key.id;
       end if;
     end if;
     return next;

@@ -20,7 +20,7 @@
 --   * what "stalled" means and the stalled list: 58_stalled.sql.
 
 create table app.stages (
-  id text primary key default app.new_id('stg'),
+  id text not null default app.new_id('stg'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   name text not null check (length(btrim(name)) between 1 and 100),
   position integer not null default 0 check (position >= 0),
@@ -32,9 +32,9 @@ create table app.stages (
   outcome text not null check (outcome in ('open', 'won', 'lost')),
   stall_after_days integer default 7
     constraint stages_stall_after_days_check check (stall_after_days between 1 and 365),
-  -- Lets tenant tables reference a stage together with its org, so a lead can never
-  -- point at another org's stage.
-  constraint stages_org_id_id_key unique (org_id, id)
+  -- Keyed within its org: tenant tables reference a stage together with its org, so a lead
+  -- can never point at another org's stage.
+  primary key (org_id, id)
 );
 comment on table app.stages is 'Pipeline stages per org; position orders them, is_default marks where new leads start.';
 comment on column app.stages.position is 'The stage''s place in the pipeline (the API''s "order"), 0 first.';

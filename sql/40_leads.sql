@@ -30,7 +30,7 @@
 -- (52_enrichment.sql) fills the enrichment columns.
 
 create table app.leads (
-  id text primary key default app.new_id('rp'),
+  id text not null default app.new_id('rp'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   first_name text not null check (length(btrim(first_name)) between 1 and 200),
   last_name text check (length(last_name) <= 200),
@@ -83,7 +83,7 @@ create table app.leads (
   -- touched. A plain column (not an expression index on coalesce()): under row-level
   -- security only leakproof comparisons become index conditions, and coalesce() is not one.
   idle_since timestamptz generated always as (coalesce(last_touch_at, created_at)) stored,
-  constraint leads_org_id_id_key unique (org_id, id),
+  primary key (org_id, id),
   constraint leads_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id)
 );
 comment on table app.leads is 'Leads per org. deleted_at set = soft-deleted (hidden from lists, restorable, still counted against the plan until permanently deleted).';
@@ -255,10 +255,10 @@ create function app.upsert_lead_by_email(
           company_name = coalesce(v_fields ->> 'companyName', l.company_name),
           linkedin_url = coalesce(v_fields ->> 'linkedinUrl', l.linkedin_url),
           stage_id = case
-            when (select t.position from app.stages t where t.id = p_stage_id)
-                 > coalesce((select f.position from app.stages f where f.id = l.stage_id), -1)
+            when (select t.position from app.stages t where t.org_id = p_org_id and t.id = p_stage_id)
+                 > coalesce((select f.position from app.stages f where f.org_id = p_org_id and f.id = l.stage_id), -1)
             then p_stage_id else l.stage_id end
-        where l.id = upsert_lead_by_email.lead_id
+        where l.org_id = p_org_id and l.id = upsert_lead_by_email.lead_id
         returning l.stage_id into stage_id;
         return;
       end if;

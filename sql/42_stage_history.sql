@@ -11,7 +11,7 @@
 -- stage_changed event.
 
 create table app.stage_changes (
-  id text primary key default app.new_id('sc'),
+  id text not null default app.new_id('sc'),
   org_id text not null references app.orgs (id) on delete cascade,
   lead_id text not null,
   from_stage_id text,
@@ -24,6 +24,7 @@ create table app.stage_changes (
   source text not null,
   -- The automation rule that made the move, when one did.
   rule_id text,
+  primary key (org_id, id),
   constraint stage_changes_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
 );
 comment on table app.stage_changes is 'Every stage a lead entered: when, from where, by whom (API key, sync source, rule, database user).';
@@ -92,8 +93,8 @@ create function app._record_stage_change() returns trigger
     values (
       new.org_id, new.id,
       case when tg_op = 'UPDATE' then old.stage_id end, new.stage_id,
-      case when tg_op = 'UPDATE' then (select s.name from app.stages s where s.id = old.stage_id) end,
-      (select s.name from app.stages s where s.id = new.stage_id),
+      case when tg_op = 'UPDATE' then (select s.name from app.stages s where s.org_id = old.org_id and s.id = old.stage_id) end,
+      (select s.name from app.stages s where s.org_id = new.org_id and s.id = new.stage_id),
       app.current_actor(), app.current_source(), v_claims ->> 'rule_id');
     return null;
   end;

@@ -14,7 +14,7 @@
 -- Touchpoints: the lead's interaction log.
 -- ---------------------------------------------------------------------------
 create table app.touchpoints (
-  id text primary key default app.new_id('tp'),
+  id text not null default app.new_id('tp'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   lead_id text not null,
   type text not null check (type in ('email', 'call', 'meeting', 'linkedin', 'sms', 'note', 'form', 'chat', 'other')),
@@ -25,6 +25,7 @@ create table app.touchpoints (
   source text not null default app.current_source() check (length(source) <= 100),
   created_by text not null default app.current_actor(),
   created_at timestamptz not null default now(),
+  primary key (org_id, id),
   constraint touchpoints_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
 );
 comment on table app.touchpoints is 'Interactions with a lead (email, call, meeting, …); each one moves the lead''s last_touch_at forward.';
@@ -54,7 +55,7 @@ grant update (type, direction, summary, occurred_at, metadata) on app.touchpoint
 -- Notes
 -- ---------------------------------------------------------------------------
 create table app.notes (
-  id text primary key default app.new_id('note'),
+  id text not null default app.new_id('note'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   lead_id text not null,
   type text not null default 'manual',
@@ -63,6 +64,7 @@ create table app.notes (
   created_by text not null default app.current_actor(),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  primary key (org_id, id),
   constraint notes_type_check check (type in ('manual', 'transcript_summary', 'ai_insight', 'system')),
   -- Stored as written (leading indentation may be markdown), but never blank.
   constraint notes_content_check check (length(content) <= 100000 and btrim(content, E' \t\r\n') <> ''),
@@ -98,7 +100,7 @@ create function app._touch_lead() returns trigger
   begin
     update app.leads l
     set last_touch_at = new.occurred_at
-    where l.id = new.lead_id and (l.last_touch_at is null or l.last_touch_at < new.occurred_at);
+    where l.org_id = new.org_id and l.id = new.lead_id and (l.last_touch_at is null or l.last_touch_at < new.occurred_at);
     return null;
   end;
   $$;

@@ -31,7 +31,7 @@ grant execute on function app._field_options_ok(text[]) to authenticated, servic
 -- Definitions
 -- ---------------------------------------------------------------------------
 create table app.custom_fields (
-  id text primary key default app.new_id('cf'),
+  id text not null default app.new_id('cf'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   key text not null,
   label text not null,
@@ -42,6 +42,7 @@ create table app.custom_fields (
   position integer not null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  primary key (org_id, id),
   constraint custom_fields_key_check check (key ~ '^[a-zA-Z][a-zA-Z0-9_]{0,63}$'),
   constraint custom_fields_label_check check (length(btrim(label)) between 1 and 200),
   constraint custom_fields_field_type_check check (field_type in ('text', 'number', 'date', 'select', 'multiselect', 'boolean')),

@@ -44,7 +44,7 @@ grant execute on function app._random_hex(integer) to authenticated, service_rol
 -- Sync sources
 -- ---------------------------------------------------------------------------
 create table app.sync_sources (
-  id text primary key default app.new_id('ss'),
+  id text not null default app.new_id('ss'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   name text not null constraint sync_sources_name_check check (length(btrim(name)) between 1 and 100),
   type text not null constraint sync_sources_type_check
@@ -66,7 +66,7 @@ create table app.sync_sources (
   last_event_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint sync_sources_org_id_id_key unique (org_id, id),
+  primary key (org_id, id),
   constraint sync_sources_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id)
 );
 comment on table app.sync_sources is 'Outside systems that create, update and move leads by posting events to their inbound URL (gmail, api_sdr, form_webhook, generic_webhook).';
@@ -75,6 +75,9 @@ comment on column app.sync_sources.field_mapping is 'Lead or event field -> payl
 comment on column app.sync_sources.secret is 'Authenticates the sender (shared secret or HMAC key). Never readable by tenants; returned on create and rotation only.';
 
 create unique index sync_sources_inbound_token_key on app.sync_sources (inbound_token);
+-- app.ingest_sync_event's lookup across orgs: the inbound edge knows the source's id only
+-- (from app.sync_source_for_token), not its org.
+create index sync_sources_id_idx on app.sync_sources (id);
 create unique index sync_sources_org_name_key on app.sync_sources (org_id, lower(name));
 create index sync_sources_org_stage_idx on app.sync_sources (org_id, stage_id);
 create index sync_sources_org_created_idx on app.sync_sources (org_id, created_at, id);
@@ -98,7 +101,7 @@ grant all on app.sync_sources to service_role;
 -- Sync events: what each source received, one row per sender's event id.
 -- ---------------------------------------------------------------------------
 create table app.sync_events (
-  id text primary key default app.new_id('se'),
+  id text not null default app.new_id('se'),
   org_id text not null references app.orgs (id) on delete cascade,
   source_id text not null,
   event_id text not null constraint sync_events_event_id_check check (length(event_id) between 1 and 255),
@@ -109,7 +112,8 @@ create table app.sync_events (
   outcome text constraint sync_events_outcome_check check (outcome in ('created', 'updated', 'ignored')),
   -- The answer the first delivery got; a redelivery gets it again.
   result jsonb,
-  constraint sync_events_source_event_key unique (source_id, event_id),
+  primary key (org_id, id),
+  constraint sync_events_source_event_key unique (org_id, source_id, event_id),
   constraint sync_events_source_fkey foreign key (org_id, source_id) references app.sync_sources (org_id, id) on delete cascade,
   constraint sync_events_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete set null (lead_id)
 );
@@ -133,10 +137,10 @@ create view app.sync_source_details with (security_invoker = true) as
   select s.id, s.org_id, s.name, s.type, s.enabled, s.stage_id, st.name as stage,
     (select coalesce(pg_catalog.jsonb_object_agg(e.key, pg_catalog.jsonb_build_object('id', e.value, 'name', es.name) order by e.key), '{}'::jsonb)
      from pg_catalog.jsonb_each_text(s.event_stages) e
-     left join app.stages es on es.id = e.value) as event_stages,
+     left join app.stages es on es.org_id = s.org_id and es.id = e.value) as event_stages,
     s.field_mapping, s.inbound_token, s.last_event_at, s.created_at, s.updated_at
   from app.sync_sources s
-  join app.stages st on st.id = s.stage_id;
+  join app.stages st on st.org_id = s.org_id and st.id = s.stage_id;
 comment on view app.sync_source_details is 'Sync sources as the API lists them: stage names resolved, event stages as {event: {id, name}}, never the secret.';
 grant select on app.sync_source_details to authenticated, service_role;
 
@@ -568,10 +572,11 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
     -- Claim the event id first: a concurrent redelivery waits here for this one to finish.
     insert into app.sync_events as e (org_id, source_id, event_id, event)
     values (v_source.org_id, v_source.id, p_event_id, v_event)
-    on conflict (source_id, event_id) do nothing
+    on conflict (org_id, source_id, event_id) do nothing
     returning e.id into v_claim;
     if v_claim is null then
-      select e.result into v_result from app.sync_events e where e.source_id = v_source.id and e.event_id = p_event_id;
+      select e.result into v_result from app.sync_events e
+      where e.org_id = v_source.org_id and e.source_id = v_source.id and e.event_id = p_event_id;
       return coalesce(v_result, '{}'::jsonb) || pg_catalog.jsonb_build_object('duplicate', true);
     end if;
 
@@ -589,8 +594,8 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
       v_result := pg_catalog.jsonb_build_object(
         'outcome', 'ignored', 'syncSourceId', v_source.id, 'event', v_event, 'eventId', p_event_id,
         'reason', 'A bare Gmail watch notification ({emailAddress, historyId}) names no message, so there is nothing to map. Have your forwarder publish {event, from, to, subject, snippet, messageId, threadId, date} instead.');
-      update app.sync_events e set outcome = 'ignored', result = v_result where e.id = v_claim;
-      update app.sync_sources s set last_event_at = pg_catalog.now() where s.id = v_source.id;
+      update app.sync_events e set outcome = 'ignored', result = v_result where e.org_id = v_source.org_id and e.id = v_claim;
+      update app.sync_sources s set last_event_at = pg_catalog.now() where s.org_id = v_source.org_id and s.id = v_source.id;
       perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
       return v_result || pg_catalog.jsonb_build_object('duplicate', false);
     end if;
@@ -692,13 +697,16 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
       'outcome', case when v_created then 'created' else 'updated' end,
       'syncSourceId', v_source.id, 'event', v_event, 'eventId', p_event_id,
       'leadId', v_lead_id, 'email', v_email,
-      'stage', (select pg_catalog.jsonb_build_object('id', s.id, 'name', s.name) from app.stages s where s.id = v_target),
+      'stage', (select pg_catalog.jsonb_build_object('id', s.id, 'name', s.name) from app.stages s
+                where s.org_id = v_source.org_id and s.id = v_target),
       'previousStage', case when not v_created then
-        (select pg_catalog.jsonb_build_object('id', s.id, 'name', s.name) from app.stages s where s.id = v_from_stage) end,
+        (select pg_catalog.jsonb_build_object('id', s.id, 'name', s.name) from app.stages s
+         where s.org_id = v_source.org_id and s.id = v_from_stage) end,
       'moved', not v_created and v_from_stage is distinct from v_target,
       'touchpointId', v_touchpoint);
-    update app.sync_events e set lead_id = v_lead_id, outcome = v_result ->> 'outcome', result = v_result where e.id = v_claim;
-    update app.sync_sources s set last_event_at = pg_catalog.now() where s.id = v_source.id;
+    update app.sync_events e set lead_id = v_lead_id, outcome = v_result ->> 'outcome', result = v_result
+    where e.org_id = v_source.org_id and e.id = v_claim;
+    update app.sync_sources s set last_event_at = pg_catalog.now() where s.org_id = v_source.org_id and s.id = v_source.id;
 
     perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
     return v_result || pg_catalog.jsonb_build_object('duplicate', false);

@@ -10,7 +10,7 @@
 -- for every writer, and app.respond_to_feedback.
 
 create table app.feedback (
-  id text primary key default app.new_id('fb'),
+  id text not null default app.new_id('fb'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   type text not null check (type in ('bug', 'feature', 'error', 'question', 'improvement', 'other')),
   agent text check (length(agent) between 1 and 200),
@@ -32,6 +32,7 @@ create table app.feedback (
   -- after an acknowledgement is unread again.
   unread boolean generated always as (
     response is not null and (acknowledged_at is null or acknowledged_at < responded_at)) stored,
+  primary key (org_id, id),
   constraint feedback_response_stamped check ((response is null) = (responded_at is null))
 );
 comment on table app.feedback is 'Feedback from an org''s agents and the operator''s (EIR) answers; unread answers surface in GET /health until acknowledged.';
@@ -43,6 +44,9 @@ create index feedback_org_created_idx on app.feedback (org_id, created_at desc, 
 create index feedback_org_unread_idx on app.feedback (org_id, responded_at) where unread;
 -- The operator's queue across orgs (GET /feedback?status=open with the admin key).
 create index feedback_status_created_idx on app.feedback (status, created_at desc, id desc);
+-- The operator answers (app.respond_to_feedback) and looks up (GET /feedback?id=) an item
+-- by its id alone, across orgs.
+create index feedback_id_idx on app.feedback (id);
 
 create trigger feedback_touch_updated_at before update on app.feedback
   for each row execute function app._touch_updated_at();

@@ -60,7 +60,7 @@ insert into app.event_types (name, description, recordable) values
 -- Events
 -- ---------------------------------------------------------------------------
 create table app.events (
-  id text primary key default app.new_id('evt'),
+  id text not null default app.new_id('evt'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   lead_id text not null,
   type text not null references app.event_types (name),
@@ -72,6 +72,7 @@ create table app.events (
   -- one twice is a no-op, so retries and redeliveries never count twice.
   external_id text check (length(external_id) between 1 and 300),
   created_at timestamptz not null default now(),
+  primary key (org_id, id),
   constraint events_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade,
   constraint events_score_range check (type <> 'quiz_completed' or data -> 'score' is null
     or (jsonb_typeof(data -> 'score') = 'number' and (data ->> 'score')::numeric between 0 and 100)),
@@ -103,7 +104,7 @@ grant all on app.events to service_role;
 -- aggregates the event log per lead at read time.
 -- ---------------------------------------------------------------------------
 create table app.lead_engagement (
-  lead_id text primary key,
+  lead_id text not null,
   org_id text not null references app.orgs (id) on delete cascade,
   quiz_completions integer not null default 0,
   quiz_score numeric check (quiz_score between 0 and 100),
@@ -120,10 +121,10 @@ create table app.lead_engagement (
   bounced_at timestamptz,
   unsubscribed_at timestamptz,
   last_event_at timestamptz,
+  primary key (org_id, lead_id),
   constraint lead_engagement_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
 );
 comment on table app.lead_engagement is 'Each lead''s engagement so far, kept by a trigger on app.events: counts, the latest quiz score, the furthest video progress.';
-create index lead_engagement_org_idx on app.lead_engagement (org_id);
 
 alter table app.lead_engagement enable row level security;
 alter table app.lead_engagement force row level security;
@@ -149,7 +150,7 @@ create function app._roll_up_event() returns trigger
     end;
   begin
     insert into app.lead_engagement as g (lead_id, org_id, last_event_at) values (e.lead_id, e.org_id, e.occurred_at)
-    on conflict (lead_id) do nothing;
+    on conflict (org_id, lead_id) do nothing;
     update app.lead_engagement g set
       quiz_completions = g.quiz_completions + (e.type = 'quiz_completed')::integer,
       -- The latest quiz result counts, not the best: a retake says where the lead is now.
@@ -167,7 +168,7 @@ create function app._roll_up_event() returns trigger
       bounced_at = case when e.type = 'email_bounced' then coalesce(g.bounced_at, e.occurred_at) else g.bounced_at end,
       unsubscribed_at = case when e.type = 'unsubscribed' then coalesce(g.unsubscribed_at, e.occurred_at) else g.unsubscribed_at end,
       last_event_at = greatest(g.last_event_at, e.occurred_at)
-    where g.lead_id = e.lead_id;
+    where g.org_id = e.org_id and g.lead_id = e.lead_id;
     return null;
   end;
   $$;
@@ -254,7 +255,7 @@ create function app.record_event(
       select e.id, e.lead_id into v_id, v_lead_id from app.events e
       where e.org_id = v_org_id and e.type = p_type and e.external_id = p_external_id;
     end if;
-    select c.score, c.label into v_score, v_label from app.lead_scores c where c.lead_id = v_lead_id;
+    select c.score, c.label into v_score, v_label from app.lead_scores c where c.org_id = v_org_id and c.lead_id = v_lead_id;
     return pg_catalog.jsonb_build_object('id', v_id, 'duplicate', v_duplicate, 'leadId', v_lead_id, 'type', p_type,
       'score', v_score, 'label', v_label);
   end;

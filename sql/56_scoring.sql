@@ -22,11 +22,12 @@
 -- scores a decay pass changes are rewritten in place (HOT updates).
 -- ---------------------------------------------------------------------------
 create table app.lead_scores (
-  lead_id text primary key,
+  lead_id text not null,
   org_id text not null,
   score integer not null constraint lead_scores_score_check check (score between 0 and 100),
   label text not null constraint lead_scores_label_check check (label in ('hot', 'warm', 'cool', 'cold')),
   scored_at timestamptz not null,
+  primary key (org_id, lead_id),
   -- The lead's org is the org: no second key to app.orgs to check on every insert (an org's
   -- leads, and so their scores, go with it).
   constraint lead_scores_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
@@ -171,9 +172,9 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
         c.score as stored_score,
         c.label as stored_label
       from app.leads l
-      left join app.lead_engagement g on g.lead_id = l.id
-      left join app.stages s on s.id = l.stage_id
-      left join app.lead_scores c on c.lead_id = l.id
+      left join app.lead_engagement g on g.org_id = l.org_id and g.lead_id = l.id
+      left join app.stages s on s.org_id = l.org_id and s.id = l.stage_id
+      left join app.lead_scores c on c.org_id = l.org_id and c.lead_id = l.id
       where l.org_id = p_org_id
         and case when p_lead_ids is null then l.deleted_at is null else l.id = any(p_lead_ids) end
     ),
@@ -258,7 +259,7 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
       update app.lead_scores c
       set score = b.total, label = b.grade, scored_at = p_now
       from labelled b
-      where c.lead_id = b.id and (b.stored_score <> b.total or b.stored_label <> b.grade)
+      where c.org_id = p_org_id and c.lead_id = b.id and (b.stored_score <> b.total or b.stored_label <> b.grade)
     ),
     first_scored as (
       insert into app.lead_scores as c (lead_id, org_id, score, label, scored_at)

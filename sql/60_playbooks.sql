@@ -12,7 +12,7 @@
 -- (44_touchpoints_notes.sql).
 
 create table app.playbooks (
-  id text primary key default app.new_id('pb'),
+  id text not null default app.new_id('pb'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   name text not null constraint playbooks_name_check check (length(btrim(name)) between 1 and 100),
   description text constraint playbooks_description_check check (length(description) <= 2000),
@@ -24,6 +24,7 @@ create table app.playbooks (
   steps jsonb not null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  primary key (org_id, id),
   -- A playbook for a stage goes with the stage.
   constraint playbooks_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id) on delete cascade
 );
@@ -49,7 +50,7 @@ create view app.playbook_details with (security_invoker = true) as
   select p.id, p.name, p.description, p.tier, p.stage_id as "stageId", s.name as stage,
     p.score_label as "scoreLabel", p.stalled, p.steps, p.created_at as "createdAt", p.updated_at as "updatedAt"
   from app.playbooks p
-  left join app.stages s on s.id = p.stage_id;
+  left join app.stages s on s.org_id = p.org_id and s.id = p.stage_id;
 comment on view app.playbook_details is 'Playbooks as the API returns them.';
 grant select on app.playbook_details to authenticated, service_role;
 

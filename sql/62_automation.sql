@@ -85,7 +85,7 @@ grant all on app.automation_triggers, app.automation_condition_keys to service_r
 -- Rules
 -- ---------------------------------------------------------------------------
 create table app.automation_rules (
-  id text primary key default app.new_id('rule'),
+  id text not null default app.new_id('rule'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   name text not null check (length(btrim(name)) between 1 and 200),
   trigger_event text not null references app.automation_triggers (name),
@@ -95,7 +95,7 @@ create table app.automation_rules (
   enabled boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint automation_rules_org_id_id_key unique (org_id, id),
+  primary key (org_id, id),
   constraint automation_rules_target_stage_fkey foreign key (org_id, target_stage_id) references app.stages (org_id, id)
 );
 comment on table app.automation_rules is 'Stage automation rules per org: on trigger_event, if conditions hold, move the lead to target_stage_id; the highest priority wins, ties to the older rule.';
@@ -119,7 +119,7 @@ grant all on app.automation_rules to service_role;
 -- The firing log.
 -- ---------------------------------------------------------------------------
 create table app.automation_runs (
-  id text primary key default app.new_id('run'),
+  id text not null default app.new_id('run'),
   org_id text not null references app.orgs (id) on delete cascade,
   -- Kept (as null) when the rule is deleted; rule_name says which it was.
   rule_id text,
@@ -133,6 +133,7 @@ create table app.automation_runs (
   from_stage_name text,
   to_stage_name text,
   ran_at timestamptz not null default now(),
+  primary key (org_id, id),
   constraint automation_runs_rule_fkey foreign key (org_id, rule_id) references app.automation_rules (org_id, id) on delete set null (rule_id),
   constraint automation_runs_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
 );
@@ -154,8 +155,8 @@ grant all on app.automation_runs to service_role;
 create view app.automation_rule_details with (security_invoker = true) as
   select r.*, t.name as target_stage_name, f.id as from_stage_id, f.name as from_stage_name
   from app.automation_rules r
-  join app.stages t on t.id = r.target_stage_id
-  left join app.stages f on f.id = r.conditions ->> 'fromStage';
+  join app.stages t on t.org_id = r.org_id and t.id = r.target_stage_id
+  left join app.stages f on f.org_id = r.org_id and f.id = r.conditions ->> 'fromStage';
 comment on view app.automation_rule_details is 'Automation rules with the names of their target and fromStage stages.';
 grant select on app.automation_rule_details to authenticated, service_role;
 
@@ -304,7 +305,7 @@ create function app._check_automation_rule() returns trigger
     if new.target_stage_id = v_conditions ->> 'fromStage' then
       perform app.refuse(400, 'rule_does_not_move',
         pg_catalog.format('The rule would move leads from "%s" to the same stage',
-          (select s.name from app.stages s where s.id = new.target_stage_id)),
+          (select s.name from app.stages s where s.org_id = new.org_id and s.id = new.target_stage_id)),
         'Choose a targetStage other than conditions.fromStage.');
     end if;
     return new;
@@ -335,7 +336,7 @@ create function app._automation_conditions_hold(
 comment on function app._automation_conditions_hold(jsonb, text, text, integer, integer) is 'Whether a lead (stage, tier, proposal views, score) meets a rule''s fromStage, tier, viewCount and confidenceScore conditions.';
 revoke execute on function app._automation_conditions_hold(jsonb, text, text, integer, integer) from public;
 
-create function app._apply_automation_rule(p_rule_id text, p_lead_ids text[], p_event_id text, p_now timestamptz)
+create function app._apply_automation_rule(p_org_id text, p_rule_id text, p_lead_ids text[], p_event_id text, p_now timestamptz)
   returns integer
   language plpgsql
   set search_path = ''
@@ -345,7 +346,7 @@ create function app._apply_automation_rule(p_rule_id text, p_lead_ids text[], p_
     v_claims text := pg_catalog.current_setting('request.jwt.claims', true);
     v_moved integer;
   begin
-    select r.* into strict v_rule from app.automation_rules r where r.id = p_rule_id;
+    select r.* into strict v_rule from app.automation_rules r where r.org_id = p_org_id and r.id = p_rule_id;
     -- The stage history reads who moved the lead from the claims: this rule, as automation.
     perform pg_catalog.set_config('request.jwt.claims',
       (coalesce(nullif(v_claims, '')::jsonb, '{}'::jsonb)
@@ -360,14 +361,14 @@ create function app._apply_automation_rule(p_rule_id text, p_lead_ids text[], p_
     moved as (
       update app.leads l set stage_id = v_rule.target_stage_id
       from locked c
-      where l.id = c.id
+      where l.org_id = v_rule.org_id and l.id = c.id
       returning l.id, c.stage_id as from_stage_id
     )
     insert into app.automation_runs
       (org_id, rule_id, rule_name, lead_id, trigger_event, event_id, from_stage_id, to_stage_id, from_stage_name, to_stage_name, ran_at)
     select v_rule.org_id, v_rule.id, v_rule.name, m.id, v_rule.trigger_event, p_event_id, m.from_stage_id, v_rule.target_stage_id,
-      (select s.name from app.stages s where s.id = m.from_stage_id),
-      (select s.name from app.stages s where s.id = v_rule.target_stage_id),
+      (select s.name from app.stages s where s.org_id = v_rule.org_id and s.id = m.from_stage_id),
+      (select s.name from app.stages s where s.org_id = v_rule.org_id and s.id = v_rule.target_stage_id),
       p_now
     from moved m;
     get diagnostics v_moved = row_count;
@@ -377,8 +378,8 @@ create function app._apply_automation_rule(p_rule_id text, p_lead_ids text[], p_
     return v_moved;
   end;
   $$;
-comment on function app._apply_automation_rule(text, text[], text, timestamptz) is 'Moves the given leads of the rule''s org to its target (those not there already), recording the rule in the stage history and in app.automation_runs; returns how many moved.';
-revoke execute on function app._apply_automation_rule(text, text[], text, timestamptz) from public;
+comment on function app._apply_automation_rule(text, text, text[], text, timestamptz) is 'Moves the given leads of the org to the target of its rule p_rule_id (those not there already), recording the rule in the stage history and in app.automation_runs; returns how many moved.';
+revoke execute on function app._apply_automation_rule(text, text, text[], text, timestamptz) from public;
 
 -- ---------------------------------------------------------------------------
 -- Firing on events.
@@ -397,9 +398,9 @@ create function app._fire_automation() returns trigger
     end if;
     select r.id into v_rule_id
     from app.leads l
-    join app.stages s on s.id = l.stage_id and s.outcome = 'open'
-    left join app.lead_engagement g on g.lead_id = l.id
-    left join app.lead_scores c on c.lead_id = l.id
+    join app.stages s on s.org_id = l.org_id and s.id = l.stage_id and s.outcome = 'open'
+    left join app.lead_engagement g on g.org_id = l.org_id and g.lead_id = l.id
+    left join app.lead_scores c on c.org_id = l.org_id and c.lead_id = l.id
     join app.automation_rules r on r.org_id = l.org_id and r.enabled and r.trigger_event = new.type
     where l.org_id = new.org_id and l.id = new.lead_id and l.deleted_at is null
       and app._automation_conditions_hold(r.conditions, l.stage_id, l.tier, g.proposal_views, c.score)
@@ -407,7 +408,7 @@ create function app._fire_automation() returns trigger
     limit 1;
     -- When the winner's target is the lead's stage already, it moves nothing.
     if v_rule_id is not null then
-      perform app._apply_automation_rule(v_rule_id, array[new.lead_id], new.id, pg_catalog.now());
+      perform app._apply_automation_rule(new.org_id, v_rule_id, array[new.lead_id], new.id, pg_catalog.now());
     end if;
     return null;
   end;
@@ -435,35 +436,36 @@ create function app.run_no_touch_rules(p_now timestamptz default now()) returns 
   set work_mem = '64MB'
   as $$
   declare
+    v_org_id text;
     v_rule_id text;
     v_lead_ids text[];
     v_moved integer := 0;
   begin
-    for v_rule_id, v_lead_ids in
+    for v_org_id, v_rule_id, v_lead_ids in
       with winners as (
-        select distinct on (l.id collate "C") l.id as lead_id, l.stage_id, r.id as rule_id, r.target_stage_id
+        select distinct on (l.org_id collate "C", l.id collate "C") l.org_id, l.id as lead_id, l.stage_id, r.id as rule_id, r.target_stage_id
         from app.automation_rules r
         cross join lateral (select p_now - (r.conditions #>> '{noTouchDays,gte}')::numeric * interval '1 day' as cutoff) t
         -- fromStage is tested again below; spelled out here so leads_org_stage_idx serves it.
         join app.leads l on l.org_id = r.org_id and l.deleted_at is null
           and (r.conditions ->> 'fromStage' is null or l.stage_id = r.conditions ->> 'fromStage')
           and coalesce(l.last_touch_at, l.created_at) <= t.cutoff
-        join app.stages s on s.id = l.stage_id and s.outcome = 'open'
-        left join app.lead_engagement g on g.lead_id = l.id
-        left join app.lead_scores c on c.lead_id = l.id
+        join app.stages s on s.org_id = l.org_id and s.id = l.stage_id and s.outcome = 'open'
+        left join app.lead_engagement g on g.org_id = l.org_id and g.lead_id = l.id
+        left join app.lead_scores c on c.org_id = l.org_id and c.lead_id = l.id
         where r.enabled and r.trigger_event = 'no_touch'
           and app._automation_conditions_hold(r.conditions, l.stage_id, l.tier, g.proposal_views, c.score)
           and not exists (select from app.automation_runs ar
                           where ar.org_id = l.org_id and ar.lead_id = l.id and ar.ran_at > t.cutoff)
-        order by l.id collate "C", r.priority desc, r.created_at, r.id
+        order by l.org_id collate "C", l.id collate "C", r.priority desc, r.created_at, r.id
       )
-      select w.rule_id, array_agg(w.lead_id order by w.lead_id)
+      select w.org_id, w.rule_id, array_agg(w.lead_id order by w.lead_id)
       from winners w
       where w.target_stage_id <> w.stage_id
-      group by w.rule_id
+      group by w.org_id, w.rule_id
       order by w.rule_id
     loop
-      v_moved := v_moved + app._apply_automation_rule(v_rule_id, v_lead_ids, null, p_now);
+      v_moved := v_moved + app._apply_automation_rule(v_org_id, v_rule_id, v_lead_ids, null, p_now);
     end loop;
     return v_moved;
   end;

@@ -53,7 +53,7 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
       union all
       select c.label, -count(*)::integer
       from app.leads l
-      join app.lead_scores c on c.lead_id = l.id
+      join app.lead_scores c on c.org_id = l.org_id and c.lead_id = l.id
       where l.org_id = v_org_id and l.deleted_at is not null
       group by 1
     ),

@@ -94,7 +94,7 @@ grant execute on function app.proposal_content_problem(jsonb) to authenticated, 
 -- Proposals
 -- ---------------------------------------------------------------------------
 create table app.proposals (
-  id text primary key default app.new_id('prop'),
+  id text not null default app.new_id('prop'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   lead_id text not null,
   -- Global: the public page finds a proposal by slug alone.
@@ -105,6 +105,7 @@ create table app.proposals (
   preview_token text not null default replace(gen_random_uuid()::text, '-', '') check (preview_token ~ '^[0-9a-f]{32}$'),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  primary key (org_id, id),
   constraint proposals_slug_key unique (slug),
   constraint proposals_lead_key unique (org_id, lead_id),
   constraint proposals_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade,
@@ -125,10 +126,10 @@ grant all on app.proposals to service_role;
 -- milestones, CTA clicks) becomes one row per visit, plus engagement events.
 -- ---------------------------------------------------------------------------
 create table app.proposal_visits (
-  id text primary key default app.new_id('pvis'),
+  id text not null default app.new_id('pvis'),
   org_id text not null references app.orgs (id) on delete cascade,
   lead_id text not null,
-  proposal_id text not null references app.proposals (id) on delete cascade,
+  proposal_id text not null,
   -- The page's random id for one page load; the proposal_viewed event's external_id.
   visit_id text not null check (visit_id ~ '^[A-Za-z0-9_-]{8,64}$'),
   started_at timestamptz not null,
@@ -138,8 +139,10 @@ create table app.proposal_visits (
   video_percent integer not null default 0 check (video_percent between 0 and 100),
   cta_clicks integer not null default 0 check (cta_clicks >= 0),
   hits integer not null default 1,
-  constraint proposal_visits_visit_key unique (visit_id),
-  constraint proposal_visits_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+  primary key (org_id, id),
+  constraint proposal_visits_visit_key unique (org_id, visit_id),
+  constraint proposal_visits_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade,
+  constraint proposal_visits_proposal_fkey foreign key (org_id, proposal_id) references app.proposals (org_id, id) on delete cascade
 );
 comment on table app.proposal_visits is 'One row per counted visit of a proposal page: time on page, sections seen, furthest video milestone, CTA clicks.';
 create index proposal_visits_org_lead_idx on app.proposal_visits (org_id, lead_id, started_at desc);
@@ -389,7 +392,8 @@ create function app.track_proposal(
       return pg_catalog.jsonb_build_object('recorded', false, 'reason', 'bot');
     end if;
 
-    select v.* into v_visit from app.proposal_visits v where v.visit_id = p_visit_id for update;
+    select v.* into v_visit from app.proposal_visits v
+    where v.org_id = v_proposal.org_id and v.visit_id = p_visit_id for update;
     if not found then
       if (select count(*) from app.proposal_visits v
           where v.org_id = v_proposal.org_id and v.proposal_id = v_proposal.id and v.started_at > p_now - interval '1 hour') >= 100 then
@@ -398,11 +402,12 @@ create function app.track_proposal(
       end if;
       insert into app.proposal_visits (org_id, lead_id, proposal_id, visit_id, started_at, last_seen_at, hits)
       values (v_proposal.org_id, v_proposal.lead_id, v_proposal.id, p_visit_id, p_now, p_now, 0)
-      on conflict (visit_id) do nothing
+      on conflict (org_id, visit_id) do nothing
       returning * into v_visit;
       if not found then
         -- A concurrent first beacon of the same visit won: continue with its row.
-        select v.* into v_visit from app.proposal_visits v where v.visit_id = p_visit_id for update;
+        select v.* into v_visit from app.proposal_visits v
+        where v.org_id = v_proposal.org_id and v.visit_id = p_visit_id for update;
       else
         v_first := true;
         insert into app.events (org_id, lead_id, type, occurred_at, data, source, actor, external_id)
@@ -437,12 +442,12 @@ create function app.track_proposal(
                       then pg_catalog.array_append(v.sections, v_section) else v.sections end,
       video_percent = greatest(v.video_percent, coalesce(v_percent, 0)),
       cta_clicks = v.cta_clicks + (p_kind = 'cta')::integer
-    where v.id = v_visit.id;
+    where v.org_id = v_visit.org_id and v.id = v_visit.id;
 
     -- Time on page lives in the visit; the lead's rollup adds what this report added.
     if coalesce(v_seconds, 0) > v_visit.seconds then
       update app.lead_engagement g set proposal_seconds = g.proposal_seconds + (v_seconds - v_visit.seconds)
-      where g.lead_id = v_proposal.lead_id;
+      where g.org_id = v_proposal.org_id and g.lead_id = v_proposal.lead_id;
     end if;
     -- Each milestone once per visit (external_id), whatever order the beacons arrive in.
     if v_percent is not null then

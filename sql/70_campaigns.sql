@@ -17,7 +17,7 @@
 -- Campaigns. Archived campaigns keep their history and take no new leads.
 -- ---------------------------------------------------------------------------
 create table app.campaigns (
-  id text primary key default app.new_id('cmp'),
+  id text not null default app.new_id('cmp'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   name text not null check (length(btrim(name)) between 1 and 200),
   status text not null default 'draft' check (status in ('draft', 'active', 'paused', 'archived')),
@@ -32,8 +32,8 @@ create table app.campaigns (
   ai_enabled boolean not null default false,
   ai_config jsonb not null default '{}',
   from_name text check (length(btrim(from_name)) between 1 and 200),
-  -- For composite foreign keys (org_id, campaign_id) from enrolments and steps.
-  constraint campaigns_org_id_id_key unique (org_id, id),
+  -- Keyed within its org: enrolments and steps reference (org_id, campaign_id).
+  primary key (org_id, id),
   -- The API asks for 1-8 steps; a campaign made without steps (Studio) just completes its
   -- enrolments.
   constraint campaigns_steps_check check (jsonb_typeof(steps) = 'array' and jsonb_array_length(steps) <= 8),
@@ -108,7 +108,7 @@ create function app.template_values(p_lead app.leads) returns jsonb
       'organizationName', coalesce(p_lead.organization_name, p_lead.company_name, ''),
       'businessType', coalesce(p_lead.business_type, ''),
       'proposalUrl', coalesce(p_lead.crm_data ->> 'proposalUrl',
-        (select '/p/' || p.slug from app.proposals p where p.lead_id = p_lead.id and p.published), ''),
+        (select '/p/' || p.slug from app.proposals p where p.org_id = p_lead.org_id and p.lead_id = p_lead.id and p.published), ''),
       'email', p_lead.email,
       'phone', coalesce(p_lead.phone, ''))
   $$;

@@ -17,7 +17,7 @@
 -- Enrolments and their history
 -- ---------------------------------------------------------------------------
 create table app.enrollments (
-  id text primary key default app.new_id('enr'),
+  id text not null default app.new_id('enr'),
   org_id text not null references app.orgs (id) on delete cascade,
   campaign_id text not null,
   lead_id text not null,
@@ -34,7 +34,7 @@ create table app.enrollments (
   stop_reason text,
   constraint enrollments_campaign_fkey foreign key (org_id, campaign_id) references app.campaigns (org_id, id) on delete cascade,
   constraint enrollments_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade,
-  constraint enrollments_org_id_id_key unique (org_id, id),
+  primary key (org_id, id),
   constraint enrollments_finished_check check ((status = 'active') = (finished_at is null))
 );
 comment on table app.enrollments is 'A lead in a campaign: active (next step and when), completed, or stopped with the reason.';
@@ -52,7 +52,7 @@ grant select on app.enrollments to authenticated;
 grant all on app.enrollments to service_role;
 
 create table app.enrollment_history (
-  id bigint generated always as identity primary key,
+  id bigint generated always as identity,
   org_id text not null references app.orgs (id) on delete cascade,
   enrollment_id text not null,
   at timestamptz not null,
@@ -60,6 +60,7 @@ create table app.enrollment_history (
     'failed', 'unconfirmed', 'canceled', 'completed', 'stopped')),
   step_index integer,
   detail text,
+  primary key (org_id, id),
   constraint enrollment_history_enrollment_fkey foreign key (org_id, enrollment_id) references app.enrollments (org_id, id) on delete cascade
 );
 comment on table app.enrollment_history is 'What happened to an enrolment, step by step: queued, deferred or skipped by a guardrail (with the reason), sent, failed, stopped.';
@@ -206,28 +207,25 @@ grant execute on function app.enroll_lead(text, text, timestamptz) to authentica
 -- and failed sends. Queued (unclaimed) mail of a stopped enrolment is canceled; mail
 -- already claimed is stopped at begin_send.
 -- ---------------------------------------------------------------------------
-create function app._finish_enrollment(p_enrollment_id text, p_status text, p_reason text, p_now timestamptz)
+create function app._finish_enrollment(p_org_id text, p_enrollment_id text, p_status text, p_reason text, p_now timestamptz)
   returns boolean
   language plpgsql
   security definer
   set search_path = ''
   as $$
-  declare
-    v_org_id text;
   begin
     update app.enrollments e
     set status = p_status, finished_at = p_now, stop_reason = p_reason, next_step_at = null, deferred_reason = null
-    where e.id = p_enrollment_id and e.status = 'active'
-    returning e.org_id into v_org_id;
-    if v_org_id is null then
+    where e.org_id = p_org_id and e.id = p_enrollment_id and e.status = 'active';
+    if not found then
       return false;
     end if;
-    perform app._log_enrollment(v_org_id, p_enrollment_id, p_status, null, p_reason, p_now);
-    -- Mail not yet claimed will not go out (app.outbox is created by the next migration).
+    perform app._log_enrollment(p_org_id, p_enrollment_id, p_status, null, p_reason, p_now);
+    -- Mail not yet claimed will not go out (app.outbox: 74_outbox.sql).
     update app.outbox o set status = 'canceled', reason = 'enrolment ' || p_status || ': ' || p_reason
-    where o.enrollment_id = p_enrollment_id and o.status = 'queued';
+    where o.org_id = p_org_id and o.enrollment_id = p_enrollment_id and o.status = 'queued';
     return true;
   end;
   $$;
-comment on function app._finish_enrollment(text, text, text, timestamptz) is 'Ends an active enrolment as completed or stopped (with the reason), logs it and cancels its queued mail; false if it was not active.';
-revoke execute on function app._finish_enrollment(text, text, text, timestamptz) from public;
+comment on function app._finish_enrollment(text, text, text, text, timestamptz) is 'Ends an active enrolment of the org as completed or stopped (with the reason), logs it and cancels its queued mail; false if it was not active.';
+revoke execute on function app._finish_enrollment(text, text, text, text, timestamptz) from public;

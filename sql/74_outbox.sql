@@ -23,7 +23,7 @@
 -- The outbox
 -- ---------------------------------------------------------------------------
 create table app.outbox (
-  id text primary key default app.new_id('msg'),
+  id text not null default app.new_id('msg'),
   org_id text not null references app.orgs (id) on delete cascade,
   enrollment_id text not null,
   campaign_id text not null,
@@ -49,13 +49,16 @@ create table app.outbox (
   sent_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  primary key (org_id, id),
   -- The same step of an enrolment never goes out twice.
-  constraint outbox_enrollment_step_key unique (enrollment_id, step_index),
+  constraint outbox_enrollment_step_key unique (org_id, enrollment_id, step_index),
   constraint outbox_enrollment_fkey foreign key (org_id, enrollment_id) references app.enrollments (org_id, id) on delete cascade,
   constraint outbox_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
 );
 comment on table app.outbox is 'Campaign emails from due to sent: status, attempts, the claiming worker and its lease, the Message-ID, and why a row was deferred, skipped or failed.';
-create index outbox_org_enrollment_idx on app.outbox (org_id, enrollment_id, step_index);
+-- The mail worker reports on a row by its id alone (app.begin_send, app.complete_send,
+-- app.fail_send): it acts for every org and knows none.
+create index outbox_id_idx on app.outbox (id);
 create index outbox_org_lead_counted_idx on app.outbox (org_id, lead_id, claimed_at)
   where status in ('claimed', 'sending', 'sent', 'unconfirmed');
 create index outbox_org_counted_idx on app.outbox (org_id, claimed_at)
@@ -99,7 +102,7 @@ grant all on app.unsubscribe_tokens to service_role;
 -- p_now? action: send | defer (until) | skip (this step; the enrolment moves on) |
 -- stop (the enrolment) | cancel (the enrolment already ended).
 -- ---------------------------------------------------------------------------
-create function app._send_guard(p_enrollment_id text, p_step_index integer, p_now timestamptz,
+create function app._send_guard(p_org_id text, p_enrollment_id text, p_step_index integer, p_now timestamptz,
   out action text, out reason text, out until timestamptz)
   language plpgsql stable
   security definer
@@ -118,7 +121,7 @@ create function app._send_guard(p_enrollment_id text, p_step_index integer, p_no
     v_open timestamptz;
   begin
     action := 'send';
-    select * into v_e from app.enrollments e where e.id = p_enrollment_id;
+    select * into v_e from app.enrollments e where e.org_id = p_org_id and e.id = p_enrollment_id;
     if v_e.status is distinct from 'active' then
       action := 'cancel';
       reason := 'enrolment ' || coalesce(v_e.status, 'deleted');
@@ -137,7 +140,7 @@ create function app._send_guard(p_enrollment_id text, p_step_index integer, p_no
       return;
     end if;
 
-    select c.steps -> p_step_index into v_step from app.campaigns c where c.id = v_e.campaign_id;
+    select c.steps -> p_step_index into v_step from app.campaigns c where c.org_id = v_e.org_id and c.id = v_e.campaign_id;
     if v_step is null then
       action := 'skip';
       reason := 'step no longer in the campaign';
@@ -219,14 +222,14 @@ create function app._send_guard(p_enrollment_id text, p_step_index integer, p_no
     end if;
   end;
   $$;
-comment on function app._send_guard(text, integer, timestamptz) is 'The send guardrails for one step at p_now: enrolment still active, lead not deleted, address not suppressed, step condition, 48 h cooldown before a first step, 1 per lead per hour, 3 per lead per 24 h, the org''s daily cap and send window; says send, defer (until when), skip, stop or cancel, with the reason.';
-revoke execute on function app._send_guard(text, integer, timestamptz) from public;
-grant execute on function app._send_guard(text, integer, timestamptz) to service_role;
+comment on function app._send_guard(text, text, integer, timestamptz) is 'The send guardrails for one step of an org''s enrolment at p_now: enrolment still active, lead not deleted, address not suppressed, step condition, 48 h cooldown before a first step, 1 per lead per hour, 3 per lead per 24 h, the org''s daily cap and send window; says send, defer (until when), skip, stop or cancel, with the reason.';
+revoke execute on function app._send_guard(text, text, integer, timestamptz) from public;
+grant execute on function app._send_guard(text, text, integer, timestamptz) to service_role;
 
 -- ---------------------------------------------------------------------------
 -- Moving an enrolment on after a step was sent or skipped.
 -- ---------------------------------------------------------------------------
-create function app._advance_enrollment(p_enrollment_id text, p_step_index integer, p_now timestamptz)
+create function app._advance_enrollment(p_org_id text, p_enrollment_id text, p_step_index integer, p_now timestamptz)
   returns void
   language plpgsql
   security definer
@@ -236,28 +239,28 @@ create function app._advance_enrollment(p_enrollment_id text, p_step_index integ
     v_steps jsonb;
   begin
     select c.steps into v_steps
-    from app.enrollments e join app.campaigns c on c.id = e.campaign_id
-    where e.id = p_enrollment_id and e.status = 'active' and e.current_step = p_step_index
+    from app.enrollments e join app.campaigns c on c.org_id = e.org_id and c.id = e.campaign_id
+    where e.org_id = p_org_id and e.id = p_enrollment_id and e.status = 'active' and e.current_step = p_step_index
     for no key update of e;
     if v_steps is null then
       return;
     end if;
     if p_step_index + 1 >= jsonb_array_length(v_steps) then
-      perform app._finish_enrollment(p_enrollment_id, 'completed', pg_catalog.format('all %s steps done', jsonb_array_length(v_steps)), p_now);
+      perform app._finish_enrollment(p_org_id, p_enrollment_id, 'completed', pg_catalog.format('all %s steps done', jsonb_array_length(v_steps)), p_now);
     else
       update app.enrollments e
       set current_step = p_step_index + 1, deferred_reason = null,
           next_step_at = p_now + pg_catalog.make_interval(mins => coalesce((v_steps -> (p_step_index + 1) ->> 'delayMinutes')::integer, 0))
-      where e.id = p_enrollment_id;
+      where e.org_id = p_org_id and e.id = p_enrollment_id;
     end if;
   end;
   $$;
-comment on function app._advance_enrollment(text, integer, timestamptz) is 'After step p_step_index went out (or was skipped): schedules the next step after its delay, or completes the enrolment.';
-revoke execute on function app._advance_enrollment(text, integer, timestamptz) from public;
+comment on function app._advance_enrollment(text, text, integer, timestamptz) is 'After step p_step_index of an org''s enrolment went out (or was skipped): schedules the next step after its delay, or completes the enrolment.';
+revoke execute on function app._advance_enrollment(text, text, integer, timestamptz) from public;
 
 -- A step the guardrails skip (or that stops the enrolment) still gets its outbox row, so
 -- the history shows it and it can never be sent later.
-create function app._settle_blocked_step(p_enrollment_id text, p_step_index integer, p_action text, p_reason text, p_now timestamptz)
+create function app._settle_blocked_step(p_org_id text, p_enrollment_id text, p_step_index integer, p_action text, p_reason text, p_now timestamptz)
   returns void
   language plpgsql
   security definer
@@ -266,24 +269,24 @@ create function app._settle_blocked_step(p_enrollment_id text, p_step_index inte
   declare
     v_e app.enrollments;
   begin
-    select * into v_e from app.enrollments e where e.id = p_enrollment_id;
+    select * into v_e from app.enrollments e where e.org_id = p_org_id and e.id = p_enrollment_id;
     insert into app.outbox as o (org_id, enrollment_id, campaign_id, lead_id, step_index, status, to_email, next_attempt_at, reason)
     select v_e.org_id, v_e.id, v_e.campaign_id, v_e.lead_id, p_step_index,
            case when p_action = 'cancel' then 'canceled' else 'skipped' end, l.email, p_now, p_reason
     from app.leads l where l.org_id = v_e.org_id and l.id = v_e.lead_id
-    on conflict (enrollment_id, step_index) do update
+    on conflict (org_id, enrollment_id, step_index) do update
       set status = excluded.status, reason = excluded.reason, claimed_by = null, lease_until = null
       where o.status in ('queued', 'claimed');
     perform app._log_enrollment(v_e.org_id, v_e.id, case when p_action = 'cancel' then 'canceled' else 'skipped' end, p_step_index, p_reason, p_now);
     if p_action = 'skip' then
-      perform app._advance_enrollment(v_e.id, p_step_index, p_now);
+      perform app._advance_enrollment(v_e.org_id, v_e.id, p_step_index, p_now);
     elsif p_action = 'stop' then
-      perform app._finish_enrollment(v_e.id, 'stopped', p_reason, p_now);
+      perform app._finish_enrollment(v_e.org_id, v_e.id, 'stopped', p_reason, p_now);
     end if;
   end;
   $$;
-comment on function app._settle_blocked_step(text, integer, text, text, timestamptz) is 'Records a step the guardrails skip, stop or cancel (outbox row + history) and moves the enrolment on or stops it.';
-revoke execute on function app._settle_blocked_step(text, integer, text, text, timestamptz) from public;
+comment on function app._settle_blocked_step(text, text, integer, text, text, timestamptz) is 'Records a step the guardrails skip, stop or cancel (outbox row + history) and moves the enrolment on or stops it.';
+revoke execute on function app._settle_blocked_step(text, text, integer, text, text, timestamptz) from public;
 
 -- ---------------------------------------------------------------------------
 -- pg_cron, every minute: due steps of active enrolments in active campaigns → outbox.
@@ -302,31 +305,32 @@ create function app.enqueue_due_steps(p_now timestamptz default now()) returns i
     for v_e in
       select e.* from app.enrollments e
       where e.status = 'active' and e.next_step_at <= p_now
-        and exists (select from app.campaigns c where c.id = e.campaign_id and c.status = 'active')
+        and exists (select from app.campaigns c where c.org_id = e.org_id and c.id = e.campaign_id and c.status = 'active')
       order by e.next_step_at, e.id
       limit 5000
       for update of e skip locked
     loop
-      select jsonb_array_length(c.steps) into v_steps from app.campaigns c where c.id = v_e.campaign_id;
+      select jsonb_array_length(c.steps) into v_steps from app.campaigns c where c.org_id = v_e.org_id and c.id = v_e.campaign_id;
       if v_e.current_step >= v_steps then
-        perform app._finish_enrollment(v_e.id, 'completed', pg_catalog.format('all %s steps done', v_steps), p_now);
+        perform app._finish_enrollment(v_e.org_id, v_e.id, 'completed', pg_catalog.format('all %s steps done', v_steps), p_now);
         continue;
       end if;
-      select * into v_guard from app._send_guard(v_e.id, v_e.current_step, p_now) g;
+      select * into v_guard from app._send_guard(v_e.org_id, v_e.id, v_e.current_step, p_now) g;
       if v_guard.action = 'send' then
         insert into app.outbox (org_id, enrollment_id, campaign_id, lead_id, step_index, to_email, next_attempt_at)
         select v_e.org_id, v_e.id, v_e.campaign_id, v_e.lead_id, v_e.current_step, l.email, p_now
         from app.leads l where l.org_id = v_e.org_id and l.id = v_e.lead_id
-        on conflict (enrollment_id, step_index) do nothing;
-        update app.enrollments e set next_step_at = null, deferred_reason = null where e.id = v_e.id;
+        on conflict (org_id, enrollment_id, step_index) do nothing;
+        update app.enrollments e set next_step_at = null, deferred_reason = null where e.org_id = v_e.org_id and e.id = v_e.id;
         perform app._log_enrollment(v_e.org_id, v_e.id, 'queued', v_e.current_step, null, p_now);
         v_queued := v_queued + 1;
       elsif v_guard.action = 'defer' then
-        update app.enrollments e set next_step_at = v_guard.until, deferred_reason = v_guard.reason where e.id = v_e.id;
+        update app.enrollments e set next_step_at = v_guard.until, deferred_reason = v_guard.reason
+        where e.org_id = v_e.org_id and e.id = v_e.id;
         perform app._log_enrollment(v_e.org_id, v_e.id, 'deferred', v_e.current_step,
           v_guard.reason || ' (until ' || v_guard.until::text || ')', p_now);
       else
-        perform app._settle_blocked_step(v_e.id, v_e.current_step, v_guard.action, v_guard.reason, p_now);
+        perform app._settle_blocked_step(v_e.org_id, v_e.id, v_e.current_step, v_guard.action, v_guard.reason, p_now);
       end if;
     end loop;
     return v_queued;
@@ -367,7 +371,7 @@ create function app.release_expired_claims(p_now timestamptz default now()) retu
         case when v_row.status = 'queued' then 'retry' else 'unconfirmed' end, v_row.step_index, v_row.reason, p_now);
       if v_row.status = 'unconfirmed' then
         -- Treated as probably delivered: the sequence goes on with its next step.
-        perform app._advance_enrollment(v_row.enrollment_id, v_row.step_index, p_now);
+        perform app._advance_enrollment(v_row.org_id, v_row.enrollment_id, v_row.step_index, p_now);
       end if;
       v_count := v_count + 1;
     end loop;
@@ -398,7 +402,7 @@ create function app._outbox_payload(p_outbox_id text) returns jsonb
       'enrichment', l.enrichment,
       'unsubscribeToken', t.token)
     from app.outbox o
-    join app.campaigns c on c.id = o.campaign_id
+    join app.campaigns c on c.org_id = o.org_id and c.id = o.campaign_id
     join app.orgs g on g.id = o.org_id
     join app.leads l on l.org_id = o.org_id and l.id = o.lead_id
     left join app.unsubscribe_tokens t on t.org_id = o.org_id and t.lead_id = o.lead_id
@@ -430,7 +434,7 @@ create function app.claim_outbox(p_worker text, p_limit integer default 10, p_le
       select o.* into v_row
       from app.outbox o
       where o.status = 'queued' and o.next_attempt_at <= p_now and o.id <> all (v_passed)
-        and exists (select from app.campaigns c where c.id = o.campaign_id and c.status = 'active')
+        and exists (select from app.campaigns c where c.org_id = o.org_id and c.id = o.campaign_id and c.status = 'active')
       order by o.next_attempt_at, o.id
       limit 1
       for update of o skip locked;
@@ -442,23 +446,24 @@ create function app.claim_outbox(p_worker text, p_limit integer default 10, p_le
         v_row.id := null;
         continue;
       end if;
-      select * into v_guard from app._send_guard(v_row.enrollment_id, v_row.step_index, p_now) g;
+      select * into v_guard from app._send_guard(v_row.org_id, v_row.enrollment_id, v_row.step_index, p_now) g;
       if v_guard.action = 'send' then
         insert into app.unsubscribe_tokens (org_id, lead_id) values (v_row.org_id, v_row.lead_id) on conflict do nothing;
         update app.outbox o
         set status = 'claimed', claimed_by = p_worker, claimed_at = p_now, lease_until = p_now + p_lease,
             attempts = o.attempts + 1, reason = null,
             to_email = (select l.email from app.leads l where l.org_id = o.org_id and l.id = o.lead_id)
-        where o.id = v_row.id;
+        where o.org_id = v_row.org_id and o.id = v_row.id;
         perform app._log_enrollment(v_row.org_id, v_row.enrollment_id, 'claimed', v_row.step_index, p_worker, p_now);
         v_claimed := v_claimed + 1;
         return next app._outbox_payload(v_row.id);
       elsif v_guard.action = 'defer' then
-        update app.outbox o set next_attempt_at = v_guard.until, reason = v_guard.reason where o.id = v_row.id;
+        update app.outbox o set next_attempt_at = v_guard.until, reason = v_guard.reason
+        where o.org_id = v_row.org_id and o.id = v_row.id;
         perform app._log_enrollment(v_row.org_id, v_row.enrollment_id, 'deferred', v_row.step_index,
           v_guard.reason || ' (until ' || v_guard.until::text || ')', p_now);
       else
-        perform app._settle_blocked_step(v_row.enrollment_id, v_row.step_index, v_guard.action, v_guard.reason, p_now);
+        perform app._settle_blocked_step(v_row.org_id, v_row.enrollment_id, v_row.step_index, v_guard.action, v_guard.reason, p_now);
       end if;
       v_row.id := null;
     end loop;
@@ -482,13 +487,14 @@ create function app.begin_send(p_outbox_id text, p_worker text, p_now timestampt
       return false;
     end if;
     -- The lead may have replied, unsubscribed or bounced since the claim.
-    select e.status into v_status from app.enrollments e where e.id = v_row.enrollment_id;
+    select e.status into v_status from app.enrollments e where e.org_id = v_row.org_id and e.id = v_row.enrollment_id;
     if v_status <> 'active' then
-      perform app._settle_blocked_step(v_row.enrollment_id, v_row.step_index, 'cancel', 'enrolment ' || v_status || ' before sending', p_now);
+      perform app._settle_blocked_step(v_row.org_id, v_row.enrollment_id, v_row.step_index, 'cancel', 'enrolment ' || v_status || ' before sending', p_now);
       return false;
     end if;
     -- The sending lease: a worker that has not confirmed by then is presumed dead.
-    update app.outbox o set status = 'sending', lease_until = p_now + interval '10 minutes' where o.id = p_outbox_id;
+    update app.outbox o set status = 'sending', lease_until = p_now + interval '10 minutes'
+    where o.org_id = v_row.org_id and o.id = v_row.id;
     return true;
   end;
   $$;
@@ -535,7 +541,7 @@ create function app.complete_send(p_outbox_id text, p_worker text, p_message_id 
     update app.outbox o
     set status = 'sent', sent_at = p_now, message_id = p_message_id, smtp_response = left(p_smtp_response, 2000),
         subject = p_subject, body = p_body, warnings = coalesce(p_warnings, '{}'), lease_until = null, reason = null
-    where o.id = p_outbox_id;
+    where o.org_id = v_row.org_id and o.id = v_row.id;
     insert into app.touchpoints (org_id, lead_id, type, direction, summary, occurred_at, metadata, source, created_by)
     values (v_row.org_id, v_row.lead_id, 'email', 'outbound', left(p_subject, 10000), p_now,
       pg_catalog.jsonb_build_object('messageId', p_message_id, 'outboxId', v_row.id, 'campaignId', v_row.campaign_id,
@@ -548,7 +554,7 @@ create function app.complete_send(p_outbox_id text, p_worker text, p_message_id 
     on conflict (org_id, type, external_id) where external_id is not null do nothing;
     perform app._log_enrollment(v_row.org_id, v_row.enrollment_id, 'sent', v_row.step_index, p_message_id, p_now);
     if v_row.status = 'sending' then
-      perform app._advance_enrollment(v_row.enrollment_id, v_row.step_index, p_now);
+      perform app._advance_enrollment(v_row.org_id, v_row.enrollment_id, v_row.step_index, p_now);
     end if;
   end;
   $$;
@@ -574,16 +580,16 @@ create function app.fail_send(p_outbox_id text, p_worker text, p_error text, p_p
       set status = 'queued', next_attempt_at = v_retry_at, last_error = left(p_error, 2000),
           claimed_by = null, claimed_at = null, lease_until = null,
           reason = pg_catalog.format('attempt %s failed; retry at %s', v_row.attempts, v_retry_at)
-      where o.id = p_outbox_id;
+      where o.org_id = v_row.org_id and o.id = v_row.id;
       perform app._log_enrollment(v_row.org_id, v_row.enrollment_id, 'retry', v_row.step_index,
         pg_catalog.format('attempt %s failed (%s); retry at %s', v_row.attempts, left(p_error, 500), v_retry_at), p_now);
     else
       update app.outbox o
       set status = 'failed', last_error = left(p_error, 2000), lease_until = null,
           reason = case when p_permanent then 'permanent failure' else pg_catalog.format('gave up after %s attempts', v_row.attempts) end
-      where o.id = p_outbox_id;
+      where o.org_id = v_row.org_id and o.id = v_row.id;
       perform app._log_enrollment(v_row.org_id, v_row.enrollment_id, 'failed', v_row.step_index, left(p_error, 500), p_now);
-      perform app._finish_enrollment(v_row.enrollment_id, 'stopped', 'send failed: ' || left(p_error, 500), p_now);
+      perform app._finish_enrollment(v_row.org_id, v_row.enrollment_id, 'stopped', 'send failed: ' || left(p_error, 500), p_now);
     end if;
   end;
   $$;
@@ -617,8 +623,8 @@ create function app.enrollment_json(p_enrollment_id text) returns jsonb
           order by o.step_index)
         from app.outbox o where o.org_id = e.org_id and o.enrollment_id = e.id), '[]'))
     from app.enrollments e
-    join app.campaigns c on c.id = e.campaign_id
-    where e.id = p_enrollment_id and e.org_id = app.current_org_id()
+    join app.campaigns c on c.org_id = e.org_id and c.id = e.campaign_id
+    where e.org_id = app.current_org_id() and e.id = p_enrollment_id
   $$;
 comment on function app.enrollment_json(text) is 'One of the caller''s enrolments as the API shows it: status, next step, deferral reason, cooldown, history and its messages.';
 revoke execute on function app.enrollment_json(text) from public;

@@ -48,13 +48,13 @@ create function app._campaigns_on_event() returns trigger
       for v_enrollment in
         select x.id from app.enrollments x where x.org_id = e.org_id and x.lead_id = e.lead_id and x.status = 'active'
       loop
-        perform app._finish_enrollment(v_enrollment, 'stopped', v_reason, e.occurred_at);
+        perform app._finish_enrollment(e.org_id, v_enrollment, 'stopped', v_reason, e.occurred_at);
       end loop;
     end if;
 
     if e.type in ('quiz_completed', 'proposal_viewed', 'cta_clicked', 'meeting_booked', 'stage_changed')
        and exists (
-         select from app.leads l join app.stages s on s.id = l.stage_id
+         select from app.leads l join app.stages s on s.org_id = l.org_id and s.id = l.stage_id
          where l.org_id = e.org_id and l.id = e.lead_id and l.deleted_at is null and s.outcome = 'open'
            and not exists (select from app.email_suppressions x where x.org_id = l.org_id and x.email_key = l.email_key)) then
       for v_campaign in
@@ -89,7 +89,7 @@ create function app._campaign_archived() returns trigger
     for v_enrollment in
       select x.id from app.enrollments x where x.org_id = new.org_id and x.campaign_id = new.id and x.status = 'active'
     loop
-      perform app._finish_enrollment(v_enrollment, 'stopped', 'campaign archived', pg_catalog.now());
+      perform app._finish_enrollment(new.org_id, v_enrollment, 'stopped', 'campaign archived', pg_catalog.now());
     end loop;
     return null;
   end;

@@ -109,7 +109,7 @@ create function app._enforce_campaign_limit() returns trigger
             where n.status <> 'archived' and n.kind = 'sequence' group by n.org_id) a;
     else
       select pg_catalog.jsonb_object_agg(a.org_id, a.n) into v_added
-      from (select n.org_id, count(*) as n from new_campaigns n join old_campaigns o on o.id = n.id
+      from (select n.org_id, count(*) as n from new_campaigns n join old_campaigns o on o.org_id = n.org_id and o.id = n.id
             where o.status = 'archived' and n.status <> 'archived' and n.kind = 'sequence' group by n.org_id) a;
     end if;
     if v_added is null then

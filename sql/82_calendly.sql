@@ -49,12 +49,13 @@ grant all on app.calendly_connections to service_role;
 -- Deliveries and meetings
 -- ---------------------------------------------------------------------------
 create table app.calendly_events (
-  id text primary key default app.new_id('cev'),
+  id text not null default app.new_id('cev'),
   org_id text not null references app.orgs (id) on delete cascade,
   event text not null check (event in ('invitee.created', 'invitee.canceled')),
   invitee_uri text not null check (length(invitee_uri) between 1 and 500),
   received_at timestamptz not null default now(),
   result jsonb,
+  primary key (org_id, id),
   constraint calendly_events_org_event_invitee_key unique (org_id, event, invitee_uri)
 );
 comment on table app.calendly_events is 'Calendly deliveries received, unique per org, event and invitee: a replay gets the first outcome and writes nothing.';
@@ -68,7 +69,7 @@ grant select on app.calendly_events to authenticated;
 grant all on app.calendly_events to service_role;
 
 create table app.meetings (
-  id text primary key default app.new_id('mtg'),
+  id text not null default app.new_id('mtg'),
   org_id text not null references app.orgs (id) on delete cascade,
   lead_id text not null,
   invitee_uri text not null check (length(invitee_uri) between 1 and 500),
@@ -89,6 +90,7 @@ create table app.meetings (
   transcript_note_id text,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  primary key (org_id, id),
   constraint meetings_org_invitee_key unique (org_id, invitee_uri),
   constraint meetings_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
 );
@@ -322,7 +324,7 @@ create function app.ingest_calendly_event(
       'joinUrl', v_join_url,
       'meetingBot', coalesce(v_bot, case when v_meeting.bot_id is not null
         then pg_catalog.jsonb_build_object('status', v_meeting.bot_status, 'botId', v_meeting.bot_id) end)));
-    update app.calendly_events e set result = v_result where e.id = v_claim;
+    update app.calendly_events e set result = v_result where e.org_id = v_conn.org_id and e.id = v_claim;
     update app.calendly_connections c set last_event_at = pg_catalog.now() where c.org_id = v_conn.org_id;
 
     perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
@@ -406,7 +408,8 @@ create function app.store_meeting_transcript(p_bot_id text, p_summary text) retu
     insert into app.notes as n (org_id, lead_id, type, content)
     values (v_meeting.org_id, v_meeting.lead_id, 'transcript_summary', left(p_summary, 100000))
     returning n.id into v_note;
-    update app.meetings m set transcript_note_id = v_note, bot_status = 'transcribed' where m.id = v_meeting.id;
+    update app.meetings m set transcript_note_id = v_note, bot_status = 'transcribed'
+    where m.org_id = v_meeting.org_id and m.id = v_meeting.id;
     perform pg_catalog.set_config('request.jwt.claims', coalesce(v_claims, ''), true);
     return pg_catalog.jsonb_build_object('meetingId', v_meeting.id, 'leadId', v_meeting.lead_id, 'noteId', v_note, 'duplicate', false);
   end;
@@ -436,7 +439,7 @@ create function app.fail_interrupted_meeting_bots(
     v_count integer;
   begin
     with stale as (
-      select m.id from app.meetings m
+      select m.org_id, m.id from app.meetings m
       where m.bot_status = 'scheduling' and m.updated_at < p_now - p_after
       for update of m skip locked
     ), failed as (
@@ -446,7 +449,7 @@ create function app.fail_interrupted_meeting_bots(
           || 'Recall may still have a bot for this meeting (its metadata has meeting_id %s): check the Recall dashboard, '
           || 'or have someone record the meeting; a new booking schedules its own bot.', m.id)
       from stale s
-      where m.id = s.id
+      where m.org_id = s.org_id and m.id = s.id
       returning m.org_id, m.touchpoint_id, m.bot_id, m.bot_note
     ), noted as (
       -- The booking's touchpoint says what became of its bot, as app.record_meeting_bot does.

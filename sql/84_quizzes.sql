@@ -17,7 +17,7 @@
 -- Quizzes
 -- ---------------------------------------------------------------------------
 create table app.quizzes (
-  id text primary key default app.new_id('quiz'),
+  id text not null default app.new_id('quiz'),
   org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
   title text not null constraint quizzes_title_check check (length(btrim(title)) between 1 and 200),
   description text constraint quizzes_description_check check (length(description) <= 2000),
@@ -31,7 +31,7 @@ create table app.quizzes (
   archived_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint quizzes_org_id_id_key unique (org_id, id)
+  primary key (org_id, id)
 );
 comment on table app.quizzes is 'Quizzes per org: questions with scored options and result bands; published and not archived ones are public at /q/{slug}.';
 comment on column app.quizzes.questions is '[{ id, text, type single|multi, required, options [{ id, label, points }] }], normalised by app.checked_quiz_questions.';
@@ -56,7 +56,7 @@ grant all on app.quizzes to service_role;
 -- Submissions
 -- ---------------------------------------------------------------------------
 create table app.quiz_submissions (
-  id text primary key default app.new_id('qs'),
+  id text not null default app.new_id('qs'),
   org_id text not null references app.orgs (id) on delete cascade,
   quiz_id text not null,
   lead_id text not null,
@@ -69,6 +69,7 @@ create table app.quiz_submissions (
   -- The band as it read when the quiz was taken: { label, message }.
   band jsonb not null,
   created_at timestamptz not null default now(),
+  primary key (org_id, id),
   -- Submissions outlive nothing they refer to: a quiz with submissions is archived, not
   -- deleted; a permanently deleted lead takes its submissions with it.
   constraint quiz_submissions_quiz_fkey foreign key (org_id, quiz_id) references app.quizzes (org_id, id),

@@ -14,8 +14,8 @@
 create view app.lead_details with (security_invoker = true) as
   select l.*, s.name as stage, c.score, c.label as score_label, c.scored_at, p.slug as proposal_slug
   from app.leads l
-  left join app.stages s on s.id = l.stage_id
-  left join app.lead_scores c on c.lead_id = l.id
+  left join app.stages s on s.org_id = l.org_id and s.id = l.stage_id
+  left join app.lead_scores c on c.org_id = l.org_id and c.lead_id = l.id
   left join app.proposals p on p.org_id = l.org_id and p.lead_id = l.id;
 comment on view app.lead_details is 'Leads with their stage name, stored score and proposal slug, as the API returns them.';
 grant select on app.lead_details to authenticated, service_role;

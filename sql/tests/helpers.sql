@@ -65,20 +65,6 @@ comment on function tests.clear_authentication() is 'Ends tests.authenticate_as 
 -- Schema-wide guards and arrange steps
 -- ---------------------------------------------------------------------------
 
--- Tables in a schema that lack enabled-and-forced RLS, or have no policy at all.
-create or replace function tests.tables_without_rls(p_schema text) returns setof text
-  language sql stable
-  as $$
-    select c.relname::text
-    from pg_class c
-    join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = p_schema and c.relkind in ('r', 'p')
-      and (not c.relrowsecurity or not c.relforcerowsecurity
-           or not exists (select from pg_policy p where p.polrelid = c.oid))
-    order by 1
-  $$;
-comment on function tests.tables_without_rls(text) is 'The tables of a schema without row-level security enabled and forced, or without any policy.';
-
 -- A lead for an org, inserted as that org would (RLS and triggers in force).
 create or replace function tests.create_lead(p_org_id text, p_email text default null) returns text
   language plpgsql

@@ -2,7 +2,7 @@
 -- values, required fields, and a lead's customFields checked in Postgres whoever writes
 -- them (API, Studio), with definition changes refused while live leads' values disagree.
 begin;
-select plan(87);
+select plan(85);
 
 select tests.create_org('fields-a') as org_a \gset
 select tests.create_org('fields-b') as org_b \gset
@@ -10,17 +10,10 @@ select tests.create_org('fields-b') as org_b \gset
 -- ===========================================================================
 -- Tenancy and privileges
 -- ===========================================================================
-select ok((select relrowsecurity and relforcerowsecurity from pg_class where oid = 'app.custom_fields'::regclass),
-  'app.custom_fields has row-level security enabled and forced');
 select is((select count(*)::integer from pg_policy where polrelid = 'app.custom_fields'::regclass), 4,
   'app.custom_fields has one policy per command');
 select ok(not has_function_privilege('anon', 'app.custom_field_value_ok(text, text[], jsonb)', 'execute'), 'anon cannot call app.custom_field_value_ok');
 select ok(not has_table_privilege('anon', 'app.custom_fields', 'select'), 'anon cannot read custom field definitions');
-select is_empty($$
-  select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-  where n.nspname = 'app' and p.proname in ('custom_field_value_ok', '_field_options_ok', '_is_iso_date', '_custom_field_expectation', '_check_custom_field', '_check_lead_custom_fields')
-    and (obj_description(p.oid, 'pg_proc') is null or not (p.proconfig @> array['search_path=""']))
-$$, 'every custom field function has a comment and an empty search_path');
 
 select tests.authenticate_as(:'org_a');
 insert into app.custom_fields (key, field_type) values ('seats', 'number') returning id as a_seats \gset

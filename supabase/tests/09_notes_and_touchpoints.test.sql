@@ -2,7 +2,7 @@
 -- defaults, checks, what a tenant may change, and the lead's last touch that only moves
 -- forward.
 begin;
-select plan(62);
+select plan(61);
 
 select tests.create_org('notes-a') as org_a \gset
 select tests.create_org('notes-b') as org_b \gset
@@ -14,9 +14,6 @@ create function pg_temp.act_as_key(p_org_id text, p_key_id text) returns void la
   select set_config('request.jwt.claims', json_build_object('role', 'authenticated', 'org_id', p_org_id, 'key_id', p_key_id)::text, true),
          set_config('role', 'authenticated', true)
 $$;
-
-select ok((select relrowsecurity and relforcerowsecurity from pg_class where oid = 'app.notes'::regclass),
-  'app.notes has row-level security enabled and forced');
 
 -- ===========================================================================
 -- Notes: defaults and checks

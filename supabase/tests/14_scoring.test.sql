@@ -2,7 +2,7 @@
 -- the labels at their boundaries, decay, the triggers that keep the stored score current
 -- (without touching updated_at), tenancy, the daily job, and record_event's refusals.
 begin;
-select plan(75);
+select plan(74);
 
 select tests.create_org('score-a') as org_a \gset
 select tests.create_org('score-b') as org_b \gset
@@ -51,8 +51,6 @@ select set_config('t.org_a', :'org_a', true);
 -- ===========================================================================
 -- Weights: one table, readable by every org, changed by nobody but the service role
 -- ===========================================================================
-select ok((select relrowsecurity and relforcerowsecurity from pg_class where oid = 'app.score_weights'::regclass),
-  'app.score_weights has row-level security enabled and forced');
 select is((select count(*)::integer from app.score_weights), 8, 'there is one weight row per factor');
 
 -- ===========================================================================

@@ -3,7 +3,7 @@
 -- prevention, the stage history naming the rule), the no_touch sweep on a fixed clock,
 -- stages that rules use, and tenancy.
 begin;
-select plan(84);
+select plan(83);
 
 select tests.create_org('auto-a') as org_a \gset
 select tests.create_org('auto-b') as org_b \gset
@@ -30,10 +30,6 @@ create function pg_temp.rule(p_org_id text, p_name text, p_trigger text, p_condi
     values (p_org_id, p_name, p_trigger, p_conditions, p_target, p_priority, p_created_at) returning id into v_id;
     return v_id;
   end $$;
-
-select ok((select bool_and(relrowsecurity and relforcerowsecurity) from pg_class
-           where oid in ('app.automation_rules'::regclass, 'app.automation_runs'::regclass)),
-  'automation rules and runs have row-level security enabled and forced');
 
 -- ===========================================================================
 -- Validation, as a tenant writes rules

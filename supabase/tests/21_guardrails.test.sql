@@ -133,7 +133,7 @@ select is((select row(next_step_at, deferred_reason)::text from app.enrollments 
   row('2026-06-08 07:00Z'::timestamptz, 'outside the send window 09:00-17:00 Europe/Berlin on weekdays')::text,
   'it waits for Monday 09:00 Berlin time (07:00 UTC in summer)');
 select is(app.enqueue_due_steps('2026-06-08 07:00Z'), 1, 'and goes out when the window opens');
-select is((select (app._send_guard(:'enr3', 1, '2026-06-08 15:30Z')).until), '2026-06-09 07:00Z'::timestamptz,
+select is((select (app._send_guard(:'org3', :'enr3', 1, '2026-06-08 15:30Z')).until), '2026-06-09 07:00Z'::timestamptz,
   'after 17:00 Berlin the next slot is the next weekday morning');
 update app.campaigns set status = 'archived' where id = :'cmp3';
 

@@ -12,9 +12,6 @@ select k.key_hash as key_hash_b from app.api_keys k where k.org_id = :'org_b' \g
 \set ua '''Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36'''
 \set t0 '''2026-03-02 10:00:00+00'''
 
-select is_empty($$ select * from tests.tables_without_rls('app') t (name) where name in ('proposals', 'proposal_visits') $$,
-  'proposals and proposal_visits have RLS enabled, forced and policies');
-
 -- ===========================================================================
 -- Slugs and the trigger
 -- ===========================================================================
@@ -31,7 +28,8 @@ values (:'org_a', 'Jane', 'jane@coolstartup.com', 'Cool Startup, Inc.', 'Ignored
 select slug as slug_a, preview_token as token_a from app.proposals where lead_id = :'lead_a' \gset
 select matches(:'slug_a'::text, '^cool-startup-inc-[0-9a-z]{8}$', 'a new lead gets a proposal slugged from its company plus 8 random characters');
 insert into app.leads (org_id, first_name, email, organization_name) values (:'org_a', 'Sam', 'sam@smile.com', 'Smile Clinic') returning id as lead_org \gset
-select matches((select slug from app.proposals where lead_id = :'lead_org'), '^smile-clinic-[0-9a-z]{8}$', 'without a company the organisation names the slug');
+select slug as slug_org from app.proposals where lead_id = :'lead_org' \gset
+select matches(:'slug_org'::text, '^smile-clinic-[0-9a-z]{8}$', 'without a company the organisation names the slug');
 insert into app.leads (org_id, first_name, last_name, email) values (:'org_a', 'Ada', 'Lovelace', 'ada@example.com') returning id as lead_name \gset
 select matches((select slug from app.proposals where lead_id = :'lead_name'), '^ada-lovelace-[0-9a-z]{8}$', 'without either the person''s name does');
 insert into app.leads (org_id, first_name, email) values (:'org_a', '李', 'li@example.com') returning id as lead_cjk \gset
@@ -129,8 +127,8 @@ select throws_ok(format($$ select app.track_proposal(%L, 'visit-aaaa-0001', 'vid
   'video progress is reported at milestones only');
 select throws_ok(format($$ select app.track_proposal(%L, 'visit-aaaa-0001', 'section', '{"section": "footer"}', %L) $$, :'slug_a', :ua), 'CR400', null,
   'sections are the page''s sections');
-select throws_ok(format($$ select app.track_proposal(%L, 'visit-aaaa-0001', 'view', '{}', %L) $$, :'slug_b', :ua), 'CR409', null,
-  'a visit id belongs to one proposal');
+select throws_ok(format($$ select app.track_proposal(%L, 'visit-aaaa-0001', 'view', '{}', %L) $$, :'slug_org', :ua), 'CR409', null,
+  'a visit id belongs to one proposal of its workspace');
 select throws_ok($$ select app.track_proposal('no-such-abcdefgh', 'visit-aaaa-0003', 'view') $$, 'CR404', null, 'an unknown slug is a 404');
 select tests.clear_authentication();
 
@@ -139,6 +137,10 @@ select is((select row(seconds, sections, video_percent, cta_clicks)::text from a
   'the visit keeps time on page (never more than really passed, never going back), sections once, the furthest milestone and every click');
 select is((select count(*)::integer from app.proposal_visits where proposal_id = (select id from app.proposals where lead_id = :'lead_a')), 2,
   'bots and previews leave no visit');
+-- Visit ids are keyed within the proposal's workspace: another workspace's page counts the
+-- same id as a visit of its own, and org A's visit is untouched.
+select is(app.track_proposal(:'slug_b', 'visit-aaaa-0001', 'view', '{}', :ua, null, :t0), '{"recorded": true, "firstView": true}'::jsonb,
+  'the same visit id on another workspace''s page is a first view there');
 select is((select array_agg(type || coalesce(':' || (data ->> 'percent'), '') order by type, data ->> 'percent') from app.events where lead_id = :'lead_a' and source = 'proposal'),
   '{cta_clicked,cta_clicked,proposal_viewed,proposal_viewed,video_watched:25,video_watched:50}'::text[],
   'events: a view per visit, each milestone once (in any order), each CTA click');
@@ -155,7 +157,6 @@ select tests.clear_authentication();
 insert into app.proposal_visits (org_id, lead_id, proposal_id, visit_id, started_at, last_seen_at)
 select :'org_a', :'lead_org', p.id, 'flood-' || lpad(g::text, 6, '0'), :t0, :t0
 from app.proposals p, generate_series(1, 100) g where p.lead_id = :'lead_org';
-select slug as slug_org from app.proposals where lead_id = :'lead_org' \gset
 select tests.authenticate_as_anon();
 select throws_ok(format($$ select app.track_proposal(%L, 'visit-flood-101', 'view', '{}', %L, null, %L) $$, :'slug_org', :ua, :t0),
   'CR429', null, 'the 101st new visit of a proposal within an hour is refused');

@@ -45,7 +45,7 @@ export function setLeadScore(leadId: string, score: number, label: "hot" | "warm
     await sql`
       insert into app.lead_scores (lead_id, org_id, score, label, scored_at)
       select id, org_id, ${score}, ${label}, now() from app.leads where id = ${leadId}
-      on conflict (lead_id) do update set score = excluded.score, label = excluded.label, scored_at = excluded.scored_at`;
+      on conflict (org_id, lead_id) do update set score = excluded.score, label = excluded.label, scored_at = excluded.scored_at`;
   });
 }
 /** Sets a lead's enrichment document (what an enrichment run writes). */
