@@ -192,9 +192,12 @@ cmd_diff() {
   local name="${1:-}" target statements extras
   [[ $name =~ ^[a-z0-9_]+$ ]] || die "usage: npm run db:diff -- <name> (lower-case letters, digits and _; it names the migration)"
   build_both
-  # migra lists drops too (--unsafe): the engineer reviews every line before committing.
-  statements="$(npx --no-install migra "$from_migrations" "$from_sql" --unsafe --with-privileges \
-    --exclude-schema supabase_migrations || true)"
+  # migra lists drops too (--unsafe): the engineer reviews every line before committing. Its
+  # output goes to a file: Node cuts a piped stdout short (64 KiB) when the process exits.
+  local migra_out; migra_out="$(mktemp)"
+  npx --no-install migra "$from_migrations" "$from_sql" --unsafe --with-privileges \
+    --exclude-schema supabase_migrations >"$migra_out" || true
+  statements="$(cat "$migra_out")"; rm -f "$migra_out"
   local recreated
   mapfile -t recreated < <(grep -oE '^create or replace view "app"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/.*"app"\."([a-z0-9_]+)"/\1/')
   if [[ ${#recreated[@]} -gt 0 ]]; then

@@ -62,7 +62,7 @@ create or replace function tests.clear_authentication() returns void
 comment on function tests.clear_authentication() is 'Ends tests.authenticate_as / authenticate_as_anon: back to the session''s own role, no claims.';
 
 -- ---------------------------------------------------------------------------
--- Schema-wide guards and arrange steps
+-- Arrange steps
 -- ---------------------------------------------------------------------------
 
 -- A lead for an org, inserted as that org would (RLS and triggers in force).
