@@ -3,6 +3,7 @@
 import { type EnrichmentConfig, readEnrichmentConfig } from "./enrichment/config.ts";
 import { type EnvReader, positiveInt } from "./env.ts";
 import { type IntegrationsConfig, readIntegrationsConfig } from "./integrations/config.ts";
+import { type AiConfig, readAiConfig } from "./mail/ai-config.ts";
 
 export interface AppConfig {
   /** Public base URL of this deployment, used in links we hand to agents. */
@@ -20,6 +21,8 @@ export interface AppConfig {
   enrichment: EnrichmentConfig;
   /** Calendly, meeting bots (Recall.ai) and the key that encrypts their stored tokens. */
   integrations: IntegrationsConfig;
+  /** The AI API the mail worker rewrites emails with; the campaign routes warn when a campaign asks for AI and it is not configured. */
+  ai: AiConfig;
 }
 
 export function readConfig(env: EnvReader, port: number): AppConfig {
@@ -33,5 +36,6 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     eirAdminKey: env("EIR_ADMIN_KEY")?.trim() || undefined,
     enrichment: readEnrichmentConfig(env),
     integrations: readIntegrationsConfig(env),
+    ai: readAiConfig(env),
   };
 }

@@ -87,7 +87,7 @@ create table app.leads (
   constraint leads_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id)
 );
 comment on table app.leads is 'Leads per org. deleted_at set = soft-deleted (hidden from lists, restorable, still counted against the plan until permanently deleted).';
-comment on column app.leads.enrichment is 'The enrichment document: sources, discussion points, tech stack, confidence, per-source raw data.';
+comment on column app.leads.enrichment is 'The enrichment document: tier, sources (names of the sources that found something) and sourceDetails (every source asked), facts, discussion points, tech stack, confidence with its label, per-source raw data.';
 comment on column app.leads.last_touch_at is 'When the lead was last touched (touchpoint, email, meeting); what stalled detection reads.';
 comment on column app.leads.enrichment_status is 'not_enriched, enriching (a run is in progress since enrichment_started_at), complete or failed (enrichment_error says why).';
 comment on column app.leads.enrichment_started_at is 'When the latest enrichment run started.';

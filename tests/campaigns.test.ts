@@ -7,6 +7,7 @@
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
 import { as, call, createLead, expectError, expectOk, signup, type Workspace } from "./support/api.ts";
+import { startApp, type TestApp } from "./support/app.ts";
 import { setOrgTier } from "./support/db.ts";
 
 type Client = ReturnType<typeof as>;
@@ -120,6 +121,49 @@ describe("GET, PUT, DELETE /campaigns/{campaignId}, pause and resume", () => {
 
   it("answers 401 without a key", async () => {
     expectError(await call("GET", "/campaigns"), 401, "missing_api_key");
+  });
+});
+
+describe("ai_enabled and the AI API", () => {
+  // The suite's server has no AI API configured; withAi is the same app with one (never called here).
+  const noAi = /^ai_enabled is on but no AI API is configured: each email will be sent as its template is written, without AI personalisation; set AI_API_KEY \(OpenAI\) or AI_BASE_URL/;
+  const aiCampaign = { name: "AI follow-up", steps, trigger: "quiz_completed", ai_enabled: true, ai_config: { model: "gpt-4o-mini", tone: "warm", maxRetries: 1 } };
+  let withAi: TestApp;
+  beforeAll(async () => {
+    withAi = await startApp({ AI_API_KEY: "sk-test", AI_BASE_URL: "http://127.0.0.1:9/v1" });
+  });
+  afterAll(() => withAi?.close());
+
+  it("warns on POST /campaigns with ai_enabled when no AI API is configured: the templates are sent as written", async () => {
+    const body = expectOk(await client.post("/campaigns", aiCampaign), 201);
+    expect(body.campaign).toMatchObject({ ai_enabled: true, ai_config: aiCampaign.ai_config, status: "active" });
+    expect(body.warnings).toEqual([expect.stringMatching(noAi)]);
+    expect(body.warnings[0]).toContain("AI_MODEL");
+  });
+
+  it("does not warn about AI for a campaign without ai_enabled", async () => {
+    expect(expectOk(await client.post("/campaigns", { name: "Plain", steps, ai_enabled: false }), 201).warnings).toEqual([]);
+  });
+
+  it("warns when PUT turns ai_enabled on and when an ai_enabled campaign is resumed, not on other changes", async () => {
+    const campaign = await newCampaign({ name: "Later AI" });
+    const enabled = expectOk(await client.put(`/campaigns/${campaign.id}`, { ai_enabled: true, ai_config: { tone: "warm" } }));
+    expect(enabled.campaign.ai_enabled).toBe(true);
+    expect(enabled.warnings).toEqual([expect.stringMatching(noAi)]);
+    expect(expectOk(await client.put(`/campaigns/${campaign.id}`, { name: "Later AI, renamed" })).warnings).toEqual([]);
+    expect(expectOk(await client.post(`/campaigns/${campaign.id}/pause`)).warnings).toEqual([]);
+    const resumed = expectOk(await client.post(`/campaigns/${campaign.id}/resume`));
+    expect(resumed.campaign.status).toBe("active");
+    expect(resumed.warnings).toEqual([expect.stringMatching(noAi)]);
+  });
+
+  it("does not warn on create, PUT or resume when an AI API is configured", async () => {
+    const ai = as(ws, withAi.url);
+    const created = expectOk(await ai.post("/campaigns", aiCampaign), 201);
+    expect(created.warnings).toEqual([]);
+    expect(expectOk(await ai.put(`/campaigns/${created.id}`, { ai_enabled: true })).warnings).toEqual([]);
+    expectOk(await ai.post(`/campaigns/${created.id}/pause`));
+    expect(expectOk(await ai.post(`/campaigns/${created.id}/resume`)).warnings).toEqual([]);
   });
 });
 

@@ -2,6 +2,7 @@
 // Labs, company websites and DNS played by loopback servers that count what they are asked.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLead, expectError, expectOk, type Workspace } from "./support/api.ts";
+import { setLeadEnrichment } from "./support/db.ts";
 import { apolloPerson, type EnrichmentStack, homePage, pdlData, startEnrichmentStack, uniqueDomain } from "./support/enrichment-stack.ts";
 import { within } from "./support/wait.ts";
 
@@ -21,7 +22,7 @@ function company(label = "acme") {
   return domain;
 }
 
-const sourceStatuses = (body: any) => Object.fromEntries(body.enrichment.sources.map((s: any) => [s.name, s.status]));
+const sourceStatuses = (body: any) => Object.fromEntries(body.enrichment.sourceDetails.map((s: any) => [s.name, s.status]));
 
 describe("POST /enrich", () => {
   let ws: Workspace;
@@ -64,7 +65,8 @@ describe("POST /enrich", () => {
 
     const stored = expectOk(await stack.as(ws).get(`/leads/${id}`)).lead;
     expect(stored).toMatchObject({ enrichmentStatus: "complete", title: "VP of Engineering", companyName: "Acme", enrichedAt: expect.any(String) });
-    expect(stored.enrichment.sources).toHaveLength(4);
+    expect(stored.enrichment.sourceDetails).toHaveLength(4);
+    expect(stored.enrichment).toMatchObject({ tier: "high", sources: ["apollo", "website", "email"], confidence: { overall: 0.9, label: "high" } });
   });
 
   it("falls back to People Data Labs when Apollo does not know the person", async () => {
@@ -128,7 +130,7 @@ describe("POST /enrich", () => {
     const forced = expectOk(await stack.as(ws).post("/enrich", { leadId: id, force: true }));
     expect(forced.status).toBe("complete");
     expect(forced.enrichedAt).not.toBe(first.enrichedAt);
-    expect(forced.enrichment.sources.every((s: any) => s.cached === false)).toBe(true);
+    expect(forced.enrichment.sourceDetails.every((s: any) => s.cached === false)).toBe(true);
     expect(forced.warnings.join(" ")).toContain("force: true re-fetched every source");
     expect(stack.askedAbout(stack.apollo, email)).toBe(2);
     expect(stack.websites.requests.filter((r) => r.path.includes(domain))).toHaveLength(2);
@@ -146,7 +148,7 @@ describe("POST /enrich", () => {
 
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: second }));
     expect(body).toMatchObject({ status: "complete", title: "VP of Engineering" });
-    expect(body.enrichment.sources.find((s: any) => s.name === "apollo")).toMatchObject({ status: "found", cached: true });
+    expect(body.enrichment.sourceDetails.find((s: any) => s.name === "apollo")).toMatchObject({ status: "found", cached: true });
     expect(stack.askedAbout(stack.apollo, email)).toBe(1);
   });
 
@@ -157,8 +159,8 @@ describe("POST /enrich", () => {
     expectOk(await stack.as(ws).post("/enrich", { leadId: await createLead(stack.as(ws), { email }) }));
     const other = await stack.signup();
     const body = expectOk(await stack.as(other).post("/enrich", { leadId: await createLead(stack.as(other), { email }) }));
-    expect(body.enrichment.sources.find((s: any) => s.name === "apollo")).toMatchObject({ status: "found", cached: false });
-    expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: true });
+    expect(body.enrichment.sourceDetails.find((s: any) => s.name === "apollo")).toMatchObject({ status: "found", cached: false });
+    expect(body.enrichment.sourceDetails.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: true });
     expect(stack.askedAbout(stack.apollo, email)).toBe(2);
   });
 
@@ -167,8 +169,8 @@ describe("POST /enrich", () => {
     const ids = [await createLead(stack.as(ws), { email: `one@${domain}` }), await createLead(stack.as(ws), { email: `two@${domain}` })];
     const first = expectOk(await stack.as(ws).post("/enrich", { leadId: ids[0] }));
     const second = expectOk(await stack.as(ws).post("/enrich", { leadId: ids[1] }));
-    expect(first.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: false });
-    expect(second.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: true });
+    expect(first.enrichment.sourceDetails.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: false });
+    expect(second.enrichment.sourceDetails.find((s: any) => s.name === "website")).toMatchObject({ status: "found", cached: true });
     expect(second.companyName).toBe("Acme");
     expect(stack.websites.requests.filter((r) => r.path.includes(domain))).toHaveLength(1);
   });
@@ -189,7 +191,7 @@ describe("POST /enrich", () => {
     const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     expect(body.status).toBe("complete");
     expect(body.enrichment.facts.emailType).toBe("free");
-    expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "not_found" });
+    expect(body.enrichment.sourceDetails.find((s: any) => s.name === "website")).toMatchObject({ status: "not_found" });
   });
 
   it("knows country variants of free-mail and sub-domains of throwaway domains from the database's list", async () => {
@@ -199,7 +201,7 @@ describe("POST /enrich", () => {
       const body = expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
       expect(body.enrichment.facts.emailType).toBe(emailType);
       expect(body.enrichment.facts.companyDomain).toBeUndefined();
-      expect(body.enrichment.sources.find((s: any) => s.name === "website")).toMatchObject({ status: "not_found" });
+      expect(body.enrichment.sourceDetails.find((s: any) => s.name === "website")).toMatchObject({ status: "not_found" });
     }
   });
 
@@ -212,6 +214,149 @@ describe("POST /enrich", () => {
     const invalid = expectError(await stack.as(ws).post("/enrich", { force: true }), 400, "invalid_request");
     expect(invalid.fields).toEqual([expect.objectContaining({ field: "leadId" })]);
     expectError(await stack.as({ ...ws, apiKey: "" }).post("/enrich", { leadId: id }), 401, "missing_api_key");
+  });
+});
+
+// The public skill's shape: tier, sources (names), confidence with its label, on the document
+// and at the top of the reply. Each request is the contract's example body with a real lead id.
+describe("tier, sources and confidence label", () => {
+  let ws: Workspace;
+  beforeAll(async () => {
+    ws = await stack.signup();
+  });
+  const enrich = async (leadId: string) => expectOk(await stack.as(ws).post("/enrich", { "leadId": leadId }));
+  /** A lead at a company with a website whose person Apollo answers for, with these changes. */
+  const apolloLead = async (changes: Record<string, unknown>) => {
+    const email = `person@${company()}`;
+    stack.people.set(email, { apollo: apolloPerson(email, changes) });
+    return createLead(stack.as(ws), { email, organizationName: null });
+  };
+
+  it("answers the shape at the top and in the document: a VP at a known company is high, sources most trusted first", async () => {
+    const id = await apolloLead({});
+    const body = await enrich(id);
+    expect(body).toMatchObject({ leadId: id, status: "complete", tier: "high", sources: ["apollo", "website", "email"], confidence: 0.9, confidenceLabel: "high" });
+    expect(body.enrichment).toMatchObject({
+      tier: "high",
+      sources: ["apollo", "website", "email"],
+      confidence: { overall: 0.9, label: "high", basis: "person", bySource: { apollo: 0.9, website: 0.8, email: 0.9 } },
+    });
+    expect(body.enrichment.sourceDetails).toEqual([
+      { name: "email", status: "found", cached: false, confidence: 0.9, ms: expect.any(Number) },
+      { name: "website", status: "found", cached: false, confidence: 0.8, ms: expect.any(Number) },
+      { name: "apollo", status: "found", cached: false, confidence: 0.9, ms: expect.any(Number) },
+      { name: "pdl", status: "skipped", cached: false, error: "not needed: title and company already known" },
+    ]);
+    // Both paid providers are configured: nothing to warn about.
+    expect(body.warnings).toEqual([]);
+    expect(expectOk(await stack.as(ws).get(`/leads/${id}`)).lead.enrichment).toMatchObject({ tier: "high", sources: ["apollo", "website", "email"] });
+  });
+
+  it("is high for a senior title when no seniority is reported, and for a large company whoever the person is", async () => {
+    const founder = await enrich(await apolloLead({ title: "Co-Founder & CEO", seniority: null }));
+    expect(founder).toMatchObject({ title: "Co-Founder & CEO", seniority: null, tier: "high" });
+    const large = await enrich(await apolloLead({
+      title: "Software Engineer", seniority: "senior", organization: { ...apolloPerson("x@example.com").organization as object, estimated_num_employees: 2500 },
+    }));
+    expect(large).toMatchObject({ seniority: "Senior", companySize: "1001-5000", tier: "high" });
+  });
+
+  it("is medium for a person who is not senior at a company of 500 or fewer, or when only the company is known", async () => {
+    const engineer = await enrich(await apolloLead({ title: "Software Engineer", seniority: "senior" }));
+    expect(engineer).toMatchObject({ companySize: "201-500", tier: "medium", confidenceLabel: "high" });
+    const assistant = await enrich(await apolloLead({ title: "Executive Assistant to the CEO", seniority: null }));
+    expect(assistant.tier).toBe("medium");
+
+    // Nobody knows the person; the company's website names the company.
+    const websiteOnly = await enrich(await createLead(stack.as(ws), { email: `nobody@${company()}` }));
+    expect(websiteOnly).toMatchObject({ tier: "medium", sources: ["website", "email"], confidence: 0.48, confidenceLabel: "medium" });
+    expect(websiteOnly.enrichment.confidence).toMatchObject({ overall: 0.48, label: "medium", basis: "company" });
+  });
+
+  it("is low when only the address could be read", async () => {
+    const body = await enrich(await createLead(stack.as(ws), { email: `someone.${Date.now()}@gmail.com` }));
+    expect(body).toMatchObject({ status: "complete", tier: "low", sources: ["email"], confidence: 0.3, confidenceLabel: "low" });
+    expect(body.enrichment).toMatchObject({ tier: "low", sources: ["email"], confidence: { overall: 0.3, label: "low", basis: "email" } });
+    expect(sourceStatuses(body)).toEqual({ email: "found", website: "not_found", apollo: "not_found", pdl: "not_found" });
+  });
+
+  it("reports the tier without changing the lead's own tier", async () => {
+    const email = `owner@${company()}`;
+    stack.people.set(email, { apollo: apolloPerson(email, { title: "Owner", seniority: "owner" }) });
+    const id = await createLead(stack.as(ws), { email, tier: "low" });
+    expect((await enrich(id)).tier).toBe("high");
+    expect(expectOk(await stack.as(ws).get(`/leads/${id}`)).lead).toMatchObject({ tier: "low", enrichment: { tier: "high" } });
+  });
+
+  it("answers tier and confidenceLabel per lead in bulk", async () => {
+    const high = await apolloLead({});
+    const low = await createLead(stack.as(ws), { email: `bulk.${Date.now()}@gmail.com` });
+    const body = expectOk(await stack.as(ws).post("/enrich/bulk", { leadIds: [high, low] }));
+    expect(body.results).toEqual([
+      expect.objectContaining({ leadId: high, status: "complete", tier: "high", confidenceLabel: "high" }),
+      expect.objectContaining({ leadId: low, status: "complete", tier: "low", confidenceLabel: "low" }),
+    ]);
+    expect(body.warnings.join(" ")).not.toMatch(/APOLLO_API_KEY|PDL_API_KEY/);
+  });
+});
+
+describe("which sources ran, in warnings", () => {
+  const builtinOnly = "Only the built-in sources ran (email, website): set APOLLO_API_KEY (Apollo) or PDL_API_KEY (People Data Labs) to add person data";
+  let free: EnrichmentStack;
+  let apolloOnly: EnrichmentStack;
+  beforeAll(async () => {
+    [free, apolloOnly] = await Promise.all([
+      startEnrichmentStack({ APOLLO_API_KEY: "", PDL_API_KEY: "" }),
+      startEnrichmentStack({ PDL_API_KEY: "" }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([free?.close(), apolloOnly?.close()]);
+  });
+
+  it("says that only the built-in sources ran, and which settings add person data, when no paid provider is configured", async () => {
+    const ws = await free.signup();
+    const domain = uniqueDomain();
+    free.sites[domain] = { html: homePage("Acme") };
+    free.mx[domain] = [`mx1.${domain}`];
+    const id = await createLead(free.as(ws), { email: `jane@${domain}` });
+
+    const body = expectOk(await free.as(ws).post("/enrich", { "leadId": id }));
+    expect(body).toMatchObject({ status: "complete", tier: "medium", sources: ["website", "email"], confidence: 0.48, confidenceLabel: "medium", companyName: "Acme" });
+    expect(body.enrichment.sourceDetails.map((s: any) => s.name)).toEqual(["email", "website"]);
+    expect(body.warnings).toEqual([builtinOnly]);
+    expect(free.apollo.requests).toHaveLength(0);
+
+    // Answered from storage, nothing ran: only the freshness warning.
+    const again = expectOk(await free.as(ws).post("/enrich", { "leadId": id }));
+    expect(again.warnings).toEqual([expect.stringContaining("nothing was re-fetched")]);
+  });
+
+  it("says it once per bulk reply, not per lead", async () => {
+    const ws = await free.signup();
+    const ids = [await createLead(free.as(ws), { email: `a@${uniqueDomain()}` }), await createLead(free.as(ws), { email: `b@${uniqueDomain()}` })];
+    const body = expectOk(await free.as(ws).post("/enrich/bulk", { leadIds: ids }));
+    expect(body.succeeded).toBe(2);
+    expect(body.warnings.filter((w: string) => w.includes("APOLLO_API_KEY"))).toEqual([builtinOnly]);
+  });
+
+  it("with Apollo alone, names People Data Labs only when Apollo left the title or company unknown", async () => {
+    const ws = await apolloOnly.signup();
+    const known = `jane@${uniqueDomain()}`;
+    apolloOnly.people.set(known, { apollo: apolloPerson(known) });
+    const found = expectOk(await apolloOnly.as(ws).post("/enrich", { "leadId": await createLead(apolloOnly.as(ws), { email: known }) }));
+    expect(found).toMatchObject({ tier: "high", sources: ["apollo", "email"] });
+    expect(found.warnings.join(" ")).not.toMatch(/PDL_API_KEY|APOLLO_API_KEY/);
+
+    const unknown = expectOk(await apolloOnly.as(ws).post("/enrich", { "leadId": await createLead(apolloOnly.as(ws), { email: `sam@${uniqueDomain()}` }) }));
+    expect(unknown.warnings).toContain("Apollo did not find this lead's title and company: set PDL_API_KEY to ask People Data Labs as well");
+
+    const alsoKnown = `ada@${uniqueDomain()}`;
+    apolloOnly.people.set(alsoKnown, { apollo: apolloPerson(alsoKnown) });
+    const bulk = expectOk(await apolloOnly.as(ws).post("/enrich/bulk", {
+      leadIds: [await createLead(apolloOnly.as(ws), { email: `kim@${uniqueDomain()}` }), await createLead(apolloOnly.as(ws), { email: alsoKnown })],
+    }));
+    expect(bulk.warnings).toContain("Apollo did not find 1 of 2 leads' title and company: set PDL_API_KEY to ask People Data Labs as well");
   });
 });
 
@@ -230,7 +375,25 @@ describe("GET /enrich", () => {
     expectOk(await stack.as(ws).post("/enrich", { leadId: id }));
     const after = expectOk(await stack.as(ws).get(`/enrich?leadId=${id}`));
     expect(after).toMatchObject({ leadId: id, status: "complete", title: "VP of Engineering", companyName: "Acme", error: null, startedAt: expect.any(String) });
-    expect(after.enrichment.sources.map((s: any) => s.name)).toEqual(["email", "website", "apollo", "pdl"]);
+    expect(after.enrichment.sourceDetails.map((s: any) => s.name)).toEqual(["email", "website", "apollo", "pdl"]);
+    expect(after).toMatchObject({ tier: "high", sources: ["apollo", "website", "email"], confidence: 0.9, confidenceLabel: "high" });
+    expect(before).toMatchObject({ tier: null, sources: [], confidence: null, confidenceLabel: null });
+  });
+
+  it("answers tier, source names and the confidence label for a document stored before they were written", async () => {
+    const ws = await stack.signup();
+    const id = await createLead(stack.as(ws), { email: `earlier@${company()}` });
+    await setLeadEnrichment(id, {
+      status: "complete",
+      sources: [
+        { name: "email", status: "found", cached: false }, { name: "website", status: "found", cached: true },
+        { name: "apollo", status: "found", cached: false }, { name: "pdl", status: "skipped", cached: false },
+      ],
+      facts: { title: "Director of Operations", seniority: "Director", companyName: "Acme", companyDomain: "acme.com" },
+      confidence: { overall: 0.62, basis: "person", bySource: { apollo: 0.62 } },
+    });
+    expect(expectOk(await stack.as(ws).get(`/enrich?leadId=${id}`)))
+      .toMatchObject({ tier: "high", sources: ["apollo", "website", "email"], confidence: 0.62, confidenceLabel: "medium" });
   });
 
   it("answers 404 for an unknown lead and 400 without leadId", async () => {
@@ -327,7 +490,7 @@ describe("the time budget", () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(body.status).toBe("failed");
     expect(body.error).toBe("Enrichment ran out of its 600 ms time budget: apollo did not answer in time and was cut off");
-    expect(body.enrichment.sources).toEqual(expect.arrayContaining([
+    expect(body.enrichment.sourceDetails).toEqual(expect.arrayContaining([
       expect.objectContaining({ name: "website", status: "found" }),
       expect.objectContaining({ name: "apollo", status: "cut_off" }),
       expect.objectContaining({ name: "pdl", status: "skipped", error: "not asked: the time budget was spent" }),
@@ -389,7 +552,7 @@ describe("the SSRF guard in the running app", () => {
     const id = await createLead(guarded.as(ws), { email: `jane@${domain}` });
 
     const body = expectOk(await guarded.as(ws).post("/enrich", { leadId: id }));
-    const website = body.enrichment.sources.find((s: any) => s.name === "website");
+    const website = body.enrichment.sourceDetails.find((s: any) => s.name === "website");
     expect(website.status).not.toBe("found");
     expect(JSON.stringify(body.enrichment.raw.website)).toMatch(/localhost resolves to (127\.0\.0\.1|::1), which is not a public address/);
     expect(guarded.websites.requests).toHaveLength(0);

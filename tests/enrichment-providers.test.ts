@@ -11,7 +11,7 @@ import { classifyEmail, companyDomain, companyDomainOf, createEmailProvider, mai
 import { checkUrl, fetchJson, fetchText, type NetworkGuard, type ResolveHost } from "../functions/enrichment/http.ts";
 import { readMailDomainKind } from "../functions/enrichment/mail-domain-kind.ts";
 import { createPdlProvider } from "../functions/enrichment/pdl.ts";
-import { createProviders } from "../functions/enrichment/providers.ts";
+import { coverageWarning, createProviders } from "../functions/enrichment/providers.ts";
 import { type PersonQuery, ProviderError } from "../functions/enrichment/types.ts";
 import { createWebsiteProvider } from "../functions/enrichment/website.ts";
 import { nodeResolveHost, nodeResolveMx } from "../functions/node/dns.ts";
@@ -710,6 +710,24 @@ describe("createProviders", () => {
     expect(names(createProviders(settings({ ENRICHMENT_WATERFALL: "apollo, pdl" }), deps).paid)).toEqual(["apollo", "pdl"]);
     expect(names(createProviders(settings({ PDL_API_KEY: "" }), deps).paid)).toEqual(["apollo"]);
     expect(names(createProviders(settings({ ENRICHMENT_WATERFALL: "pdl" }), deps).paid)).toEqual(["pdl"]);
+  });
+
+  it("names in one warning what would add person data: a key, or the waterfall when the key is set but left out", () => {
+    const run = (unfinished: boolean, fresh = false) => ({ fresh, unfinished });
+    const warning = (env: Record<string, string>, runs = [run(true)]) => {
+      const config = settings(env);
+      return coverageWarning(config, createProviders(config, deps), runs);
+    };
+    expect(warning({ APOLLO_API_KEY: "", PDL_API_KEY: "" }))
+      .toBe("Only the built-in sources ran (email, website): set APOLLO_API_KEY (Apollo) or PDL_API_KEY (People Data Labs) to add person data");
+    expect(warning({ ENRICHMENT_WATERFALL: "" }))
+      .toBe("Only the built-in sources ran (email, website): add apollo and pdl to ENRICHMENT_WATERFALL to add person data");
+    expect(warning({ APOLLO_API_KEY: "" })).toBe("People Data Labs did not find this lead's title and company: set APOLLO_API_KEY to ask Apollo as well");
+    expect(warning({ ENRICHMENT_WATERFALL: "apollo" }, [run(true), run(false), run(true), run(true, true)]))
+      .toBe("Apollo did not find 2 of 3 leads' title and company: add pdl to ENRICHMENT_WATERFALL to ask People Data Labs as well");
+    expect(warning({ PDL_API_KEY: "" }, [run(false), run(false)])).toBeUndefined();
+    expect(warning({}, [run(true)])).toBeUndefined();
+    expect(warning({ APOLLO_API_KEY: "", PDL_API_KEY: "" }, [run(false, true)])).toBeUndefined();
   });
 
   it("reads the provider settings with their defaults", () => {

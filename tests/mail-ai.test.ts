@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { readConfig } from "../functions/config.ts";
 import { personalise } from "../functions/mail/ai.ts";
+import { readMailConfig } from "../functions/mail/config.ts";
 import { renderContent } from "../functions/mail/render.ts";
 import { type LoopbackServer, type Reply, startHttpServer } from "./support/loopback.ts";
 import { mailConfig, sampleClaim } from "./support/smtp.ts";
@@ -86,5 +88,19 @@ describe("AI personalisation (OpenAI-compatible chat completions)", () => {
     const rendered = renderContent(claim);
     expect(await personalise(claim, rendered, config)).toEqual({ content: rendered, warnings: [], calls: 0 });
     expect(server!.requests).toHaveLength(0);
+  });
+});
+
+describe("whether an AI API is configured", () => {
+  it("is one answer for the mail worker and the API (which warns on ai_enabled campaigns): AI_API_KEY or AI_BASE_URL", () => {
+    const cases: Array<[Record<string, string>, boolean]> = [
+      [{}, false], [{ AI_MODEL: "gpt-4o-mini" }, false], [{ AI_API_KEY: "  " }, false],
+      [{ AI_API_KEY: "sk-test" }, true], [{ AI_BASE_URL: "http://127.0.0.1:11434/v1" }, true],
+    ];
+    for (const [settings, configured] of cases) {
+      const env = (name: string) => settings[name];
+      expect(readMailConfig(env).ai.configured, JSON.stringify(settings)).toBe(configured);
+      expect(readConfig(env, 54321).ai, JSON.stringify(settings)).toEqual(readMailConfig(env).ai);
+    }
   });
 });

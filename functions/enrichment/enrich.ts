@@ -14,7 +14,8 @@ import { toApiError } from "../http/errors.ts";
 import type { EnrichmentConfig } from "./config.ts";
 import { companyDomain, mailDomainOf } from "./email.ts";
 import { readMailDomainKind } from "./mail-domain-kind.ts";
-import type { Providers } from "./providers.ts";
+import { coverageWarning, type Providers } from "./providers.ts";
+import { confidenceLabel, enrichmentTier, trustRank } from "./summary.ts";
 import type { DiscussionPoint, EnrichmentProvider, PersonQuery, ProviderFacts, ProviderResult } from "./types.ts";
 
 /** Runs work in one short transaction acting as the org (asTenant). */
@@ -54,6 +55,8 @@ export interface EnrichOutcome {
   state: EnrichmentState;
   /** True when the stored result was recent enough and nothing was fetched. */
   fresh: boolean;
+  /** True when the providers ran and left the person's title or company unknown (another paid provider might know them). */
+  unfinished: boolean;
   warnings: string[];
 }
 
@@ -199,6 +202,7 @@ export function createEnricher(config: EnrichmentConfig, providers: Providers) {
       return {
         state: withoutDeleted(state),
         fresh: true,
+        unfinished: false,
         warnings: [`Enriched ${ago(state.enrichedAt)}: the stored result is returned and nothing was re-fetched. Send "force": true to re-fetch (paid providers may spend credits).`],
       };
     }
@@ -244,8 +248,9 @@ export function createEnricher(config: EnrichmentConfig, providers: Providers) {
       if (options.force) warnings.push("force: true re-fetched every source (cached answers were not used)");
       document = buildDocument(outcomes, facts, { startedAt, durationMs: Date.now() - began, budgetMs: config.budgetMs, stoppedAfter, status, error });
     } catch (caught) {
+      status = "failed";
       error = `Enrichment failed: ${message(caught)}`;
-      document = { status: "failed", error, startedAt, sources: [] };
+      document = buildDocument([], {}, { startedAt, durationMs: Date.now() - began, budgetMs: config.budgetMs, status, error });
     } finally {
       clearTimeout(timer);
     }
@@ -268,7 +273,7 @@ export function createEnricher(config: EnrichmentConfig, providers: Providers) {
       const found = facts[field as (typeof FIELDS)[number]];
       warnings.push(`${field} was set by hand and kept (${JSON.stringify(state[field as (typeof FIELDS)[number]])}); enrichment found ${JSON.stringify(found)} (see enrichment.facts.${field})`);
     }
-    return { state: withoutDeleted(state), fresh: false, warnings };
+    return { state: withoutDeleted(state), fresh: false, unfinished: !(facts.title && facts.companyName), warnings };
   }
 
   /** Up to a handful of leads side by side within one deadline; one lead's failure is its own. */
@@ -279,7 +284,13 @@ export function createEnricher(config: EnrichmentConfig, providers: Providers) {
     )));
   }
 
-  return { enrichLead, enrichLeads, providers };
+  /** A reply's warning (none or one) about paid providers not in use that could add person data, for the leads it enriched. */
+  function sourcesWarnings(outcomes: EnrichOutcome[]): string[] {
+    const warning = coverageWarning(config, providers, outcomes);
+    return warning ? [warning] : [];
+  }
+
+  return { enrichLead, enrichLeads, sourcesWarnings, providers };
 }
 
 export type Enricher = ReturnType<typeof createEnricher>;
@@ -318,15 +329,11 @@ function ago(at: string | Date | null): string {
   return minutes < 1 ? "less than a minute ago" : minutes < 120 ? `${minutes} minute${minutes === 1 ? "" : "s"} ago` : `${Math.round(minutes / 60)} hours ago`;
 }
 
-/**
- * The order facts are trusted in: paid providers (waterfall order) know the person, then the
- * company's own website, then what the address alone says.
- */
+/** The answers that found something, most trusted first (summary.ts trustRank; paid providers in waterfall order). */
 function byTrust(outcomes: SourceOutcome[]): ProviderResult[] {
   const found = outcomes.filter((o) => o.result?.status === "found").map((o) => o.result!);
-  const rank = (source: string) => (source === "email" ? 2 : source === "website" ? 1 : 0);
   return found.map((result, index) => ({ result, index }))
-    .sort((a, b) => rank(a.result.source) - rank(b.result.source) || a.index - b.index)
+    .sort((a, b) => trustRank(a.result.source) - trustRank(b.result.source) || a.index - b.index)
     .map(({ result }) => result);
 }
 
@@ -367,7 +374,7 @@ const PERSON_FACTS: (keyof ProviderFacts)[] = ["title", "seniority", "linkedinUr
 /**
  * How sure we are, 0..1: the best source's own confidence, weighted by what it could know —
  * a source that knows the person counts fully, one that knows only the company 60%, one
- * that only read the address 30%.
+ * that only read the address 30%; labelled high, medium or low (summary.ts confidenceLabel).
  */
 function confidence(outcomes: SourceOutcome[]) {
   const bySource: Record<string, number> = {};
@@ -382,14 +389,21 @@ function confidence(outcomes: SourceOutcome[]) {
     overall = Math.max(overall, result.confidence * weight);
     if (levels[level] > levels[basis]) basis = level;
   }
-  return { overall: Math.round(overall * 100) / 100, basis, bySource };
+  const rounded = Math.round(overall * 100) / 100;
+  return { overall: rounded, label: confidenceLabel(rounded), basis, bySource };
 }
 
+/**
+ * The document stored on the lead: the public skill's shape (tier, sources as the names of the
+ * sources that found something, most trusted first, confidence with its label) and the detail
+ * behind it (sourceDetails per source asked, facts, discussion points, raw answers).
+ */
 function buildDocument(outcomes: SourceOutcome[], facts: ProviderFacts, run: {
   startedAt: string; durationMs: number; budgetMs: number; stoppedAfter?: string; status: string; error: string | null;
 }): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
   for (const o of outcomes) if (o.result) raw[o.report.name] = o.result.raw ?? null;
+  const sources = byTrust(outcomes).map((result) => result.source);
   return {
     status: run.status,
     ...(run.error ? { error: run.error } : {}),
@@ -397,7 +411,9 @@ function buildDocument(outcomes: SourceOutcome[], facts: ProviderFacts, run: {
     enrichedAt: new Date().toISOString(),
     durationMs: run.durationMs,
     budgetMs: run.budgetMs,
-    sources: outcomes.map((o) => o.report),
+    tier: enrichmentTier(facts, sources),
+    sources,
+    sourceDetails: outcomes.map((o) => o.report),
     ...(run.stoppedAfter ? { waterfallStoppedAfter: run.stoppedAfter } : {}),
     facts,
     discussionPoints: discussionPoints(outcomes),

@@ -37,3 +37,46 @@ export function createProviders(config: EnrichmentConfig, deps: ProviderDeps): P
     paid,
   };
 }
+
+/** The setting that turns each paid provider on, and its name for people. */
+const PAID_SETTINGS: Record<PaidProviderName, { key: string; label: string }> = {
+  apollo: { key: "APOLLO_API_KEY", label: "Apollo" },
+  pdl: { key: "PDL_API_KEY", label: "People Data Labs" },
+};
+
+/** One lead's run as the warning needs it (enrich.ts EnrichOutcome). */
+export interface RunCoverage {
+  /** Answered from storage: nothing ran. */
+  fresh: boolean;
+  /** The providers left the person's title or company unknown. */
+  unfinished: boolean;
+}
+
+/**
+ * The one warning an enrichment reply carries when a paid provider that is not in use could
+ * add person data: always when none is in use, and when some are but left a lead without
+ * title or company, naming what to set. undefined when nothing ran or nothing would help.
+ */
+export function coverageWarning(config: EnrichmentConfig, providers: Providers, outcomes: RunCoverage[]): string | undefined {
+  const ran = outcomes.filter((outcome) => !outcome.fresh);
+  const unfinished = ran.filter((outcome) => outcome.unfinished).length;
+  if (ran.length === 0) return undefined;
+  const used = new Set(providers.paid.map((provider) => provider.name));
+  const unused = (Object.keys(PAID_SETTINGS) as PaidProviderName[]).filter((name) => !used.has(name));
+  // A key that is set but left out of ENRICHMENT_WATERFALL needs the waterfall, not a key.
+  const remedy = (labelled: boolean) => {
+    const keyless = unused.filter((name) => !config[name].apiKey);
+    const unlisted = unused.filter((name) => config[name].apiKey);
+    return [
+      ...(keyless.length > 0 ? [`set ${keyless.map((name) => PAID_SETTINGS[name].key + (labelled ? ` (${PAID_SETTINGS[name].label})` : "")).join(" or ")}`] : []),
+      ...(unlisted.length > 0 ? [`add ${unlisted.join(" and ")} to ENRICHMENT_WATERFALL`] : []),
+    ].join(" or ");
+  };
+  if (used.size === 0) {
+    return `Only the built-in sources ran (${providers.builtin.map((provider) => provider.name).join(", ")}): ${remedy(true)} to add person data`;
+  }
+  if (unused.length === 0 || unfinished === 0) return undefined;
+  const asked = providers.paid.map((provider) => PAID_SETTINGS[provider.name as PaidProviderName].label).join(" and ");
+  const whose = ran.length === 1 ? "this lead's" : `${unfinished} of ${ran.length} leads'`;
+  return `${asked} did not find ${whose} title and company: ${remedy(false)} to ask ${unused.map((name) => PAID_SETTINGS[name].label).join(" and ")} as well`;
+}

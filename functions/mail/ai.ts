@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { fetchJson } from "../enrichment/http.ts";
 import type { Claim } from "./claim.ts";
-import type { AiConfig } from "./config.ts";
+import type { AiConfig } from "./ai-config.ts";
 import type { Content } from "./render.ts";
 
 export interface Personalised {

@@ -2,22 +2,9 @@
 // AI rewriter. Read once by the worker's entry point (scripts/worker.ts) from an env reader.
 import { readConfig } from "../config.ts";
 import { type EnvReader, positiveInt } from "../env.ts";
+import { type AiConfig, readAiConfig } from "./ai-config.ts";
 
 export type EnqueueMode = "auto" | "always" | "never";
-
-export interface AiConfig {
-  /** OpenAI-compatible API root; POST {baseUrl}/chat/completions. */
-  baseUrl: string;
-  apiKey?: string;
-  /** Model used when a campaign's ai_config names none. */
-  model: string;
-  /** Limit for one chat-completions call, in ms. */
-  timeoutMs: number;
-  /** First wait between attempts, doubled per attempt. */
-  retryBaseMs: number;
-  /** False when neither AI_API_KEY nor AI_BASE_URL is set: AI campaigns send their template with a warning. */
-  configured: boolean;
-}
 
 export interface MailConfig {
   /** Any SMTP server by URL: smtp://user:pass@host:587, smtps://…:465. */
@@ -59,13 +46,6 @@ export function readMailConfig(env: EnvReader): MailConfig {
       enqueue: enqueue === "true" ? "always" : enqueue === "false" ? "never" : "auto",
       secret: env("MAIL_WORKER_SECRET")?.trim() || undefined,
     },
-    ai: {
-      baseUrl: (env("AI_BASE_URL")?.trim() || "https://api.openai.com/v1").replace(/\/+$/, ""),
-      apiKey: env("AI_API_KEY")?.trim() || undefined,
-      model: env("AI_MODEL")?.trim() || "gpt-4o-mini",
-      timeoutMs: positiveInt(env("AI_TIMEOUT_MS"), 20_000),
-      retryBaseMs: positiveInt(env("AI_RETRY_BASE_MS"), 1_000),
-      configured: Boolean(env("AI_API_KEY")?.trim() || env("AI_BASE_URL")?.trim()),
-    },
+    ai: readAiConfig(env),
   };
 }

@@ -4,9 +4,11 @@
 // (402), archiving stopping enrolments, the guardrails. This file validates, calls and
 // shapes the reply. /campaigns/settings is registered before /campaigns/{campaignId}.
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { Step, Steps, templateVariables } from "../campaigns/steps.ts";
 import type { Tx } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
+import type { AppEnv } from "../http/context.ts";
 import { campaignKinds, campaignStatuses, campaignTriggers } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
@@ -34,7 +36,10 @@ const editableFields = {
   trigger: Trigger.optional().openapi({ description: "What enrols a lead automatically; manual (default) = only POST /campaigns/{campaignId}/enroll." }),
   triggerStage: z.string().trim().min(1).max(100).nullable().optional()
     .openapi({ description: "For trigger stage_changed: the stage (name or id) whose entry enrols the lead." }),
-  ai_enabled: z.boolean().optional().openapi({ description: "Rewrite each email with the AI model, using the lead's enrichment." }),
+  ai_enabled: z.boolean().optional().openapi({
+    description: "Rewrite each email with the AI model, using the lead's enrichment. Without an AI API configured (AI_API_KEY or AI_BASE_URL) "
+      + "the templates are sent as written, and turning it on (or resuming such a campaign) answers with a warning saying so.",
+  }),
   ai_config: AiConfig.optional(),
   fromName: z.string().trim().min(1).max(200).nullable().optional().openapi({ description: "Sender name; default the workspace name." }),
 };
@@ -148,6 +153,17 @@ async function columns(db: Tx, input: Editable, current?: CampaignRow) {
 
 const ignoredFields = (body: Record<string, unknown>, known: string[]) =>
   ignoredFieldWarnings(body, known, "A campaign has name, steps, trigger, triggerStage, ai_enabled, ai_config, fromName (and status on create).");
+
+/**
+ * The warning for a campaign that asks for AI the deployment does not have, given when the
+ * campaign is created or changed with ai_enabled: true, or resumed. The mail worker decides with
+ * the same setting (mail/ai-config.ts `configured`) and otherwise warns only per sent email.
+ */
+const aiWarnings = (c: Context<AppEnv>, campaign: CampaignRow) =>
+  campaign.ai_enabled && !c.var.config.ai.configured
+    ? ["ai_enabled is on but no AI API is configured: each email will be sent as its template is written, without AI personalisation; "
+      + "set AI_API_KEY (OpenAI) or AI_BASE_URL (any OpenAI-compatible API, with AI_MODEL for its model) where the API and the mail worker run to turn it on"]
+    : [];
 
 const enrollStep = (id: string) => `POST /api/openclaw/campaigns/${id}/enroll { "leadId": "rp_…" } enrols a lead`;
 const enrollmentsStep = (id: string) => `GET /api/openclaw/campaigns/${id}/enrollments shows each lead's progress`;
@@ -277,7 +293,7 @@ export const campaignsRoutes = createRouter()
     const [row] = await db<{ id: string }[]>`insert into app.campaigns ${db(values)} returning id`;
     const campaign = await readCampaign(db, row!.id);
     return reply(c, { id: campaign.id, campaign }, {
-      warnings: ignoredFields(input, Object.keys(createFields)),
+      warnings: [...aiWarnings(c, campaign), ...ignoredFields(input, Object.keys(createFields))],
       next_steps: [enrollStep(campaign.id), ...(campaign.trigger !== "manual" ? [`Leads are enrolled automatically on ${campaign.trigger}`] : [])],
     }, 201);
   }, validationWithHints(hints))
@@ -296,7 +312,7 @@ export const campaignsRoutes = createRouter()
     }
     await db`update app.campaigns set ${db(await columns(db, input, current))} where id = ${campaignId}`;
     const campaign = await readCampaign(db, campaignId);
-    const warnings = ignoredFields(input, Object.keys(updateFields));
+    const warnings = [...(input.ai_enabled === true ? aiWarnings(c, campaign) : []), ...ignoredFields(input, Object.keys(updateFields))];
     if (input.steps && campaign.enrollments.active > 0) {
       warnings.push(`${campaign.enrollments.active} active enrolment(s) continue with the new steps from the step they are at`);
     }
@@ -319,5 +335,5 @@ export const campaignsRoutes = createRouter()
   })
   .openapi(statusRoute("resume"), async (c) => {
     const { campaign, warnings } = await setStatus(c.var.db, c.req.valid("param").campaignId, "resume");
-    return reply(c, { id: campaign.id, campaign }, { warnings, next_steps: [enrollmentsStep(campaign.id)] });
+    return reply(c, { id: campaign.id, campaign }, { warnings: [...warnings, ...aiWarnings(c, campaign)], next_steps: [enrollmentsStep(campaign.id)] });
   });

@@ -12,6 +12,7 @@ import type { Context } from "hono";
 import type { AppConfig } from "../config.ts";
 import { createEnricher, type Enricher, type EnrichmentRunContext, type EnrichmentState, readEnrichment } from "../enrichment/enrich.ts";
 import { createProviders } from "../enrichment/providers.ts";
+import { CONFIDENCE_THRESHOLDS, confidenceLabels, enrichmentTiers, summaryOf } from "../enrichment/summary.ts";
 import { jsonBody, jsonObject } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
 import { enrichmentStatuses } from "../http/enums.ts";
@@ -44,7 +45,22 @@ const SpiderWebRequest = z.object({
   limit: z.number().int().min(1).optional().openapi({ description: `Connections returned, strongest first: default 50, at most ${MAX_LIMIT}.` }),
 }).openapi("SpiderWebRequest");
 
+const { high, medium } = CONFIDENCE_THRESHOLDS;
+const tierText = "high: a senior person (owner, founder, C-level, partner, VP, head, director) at a known company, or a company of more than 500 employees; "
+  + "medium: the company (name, size, or domain confirmed by its website or a paid provider) or the person is known; low: only the address was read, or nothing was found. "
+  + "Reported only: the lead's own tier is not changed.";
+const labelText = `high ≥ ${high}, medium ≥ ${medium}, low below.`;
+const Tier = z.enum(enrichmentTiers);
+const Label = z.enum(confidenceLabels);
+
 const topLevel = {
+  tier: Tier.nullable().openapi({ description: `What was found, as a tier (null before the first run). ${tierText}` }),
+  sources: z.array(z.string()).openapi({
+    description: "The sources that found something, most trusted first (paid providers in waterfall order, then website, then email); enrichment.sourceDetails has every source asked.",
+    example: ["apollo", "website", "email"],
+  }),
+  confidence: z.number().nullable().openapi({ description: "How sure the result is, 0..1 (enrichment.confidence.overall; null before the first run)." }),
+  confidenceLabel: Label.nullable().openapi({ description: `confidence as a label: ${labelText}` }),
   enrichedAt: z.string().nullable(),
   title: z.string().nullable(),
   seniority: z.string().nullable(),
@@ -53,7 +69,8 @@ const topLevel = {
   companySize: z.string().nullable(),
   companyRevenue: z.string().nullable(),
   enrichment: jsonObject.nullable().openapi({
-    description: "The stored document: sources[] {name, status, cached, error?}, facts, discussionPoints[] {topic, detail, source}, techStack[], confidence {overall, basis, bySource}, raw {per source}.",
+    description: "The stored document: tier, sources[] (names, most trusted first), sourceDetails[] {name, status, cached, ms, error?, confidence?} for every source asked, "
+      + `facts, discussionPoints[] {topic, detail, source}, techStack[], confidence {overall, label (${labelText}), basis, bySource}, raw {per source}.`,
   }),
 };
 
@@ -79,6 +96,8 @@ const BulkReply = envelope({
     error: z.string().optional(),
     errorCode: z.string().optional().openapi({ description: "not_found, lead_deleted, enrichment_in_progress, … when the lead could not be enriched at all." }),
     enrichedAt: z.string().nullable().optional(),
+    tier: Tier.nullable().optional().openapi({ description: `As on POST /enrich; absent when the lead could not be enriched at all. ${tierText}` }),
+    confidenceLabel: Label.nullable().optional().openapi({ description: `As on POST /enrich: ${labelText}` }),
   })),
   succeeded: z.number().int(),
   failed: z.number().int(),
@@ -134,6 +153,7 @@ function nextSteps(state: EnrichmentState): string[] {
 
 function topLevelOf(state: EnrichmentState) {
   return {
+    ...summaryOf(state.enrichment),
     enrichedAt: state.enrichedAt, title: state.title, seniority: state.seniority, companyName: state.companyName,
     linkedinUrl: state.linkedinUrl, companySize: state.companySize, companyRevenue: state.companyRevenue, enrichment: state.enrichment,
   };
@@ -184,10 +204,12 @@ const spiderWebRoute = createRoute({
 export const enrichRoutes = createRouter(enrichValidationHook)
   .openapi(enrichRoute, async (c) => {
     const { leadId, force } = c.req.valid("json");
-    const { state, warnings } = await enricherOf(c).enrichLead(runContext(c), leadId, { force: force ?? false, deadline: deadline(c) });
+    const enricher = enricherOf(c);
+    const outcome = await enricher.enrichLead(runContext(c), leadId, { force: force ?? false, deadline: deadline(c) });
+    const { state } = outcome;
     return reply(c, {
       leadId, status: state.status, ...topLevelOf(state), ...(state.status === "failed" && state.error ? { error: state.error } : {}),
-    }, { warnings, next_steps: nextSteps(state) });
+    }, { warnings: [...outcome.warnings, ...enricher.sourcesWarnings([outcome])], next_steps: nextSteps(state) });
   })
   .openapi(statusRoute, async (c) => {
     const { leadId } = c.req.valid("query");
@@ -203,14 +225,20 @@ export const enrichRoutes = createRouter(enrichValidationHook)
     const input = c.req.valid("json");
     const leadIds = [...new Set(input.leadIds)];
     const force = input.forceRefresh ?? input.force ?? false;
-    const outcomes = await enricherOf(c).enrichLeads(runContext(c), leadIds, { force, deadline: deadline(c) });
+    const enricher = enricherOf(c);
+    const outcomes = await enricher.enrichLeads(runContext(c), leadIds, { force, deadline: deadline(c) });
     const warnings: string[] = leadIds.length < input.leadIds.length ? ["Duplicate lead ids were enriched once"] : [];
     const results = outcomes.map((o) => {
       if ("error" in o) return { leadId: o.leadId, status: "failed" as const, error: o.error.message, errorCode: o.error.code };
       const { state } = o.outcome;
       warnings.push(...o.outcome.warnings.map((w) => `${o.leadId}: ${w}`));
-      return { leadId: o.leadId, status: state.status, enrichedAt: state.enrichedAt, ...(state.status === "failed" && state.error ? { error: state.error } : {}) };
+      const { tier, confidenceLabel } = summaryOf(state.enrichment);
+      return {
+        leadId: o.leadId, status: state.status, enrichedAt: state.enrichedAt, tier, confidenceLabel,
+        ...(state.status === "failed" && state.error ? { error: state.error } : {}),
+      };
     });
+    warnings.push(...enricher.sourcesWarnings(outcomes.flatMap((o) => ("outcome" in o ? [o.outcome] : []))));
     const succeeded = results.filter((r) => r.status === "complete").length;
     const failed = results.length - succeeded;
     return reply(c, { results, succeeded, failed }, {

@@ -16,6 +16,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Sent as-is (for malformed-body tests); otherwise `json` is serialised. */
   raw?: string;
+  /** Another app's address (one a test started with settings of its own, tests/support/app.ts); default the suite's. */
+  base?: string;
 }
 
 export async function call<T = any>(method: string, path: string, json?: unknown, options: RequestOptions = {}): Promise<ApiResponse<T>> {
@@ -28,7 +30,7 @@ export async function call<T = any>(method: string, path: string, json?: unknown
   }
   const url = path.startsWith("/api/") || path.startsWith("/openapi") || path.startsWith("/openclaw") || path === "/api-docs"
     ? path : `${API}${path}`;
-  const response = await fetch(`${baseUrl()}${url}`, { method, headers, body });
+  const response = await fetch(`${options.base ?? baseUrl()}${url}`, { method, headers, body });
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -57,15 +59,15 @@ export async function signup(overrides: Record<string, unknown> = {}): Promise<W
   return { orgId: res.body.orgId, apiKey: res.body.apiKey, email };
 }
 
-/** A client bound to one workspace's key. */
-export function as(workspace: Workspace) {
+/** A client bound to one workspace's key (at another app's address when base is given). */
+export function as(workspace: Workspace, base?: string) {
   const key = workspace.apiKey;
   return {
-    get: <T = any>(path: string, options: RequestOptions = {}) => call<T>("GET", path, undefined, { key, ...options }),
-    post: <T = any>(path: string, json?: unknown, options: RequestOptions = {}) => call<T>("POST", path, json, { key, ...options }),
-    put: <T = any>(path: string, json?: unknown, options: RequestOptions = {}) => call<T>("PUT", path, json, { key, ...options }),
-    patch: <T = any>(path: string, json?: unknown, options: RequestOptions = {}) => call<T>("PATCH", path, json, { key, ...options }),
-    delete: <T = any>(path: string, options: RequestOptions = {}) => call<T>("DELETE", path, undefined, { key, ...options }),
+    get: <T = any>(path: string, options: RequestOptions = {}) => call<T>("GET", path, undefined, { key, base, ...options }),
+    post: <T = any>(path: string, json?: unknown, options: RequestOptions = {}) => call<T>("POST", path, json, { key, base, ...options }),
+    put: <T = any>(path: string, json?: unknown, options: RequestOptions = {}) => call<T>("PUT", path, json, { key, base, ...options }),
+    patch: <T = any>(path: string, json?: unknown, options: RequestOptions = {}) => call<T>("PATCH", path, json, { key, base, ...options }),
+    delete: <T = any>(path: string, options: RequestOptions = {}) => call<T>("DELETE", path, undefined, { key, base, ...options }),
   };
 }
 

@@ -39,6 +39,10 @@ export async function setup(project: TestProject) {
     ENRICHMENT_DNS_SERVER: dns.address,
     APOLLO_API_KEY: undefined,
     PDL_API_KEY: undefined,
+    // No AI API either: campaigns with ai_enabled are answered with a warning (tests/campaigns.test.ts
+    // starts an app of its own with one configured).
+    AI_API_KEY: undefined,
+    AI_BASE_URL: undefined,
   };
   const env = (name: string) => (name in settings ? settings[name] : process.env[name]);
   const app = createNodeApp(sql, env, 0);
