@@ -82,7 +82,11 @@ export function isConnectionFailure(err: unknown): boolean {
   return err instanceof postgres.PostgresError ? connectionStates.test(code) : connectionCodes.has(code);
 }
 
-/** How long after a connection failure requests are refused at once, before one may probe. */
+/**
+ * How long after a connection failure requests are refused at once, before one may probe:
+ * short enough that requests succeed within a quarter second of the database's return, long
+ * enough that a database that is down gets at most four connection attempts a second from here.
+ */
 const COOL_DOWN_MS = 250;
 
 interface Breaker {
