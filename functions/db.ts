@@ -9,8 +9,9 @@
 // by patch-package from npm's postinstall): in 3.4.9 a transaction whose connection closes
 // sends its ROLLBACK to a socket that is already null, and the write, deferred by
 // setImmediate, throws outside any promise and kills the process (porsager/postgres#1066,
-// #1154, #1208; unmerged fixes #1168, #1176, #1209); and the reconnected session replays the
-// old session's 57P01 onto its first query (#1223). See README, "When the database goes away".
+// #1154, #1208; fixes proposed in #1168, #1176, #1209, none released); and the reconnected
+// session replays the old session's 57P01 onto its first query (#1223). See README, "When
+// the database goes away".
 import postgres from "postgres";
 
 export type Sql = postgres.Sql;
