@@ -4,6 +4,7 @@
 #   scripts/db.sh install                 Debian packages (postgres 15, pg_cron, pgTAP, plpgsql_check, pg_prove)
 #   scripts/db.sh start   [dev|test]      init on first use, start, print the URL
 #   scripts/db.sh stop    [dev|test]      fast shutdown
+#   scripts/db.sh restart [dev|test]      fast shutdown and start again (sessions are cut), or start
 #   scripts/db.sh status  [dev|test]
 #   scripts/db.sh url     [dev|test]
 #   scripts/db.sh fresh   [dev|test]      start, then drop and recreate the empty `postgres` database
@@ -200,6 +201,21 @@ cmd_stop() {
   fi
 }
 
+# A restart as an operator would do it (pg_ctl restart -m fast): open sessions are terminated
+# (57P01), new ones are refused while it stops and starts, and it returns once the cluster
+# accepts connections again. The log stays in postgres.log, so no caller's output is held open.
+cmd_restart() {
+  local name="${1:-dev}" dir
+  dir="$(cluster_dir "$name")"
+  if ! is_running "$name"; then
+    cmd_start "$name"
+    return 0
+  fi
+  as_owner "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -m fast -w -t 60 restart >/dev/null \
+    || { tail -20 "$dir/postgres.log" >&2; die "the $name cluster did not restart (log: ${dir#"$root"/}/postgres.log)"; }
+  say "$name cluster restarted: $(cluster_url "$name")"
+}
+
 cmd_status() {
   local name="${1:-dev}" dir
   dir="$(cluster_dir "$name")"
@@ -262,10 +278,11 @@ case "$command" in
   install) cmd_install ;;
   start) cmd_start "$@" ;;
   stop) cmd_stop "$@" ;;
+  restart) cmd_restart "$@" ;;
   status) cmd_status "$@" ;;
   url) cluster_url "${1:-dev}" ;;
   fresh) cmd_fresh "$@" ;;
   reset) cmd_reset "$@" ;;
   migrate) cmd_migrate "$@" ;;
-  *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm start: the project's own PostgreSQL (or DATABASE_URL), all migrations, then the API,
-# the mail worker and, when SMTP_URL is unset, the local mail catcher. Ctrl-C stops them all.
+# the mail worker and, when SMTP_URL is unset, the local mail catcher, each restarted if it dies.
+# Ctrl-C stops them all.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,28 +29,64 @@ if [[ -z "${INTEGRATIONS_ENCRYPTION_KEY:-}" ]]; then
   export INTEGRATIONS_ENCRYPTION_KEY
 fi
 
-# One Node process each (node --import tsx, no wrapper process), so signals reach them directly.
-run() { node --import tsx "$@" & pids+=("$!"); }
-pids=()
-stop_all() {
-  trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+# A small supervisor: one Node process each (node --import tsx, no wrapper process, so signals
+# reach them directly). A process that exits on its own (a crash, a fatal error) is started
+# again after a short pause that doubles while it keeps failing (1 s, 2 s, … 30 s) and goes back
+# to 1 s once it has run for a minute; the others keep running. Ctrl-C or TERM stops them all.
+declare -A script_of=() pid_of=() started_at=() delay_of=()
+names=()
+stopping=0
+
+# Starts $1 now, or after $2 seconds (a subshell that sleeps, then becomes the Node process).
+launch() {
+  local name="$1" delay="${2:-0}"
+  if (( delay > 0 )); then
+    ( trap 'kill "$nap" 2>/dev/null; exit 143' TERM INT
+      sleep "$delay" & nap=$!; wait "$nap"
+      trap - TERM INT
+      exec node --import tsx "${script_of[$name]}" ) &
+  else
+    node --import tsx "${script_of[$name]}" &
+  fi
+  pid_of[$name]=$!
+  started_at[$name]=$(( SECONDS + delay ))
 }
-trap stop_all INT TERM EXIT
+
+supervise() { script_of[$1]="$2"; delay_of[$1]=1; names+=("$1"); launch "$1"; }
+
+stop_all() {
+  stopping=1
+  trap - INT TERM EXIT
+  local name
+  for name in "${names[@]}"; do kill -TERM "${pid_of[$name]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  exit "${1:-0}"
+}
+trap 'stop_all 130' INT
+trap 'stop_all 143' TERM
+trap 'stop_all $?' EXIT
 
 if [[ -z "${SMTP_URL:-}" ]]; then
   SMTP_URL="smtp://127.0.0.1:${MAIL_CATCHER_SMTP_PORT:-54325}"
   export SMTP_URL
-  run scripts/mail-catcher.ts
+  supervise mail-catcher scripts/mail-catcher.ts
   echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:${MAIL_CATCHER_HTTP_PORT:-54324}/"
 fi
 if [[ "${MAIL_WORKER:-on}" != "off" ]]; then
-  run scripts/worker.ts
+  supervise worker scripts/worker.ts
 fi
-run functions/node/server.ts
+supervise api functions/node/server.ts
 
-# Whichever stops first (Ctrl-C, or a crash) takes the others down with it.
-status=0
-wait -n "${pids[@]}" || status=$?
-exit "$status"
+while (( ! stopping )); do
+  exited=""
+  wait -n -p exited "${pid_of[@]}" && status=0 || status=$?
+  # A signal (trapped above) ends the wait with no process named: the trap stops everything.
+  [[ -n $exited ]] || continue
+  for name in "${names[@]}"; do
+    [[ ${pid_of[$name]} == "$exited" ]] || continue
+    if (( SECONDS - started_at[$name] >= 60 )); then delay_of[$name]=1; fi
+    echo "[start] $name (pid $exited) exited with status $status; starting it again in ${delay_of[$name]} s" >&2
+    launch "$name" "${delay_of[$name]}"
+    delay_of[$name]=$(( delay_of[$name] * 2 > 30 ? 30 : delay_of[$name] * 2 ))
+  done
+done

@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import postgres from "postgres";
+import { isConnectionFailure } from "../db.ts";
 
 export interface ErrorBody {
   success: false;
@@ -116,20 +117,26 @@ export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): 
   if (sqlState === "42501") {
     return new ApiError(403, "forbidden", "This key may not do that", "The record may belong to another workspace.");
   }
-  if (sqlState === "57014" || sqlState === "53300" || sqlState === "57P03") {
+  // Statement timeout or cancel, too many connections; the connection-level states (57P01
+  // on a restart, 57P03 while starting up, class 08) are answered in toApiError.
+  if (sqlState === "57014" || sqlState === "53300") {
     return unavailable();
   }
   throw err;
 }
 
-const unavailable = () =>
-  new ApiError(503, "database_unavailable", "The database is unavailable", "Retry once after 2 seconds; GET /api/openclaw/health reports when it is back.");
+/** Seconds an agent should wait before retrying a 503 database_unavailable (Retry-After). */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
 
-const connectionErrorCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "EPIPE"]);
+const unavailable = () =>
+  new ApiError(503, "database_unavailable", "The database is unavailable (restarting or unreachable)",
+    `Retry after ${DATABASE_RETRY_AFTER_SECONDS} seconds, sending a POST again with the same Idempotency-Key so it is never applied twice; GET /api/openclaw/health reports when the database is back.`);
 
 /** Maps anything thrown while handling a request to an ApiError. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // The database went away (restart, failover, network): the request may be retried.
+  if (isConnectionFailure(err)) return unavailable();
   if (err instanceof postgres.PostgresError) {
     try {
       return fromDatabase(err);
@@ -138,8 +145,6 @@ export function toApiError(err: unknown): ApiError {
     }
   }
   if (err instanceof HTTPException) return fromHttpException(err);
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && connectionErrorCodes.has(code)) return unavailable();
   return new ApiError(500, "internal_error", "Something went wrong on our side", "Retry once after 2 seconds; if it fails again, POST /api/openclaw/feedback with the request.");
 }
 
@@ -174,6 +179,12 @@ export function handleError(err: unknown, c: Context): Response {
     apiError.extra.upgrade_url = upgradeUrl;
     apiError.nextSteps.push("GET /api/openclaw/org/tier", `Ask your human to upgrade at ${upgradeUrl}`);
   }
-  if (apiError.status >= 500) console.error(`${c.req.method} ${c.req.path}:`, err);
+  if (apiError.code === "database_unavailable") {
+    c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
+    // An outage is logged once by the breaker in db.ts, not once per refused request.
+    if (!isConnectionFailure(err)) console.error(`${c.req.method} ${c.req.path}:`, err);
+  } else if (apiError.status >= 500) {
+    console.error(`${c.req.method} ${c.req.path}:`, err);
+  }
   return errorReply(c, apiError);
 }

@@ -3,9 +3,11 @@
 // org's JWT claims for the transaction; the same statement switches to the
 // authenticated role, so everything the handler runs is under row-level security.
 // A reply of 4xx/5xx rolls the whole transaction back: nothing is half-written.
+// Each goes through whenAvailable, so while the database is down a request answers 503 at
+// once instead of waiting on the pool.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { Tx } from "../db.ts";
+import { type Tx, whenAvailable } from "../db.ts";
 import type { AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 
@@ -67,7 +69,7 @@ export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
   await readBody(c);
 
   try {
-    await c.var.sql.begin(async (tx) => {
+    await whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
       const [check] = await tx<KeyCheck[]>`
         select a.org_id as "orgId", a.key_id as "keyId", a.revoked,
                case when not a.revoked then set_config('role', 'authenticated', true) end as role
@@ -78,7 +80,7 @@ export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
       c.set("keyId", auth.keyId);
       await next();
       if (c.res.status >= 400) throw rollback;
-    });
+    }));
   } catch (err) {
     if (err !== rollback) throw err;
   }
@@ -92,8 +94,8 @@ export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
 export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
   const keyHash = await requestKeyHash(c);
   await readBody(c);
-  const [check] = await c.var.sql<KeyCheck[]>`
-    select a.org_id as "orgId", a.key_id as "keyId", a.revoked from app.authenticate_api_key(${keyHash}) a`;
+  const [check] = await whenAvailable(c.var.sql, () => c.var.sql<KeyCheck[]>`
+    select a.org_id as "orgId", a.key_id as "keyId", a.revoked from app.authenticate_api_key(${keyHash}) a`);
   const auth = accept(check);
   c.set("orgId", auth.orgId);
   c.set("keyId", auth.keyId);
@@ -103,8 +105,8 @@ export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
 /** One transaction acting as the request's (already authenticated) org, under RLS. */
 export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
   const claims = JSON.stringify({ role: "authenticated", org_id: c.var.orgId, key_id: c.var.keyId });
-  return c.var.sql.begin(async (tx) => {
+  return whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
     await tx`select set_config('request.jwt.claims', ${claims}, true), set_config('role', 'authenticated', true)`;
     return work(tx);
-  }) as Promise<T>;
+  }) as Promise<T>);
 }

@@ -11,7 +11,11 @@ if (!databaseUrl) {
 }
 const port = Number(process.env.PORT ?? 54321);
 const host = process.env.HOST ?? "127.0.0.1";
-const sql = connect(databaseUrl, { max: Number(process.env.DB_POOL_SIZE ?? 10) });
+const connectTimeoutMs = Number(process.env.DB_CONNECT_TIMEOUT_MS);
+const sql = connect(databaseUrl, {
+  max: Number(process.env.DB_POOL_SIZE ?? 10),
+  connectTimeout: Number.isFinite(connectTimeoutMs) && connectTimeoutMs > 0 ? connectTimeoutMs / 1_000 : undefined,
+});
 const app = createNodeApp(sql, (name) => process.env[name], port);
 
 const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
