@@ -10,13 +10,17 @@
 #   scripts/db.sh reset   [dev|test]      fresh + migrate (refused when DATABASE_URL is set)
 #   scripts/db.sh migrate [url|dev|test]  supabase db push to url, else $DATABASE_URL, else dev
 #
-# dev listens on 127.0.0.1:54322, test on 127.0.0.1:54330 (DB_PORT overrides either; any other
-# name needs DB_PORT, for extra clusters side by side); data lives in .local/postgres/<name> (git-ignored). pg_cron only
-# installs into the database named by cron.database_name, so a fresh database is made by
-# recreating `postgres` rather than by using another name.
+# dev listens on 127.0.0.1:54401, test on 54402 (DEV_DB_PORT and TEST_DB_PORT move them, from the
+# environment or .env; DB_PORT moves the dev or test cluster a command works on; any other name
+# needs DB_PORT, for extra clusters side by side); data lives in .local/postgres/<name>
+# (git-ignored). pg_cron only installs into the database named by cron.database_name, so a fresh
+# database is made by recreating `postgres` rather than by using another name.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=settings.sh
+source "$root/scripts/settings.sh"
+load_env_file "$root"
 pg_bin=/usr/lib/postgresql/15/bin
 ext_dir=/usr/share/postgresql/15/extension
 packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl)
@@ -27,8 +31,8 @@ die() { echo "[db] $*" >&2; exit 1; }
 cluster_port() {
   case "$1" in
     # DB_PORT moves either one, e.g. for a second work tree running its own suite.
-    dev) echo "${DB_PORT:-54322}" ;;
-    test) echo "${DB_PORT:-54330}" ;;
+    dev) echo "${DB_PORT:-${DEV_DB_PORT:-$DEFAULT_DEV_DB_PORT}}" ;;
+    test) echo "${DB_PORT:-${TEST_DB_PORT:-$DEFAULT_TEST_DB_PORT}}" ;;
     # Any other name is an extra cluster (e.g. one per parallel work tree) on DB_PORT.
     *) [[ $1 =~ ^[a-z0-9-]+$ && ${DB_PORT:-} =~ ^[0-9]+$ ]] \
          || die "unknown cluster '$1' (use dev, test, or another name with DB_PORT set)"
@@ -37,6 +41,14 @@ cluster_port() {
 }
 cluster_dir() { echo "$root/.local/postgres/$1"; }
 cluster_url() { echo "postgresql://postgres:postgres@127.0.0.1:$(cluster_port "$1")/postgres"; }
+# The variable that moves a cluster's port, for messages.
+port_variable() {
+  case "$1" in
+    dev) echo "DEV_DB_PORT" ;;
+    test) echo "TEST_DB_PORT" ;;
+    *) echo "DB_PORT" ;;
+  esac
+}
 
 # initdb and postgres refuse to run as root: as root, run them as the postgres system user
 # (from /, so an unreachable working directory such as /root does not get in the way).
@@ -176,6 +188,14 @@ cmd_start() {
     say "$name cluster already running: $(cluster_url "$name")"
     return 0
   fi
+  # Before anything is created or started: a port someone else holds is named, with the way
+  # out, instead of a Postgres log saying it could not bind.
+  local variable command="npm start"
+  variable="$(port_variable "$name")"
+  [[ -n ${DB_PORT:-} ]] && variable=DB_PORT
+  [[ $name == dev ]] || command="npm test"
+  require_free_port 127.0.0.1 "$port" "the $name cluster" "$variable" "$command" \
+    || die "the $name cluster was not started"
   [[ -f $dir/data/PG_VERSION ]] || init_cluster "$name"
   ensure_reachable "$dir"
   write_settings "$name"
@@ -267,5 +287,5 @@ case "$command" in
   fresh) cmd_fresh "$@" ;;
   reset) cmd_reset "$@" ;;
   migrate) cmd_migrate "$@" ;;
-  *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 2 ;;
 esac
