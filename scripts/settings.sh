@@ -7,6 +7,7 @@
 #   PORT                   54400  the API (npm start)
 #   DEV_DB_PORT            54401  the dev cluster (npm start, db:*)
 #   TEST_DB_PORT           54402  the test cluster (npm test)
+#   HOSTED_DB_PORT         54403  the hosted-Supabase emulation cluster (npm test, test:hosted)
 #   MAIL_CATCHER_HTTP_PORT 54404  the local mail catcher's inbox
 #   MAIL_CATCHER_SMTP_PORT 54405  the local mail catcher's SMTP
 # DB_PORT, when set, moves whichever dev or test cluster a command works on (a one-off, e.g. a
@@ -15,6 +16,7 @@
 readonly DEFAULT_API_PORT=54400
 readonly DEFAULT_DEV_DB_PORT=54401
 readonly DEFAULT_TEST_DB_PORT=54402
+readonly DEFAULT_HOSTED_DB_PORT=54403
 readonly DEFAULT_MAIL_CATCHER_HTTP_PORT=54404
 readonly DEFAULT_MAIL_CATCHER_SMTP_PORT=54405
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm test: type-check, then a fresh test database (the project's own test cluster,
 # or DATABASE_URL when set), the schema drift check, then pgTAP (pg_prove) and vitest over
-# real HTTP. Settings come from the environment, then .env.
+# real HTTP; last, the same migrations, pgTAP and an API smoke test on the hosted-Supabase
+# emulation (scripts/test-hosted.sh). Settings come from the environment, then .env.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -46,3 +47,6 @@ pg_prove --dbname "$DATABASE_URL" --ext .sql supabase/tests/
 
 echo "[test] vitest"
 npx --no-install vitest run
+
+echo "[test] hosted-Supabase emulation: migrations, pgTAP and the API as a postgres that is not a superuser"
+bash scripts/test-hosted.sh

@@ -54,7 +54,7 @@ describe("configuration", () => {
     expect(env.get("PORT")).toBe(String(DEFAULT_API_PORT));
     expect(env.get("MAIL_CATCHER_HTTP_PORT")).toBe(String(DEFAULT_CATCHER_HTTP_PORT));
     expect(env.get("MAIL_CATCHER_SMTP_PORT")).toBe(String(DEFAULT_CATCHER_SMTP_PORT));
-    for (const name of ["PORT", "DEV_DB_PORT", "TEST_DB_PORT", "MAIL_CATCHER_HTTP_PORT", "MAIL_CATCHER_SMTP_PORT"]) {
+    for (const name of ["PORT", "DEV_DB_PORT", "TEST_DB_PORT", "HOSTED_DB_PORT", "MAIL_CATCHER_HTTP_PORT", "MAIL_CATCHER_SMTP_PORT"]) {
       expect(scriptDefault(name === "PORT" ? "API_PORT" : name), name).toBe(env.get(name));
     }
   });
