@@ -1,7 +1,6 @@
 // The HTTP app: one Hono app built from web-standard APIs only, so the same code runs
 // on Node (npm start, tests) and on Deno (the Supabase Edge Function).
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import type { NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "./config.ts";
@@ -12,6 +11,7 @@ import type { ResolveMx } from "./enrichment/types.ts";
 import type { MailWorker } from "./mail/worker.ts";
 import { ApiError, errorReply, handleError, payloadTooLarge } from "./errors.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
+import { docsRoutes } from "./routes/docs.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
 import { quizPageRoutes } from "./quizzes/page.ts";
@@ -138,7 +138,7 @@ function site(deps: AppDeps) {
     servers: [{ url: new URL(c.req.url).href.replace(/\/openapi\.json(\?.*)?$/, "") }],
   }));
   // Relative links, so the docs work at the root and under the Edge Function's path alike.
-  app.get("/api-docs", swaggerUI({ url: "openapi.json", title: "OpenClaw CRM API" }));
+  app.route("/", docsRoutes);
   app.get("/", (c) => c.redirect("api-docs"));
 
   app.notFound(routeNotFound);
