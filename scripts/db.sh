@@ -203,8 +203,15 @@ cmd_start() {
   dir="$(cluster_dir "$name")"; port="$(cluster_port "$name")"
   cmd_install
   if is_running "$name"; then
-    say "$name cluster already running: $(cluster_url "$name")"
-    return 0
+    # The fourth line of postmaster.pid is the port the server listens on.
+    local running_port; running_port="$(sed -n 4p "$dir/data/postmaster.pid")"
+    if [[ $running_port == "$port" ]]; then
+      say "$name cluster already running: $(cluster_url "$name")"
+      return 0
+    fi
+    # Started before its port changed (.env, DB_PORT, or an older default): move it.
+    say "$name cluster is running on port $running_port, not $port: restarting it on $port"
+    as_owner "$pg_bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
   fi
   # Before anything is created or started: a port someone else holds is named, with the way
   # out, instead of a Postgres log saying it could not bind.
@@ -262,7 +269,12 @@ cmd_status() {
   local name="${1:-dev}" dir
   dir="$(cluster_dir "$name")"
   if is_running "$name"; then
-    say "$name cluster running: $(cluster_url "$name") (data: ${dir#"$root"/}/data)"
+    local running_port; running_port="$(sed -n 4p "$dir/data/postmaster.pid")"
+    if [[ $running_port == "$(cluster_port "$name")" ]]; then
+      say "$name cluster running: $(cluster_url "$name") (data: ${dir#"$root"/}/data)"
+    else
+      say "$name cluster running on port $running_port, not on its configured $(cluster_port "$name") (the next start moves it; data: ${dir#"$root"/}/data)"
+    fi
   elif [[ -f $dir/data/PG_VERSION ]]; then
     say "$name cluster stopped (data: ${dir#"$root"/}/data)"
   else

@@ -39,7 +39,7 @@ load_env_file() {
     }' "$file")
 }
 
-# True when nothing can bind host:port, i.e. something already listens there.
+# True when host:port cannot be bound now: something listens there, or holds it.
 port_taken() {
   local host="$1" port="$2"
   ! node -e '
