@@ -1,6 +1,5 @@
 // The HTTP app: one Hono app built from web-standard APIs only, so the same code runs
 // on Node (npm start, tests) and on Deno (the Supabase Edge Function).
-import { swaggerUI } from "@hono/swagger-ui";
 import type { NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppConfig } from "./config.ts";
@@ -14,6 +13,7 @@ import { API_PREFIX, FUNCTION_PREFIX } from "./http/prefixes.ts";
 import { apiTags, securitySchemes } from "./http/openapi.ts";
 import { createRouter } from "./http/router.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
+import { docsRoutes } from "./routes/docs.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
@@ -135,7 +135,7 @@ function site(deps: AppDeps) {
     tags: [...apiTags],
   }));
   // Relative links, so the docs work at the root and under the Edge Function's path alike.
-  app.get("/api-docs", swaggerUI({ url: "openapi.json", title: "OpenClaw CRM API" }));
+  app.route("/", docsRoutes);
   app.get("/", (c) => c.redirect("api-docs"));
 
   app.notFound(routeNotFound);

@@ -25,6 +25,9 @@ export interface AppConfig {
   ai: AiConfig;
 }
 
+/** PORT's default: the 5440x range keeps clear of `supabase start` (54320-54329). */
+export const DEFAULT_API_PORT = 54400;
+
 export function readConfig(env: EnvReader, port: number): AppConfig {
   const publicUrl = (env("PUBLIC_URL") ?? `http://127.0.0.1:${port}`).replace(/\/+$/, "");
   return {

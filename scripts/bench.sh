@@ -7,6 +7,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# shellcheck source=settings.sh
+source scripts/settings.sh
+load_env_file "$root"
 
 if [[ -z "${DATABASE_URL:-}" ]]; then
   bash scripts/db.sh start

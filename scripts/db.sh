@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
 # The project's own PostgreSQL 15 clusters (no Docker): install, start, stop, reset, migrate.
 #
-#   scripts/db.sh install                 Debian packages (postgres 15, pg_cron, pgTAP, plpgsql_check, pg_prove)
-#   scripts/db.sh start   [dev|test]      init on first use, start, print the URL
-#   scripts/db.sh stop    [dev|test]      fast shutdown
-#   scripts/db.sh restart [dev|test]      fast shutdown and start again (sessions are cut), or start
-#   scripts/db.sh status  [dev|test]
-#   scripts/db.sh url     [dev|test]
-#   scripts/db.sh fresh   [dev|test]      start, then drop and recreate the empty `postgres` database
-#   scripts/db.sh reset   [dev|test]      fresh + migrate (refused when DATABASE_URL is set)
-#   scripts/db.sh migrate [url|dev|test]  supabase db push to url, else $DATABASE_URL, else dev
+#   scripts/db.sh install                        Debian packages (postgres 15, pg_cron, pgTAP, plpgsql_check, pg_prove)
+#   scripts/db.sh start   [dev|test|hosted]      init on first use, start, print the URL
+#   scripts/db.sh stop    [dev|test|hosted]      fast shutdown
+#   scripts/db.sh restart [dev|test|hosted]      fast shutdown and start again (sessions are cut), or start
+#   scripts/db.sh status  [dev|test|hosted]
+#   scripts/db.sh url     [dev|test|hosted]      the URL migrations and the app use (role postgres)
+#   scripts/db.sh fresh   [dev|test|hosted]      start, then drop and recreate the empty `postgres` database
+#   scripts/db.sh reset   [dev|test|hosted]      fresh + migrate (refused when DATABASE_URL is set)
+#   scripts/db.sh migrate [url|dev|test|hosted]  supabase db push to url, else $DATABASE_URL, else dev
 #
-# dev listens on 127.0.0.1:54322, test on 127.0.0.1:54330 (DB_PORT overrides either; any other
-# name needs DB_PORT, for extra clusters side by side); data lives in .local/postgres/<name> (git-ignored). pg_cron only
-# installs into the database named by cron.database_name, so a fresh database is made by
-# recreating `postgres` rather than by using another name.
+# dev listens on 127.0.0.1:54401, test on 54402, hosted on 54403 (DEV_DB_PORT, TEST_DB_PORT,
+# HOSTED_DB_PORT move them, from the environment or .env; DB_PORT moves the dev or test cluster a
+# command works on; any other name needs DB_PORT, for extra clusters side by side); data lives in
+# .local/postgres/<name> (git-ignored). pg_cron only installs into the database named by
+# cron.database_name, so a fresh database is made by recreating `postgres` rather than by using
+# another name.
+#
+# dev and test: postgres is the superuser that owns everything. hosted behaves like a hosted
+# Supabase project instead: supabase_admin is the only superuser; postgres (the role `url`
+# prints, which migrations, tests and the app use) is NOSUPERUSER with CREATEROLE, CREATEDB,
+# REPLICATION and BYPASSRLS and owns the database; the API roles, the auth and extensions schemas
+# and pg_cron exist before any migration runs (scripts/hosted/roles.sql and database.sql).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=settings.sh
+source "$root/scripts/settings.sh"
+load_env_file "$root"
 pg_bin=/usr/lib/postgresql/15/bin
 ext_dir=/usr/share/postgresql/15/extension
 packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl)
@@ -28,8 +39,10 @@ die() { echo "[db] $*" >&2; exit 1; }
 cluster_port() {
   case "$1" in
     # DB_PORT moves either one, e.g. for a second work tree running its own suite.
-    dev) echo "${DB_PORT:-54322}" ;;
-    test) echo "${DB_PORT:-54330}" ;;
+    dev) echo "${DB_PORT:-${DEV_DB_PORT:-$DEFAULT_DEV_DB_PORT}}" ;;
+    test) echo "${DB_PORT:-${TEST_DB_PORT:-$DEFAULT_TEST_DB_PORT}}" ;;
+    # Not DB_PORT: npm test runs it next to a test cluster that DB_PORT may have moved.
+    hosted) echo "${HOSTED_DB_PORT:-$DEFAULT_HOSTED_DB_PORT}" ;;
     # Any other name is an extra cluster (e.g. one per parallel work tree) on DB_PORT.
     *) [[ $1 =~ ^[a-z0-9-]+$ && ${DB_PORT:-} =~ ^[0-9]+$ ]] \
          || die "unknown cluster '$1' (use dev, test, or another name with DB_PORT set)"
@@ -38,6 +51,22 @@ cluster_port() {
 }
 cluster_dir() { echo "$root/.local/postgres/$1"; }
 cluster_url() { echo "postgresql://postgres:postgres@127.0.0.1:$(cluster_port "$1")/postgres"; }
+# The variable that moves a cluster's port, for messages.
+port_variable() {
+  case "$1" in
+    dev) echo "DEV_DB_PORT" ;;
+    test) echo "TEST_DB_PORT" ;;
+    hosted) echo "HOSTED_DB_PORT" ;;
+    *) echo "DB_PORT" ;;
+  esac
+}
+# The superuser that initdb creates and that owns the server: postgres, except on the hosted
+# emulation, where it is Supabase's supabase_admin.
+superuser() { if [[ $1 == hosted ]]; then echo supabase_admin; else echo postgres; fi; }
+admin_psql() {
+  local name="$1"; shift
+  psql -X -q -h 127.0.0.1 -p "$(cluster_port "$name")" -U "$(superuser "$name")" -v ON_ERROR_STOP=1 "$@"
+}
 
 # initdb and postgres refuse to run as root: as root, run them as the postgres system user
 # (from /, so an unreachable working directory such as /root does not get in the way).
@@ -131,10 +160,11 @@ init_cluster() {
   mkdir -p "$dir"
   ensure_reachable "$dir"
   if [[ $EUID -eq 0 ]]; then chown postgres:postgres "$dir"; fi
-  # Superuser postgres/postgres, so the usual Supabase-style URL works.
+  # Superuser postgres/postgres, so the usual Supabase-style URL works (hosted: supabase_admin,
+  # and postgres is made by scripts/hosted/roles.sql).
   pwfile="$(as_owner mktemp "$dir/.pw.XXXXXX")"
   echo postgres | as_owner tee "$pwfile" >/dev/null
-  as_owner "$pg_bin/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" --auth=trust \
+  as_owner "$pg_bin/initdb" -D "$dir/data" -U "$(superuser "$name")" --pwfile="$pwfile" --auth=trust \
     -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { rm -f "$pwfile"; cat "$dir/initdb.log" >&2; die "initdb failed for the $name cluster"; }
   rm -f "$pwfile" "$dir/initdb.log"
@@ -174,9 +204,24 @@ cmd_start() {
   dir="$(cluster_dir "$name")"; port="$(cluster_port "$name")"
   cmd_install
   if is_running "$name"; then
-    say "$name cluster already running: $(cluster_url "$name")"
-    return 0
+    # The fourth line of postmaster.pid is the port the server listens on.
+    local running_port; running_port="$(sed -n 4p "$dir/data/postmaster.pid")"
+    if [[ $running_port == "$port" ]]; then
+      say "$name cluster already running: $(cluster_url "$name")"
+      return 0
+    fi
+    # Started before its port changed (.env, DB_PORT, or an older default): move it.
+    say "$name cluster is running on port $running_port, not $port: restarting it on $port"
+    as_owner "$pg_bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
   fi
+  # Before anything is created or started: a port someone else holds is named, with the way
+  # out, instead of a Postgres log saying it could not bind.
+  local variable command="npm start"
+  variable="$(port_variable "$name")"
+  [[ -n ${DB_PORT:-} && $name != hosted ]] && variable=DB_PORT
+  [[ $name == dev ]] || command="npm test"
+  require_free_port 127.0.0.1 "$port" "the $name cluster" "$variable" "$command" \
+    || die "the $name cluster was not started"
   [[ -f $dir/data/PG_VERSION ]] || init_cluster "$name"
   ensure_reachable "$dir"
   write_settings "$name"
@@ -187,7 +232,27 @@ cmd_start() {
     "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
     sleep 0.1
   done
+  if [[ $name == hosted ]]; then prepare_hosted; fi
   say "$name cluster listening: $(cluster_url "$name")"
+}
+
+# The hosted emulation's roles (every start: cheap and idempotent), and on first use its
+# database as a new Supabase project has it.
+prepare_hosted() {
+  admin_psql hosted -d template1 -f "$root/scripts/hosted/roles.sql" >/dev/null
+  if [[ "$(admin_psql hosted -d template1 -At -c "select count(*) from pg_database where datname = 'postgres' and datdba = 'postgres'::regrole")" != 1 ]] \
+     || [[ "$(admin_psql hosted -d postgres -At -c "select to_regnamespace('auth') is not null")" != t ]]; then
+    recreate_hosted_database
+  fi
+}
+
+# Drops and recreates the hosted emulation's `postgres` database, owned by postgres as on
+# Supabase, and gives it what Supabase creates before a project's first migration.
+recreate_hosted_database() {
+  admin_psql hosted -d template1 -c "drop database if exists postgres with (force)" -c "create database postgres owner postgres" 2>&1 \
+    | { grep -v "^NOTICE" || true; }
+  admin_psql hosted -d postgres -f "$root/scripts/hosted/database.sql" >/dev/null
+  restart_scheduler hosted
 }
 
 cmd_stop() {
@@ -220,7 +285,12 @@ cmd_status() {
   local name="${1:-dev}" dir
   dir="$(cluster_dir "$name")"
   if is_running "$name"; then
-    say "$name cluster running: $(cluster_url "$name") (data: ${dir#"$root"/}/data)"
+    local running_port; running_port="$(sed -n 4p "$dir/data/postmaster.pid")"
+    if [[ $running_port == "$(cluster_port "$name")" ]]; then
+      say "$name cluster running: $(cluster_url "$name") (data: ${dir#"$root"/}/data)"
+    else
+      say "$name cluster running on port $running_port, not on its configured $(cluster_port "$name") (the next start moves it; data: ${dir#"$root"/}/data)"
+    fi
   elif [[ -f $dir/data/PG_VERSION ]]; then
     say "$name cluster stopped (data: ${dir#"$root"/}/data)"
   else
@@ -229,13 +299,27 @@ cmd_status() {
 }
 
 cmd_fresh() {
-  local name="${1:-dev}" port
-  port="$(cluster_port "$name")"
+  local name="${1:-dev}"
   cmd_start "$name" >/dev/null
-  psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d template1 -v ON_ERROR_STOP=1 \
-    -c "drop database if exists postgres with (force)" -c "create database postgres" 2>&1 \
+  if [[ $name == hosted ]]; then
+    recreate_hosted_database
+    say "$name cluster: database postgres recreated as a new Supabase project has it ($(cluster_url "$name"))"
+    return 0
+  fi
+  admin_psql "$name" -d template1 -c "drop database if exists postgres with (force)" -c "create database postgres" 2>&1 \
     | { grep -v "^NOTICE" || true; }
+  # Not the test cluster: its suites call the jobs' functions themselves and have never run
+  # next to a live scheduler; that stays as it was.
+  [[ $name == test ]] || restart_scheduler "$name"
   say "$name cluster: database postgres recreated empty ($(cluster_url "$name"))"
+}
+
+# Dropping the cron database stops pg_cron's scheduler for good (it exits cleanly, so Postgres
+# does not start it again): without a restart no job would run until the cluster next starts.
+restart_scheduler() {
+  local dir; dir="$(cluster_dir "$1")"
+  as_owner "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -m fast -w -t 60 restart >/dev/null \
+    || { tail -20 "$dir/postgres.log" >&2; die "the $1 cluster did not restart (log: ${dir#"$root"/}/postgres.log)"; }
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -284,5 +368,5 @@ case "$command" in
   fresh) cmd_fresh "$@" ;;
   reset) cmd_reset "$@" ;;
   migrate) cmd_migrate "$@" ;;
-  *) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 2 ;;
 esac

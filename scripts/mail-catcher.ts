@@ -1,4 +1,5 @@
 // `npm start` runs this when SMTP_URL is unset: the local mail catcher on loopback.
+import "../functions/node/env.ts";
 import process from "node:process";
 import { positiveInt } from "../functions/env.ts";
 import { DEFAULT_CATCHER_HTTP_PORT, DEFAULT_CATCHER_SMTP_PORT } from "../functions/mail/config.ts";

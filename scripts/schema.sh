@@ -15,9 +15,9 @@
 # drift and diff take --sql DIR (another schema folder) and --project DIR (another folder holding
 # supabase/migrations/ and supabase/config.toml), which is how the tests exercise them.
 #
-# Scratch databases live on the local test cluster (started if needed; DB_PORT moves it) and are
-# dropped afterwards. They are not the cluster's pg_cron database, so both builds skip pg_cron
-# alike; the jobs themselves are compared as data (app.scheduled_jobs).
+# Scratch databases live on the local test cluster (started if needed; TEST_DB_PORT or DB_PORT
+# moves it) and are dropped afterwards. They are not the cluster's pg_cron database, so both
+# builds skip pg_cron alike; the jobs themselves are compared as data (app.scheduled_jobs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
 # npm start: the project's own PostgreSQL (or DATABASE_URL), all migrations, then the API,
-# the mail worker and, when SMTP_URL is unset, the local mail catcher, each restarted if it dies.
-# Ctrl-C stops them all.
+  supervise mail-catcher scripts/mail-catcher.ts
+  echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:$MAIL_CATCHER_HTTP_PORT/"
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# shellcheck source=settings.sh
+source scripts/settings.sh
+load_env_file "$root"
+
+PORT="${PORT:-$DEFAULT_API_PORT}"
+HOST="${HOST:-127.0.0.1}"
+MAIL_CATCHER_HTTP_PORT="${MAIL_CATCHER_HTTP_PORT:-$DEFAULT_MAIL_CATCHER_HTTP_PORT}"
+MAIL_CATCHER_SMTP_PORT="${MAIL_CATCHER_SMTP_PORT:-$DEFAULT_MAIL_CATCHER_SMTP_PORT}"
+export PORT HOST MAIL_CATCHER_HTTP_PORT MAIL_CATCHER_SMTP_PORT
+
+# Every port this start needs is checked before anything starts (db.sh checks the cluster's
+# own when it has to start it), so a clash is reported as such, with the way out.
+ports_ok=yes
+require_free_port "$HOST" "$PORT" "the API" PORT || ports_ok=no
+if [[ -z "${SMTP_URL:-}" ]]; then
+  require_free_port 127.0.0.1 "$MAIL_CATCHER_HTTP_PORT" "the mail catcher's inbox" MAIL_CATCHER_HTTP_PORT || ports_ok=no
+  require_free_port 127.0.0.1 "$MAIL_CATCHER_SMTP_PORT" "the mail catcher's SMTP" MAIL_CATCHER_SMTP_PORT || ports_ok=no
+fi
+[[ $ports_ok == yes ]] || exit 1
 
 if [[ -z "${DATABASE_URL:-}" ]]; then
   bash scripts/db.sh start dev
@@ -67,10 +86,10 @@ trap 'stop_all 143' TERM
 trap 'stop_all $?' EXIT
 
 if [[ -z "${SMTP_URL:-}" ]]; then
-  SMTP_URL="smtp://127.0.0.1:${MAIL_CATCHER_SMTP_PORT:-54325}"
+  SMTP_URL="smtp://127.0.0.1:$MAIL_CATCHER_SMTP_PORT"
   export SMTP_URL
   supervise mail-catcher scripts/mail-catcher.ts
-  echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:${MAIL_CATCHER_HTTP_PORT:-54324}/"
+  echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:$MAIL_CATCHER_HTTP_PORT/"
 fi
 if [[ "${MAIL_WORKER:-on}" != "off" ]]; then
   supervise worker scripts/worker.ts

@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
 # npm test: type-check, check the import graph of functions/, then a fresh test database
 # (the project's own test cluster, or DATABASE_URL when set), the schema drift check, then
-# pgTAP (pg_prove) and vitest over real HTTP.
+# pgTAP (pg_prove) and vitest over real HTTP; last, the same migrations, pgTAP and an API
+# smoke test on the hosted-Supabase emulation (scripts/test-hosted.sh). Settings come from
+# the environment, then .env.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# shellcheck source=settings.sh
+source scripts/settings.sh
+# DATABASE_URL counts only from the environment: a .env that points npm start at a real
+# database must not point the test suite's signups and resets at it too.
+database_url_from_environment="${DATABASE_URL-}"
+load_env_file "$root"
+if [[ -z $database_url_from_environment && -n ${DATABASE_URL:-} ]]; then
+  echo "[test] ignoring DATABASE_URL from .env (to test against that database, set it in the environment)"
+  unset DATABASE_URL
+fi
+
+echo "[test] Node.js $(node --version) ($(command -v node))"
 
 echo "[test] type-checking"
 npx --no-install tsc --noEmit -p .
@@ -37,3 +51,6 @@ pg_prove --dbname "$DATABASE_URL" --ext .sql supabase/tests/
 
 echo "[test] vitest"
 npx --no-install vitest run
+
+echo "[test] hosted-Supabase emulation: migrations, pgTAP and the API as a postgres that is not a superuser"
+bash scripts/test-hosted.sh

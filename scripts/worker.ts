@@ -1,6 +1,7 @@
 // `npm run worker` (and `npm start`): the mail delivery loop as a Node process next to the API
 // or a Supabase project. Needs DATABASE_URL (the database owner or service role: the outbox
 // functions are granted to service_role only) and SMTP_URL (default: the local mail catcher).
+import "../functions/node/env.ts";
 import { hostname } from "node:os";
 import process from "node:process";
 import { connect } from "../functions/db.ts";

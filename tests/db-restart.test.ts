@@ -1,5 +1,5 @@
 // The API survives database restarts. This file runs its own PostgreSQL cluster (named
-// `restart`, on RESTART_DB_PORT, else DB_PORT + 1, else 54331) so that restarting it never
+// `restart`, on RESTART_DB_PORT, else DB_PORT + 1, else 54406) so that restarting it never
 // disturbs the test database the other files share, starts the API as `npm start` does (its
 // own Node process), and restarts the cluster 10 times under 16 concurrent clients. Last, it
 // checks that `npm start` (scripts/start.sh) starts a process that dies again.
@@ -16,7 +16,7 @@ import { waitFor, within } from "./support/wait.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLUSTER = "restart";
-const clusterPort = Number(process.env.RESTART_DB_PORT ?? (process.env.DB_PORT ? Number(process.env.DB_PORT) + 1 : 54331));
+const clusterPort = Number(process.env.RESTART_DB_PORT ?? (process.env.DB_PORT ? Number(process.env.DB_PORT) + 1 : 54406));
 const clusterUrl = `postgresql://postgres:postgres@127.0.0.1:${clusterPort}/postgres`;
 
 const RESTARTS = 10;

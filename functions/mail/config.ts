@@ -1,6 +1,6 @@
 // Mail delivery settings: the SMTP server, the sender, the worker loop and the optional
 // AI rewriter. Read once by the worker's entry point (scripts/worker.ts) from an env reader.
-import { readConfig } from "../config.ts";
+import { DEFAULT_API_PORT, readConfig } from "../config.ts";
 import { type EnvReader, positiveInt } from "../env.ts";
 import { type AiConfig, readAiConfig } from "./ai-config.ts";
 
@@ -28,11 +28,11 @@ export interface MailConfig {
 }
 
 export const DEFAULT_FROM = "OpenClaw CRM <crm@localhost>";
-export const DEFAULT_CATCHER_SMTP_PORT = 54325;
-export const DEFAULT_CATCHER_HTTP_PORT = 54324;
+export const DEFAULT_CATCHER_SMTP_PORT = 54405;
+export const DEFAULT_CATCHER_HTTP_PORT = 54404;
 
 export function readMailConfig(env: EnvReader): MailConfig {
-  const { publicUrl } = readConfig(env, positiveInt(env("PORT"), 54321));
+  const { publicUrl } = readConfig(env, positiveInt(env("PORT"), DEFAULT_API_PORT));
   const enqueue = env("MAIL_WORKER_ENQUEUE")?.trim().toLowerCase();
   return {
     smtpUrl: env("SMTP_URL")?.trim() || `smtp://127.0.0.1:${positiveInt(env("MAIL_CATCHER_SMTP_PORT"), DEFAULT_CATCHER_SMTP_PORT)}`,

@@ -1,6 +1,8 @@
 // Node entry: serves the app with @hono/node-server. Used by `npm start` and the tests.
+import "./env.ts";
 import { serve } from "@hono/node-server";
 import process from "node:process";
+import { DEFAULT_API_PORT } from "../config.ts";
 import { connect } from "../db.ts";
 import { createNodeApp } from "./app.ts";
 
@@ -9,7 +11,7 @@ if (!databaseUrl) {
   console.error("DATABASE_URL is not set (npm start sets it to the local cluster).");
   process.exit(1);
 }
-const port = Number(process.env.PORT ?? 54321);
+const port = Number(process.env.PORT ?? DEFAULT_API_PORT);
 const host = process.env.HOST ?? "127.0.0.1";
 const connectTimeoutMs = Number(process.env.DB_CONNECT_TIMEOUT_MS);
 const sql = connect(databaseUrl, {

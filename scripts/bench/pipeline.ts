@@ -26,7 +26,7 @@ import process from "node:process";
 import postgres from "postgres";
 import { databaseUrlOrExit, percentile, setting } from "./settings.ts";
 
-const databaseUrl = databaseUrlOrExit("e.g. DATABASE_URL=postgresql://postgres:postgres@127.0.0.1:54322/postgres");
+const databaseUrl = databaseUrlOrExit("e.g. DATABASE_URL=postgresql://postgres:postgres@127.0.0.1:54401/postgres");
 const ORGS = setting("BENCH_PIPELINE_ORGS", 100);
 const LEADS = setting("BENCH_PIPELINE_LEADS", 1_000_000);
 const SAMPLE = Math.min(setting("BENCH_PIPELINE_SAMPLE", 10), ORGS);
