@@ -34,8 +34,15 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Schemas.
 -- ---------------------------------------------------------------------------
-create schema if not exists extensions;
-grant usage on schema extensions to anon, authenticated, service_role;
+-- Supabase's extensions schema already grants its usage (postgres cannot re-grant it there).
+do $$
+begin
+  if not exists (select from pg_catalog.pg_namespace where nspname = 'extensions') then
+    create schema extensions;
+    grant usage on schema extensions to anon, authenticated, service_role;
+  end if;
+end
+$$;
 
 do $$
 begin

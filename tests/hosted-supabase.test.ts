@@ -83,7 +83,8 @@ describe("a deploy's first minutes", () => {
 
     const enriched = expectOk(await client.post("/enrich", { leadId }));
     expect(enriched).toMatchObject({ leadId, status: "complete" });
-    expect(enriched.enrichment.sources.map((s: { name: string }) => s.name)).toContain("email");
+    expect(enriched.sources).toContain("email");
+    expect(enriched.enrichment.sourceDetails.map((s: { name: string }) => s.name)).toContain("email");
     expect(expectOk(await client.get(`/leads/${leadId}`)).lead.enrichmentStatus).toBe("complete");
 
     const campaign = expectOk(await client.post("/campaigns", {

@@ -54,7 +54,7 @@ describe("the drift check (npm run db:drift, run by npm test)", () => {
     const run = await schema("drift");
     expect(run.output).toContain("build the same database");
     expect(run.code).toBe(0);
-  });
+  }, 120_000);
 
   it("fails on a function changed in sql/ without a migration, and prints the change", async () => {
     const { sqlDir, project } = await changedCopy("function", async (dir) => {
@@ -67,7 +67,7 @@ describe("the drift check (npm run db:drift, run by npm test)", () => {
     expect(run.output).toContain("DRIFT");
     expect(run.output).toMatch(/^-.*'-', ''\), 1, 24\)/m);
     expect(run.output).toMatch(/^\+.*'-', ''\), 1, 20\)/m);
-  }, 60_000);
+  }, 120_000);
 
   it("fails on changed reference data (a tier's lead limit)", async () => {
     const { sqlDir, project } = await changedCopy("data", async (dir) => {
@@ -77,7 +77,7 @@ describe("the drift check (npm run db:drift, run by npm test)", () => {
     expect(run.code).toBe(1);
     expect(run.output).toMatch(/^-free\t100\t3/m);
     expect(run.output).toMatch(/^\+free\t150\t3/m);
-  }, 60_000);
+  }, 120_000);
 
   it("fails on a changed function comment or privilege", async () => {
     const { sqlDir, project } = await changedCopy("grant", async (dir) => {
@@ -88,7 +88,7 @@ describe("the drift check (npm run db:drift, run by npm test)", () => {
     const run = await schema("drift", "--sql", sqlDir, "--project", project);
     expect(run.code).toBe(1);
     expect(run.output).toMatch(/^\+GRANT ALL ON FUNCTION app\.jsonb_merge_patch\(.*\) TO anon;/m);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("npm run db:diff -- <name>", () => {
