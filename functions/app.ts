@@ -12,6 +12,7 @@ import { ApiError, errorReply, handleError, payloadTooLarge } from "./http/error
 import { API_PREFIX, FUNCTION_PREFIX } from "./http/prefixes.ts";
 import { apiTags, securitySchemes } from "./http/openapi.ts";
 import { createRouter } from "./http/router.ts";
+import { mcpRoutes } from "./mcp/server.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
@@ -121,6 +122,8 @@ function site(deps: AppDeps) {
   app.route("/", proposalPageRoutes);
   // Public pages people open in a browser (quizzes), outside the API.
   app.route("/", quizPageRoutes);
+  // MCP (Streamable HTTP): the contract's keyed routes as tools, each call the REST request itself.
+  app.route("/mcp", mcpRoutes(app));
 
   for (const [name, scheme] of Object.entries(securitySchemes)) app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
   app.doc31("/openapi.json", (c) => ({

@@ -3,6 +3,8 @@
 // signup → create lead → get lead over HTTP and compare the replies' shapes with the
 // Node server's. --node-modules-dir=manual makes the npm: specifiers of that deno.json
 // resolve from the project's node_modules (exact versions), so no download is needed.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -182,6 +184,29 @@ describe("the Deno entry (Supabase Edge Function)", () => {
   it("serves the same routes under the Edge Function prefix", async () => {
     const prefixed = await journey(denoUrl, "/openclaw/api/openclaw");
     expect(prefixed.fetched.body.lead).toEqual(prefixed.created.body.lead);
+  });
+
+  it("serves MCP at /mcp and under the Edge Function prefix, with the Node app's tools", async () => {
+    const { signup } = await journey(denoUrl);
+    const key = signup.body.apiKey as string;
+    const connect = async (base: string, path: string) => {
+      const client = new Client({ name: "vitest-deno", version: "1.0.0" });
+      await client.connect(new StreamableHTTPClientTransport(new URL(path, base), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+      return client;
+    };
+    const [onDeno, prefixed, onNode] = await Promise.all([connect(denoUrl, "/mcp"), connect(denoUrl, "/openclaw/mcp"), connect(inject("apiUrl"), "/mcp")]);
+    try {
+      const names = async (client: Client) => (await client.listTools()).tools.map((t) => t.name);
+      expect(await names(onDeno)).toEqual(await names(onNode));
+      const input = { firstName: "Mcp", lastName: "Deno", email: `mcp-${randomUUID()}@example.com` };
+      const created = await prefixed.callTool({ name: "createLead", arguments: input });
+      expect(created.structuredContent).toMatchObject({ success: true, lead: input });
+      const id = (created.structuredContent as { id: string }).id;
+      const fetched = await onDeno.callTool({ name: "getLead", arguments: { leadId: id } });
+      expect(fetched.structuredContent).toMatchObject({ success: true, id, lead: input });
+    } finally {
+      await Promise.all([onDeno.close(), prefixed.close(), onNode.close()]);
+    }
   });
 
   it("answers errors with the same envelope", async () => {
