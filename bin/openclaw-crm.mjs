@@ -24,9 +24,9 @@ const USAGE = `Usage: openclaw-crm mcp [--url <server>] [--key <api key>]
 Serves the OpenClaw CRM tools, resources and prompts over MCP on stdin/stdout, forwarding
 each request to <server>/mcp with the API key.
 
-  --url   The server: http://127.0.0.1:54321 (npm start), or your Edge Function,
+  --url   The server: http://127.0.0.1:54400 (npm start), or your Edge Function,
           https://<project>.supabase.co/functions/v1/openclaw. Default: $OPENCLAW_URL,
-          else http://127.0.0.1:54321.
+          else http://127.0.0.1:54400.
   --key   The workspace's API key (rcm_live_…). Default: $OPENCLAW_API_KEY.
           Prefer the variable: a command line is visible to other local users.
 `;
@@ -65,7 +65,7 @@ function endpoint(server) {
   try {
     url = new URL(server);
   } catch {
-    fail(`--url ${server} is not a URL; pass the server's address, e.g. http://127.0.0.1:54321`);
+    fail(`--url ${server} is not a URL; pass the server's address, e.g. http://127.0.0.1:54400`);
   }
   if (!/\/mcp\/?$/.test(url.pathname)) url.pathname = `${url.pathname.replace(/\/+$/, "")}/mcp`;
   return url;
@@ -81,7 +81,7 @@ async function mcp(argv) {
     process.stdout.write(USAGE);
     return;
   }
-  const url = endpoint(values.url ?? process.env.OPENCLAW_URL ?? "http://127.0.0.1:54321");
+  const url = endpoint(values.url ?? process.env.OPENCLAW_URL ?? "http://127.0.0.1:54400");
   const key = values.key ?? process.env.OPENCLAW_API_KEY;
   if (!key) fail("no API key: pass --key rcm_live_… or set OPENCLAW_API_KEY (POST /api/openclaw/signup issues one)");
 
