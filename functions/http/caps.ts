@@ -77,12 +77,17 @@ export interface JsonSize {
   depth: number;
 }
 
-/** The size of a parsed JSON value the way the database measures it (app.json_fits). */
-export function measureJson(value: unknown): JsonSize {
+/**
+ * The size of a parsed JSON value the way the database measures it (app.json_fits). With a
+ * cap, it stops as soon as the value is over it (bytes or depth then only say so), so the
+ * work is bounded by the cap rather than by what was sent.
+ */
+export function measureJson(value: unknown, cap?: JsonCap): JsonSize {
   let bytes = 0;
   let depth = 0;
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
+    if (cap && (bytes > cap.maxBytes || depth > cap.maxDepth)) break;
     const [item, level] = stack.pop()!;
     if (typeof item !== "object" || item === null) {
       bytes += scalarBytes(item);
@@ -94,24 +99,27 @@ export function measureJson(value: unknown): JsonSize {
       for (const element of item) stack.push([element === undefined ? null : element, level + 1]);
       continue;
     }
-    const entries = Object.entries(item).filter(([, v]) => v !== undefined);
-    bytes += 2 + Math.max(0, entries.length - 1) * 2;
-    for (const [key, v] of entries) {
+    let entries = 0;
+    for (const key in item) {
+      const v = (item as Record<string, unknown>)[key];
+      if (v === undefined) continue;
+      entries++;
       bytes += utf8Bytes(JSON.stringify(key)) + 2;
       stack.push([v, level + 1]);
     }
+    bytes += 2 + Math.max(0, entries - 1) * 2;
   }
   return { bytes, depth };
 }
 
 /** Where a cap is exceeded, in words for the agent; undefined when the value fits. */
 export function capProblem(value: unknown, cap: JsonCap): { kind: "too_deep" | "value_too_large"; message: string } | undefined {
-  const size = measureJson(value);
+  const size = measureJson(value, cap);
   if (size.depth > cap.maxDepth) {
-    return { kind: "too_deep", message: `is nested ${size.depth} levels deep; at most ${cap.maxDepth} are allowed` };
+    return { kind: "too_deep", message: `is nested more than ${cap.maxDepth} levels deep, the most allowed` };
   }
   if (size.bytes > cap.maxBytes) {
-    return { kind: "value_too_large", message: `is ${size.bytes.toLocaleString("en-US")} bytes as JSON; at most ${cap.maxBytes.toLocaleString("en-US")} are allowed` };
+    return { kind: "value_too_large", message: `is over ${cap.maxBytes.toLocaleString("en-US")} bytes as JSON, the most allowed` };
   }
   return undefined;
 }
@@ -199,6 +207,8 @@ export interface CharacterProblem {
 
 /** The first string or object key in value holding a character no text column can take. */
 export function findBadCharacters(value: unknown, path: string[] = []): CharacterProblem | undefined {
+  // Almost every request holds none: look without keeping paths, then find where.
+  if (!holdsBadCharacter(value)) return undefined;
   const stack: [unknown, string[]][] = [[value, path]];
   while (stack.length > 0) {
     const [item, at] = stack.pop()!;
@@ -216,4 +226,22 @@ export function findBadCharacters(value: unknown, path: string[] = []): Characte
     }
   }
   return undefined;
+}
+
+function holdsBadCharacter(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item === "string") {
+      if (BAD_CHARACTER.test(item)) return true;
+    } else if (Array.isArray(item)) {
+      for (const element of item) stack.push(element);
+    } else if (typeof item === "object" && item !== null) {
+      for (const key in item) {
+        if (BAD_CHARACTER.test(key)) return true;
+        stack.push((item as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
 }
