@@ -6,6 +6,7 @@
 --   * app.refuse: the error the HTTP edge turns into a status, code and hint;
 --   * app._touch_updated_at: the trigger behind every updated_at column;
 --   * app.jsonb_merge_patch: the merge behind PATCHes of crmData and customFields;
+--   * app.json_fits: the size and depth cap of every free-form JSON column;
 --   * app.make_org_private: the standard "own org only" RLS policies for a table;
 --   * app.slugify, app.random_base36: public slugs (proposal pages in 66_proposals.sql,
 --     quiz pages in 84_quizzes.sql).
@@ -118,6 +119,25 @@ create function app.jsonb_merge_patch(p_target jsonb, p_patch jsonb) returns jso
 comment on function app.jsonb_merge_patch(jsonb, jsonb) is 'Merges a patch object into a target object (one level); null values in the patch delete the key.';
 revoke execute on function app.jsonb_merge_patch(jsonb, jsonb) from public;
 grant execute on function app.jsonb_merge_patch(jsonb, jsonb) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Caps on free-form JSON columns (crmData, customFields, metadata, context, …), checked by
+-- each column's <table>_<column>_size constraint, so Studio and SQL writers are held to the
+-- numbers the API documents (functions/http/caps.ts; the edge names the field and the cap).
+-- Size is the JSON text as Postgres prints it, in UTF-8 bytes; depth counts nested objects
+-- and arrays, the value itself being 1.
+-- ---------------------------------------------------------------------------
+create function app.json_fits(p_value jsonb, p_max_bytes integer, p_max_depth integer) returns boolean
+  language sql immutable parallel safe
+  set search_path = ''
+  as $$
+    select pg_catalog.octet_length(p_value::text) <= p_max_bytes
+      and not pg_catalog.jsonb_path_exists(p_value, pg_catalog.format(
+        'strict $.**{%s to last} ? (@.type() == "object" || @.type() == "array")', p_max_depth)::pg_catalog.jsonpath)
+  $$;
+comment on function app.json_fits(jsonb, integer, integer) is 'Whether a JSON value is at most p_max_bytes bytes as text (UTF-8, as Postgres prints it) and nests objects and arrays at most p_max_depth deep.';
+revoke execute on function app.json_fits(jsonb, integer, integer) from public;
+grant execute on function app.json_fits(jsonb, integer, integer) to anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- One way to make a table private to its org: row-level security enabled and forced, one

@@ -84,7 +84,10 @@ create table app.leads (
   -- security only leakproof comparisons become index conditions, and coalesce() is not one.
   idle_since timestamptz generated always as (coalesce(last_touch_at, created_at)) stored,
   primary key (org_id, id),
-  constraint leads_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id)
+  constraint leads_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id),
+  -- The API's caps (functions/http/caps.ts), for every writer; a PATCH merge is held to them too.
+  constraint leads_crm_data_size check (app.json_fits(crm_data, 16384, 10)),
+  constraint leads_custom_fields_size check (app.json_fits(custom_fields, 65536, 10))
 );
 comment on table app.leads is 'Leads per org. deleted_at set = soft-deleted (hidden from lists, restorable, still counted against the plan until permanently deleted).';
 comment on column app.leads.enrichment is 'The enrichment document: tier, sources (names of the sources that found something) and sourceDetails (every source asked), facts, discussion points, tech stack, confidence with its label, per-source raw data.';

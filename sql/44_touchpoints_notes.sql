@@ -26,7 +26,8 @@ create table app.touchpoints (
   created_by text not null default app.current_actor(),
   created_at timestamptz not null default now(),
   primary key (org_id, id),
-  constraint touchpoints_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade
+  constraint touchpoints_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade,
+  constraint touchpoints_metadata_size check (app.json_fits(metadata, 65536, 10))
 );
 comment on table app.touchpoints is 'Interactions with a lead (email, call, meeting, …); each one moves the lead''s last_touch_at forward.';
 create index touchpoints_org_lead_idx on app.touchpoints (org_id, lead_id, occurred_at desc);

@@ -53,7 +53,8 @@ create table app.sync_sources (
   -- Where an event's lead goes unless event_stages names a stage for the event.
   stage_id text not null,
   event_stages jsonb not null default '{}'
-    constraint sync_sources_event_stages_check check (jsonb_typeof(event_stages) = 'object'),
+    constraint sync_sources_event_stages_check check (jsonb_typeof(event_stages) = 'object')
+    constraint sync_sources_event_stages_size check (app.json_fits(event_stages, 8192, 10)),
   field_mapping jsonb not null default '{}'
     constraint sync_sources_field_mapping_check check (jsonb_typeof(field_mapping) = 'object'),
   -- 192 random bits: the inbound URL is /api/openclaw/inbound/{inbound_token}.
@@ -687,8 +688,9 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
       pg_catalog.jsonb_build_object(
         'syncSourceId', v_source.id, 'syncSourceName', v_source.name, 'syncSourceType', v_source.type,
         'event', v_event, 'eventId', p_event_id)
-      -- The payload itself when it is of a reasonable size (form answers, the message).
-      || case when length(p_payload::text) <= 32768
+      -- The payload itself when it is of a reasonable size (form answers, the message) and
+      -- fits under metadata's cap (touchpoints_metadata_size: 64 KiB, 10 deep).
+      || case when app.json_fits(p_payload, 32768, 9)
            then pg_catalog.jsonb_build_object('payload', p_payload)
            else pg_catalog.jsonb_build_object('payloadOmitted', true) end)
     returning t.id into v_touchpoint;

@@ -33,7 +33,8 @@ create table app.feedback (
   unread boolean generated always as (
     response is not null and (acknowledged_at is null or acknowledged_at < responded_at)) stored,
   primary key (org_id, id),
-  constraint feedback_response_stamped check ((response is null) = (responded_at is null))
+  constraint feedback_response_stamped check ((response is null) = (responded_at is null)),
+  constraint feedback_context_size check (app.json_fits(context, 8192, 10))
 );
 comment on table app.feedback is 'Feedback from an org''s agents and the operator''s (EIR) answers; unread answers surface in GET /health until acknowledged.';
 comment on column app.feedback.unread is 'True while a response exists that the org has not acknowledged since it was given.';

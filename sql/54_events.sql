@@ -65,7 +65,7 @@ create table app.events (
   lead_id text not null,
   type text not null references app.event_types (name),
   occurred_at timestamptz not null default now(),
-  data jsonb not null default '{}' check (jsonb_typeof(data) = 'object' and length(data::text) <= 20000),
+  data jsonb not null default '{}' check (jsonb_typeof(data) = 'object'),
   source text not null default app.current_source() check (length(source) <= 100),
   actor text not null default app.current_actor(),
   -- The sender's id for the event (tracking beacon, webhook, message id): recording the same
@@ -74,6 +74,7 @@ create table app.events (
   created_at timestamptz not null default now(),
   primary key (org_id, id),
   constraint events_lead_fkey foreign key (org_id, lead_id) references app.leads (org_id, id) on delete cascade,
+  constraint events_data_size check (app.json_fits(data, 16384, 10)),
   constraint events_score_range check (type <> 'quiz_completed' or data -> 'score' is null
     or (jsonb_typeof(data -> 'score') = 'number' and (data ->> 'score')::numeric between 0 and 100)),
   constraint events_percent_range check (type <> 'video_watched' or data -> 'percent' is null

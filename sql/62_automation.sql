@@ -96,7 +96,8 @@ create table app.automation_rules (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   primary key (org_id, id),
-  constraint automation_rules_target_stage_fkey foreign key (org_id, target_stage_id) references app.stages (org_id, id)
+  constraint automation_rules_target_stage_fkey foreign key (org_id, target_stage_id) references app.stages (org_id, id),
+  constraint automation_rules_conditions_size check (app.json_fits(conditions, 4096, 10))
 );
 comment on table app.automation_rules is 'Stage automation rules per org: on trigger_event, if conditions hold, move the lead to target_stage_id; the highest priority wins, ties to the older rule.';
 comment on column app.automation_rules.conditions is 'fromStage (stage id), tier, viewCount { gte }, confidenceScore { gte }, noTouchDays { gte } (no_touch only): see app.automation_condition_keys.';

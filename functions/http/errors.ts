@@ -7,6 +7,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import postgres from "postgres";
 import { isConnectionFailure } from "../db.ts";
+import { type JsonCap, jsonCaps } from "./caps.ts";
 
 export interface ErrorBody {
   success: false;
@@ -39,9 +40,23 @@ interface ConstraintRule {
   hint: string;
 }
 
+/** A column held to its cap by app.json_fits (caps.ts), as a writer outside the API meets it. */
+const capRule = (field: string, cap: JsonCap, hint: string): ConstraintRule => ({
+  status: 400, code: "value_too_large",
+  message: `${field} must be at most ${cap.maxBytes.toLocaleString("en-US")} bytes as JSON and nested at most ${cap.maxDepth} deep (as stored: after merging into what is there)`,
+  hint,
+});
+
 // Named constraints the edge knows how to explain. Unknown ones still become a
 // clear 400/409 with the constraint's name, never a 500.
 const constraintRules: Record<string, ConstraintRule> = {
+  leads_crm_data_size: capRule("crmData", jsonCaps.crmData, "Keep crmData to short facts about the lead; remove keys you no longer need (PATCH with the key set to null) and put long text in a note (POST /api/openclaw/notes)."),
+  leads_custom_fields_size: capRule("customFields", jsonCaps.customFields, "Keep customFields to your fields' values; clear ones you no longer need (PATCH with the key set to null)."),
+  touchpoints_metadata_size: capRule("metadata", jsonCaps.touchpointMetadata, "Keep metadata to references and short facts; put long text in a note (POST /api/openclaw/notes)."),
+  events_data_size: capRule("data", jsonCaps.eventData, "Keep data to the event's details; put large content in a note (POST /api/openclaw/notes)."),
+  feedback_context_size: capRule("context", jsonCaps.feedbackContext, "Shorten context to the endpoint, status and error; longer explanations go in description."),
+  automation_rules_conditions_size: capRule("conditions", jsonCaps.automationConditions, "Send only the condition keys GET /api/openclaw/automation/rules lists, with short values."),
+  sync_sources_event_stages_size: capRule("eventStages", jsonCaps.eventStages, "Map only the events the source sends; remove the others with null."),
   leads_org_email_key: { status: 409, code: "lead_exists", message: "A lead with this email already exists in this workspace", hint: "GET /api/openclaw/leads?q=<email> finds it; update it with PATCH /api/openclaw/leads/{id}." },
   leads_email_check: { status: 400, code: "invalid_email", message: "email must be a valid address of at most 320 characters", hint: "Send email like \"jane@example.com\"." },
   leads_first_name_check: { status: 400, code: "invalid_first_name", message: "firstName must be 1-200 characters", hint: "Send a non-empty firstName." },
@@ -71,11 +86,19 @@ const constraintRules: Record<string, ConstraintRule> = {
   events_score_range: { status: 400, code: "invalid_event_data", message: "quiz_completed data.score must be a number from 0 to 100", hint: "Send data like { \"score\": 80 }, or leave score out." },
   events_percent_range: { status: 400, code: "invalid_event_data", message: "video_watched data.percent must be a number from 0 to 100", hint: "Send data like { \"percent\": 75 } (how far the lead watched), or leave percent out for a full watch." },
   events_seconds_range: { status: 400, code: "invalid_event_data", message: "proposal_viewed data.seconds must be a number of 0 or more", hint: "Send data like { \"seconds\": 95 } (time on the page), or leave seconds out." },
-  events_data_check: { status: 400, code: "invalid_event_data", message: "data must be a JSON object of at most 20,000 characters", hint: "Keep data to the event's details; put large content in a note (POST /api/openclaw/notes)." },
+  events_data_check: { status: 400, code: "invalid_event_data", message: "data must be a JSON object", hint: "Send data like { \"seconds\": 95 }, or leave it out." },
   sync_sources_org_name_key: { status: 409, code: "sync_source_exists", message: "A sync source with this name already exists", hint: "Sync source names are unique per workspace: GET /api/openclaw/stages/sync-sources lists them. Choose another name or change the existing one." },
   sync_sources_name_check: { status: 400, code: "invalid_name", message: "A sync source name must be 1-100 characters", hint: "Send a short, non-empty name such as \"Website form\"." },
   sync_sources_type_check: { status: 400, code: "invalid_sync_source_type", message: "Unknown sync source type", hint: "Send type as one of: gmail, api_sdr, form_webhook, generic_webhook." },
   sync_sources_stage_fkey: { status: 400, code: "unknown_stage", message: "The stage does not exist in this workspace", hint: "Pass the name or id of one of your stages (GET /api/openclaw/stages)." },
+};
+
+// Text Postgres cannot store or parse, should a check in the kit (validation.ts) not have
+// caught it first: NUL, an unpaired surrogate, a document nested too deep for its parser.
+const inputErrors: Record<string, Omit<ConstraintRule, "status">> = {
+  "22021": { code: "invalid_characters", message: "A text holds a character the database cannot store (NUL or invalid UTF-8)", hint: "Remove NUL characters (\\u0000) and send text as valid UTF-8." },
+  "22P05": { code: "invalid_characters", message: "A JSON value holds a character the database cannot store (\\u0000 or an unpaired surrogate)", hint: "Remove \\u0000 and unpaired \\ud800-\\udfff escapes from the JSON you send." },
+  "54001": { code: "too_deep", message: "A value is nested too deeply", hint: "Flatten the JSON you send: free-form fields nest at most 10 deep." },
 };
 
 const dataErrors: Record<string, string> = {
@@ -85,6 +108,12 @@ const dataErrors: Record<string, string> = {
   "22003": "A number is out of range",
   "22001": "A value is too long",
   "23502": "A required value is missing",
+  "22000": "A value is not valid",
+  "22023": "A value is not valid",
+  "22025": "A value holds an invalid escape sequence",
+  "2201B": "A pattern is not a valid regular expression",
+  "2202E": "A list index is out of range",
+  "22032": "A JSON text is not valid",
 };
 
 /**
@@ -111,6 +140,8 @@ export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): 
   if (sqlState === "23514" || sqlState === "23503") {
     return new ApiError(400, "invalid_value", `A value was refused (${err.constraint_name ?? sqlState})`, "Check the field values against GET /api/openclaw/setup or /openapi.json.");
   }
+  const input = inputErrors[sqlState];
+  if (input) return new ApiError(400, input.code, input.message, input.hint);
   if (sqlState in dataErrors) {
     return new ApiError(400, "invalid_value", dataErrors[sqlState]!, "Check the types and lengths of the fields you sent (see /openapi.json).");
   }

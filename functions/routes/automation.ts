@@ -6,7 +6,8 @@
 // another org's rules invisible (404). This file validates shapes, calls and replies.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Tx } from "../db.ts";
-import { jsonBody } from "../http/body.ts";
+import { boundedJson, jsonBody } from "../http/body.ts";
+import { jsonCaps } from "../http/caps.ts";
 import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -22,8 +23,9 @@ import { ignoredFieldWarnings, validationWithHints } from "../http/validation.ts
 // ---------------------------------------------------------------------------
 const RuleId = z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rule_3f9c0a1b2c3d4e5f6a7b8c9d" });
 const StageRef = z.string().trim().min(1).max(100).openapi({ description: "A stage id (stg_…) or name.", example: "Negotiated" });
-const Conditions = z.record(z.string(), z.unknown()).openapi({
-  description: "fromStage (stage id or name), tier, viewCount { gte }, confidenceScore { gte }, and for no_touch noTouchDays { gte } (default 7). GET /automation/rules lists them as conditionKeys.",
+const Conditions = (when: string) => boundedJson(jsonCaps.automationConditions, {
+  description: `fromStage (stage id or name), tier, viewCount { gte }, confidenceScore { gte }, and for no_touch noTouchDays { gte } (default 7). GET /automation/rules lists them as conditionKeys. ${when}`,
+  hint: "Send only the condition keys GET /api/openclaw/automation/rules lists (conditionKeys), with short values.",
   example: { fromStage: "Contacted", viewCount: { gte: 2 } },
 });
 
@@ -31,7 +33,7 @@ const createFields = {
   name: z.string({ error: "is required" }).trim().min(1).max(200).openapi({ example: "Meeting booked → Negotiated" }),
   triggerEvent: z.string({ error: "is required" }).trim().min(1).max(100)
     .openapi({ description: "meeting_booked, proposal_viewed, cta_clicked, quiz_completed or no_touch (availableTriggers).", example: "meeting_booked" }),
-  conditions: Conditions.optional().openapi({ description: "Default {} (every lead matches)." }),
+  conditions: Conditions("Default {} (every lead matches).").optional(),
   targetStage: StageRef.openapi({ description: "The stage (id or name) matching leads move to." }),
   priority: z.number().int().min(-1_000_000).max(1_000_000).optional()
     .openapi({ description: "Higher wins when several rules match; ties go to the older rule. Default 0." }),
@@ -43,7 +45,7 @@ const updateFields = {
   id: RuleId,
   name: createFields.name.optional(),
   triggerEvent: createFields.triggerEvent.optional(),
-  conditions: Conditions.optional().openapi({ description: "Replaces the rule's conditions as a whole." }),
+  conditions: Conditions("Replaces the rule's conditions as a whole.").optional(),
   targetStage: StageRef.optional(),
   priority: createFields.priority,
   enabled: createFields.enabled,
@@ -198,7 +200,7 @@ export const automationRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const page = pageOf(c.req.valid("query"));
     const db = c.var.db;
-    const [rules, [count], availableTriggers, conditionKeys] = await Promise.all([
+    const [fetched, [count], availableTriggers, conditionKeys] = await Promise.all([
       db<RuleRow[]>`select ${db.unsafe(ruleSelect)} from app.automation_rule_details
                     order by ${db.unsafe(triedFirst)} limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.automation_rules`,
@@ -208,6 +210,7 @@ export const automationRoutes = createRouter()
         from app.automation_condition_keys order by position`,
     ]);
     const total = count!.total;
+    const rules = page.fit(fetched);
     return reply(c, { rules, availableTriggers, conditionKeys, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [

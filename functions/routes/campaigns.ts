@@ -274,16 +274,18 @@ export const campaignsRoutes = createRouter()
       ...(query.status !== undefined ? [db`c.status = ${query.status}`] : []),
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
-    const [rows, [count]] = await Promise.all([
+    const [fetched, [count]] = await Promise.all([
       db<CampaignRow[]>`
         select ${db.unsafe(campaignSelect)} from app.campaigns c left join app.stages s on s.id = c.trigger_stage_id
         where ${where} order by c.created_at desc, c.id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.campaigns c where ${where}`,
     ]);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { campaigns: rows, ...page.fields(total) }, {
       warnings: page.warnings,
-      next_steps: total === 0 ? ["POST /api/openclaw/campaigns { \"name\": \"…\", \"steps\": [{ \"delayMinutes\": 0, \"subject\": \"…\", \"body\": \"Hi {{firstName}}\" }] } creates one"] : [],
+      next_steps: total === 0 ? ["POST /api/openclaw/campaigns { \"name\": \"…\", \"steps\": [{ \"delayMinutes\": 0, \"subject\": \"…\", \"body\": \"Hi {{firstName}}\" }] } creates one"]
+        : page.next("/campaigns", rows.length, total, { kind: query.kind === "sequence" ? undefined : query.kind, status: query.status }),
     });
   })
   .openapi(createCampaignRoute, async (c) => {

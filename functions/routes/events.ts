@@ -5,7 +5,8 @@
 // (app.require_event_type, hint from app.event_types), the lead, the data ranges and the
 // externalId dedup, and rescores the lead; this file validates, calls and shapes the reply.
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody, jsonObject } from "../http/body.ts";
+import { boundedJson, jsonBody, jsonObject } from "../http/body.ts";
+import { jsonCaps } from "../http/caps.ts";
 import { type ScoreLabel, scoreLabels } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
@@ -27,10 +28,11 @@ const EventType = z.string({ error: "is required" }).min(1).max(100)
 const recordFields = {
   leadId: LeadId,
   type: EventType,
-  data: jsonObject.optional().openapi({
+  data: boundedJson(jsonCaps.eventData, {
     description: "Details: quiz_completed { score: 0-100 }, proposal_viewed { seconds }, video_watched { percent: 0-100 }, cta_clicked { cta }, meeting_booked { startsAt, url }.",
+    hint: "Keep data to the event's details; put large content in a note (POST /api/openclaw/notes).",
     example: { seconds: 95 },
-  }),
+  }).optional(),
   occurredAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time with a zone, e.g. 2026-01-31T14:00:00Z" }).optional()
     .openapi({ description: "When the lead did it; default now. At most 5 minutes in the future." }),
   externalId: z.string().min(1).max(300).optional()
@@ -147,12 +149,13 @@ export const eventsRoutes = createRouter()
       ...(query.type !== undefined ? [db`type = ${query.type}`] : []),
     ];
     const where = conditions.reduce((acc, cond) => db`${acc} and ${cond}`, db`true`);
-    const [rows, [count]] = await Promise.all([
+    const [fetched, [count]] = await Promise.all([
       db<EventRow[]>`select ${db.unsafe(eventSelect)} from app.events where ${where}
         order by occurred_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.events where ${where}`,
     ]);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { events: rows, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: page.next("/events", rows.length, total, { leadId: query.leadId, type: query.type }),

@@ -7,7 +7,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { acknowledgeStep } from "../feedback/responses.ts";
 import { adminTransaction, isAdminRequest } from "../http/admin.ts";
-import { jsonBody, jsonObject } from "../http/body.ts";
+import { boundedJson, jsonBody, jsonObject } from "../http/body.ts";
+import { jsonCaps } from "../http/caps.ts";
 import type { AppEnv } from "../http/context.ts";
 import { feedbackPriorities, feedbackStatuses, feedbackTypes } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
@@ -29,7 +30,11 @@ const createFields = {
   priority: z.enum(feedbackPriorities).optional().openapi({ description: "Default medium." }),
   title: z.string().trim().min(1).max(300).openapi({ example: "API Error: POST /api/openclaw/enrich" }),
   description: z.string().max(20_000).optional(),
-  context: jsonObject.optional().openapi({ description: "Anything that helps reproduce: endpoint, statusCode, errorMessage, requestBody.", example: { endpoint: "/api/openclaw/enrich", statusCode: 500 } }),
+  context: boundedJson(jsonCaps.feedbackContext, {
+    description: "Anything that helps reproduce: endpoint, statusCode, errorMessage, requestBody.",
+    hint: "Shorten context: keep the endpoint, status code and error, and cut long values such as requestBody down to the fields that matter; longer explanations go in description.",
+    example: { endpoint: "/api/openclaw/enrich", statusCode: 500 },
+  }).optional(),
 };
 const CreateFeedback = z.looseObject(createFields).openapi("CreateFeedbackRequest");
 
@@ -162,11 +167,12 @@ export const feedbackRoutes = createRouter()
       ...(query.orgId !== undefined ? [db`org_id = ${query.orgId}`] : []),
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
-    const [rows, [count]] = await Promise.all([
+    const [fetched, [count]] = await Promise.all([
       db<FeedbackRow[]>`select ${db.unsafe(feedbackSelect)} from app.feedback where ${where} order by created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.feedback where ${where}`,
     ]);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { feedback: rows, ...page.fields(total) }, {
       warnings: [
         ...page.warnings,

@@ -148,12 +148,13 @@ export const fieldsRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const page = pageOf(c.req.valid("query"));
     const db = c.var.db;
-    const [rows, [count]] = await Promise.all([
+    const [fetched, [count]] = await Promise.all([
       db<FieldRow[]>`select ${db.unsafe(fieldSelect)} from app.custom_fields
                      order by position, lower(key) limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.custom_fields`,
     ]);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { fields: rows, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [

@@ -11,7 +11,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { asAnonymous } from "../db.ts";
-import { isJsonObject, readJson } from "../http/body.ts";
+import { assertStorableText, isJsonObject, readJson } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
 import { syncEventOutcomes, type SyncSourceType } from "../http/enums.ts";
 import { ApiError } from "../http/errors.ts";
@@ -129,12 +129,16 @@ const gmailHint = "Send a Pub/Sub push body { \"message\": { \"data\": base64(JS
 const notJson = (hint: string) => () => invalidPayload("The body is not valid JSON", hint);
 
 function decodeBase64Json(data: string): unknown {
+  const notBase64Json = () => invalidPayload("message.data is not base64-encoded JSON", gmailHint);
+  let bytes: Uint8Array;
   try {
     const binary = atob(data.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(data.length / 4) * 4, "="));
-    return JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0))));
+    bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
   } catch {
-    throw invalidPayload("message.data is not base64-encoded JSON", gmailHint);
+    throw notBase64Json();
   }
+  // Held to the same nesting and character rules as the body it came in.
+  return readJson(bytes, notBase64Json);
 }
 
 /** Pub/Sub push envelope -> the forwarder's data and Pub/Sub's message id. */
@@ -153,7 +157,9 @@ function gmailEvent(body: unknown): { payload: Record<string, unknown>; messageI
 
 function webhookPayload(c: Context<AppEnv>, text: string): Record<string, unknown> {
   if (/^application\/x-www-form-urlencoded/i.test(c.req.header("content-type") ?? "")) {
-    return Object.fromEntries(new URLSearchParams(text));
+    const form = Object.fromEntries(new URLSearchParams(text));
+    assertStorableText(form, "form");
+    return form;
   }
   const body = readJson(text, notJson(webhookHint));
   if (!isJsonObject(body)) throw invalidPayload("The body must be a JSON object", webhookHint);

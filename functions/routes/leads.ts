@@ -7,7 +7,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
-import { jsonBody, jsonObject } from "../http/body.ts";
+import { boundedJson, jsonBody, jsonObject } from "../http/body.ts";
+import { jsonCaps } from "../http/caps.ts";
 import { enrichmentStatuses, scoreLabels } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
@@ -56,8 +57,14 @@ const leadFields = {
   tier: text(50).openapi({ example: "high" }),
   status: z.string().trim().min(1).max(50).optional().openapi({ example: "new" }),
   stage: z.string().trim().min(1).max(100).optional().openapi({ description: "Stage name or id; defaults to the workspace's default stage." }),
-  customFields: jsonObject.optional(),
-  crmData: jsonObject.optional().openapi({ description: "Free-form data (specialty, location, website, …)." }),
+  customFields: boundedJson(jsonCaps.customFields, {
+    description: "Values of the workspace's custom fields (GET /api/openclaw/fields), by key.",
+    hint: "Send only the values of your custom fields (GET /api/openclaw/fields lists them); long text belongs in a note (POST /api/openclaw/notes).",
+  }).optional(),
+  crmData: boundedJson(jsonCaps.crmData, {
+    description: "Free-form data (specialty, location, website, …).",
+    hint: "Keep crmData to short facts about the lead; put long text (transcripts, documents) in a note: POST /api/openclaw/notes { \"leadId\", \"content\" }.",
+  }).optional(),
   title: text(300),
   seniority: text(100),
   companyName: text(300),
@@ -113,6 +120,13 @@ const Lead = z.object({
 }).openapi("Lead");
 type LeadRow = Omit<z.infer<typeof Lead>, "clinicName" | "practiceType" | "proposalUrl">;
 
+/** The free-form documents a list leaves out unless fields= asks for them (GET /leads/{leadId} has them all). */
+const listExtras = ["crmData", "customFields", "enrichment"] as const;
+type ListExtra = (typeof listExtras)[number];
+const ListedLead = Lead.partial({ crmData: true, customFields: true, enrichment: true }).openapi("ListedLead", {
+  description: "A lead as lists show it: crmData, customFields and enrichment only when fields= names them.",
+});
+
 const LeadReply = envelope({ id: z.string(), lead: Lead }).openapi("LeadReply");
 const CreatedLeadReply = envelope({ id: z.string(), lead: Lead, enrichmentQueued: z.literal(false) }).openapi("CreatedLeadReply");
 const DeletedReply = envelope({ id: z.string(), deleted: z.literal(true), permanent: z.boolean() }).openapi("DeletedLeadReply");
@@ -125,9 +139,13 @@ const ListQuery = z.object({
   q: z.string().trim().min(1).max(200).optional().openapi({ description: "Search in name, email and company." }),
   ...pageQuery,
   deletedOnly: flag.optional().openapi({ description: "List soft-deleted leads instead." }),
+  fields: z.string().max(200)
+    .regex(new RegExp(`^(${listExtras.join("|")})(,(${listExtras.join("|")}))*$`), `must be a comma-separated list of: ${listExtras.join(", ")}`)
+    .transform((list) => list.split(",") as ListExtra[]).optional()
+    .openapi({ description: `Free-form documents to include: ${listExtras.join(", ")} (comma-separated). Lists leave them out by default to stay small; GET /leads/{leadId} always has them.`, example: "crmData,customFields" }),
 });
 const ListReply = envelope({
-  leads: z.array(Lead),
+  leads: z.array(ListedLead),
   ...pageFields,
 }).openapi("LeadListReply");
 
@@ -138,17 +156,38 @@ const LegacyDeleteQuery = DeleteQuery.extend({ id: z.string().min(1).max(100) })
 // ---------------------------------------------------------------------------
 // Database access
 // ---------------------------------------------------------------------------
-/** The columns of app.lead_details as the API names them (the bench reads the same). */
-export const leadSelect = `
+/** The columns of app.lead_details a list always shows. */
+const listedSelect = `
   id, first_name as "firstName", last_name as "lastName", email,
   organization_name as "organizationName", business_type as "businessType", phone, tier, status,
-  stage, stage_id as "stageId", custom_fields as "customFields", crm_data as "crmData",
+  stage, stage_id as "stageId",
   title, seniority, company_name as "companyName", linkedin_url as "linkedinUrl",
   company_size as "companySize", company_revenue as "companyRevenue",
-  enrichment_status as "enrichmentStatus", enrichment, enriched_at as "enrichedAt",
+  enrichment_status as "enrichmentStatus", enriched_at as "enrichedAt",
   last_touch_at as "lastTouchAt", score, score_label as "scoreLabel",
   created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt",
   proposal_slug as "proposalId"`;
+
+/** Each list extra's column, and whether a row holds something in it: pg_column_size reads
+ * only the stored size (an empty object takes at most 8 bytes), never the document itself. */
+const extraColumns: Record<ListExtra, { select: string; held: string }> = {
+  crmData: { select: `crm_data as "crmData"`, held: "pg_column_size(crm_data) > 8" },
+  customFields: { select: `custom_fields as "customFields"`, held: "pg_column_size(custom_fields) > 8" },
+  enrichment: { select: "enrichment", held: "enrichment is not null" },
+};
+
+/** The columns of app.lead_details as the API names them (the bench reads the same). */
+export const leadSelect = [listedSelect, ...listExtras.map((extra) => extraColumns[extra].select)].join(", ");
+
+/** A list's columns: the listed ones, the extras asked for, and leftOut: whether the row holds any extra not asked for. */
+function listSelect(extras: ListExtra[]): { select: string; omitted: ListExtra[] } {
+  const omitted = listExtras.filter((extra) => !extras.includes(extra));
+  const leftOut = omitted.length === 0 ? "false" : omitted.map((extra) => extraColumns[extra].held).join(" or ");
+  return {
+    select: [listedSelect, ...listExtras.filter((extra) => extras.includes(extra)).map((extra) => extraColumns[extra].select), `(${leftOut}) as "leftOut"`].join(", "),
+    omitted,
+  };
+}
 
 /** The contract's lead shape: aliases included, so clients reading either name work. */
 function present(config: AppConfig, row: LeadRow): z.infer<typeof Lead> {
@@ -356,14 +395,25 @@ export const leadRoutes = createRouter()
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
     const order = query.deletedOnly ? db`deleted_at desc, id desc` : db`created_at desc, id desc`;
+    const extras = query.fields ?? [];
+    const { select, omitted } = listSelect(extras);
     const [rows, [count]] = await Promise.all([
-      db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where ${where} order by ${order} limit ${page.limit} offset ${page.offset}`,
+      db<(LeadRow & { leftOut: boolean })[]>`select ${db.unsafe(select)} from app.lead_details where ${where} order by ${order} limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.leads where ${where}`,
     ]);
     const total = count!.total;
-    return reply(c, { leads: rows.map((row) => present(c.var.config, row)), ...page.fields(total) }, {
-      warnings: page.warnings,
-      next_steps: page.next("/leads", rows.length, total),
+    const listed = page.fit(rows.map(({ leftOut, ...row }) => ({ leftOut, lead: present(c.var.config, row) })),
+      extras.length > 0 ? "fewer fields= make lighter rows" : undefined);
+    const withLeftOut = listed.filter((row) => row.leftOut).length;
+    const warnings = withLeftOut === 0 ? page.warnings : [...page.warnings,
+      `${withLeftOut} lead(s) on this page hold ${omitted.join(", ")}, which lists leave out: add fields=${omitted.join(",")} to list them, or GET /api/openclaw/leads/{leadId} for one lead`];
+    const filter = (value: string | undefined) => value === undefined ? undefined : encodeURIComponent(value);
+    return reply(c, { leads: listed.map((row) => row.lead), ...page.fields(total) }, {
+      warnings,
+      next_steps: page.next("/leads", listed.length, total, {
+        status: filter(query.status), tier: filter(query.tier), stage: filter(query.stage), q: filter(query.q),
+        deletedOnly: query.deletedOnly ? "true" : undefined, fields: extras.length > 0 ? extras.join(",") : undefined,
+      }),
     });
   })
   .openapi(createLeadRoute, async (c) => {

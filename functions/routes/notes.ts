@@ -130,7 +130,7 @@ export const notesRoutes = createRouter()
       ...(query.pinned !== undefined ? [db`pinned = ${query.pinned}`] : []),
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
-    const [[lead], rows, [count]] = await Promise.all([
+    const [[lead], fetched, [count]] = await Promise.all([
       db<{ deleted: boolean }[]>`select deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<NoteRow[]>`
         select ${db.unsafe(noteSelect)} from app.notes where ${where}
@@ -139,6 +139,7 @@ export const notesRoutes = createRouter()
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { leadId: query.leadId, notes: rows, ...page.fields(total) }, {
       warnings: [...page.warnings, ...(lead.deleted ? [deletedLeadWarning(query.leadId)] : [])],
       next_steps: [

@@ -4,7 +4,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
-import { jsonBody } from "../http/body.ts";
+import { capped, jsonBody } from "../http/body.ts";
+import { jsonCaps } from "../http/caps.ts";
 import { notFound } from "../http/errors.ts";
 import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
@@ -18,17 +19,18 @@ import { proposalPreviewUrl, proposalUrl } from "../proposals/urls.ts";
 // ---------------------------------------------------------------------------
 const LeadId = z.string({ error: "is required" }).min(1).max(100).openapi({ example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" });
 const Section = z.record(z.string(), z.unknown()).nullable();
-const Content = z.object({
+const Content = capped(z.object({
   hero: Section.optional().openapi({ description: "{ headline, subheadline }" }),
   problem: Section.optional().openapi({ description: "{ heading, body, points[] }; points default to the lead's enrichment discussion points." }),
   offer: Section.optional().openapi({ description: "{ heading, body, points[] }" }),
   pricing: Section.optional().openapi({ description: "{ heading, body, items: [{ name, price, description? }] }" }),
   video: Section.optional().openapi({ description: "{ url, title }: a direct http(s) video file (mp4/webm)." }),
   cta: Section.optional().openapi({ description: "{ label, url }; default label \"Book a call\", default url the workspace's bookingLink." }),
-}).catchall(z.unknown()).openapi("ProposalContent", {
-  description: "Sections of the page. A PUT merges: fields of a section sent replace those stored, a field or section sent as null is removed, sections left out stay.",
+}).catchall(z.unknown()), jsonCaps.proposalContent, {
+  description: "Sections of the page. A PUT merges: fields of a section sent replace those stored, a field or section sent as null is removed, sections left out stay. The page's own rule allows 50,000 characters of JSON in all.",
+  hint: "Shorten the sections: a page's content is at most 50,000 characters of JSON (bodies up to 5,000 characters, other texts up to 500).",
   example: { hero: { headline: "A faster front desk for Acme Clinic" }, cta: { label: "Book a 20-minute call", url: "https://cal.com/acme/intro" } },
-});
+}).openapi("ProposalContent");
 
 const Proposal = z.object({
   id: z.string(),

@@ -7,6 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { asAnonymous } from "../db.ts";
+import { assertStorableText } from "../http/body.ts";
 import { ApiError, errorReply, payloadTooLarge, toApiError } from "../http/errors.ts";
 import { envelope, errorResponse, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
@@ -50,6 +51,7 @@ const isForm = (c: Context) => /^application\/x-www-form-urlencoded/i.test(c.req
 
 async function formInput(c: Context): Promise<SubmissionInput> {
   const form = new URLSearchParams(await c.req.text());
+  for (const [name, value] of form) assertStorableText({ [name]: value }, "form");
   const answers: Record<string, string[]> = {};
   for (const [name, value] of form) {
     if (name.startsWith(ANSWER_FIELD_PREFIX) && value !== "") (answers[name.slice(ANSWER_FIELD_PREFIX.length)] ??= []).push(value);

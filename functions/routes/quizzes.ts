@@ -202,12 +202,13 @@ export const quizzesRoutes = createRouter()
     const page = pageOf(query);
     const where = db`${query.archived ? db`q.archived_at is not null` : db`q.archived_at is null`}
       ${query.status !== undefined ? db`and q.status = ${query.status}` : db``}`;
-    const [rows, [count]] = await Promise.all([
+    const [fetched, [count]] = await Promise.all([
       db<QuizRow[]>`select ${db.unsafe(quizSelect)} from app.quizzes q where ${where}
         order by q.created_at desc, q.id desc limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.quizzes q where ${where}`,
     ]);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { quizzes: rows.map((row) => withUrls(c.var.config.publicUrl, row)), ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
@@ -268,7 +269,7 @@ export const quizzesRoutes = createRouter()
     const { id } = c.req.valid("param");
     const page = pageOf(c.req.valid("query"));
     const db = c.var.db;
-    const [[quiz], rows] = await Promise.all([
+    const [[quiz], fetched] = await Promise.all([
       db<{ submissions: number }[]>`select ${db.unsafe(quizSelect)} from app.quizzes q where q.id = ${id}`,
       db`select s.id, s.lead_id as "leadId", l.email, s.attempt_id as "attemptId", s.answers,
                s.raw_points::float8 as "rawPoints", s.max_points::float8 as "maxPoints", s.score, s.band,
@@ -279,6 +280,7 @@ export const quizzesRoutes = createRouter()
     ]);
     if (!quiz) throw notFound("Quiz", id);
     const total = quiz.submissions;
+    const rows = page.fit(fetched);
     return reply(c, { quizId: id, submissions: rows as unknown as z.infer<typeof Submission>[], ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: page.next(`/quizzes/${id}/submissions`, rows.length, total),

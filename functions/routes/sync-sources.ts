@@ -10,7 +10,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
-import { jsonBody } from "../http/body.ts";
+import { capped, jsonBody } from "../http/body.ts";
+import { jsonCaps } from "../http/caps.ts";
 import { type SyncSourceType, syncSourceTypes } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -64,12 +65,16 @@ const FieldMapping = z.record(z.string(), MappingPath.nullable()).openapi({
   example: { email: "contact.email", firstName: "contact.first_name", organizationName: "company" },
 });
 
+const eventStagesHint = "Map only the events the source sends to a stage each; remove events you no longer use with null.";
+
 const createFields = {
   name: Name,
   type: SourceType.openapi({ description: "gmail (Pub/Sub push), api_sdr, form_webhook (shared secret), generic_webhook (HMAC-signed)." }),
   stage: StageRef.optional().openapi({ description: "Where the source's leads go unless eventStages says otherwise (name or id); default: the workspace's default stage." }),
-  eventStages: z.record(EventName, StageRef).optional()
-    .openapi({ description: "Event name -> stage (name or id).", example: { reply_received: "Engaged", meeting_booked: "Negotiated" } }),
+  eventStages: capped(z.record(EventName, StageRef), jsonCaps.eventStages, {
+    description: "Event name -> stage (name or id).", hint: eventStagesHint,
+    example: { reply_received: "Engaged", meeting_booked: "Negotiated" },
+  }).optional(),
   fieldMapping: FieldMapping.optional(),
   enabled: z.boolean().optional().openapi({ description: "Default true; a disabled source refuses events with 409." }),
 };
@@ -79,8 +84,9 @@ const updateFields = {
   id: z.string().trim().min(1).max(100).openapi({ example: "ss_3f9c0a1b2c3d4e5f6a7b8c9d" }),
   name: Name.optional(),
   stage: StageRef.optional(),
-  eventStages: z.record(EventName, StageRef.nullable()).optional()
-    .openapi({ description: "Merged into the current map; null removes an event." }),
+  eventStages: capped(z.record(EventName, StageRef.nullable()), jsonCaps.eventStages, {
+    description: "Merged into the current map; null removes an event.", hint: eventStagesHint,
+  }).optional(),
   fieldMapping: FieldMapping.optional().openapi({ description: "Merged into the current mapping; null removes a field (email cannot be removed)." }),
   enabled: z.boolean().optional(),
   rotateSecret: z.boolean().optional().openapi({ description: "Issue a new secret (returned once); the old one stops working at once." }),
@@ -198,12 +204,13 @@ export const syncSourcesRoutes = createRouter()
     const db = c.var.db;
     const page = pageOf(query);
     const where = query.type !== undefined ? db`type = ${query.type}` : db`true`;
-    const [rows, [count]] = await Promise.all([
+    const [fetched, [count]] = await Promise.all([
       db<SyncSourceRow[]>`select ${db.unsafe(sourceSelect)} from app.sync_source_details where ${where}
                           order by created_at, id limit ${page.limit} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.sync_sources where ${where}`,
     ]);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { syncSources: rows.map((r) => present(c.var.config, r)), ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [

@@ -4,7 +4,8 @@
 // leads unreachable (touchpoints_lead_fkey answers 404). This file validates, calls,
 // reads the lead's last touch back from the same transaction and shapes the reply.
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody, jsonObject } from "../http/body.ts";
+import { boundedJson, jsonBody, jsonObject } from "../http/body.ts";
+import { jsonCaps } from "../http/caps.ts";
 import { touchpointDirections, touchpointTypes } from "../http/enums.ts";
 import { notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
@@ -31,7 +32,11 @@ const createFields = {
   summary: z.string().trim().max(10_000).nullable().optional().openapi({ example: "Discovery call: budget approved, demo booked." }),
   occurredAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time with a zone, e.g. 2026-01-31T14:00:00Z" }).optional()
     .openapi({ description: "When it happened; default now. At most 5 minutes in the future." }),
-  metadata: jsonObject.optional().openapi({ description: "Anything else worth keeping (message id, recording URL, duration, …).", example: { durationMinutes: 25 } }),
+  metadata: boundedJson(jsonCaps.touchpointMetadata, {
+    description: "Anything else worth keeping (message id, recording URL, duration, …).",
+    hint: "Keep metadata to references and short facts (ids, URLs, durations); put a transcript or long text in a note: POST /api/openclaw/notes.",
+    example: { durationMinutes: 25 },
+  }).optional(),
 };
 const CreateTouchpoint = z.looseObject(createFields)
   .refine((b) => b.type !== undefined || b.channel !== undefined, { message: "is required (or send channel)", path: ["type"] })
@@ -124,7 +129,7 @@ export const touchpointsRoutes = createRouter()
     const page = pageOf(query);
     const type = query.type ?? query.channel;
     const where = type !== undefined ? db`lead_id = ${query.leadId} and type = ${type}` : db`lead_id = ${query.leadId}`;
-    const [[lead], rows, [count]] = await Promise.all([
+    const [[lead], fetched, [count]] = await Promise.all([
       db<{ lastTouchAt: string | null; deleted: boolean }[]>`
         select last_touch_at as "lastTouchAt", deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<TouchpointRow[]>`
@@ -134,6 +139,7 @@ export const touchpointsRoutes = createRouter()
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
+    const rows = page.fit(fetched);
     return reply(c, { leadId: query.leadId, lastTouchAt: lead.lastTouchAt, touchpoints: rows, ...page.fields(total) }, {
       warnings: [
         ...page.warnings,

@@ -68,7 +68,12 @@ function parseBeacon(text: string): z.infer<typeof BeaconEvent> {
 export const trackingRoutes = createRouter();
 trackingRoutes.use("/events", bodyLimit({
   maxSize: MAX_BEACON_BYTES,
-  onError: (c) => errorReply(c, payloadTooLarge(MAX_BEACON_BYTES)),
+  onError: (c) => {
+    // The unread rest of the body is still on the socket: without this the client may see
+    // its connection reset instead of the 413.
+    c.header("Connection", "close");
+    return errorReply(c, payloadTooLarge(MAX_BEACON_BYTES));
+  },
 }));
 trackingRoutes
   .openapi(eventsRoute, async (c) => {
