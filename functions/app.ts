@@ -46,6 +46,7 @@ import { stalledRoutes } from "./routes/stalled.ts";
 import { syncSourcesRoutes } from "./routes/sync-sources.ts";
 import { touchpointsRoutes } from "./routes/touchpoints.ts";
 import { trackingRoutes } from "./routes/tracking.ts";
+import { webhooksRoutes } from "./routes/webhooks.ts";
 
 export interface AppDeps {
   sql: Sql;
@@ -99,7 +100,8 @@ function contractApi(config: AppConfig) {
     .route("/", mailWorkerRoutes)
     .route("/", automationRoutes)
     .route("/", quizzesRoutes)
-    .route("/", quizSubmissionRoutes);
+    .route("/", quizSubmissionRoutes)
+    .route("/", webhooksRoutes);
 }
 
 const routeNotFound: NotFoundHandler<AppEnv> = (c) =>

@@ -4,6 +4,7 @@ import { type EnrichmentConfig, readEnrichmentConfig } from "./enrichment/config
 import { type EnvReader, positiveInt } from "./env.ts";
 import { type IntegrationsConfig, readIntegrationsConfig } from "./integrations/config.ts";
 import { type AiConfig, readAiConfig } from "./mail/ai-config.ts";
+import { readWebhooksConfig, type WebhooksConfig } from "./webhooks/config.ts";
 
 export interface AppConfig {
   /** Public base URL of this deployment, used in links we hand to agents. */
@@ -23,6 +24,8 @@ export interface AppConfig {
   integrations: IntegrationsConfig;
   /** The AI API the mail worker rewrites emails with; the campaign routes warn when a campaign asks for AI and it is not configured. */
   ai: AiConfig;
+  /** Outbound webhooks: which URLs subscriptions may use, and the delivery loop. */
+  webhooks: WebhooksConfig;
 }
 
 /** PORT's default: the 5440x range keeps clear of `supabase start` (54320-54329). */
@@ -40,5 +43,6 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     enrichment: readEnrichmentConfig(env),
     integrations: readIntegrationsConfig(env),
     ai: readAiConfig(env),
+    webhooks: readWebhooksConfig(env),
   };
 }

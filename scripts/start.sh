@@ -91,7 +91,8 @@ if [[ -z "${SMTP_URL:-}" ]]; then
   supervise mail-catcher scripts/mail-catcher.ts
   echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:$MAIL_CATCHER_HTTP_PORT/"
 fi
-if [[ "${MAIL_WORKER:-on}" != "off" ]]; then
+# One worker process delivers mail and outbound webhooks; each can be switched off alone.
+if [[ "${MAIL_WORKER:-on}" != "off" || "${WEBHOOKS_WORKER:-on}" != "off" ]]; then
   supervise worker scripts/worker.ts
 fi
 supervise api functions/node/server.ts

@@ -23,6 +23,9 @@
 --                                                      and one count per org, exact under
 --                                                      concurrency
 --     leads_score_new            56_scoring.sql        (insert) the first score
+--     leads_webhook_created,     86_webhooks.sql       (insert, update, delete) outbound webhooks:
+--     leads_webhook_changed,                           lead.created, lead.updated, lead.deleted,
+--     leads_webhook_deleted                            enrichment.completed, for orgs that subscribe
 -- app.lead_details, the API's view of a lead (with its stage name, score and proposal slug),
 -- is in 95_views.sql because it joins the score (56_scoring.sql) and the proposal
 -- (66_proposals.sql), whose tables later files add.

@@ -7,7 +7,8 @@
 --
 -- This file holds the table app.feedback (with its policies and column privileges), the
 -- trigger feedback_stamp (app._stamp_feedback) that stamps responses and acknowledgements
--- for every writer, and app.respond_to_feedback.
+-- for every writer, and app.respond_to_feedback. Each response given is also sent as the
+-- outbound webhook feedback.answered (the trigger feedback_webhook_answered, 86_webhooks.sql).
 
 create table app.feedback (
   id text not null default app.new_id('fb'),

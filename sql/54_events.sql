@@ -20,6 +20,7 @@
 --   events_20_score       56_scoring.sql           the lead's score and label
 --   events_30_automation  62_automation.sql        stage automation rules
 --   events_40_campaigns   76_campaign_events.sql   automatic enrolment
+--   events_50_webhooks    86_webhooks.sql          outbound webhooks (once per statement)
 -- Other writers of app.events: proposal tracking (66_proposals.sql, which also adds
 -- viewing time to lead_engagement), the mail outbox (74_outbox.sql), campaign events
 -- (76_campaign_events.sql), Calendly (82_calendly.sql) and quizzes (84_quizzes.sql).

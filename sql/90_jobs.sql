@@ -43,7 +43,9 @@ insert into app.scheduled_jobs (name, schedule, command) values
   -- daily at 03:41: delete sync events older than 30 days (48_sync_sources.sql)
   ('purge-sync-events', '41 3 * * *', 'select app.purge_sync_events()'),
   -- daily at 03:43: delete pg_cron run history older than a week (below)
-  ('purge-cron-history', '43 3 * * *', 'select app.purge_cron_history()');
+  ('purge-cron-history', '43 3 * * *', 'select app.purge_cron_history()'),
+  -- daily at 03:47: delete webhook deliveries older than 30 days (86_webhooks.sql)
+  ('purge-webhook-deliveries', '47 3 * * *', 'select app.purge_webhook_deliveries()');
 -- Not in the list: mail-worker-http, which app.schedule_mail_worker_http (below) adds after
 -- a deploy to Supabase.
 

@@ -32,6 +32,7 @@ const mirrored: { constraint: string; list: keyof typeof enums }[] = [
   { constraint: "outbox_status_check", list: "outboxStatuses" },
   { constraint: "meetings_bot_status_check", list: "meetingBotStatuses" },
   { constraint: "quizzes_status_check", list: "quizStatuses" },
+  { constraint: "webhook_deliveries_status_check", list: "webhookDeliveryStatuses" },
 ];
 
 /** Enum-like constraints on columns the API shows as plain text, or not at all. */

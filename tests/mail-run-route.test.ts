@@ -23,8 +23,11 @@ beforeAll(async () => {
   sql = connect(inject("databaseUrl"), { max: 4 });
   catcher = await startMailCatcher({ smtpPort: 0, httpPort: 0 });
   // pool=false: no idle SMTP connection outlives a tick (the catcher closes at once).
+  // WEBHOOKS_WORKER=off: the tick would also deliver webhooks, which are tests/webhooks.test.ts's
+  // to send (with its own settings); the webhook part of the tick is tested there.
   const settings: Record<string, string> = {
     MAIL_WORKER_SECRET: SECRET, SMTP_URL: `${catcher.smtpUrl}?pool=false`, MAIL_WORKER_ENQUEUE: "true", MAIL_WORKER_BATCH: "50",
+    WEBHOOKS_WORKER: "off",
   };
   const app = createNodeApp(sql, (name) => (name in settings ? settings[name] : process.env[name]), 0);
   const port = await new Promise<number>((resolve) => {

@@ -49,6 +49,12 @@ const ROUTES: Record<string, Record<string, string>> = {
   "/api/openclaw/quizzes": { delete: "deleteQuiz", get: "listQuizzes", post: "createQuiz", put: "updateQuiz" },
   "/api/openclaw/quizzes/{id}/submissions": { get: "listQuizSubmissions" },
   "/api/openclaw/public/quizzes/{slug}/submissions": { post: "submitQuiz" },
+  "/api/openclaw/webhooks": { get: "listWebhooks", post: "createWebhook" },
+  "/api/openclaw/webhooks/event-types": { get: "listWebhookEventTypes" },
+  "/api/openclaw/webhooks/{webhookId}": { delete: "deleteWebhook", get: "getWebhook", patch: "updateWebhook" },
+  "/api/openclaw/webhooks/{webhookId}/rotate-secret": { post: "rotateWebhookSecret" },
+  "/api/openclaw/webhooks/{webhookId}/deliveries": { get: "listWebhookDeliveries" },
+  "/api/openclaw/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver": { post: "redeliverWebhook" },
 };
 // Routes that take no workspace key declare so (security: [] rather than nothing), or the
 // credential they take instead. Inbound webhooks authenticate with the source's secret or a

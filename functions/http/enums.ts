@@ -58,6 +58,9 @@ export const enrollmentSources = ["manual", "trigger", "send_sequence"] as const
 /** app.outbox.status: the state of each email of an enrolment */
 export const outboxStatuses = ["queued", "claimed", "sending", "sent", "failed", "skipped", "canceled", "unconfirmed"] as const;
 
+/** app.webhook_deliveries.status: where an outbound webhook delivery is */
+export const webhookDeliveryStatuses = ["pending", "sending", "delivered", "failed"] as const;
+
 /** app.meetings.bot_status */
 export const meetingBotStatuses = ["not_scheduled", "scheduling", "scheduled", "failed", "canceled", "transcribed"] as const;
 

@@ -30,6 +30,7 @@ export const apiTags = [
   { name: "Quizzes", description: "Quizzes, their submissions, and the public endpoint the quiz page submits to." },
   { name: "Integrations", description: "Calendly (bookings become leads and meetings) and meeting bots (Recall.ai transcripts become notes)." },
   { name: "Feedback", description: "The hub between agents and ClawCRM EIR: report bugs and requests, read the responses." },
+  { name: "Webhooks", description: "Signed outbound webhooks (Standard Webhooks): subscribe URLs to lead, email, meeting, proposal, quiz, enrichment and feedback events; the delivery log and redelivery." },
 ] as const;
 
 /** The security schemes operations refer to (names are part of the document: keep them). */

@@ -16,6 +16,8 @@ export interface MailConfig {
   /** Right-hand side of Message-IDs: <{outbox id}@{domain}>. */
   messageIdDomain: string;
   worker: {
+    /** MAIL_WORKER=off: this process sends no mail (npm start runs no mail loop; POST /internal/mail/run skips the mail tick). */
+    enabled?: boolean;
     intervalMs: number;
     batch: number;
     leaseSeconds: number;
@@ -40,6 +42,7 @@ export function readMailConfig(env: EnvReader): MailConfig {
     publicUrl,
     messageIdDomain: env("MAIL_MESSAGE_ID_DOMAIN")?.trim() || new URL(publicUrl).hostname,
     worker: {
+      enabled: env("MAIL_WORKER")?.trim().toLowerCase() !== "off",
       intervalMs: positiveInt(env("MAIL_WORKER_INTERVAL_MS"), 5_000),
       batch: positiveInt(env("MAIL_WORKER_BATCH"), 10),
       leaseSeconds: positiveInt(env("MAIL_WORKER_LEASE_SECONDS"), 120),

@@ -1,5 +1,6 @@
 // GET /health: connectivity check at the start of every agent session, and the place
-// where the platform's answers to an org's feedback surface (unread_responses).
+// where the platform's answers to an org's feedback surface (unread_responses), and where
+// an org hears that the CRM disabled one of its webhooks (warnings, next_steps).
 // Public: without a key it only checks the database. With a workspace key it also lists
 // that org's unread responses. A bad key does not fail the check (agents call health to
 // test connectivity): the reply says ok, with a warning about the key.
@@ -51,9 +52,16 @@ const healthRoute = createRoute({
 
 type Unread = z.infer<typeof UnreadResponse>;
 type KeyOutcome = "none" | "invalid" | "revoked" | "valid";
+interface DisabledWebhook {
+  id: string;
+  url: string;
+  reason: string;
+}
 interface Check {
   key: KeyOutcome;
   unread: Unread[];
+  /** The org's webhook subscriptions the CRM disabled after persistent delivery failures. */
+  disabledWebhooks?: DisabledWebhook[];
 }
 
 /** The org's unread responses, read as the org (RLS) in one short transaction. */
@@ -69,7 +77,10 @@ async function unreadFor(sql: Sql, keyHash: string): Promise<Check> {
       from app.feedback where unread
       order by responded_at, id
       limit ${MAX_UNREAD + 1}`;
-    return { key: "valid" as const, unread: rows.map((r) => ({ ...r, acknowledge: acknowledgeStep(r.feedbackId) })) };
+    const disabledWebhooks = await tx<DisabledWebhook[]>`
+      select id, url, disabled_reason as reason from app.webhook_subscriptions
+      where not enabled and disabled_reason is not null order by disabled_at, id limit 5`;
+    return { key: "valid" as const, unread: rows.map((r) => ({ ...r, acknowledge: acknowledgeStep(r.feedbackId) })), disabledWebhooks };
   }) as Check;
 }
 
@@ -128,6 +139,7 @@ export const healthRoutes = createRouter()
     }
     const unread = result.unread.slice(0, MAX_UNREAD);
     const more = result.unread.length > MAX_UNREAD;
+    const disabled = result.disabledWebhooks ?? [];
     return c.json({
       success: true,
       status: "ok" as const,
@@ -138,9 +150,13 @@ export const healthRoutes = createRouter()
       warnings: [
         ...keyWarnings[result.key],
         ...(more ? [`More than ${MAX_UNREAD} unread responses: acknowledge these to see the rest (or GET /api/openclaw/feedback?unread=true)`] : []),
+        ...disabled.map((w) => `Webhook ${w.id} (${w.url}) is disabled: ${w.reason}`),
       ],
-      next_steps: unread.length > 0
-        ? ["Read unread_responses and act on them", "PATCH acknowledged:true when done"]
-        : keySteps[result.key],
+      next_steps: [
+        ...(unread.length > 0
+          ? ["Read unread_responses and act on them", "PATCH acknowledged:true when done"]
+          : keySteps[result.key]),
+        ...disabled.map((w) => `Fix ${w.url}, then PATCH /api/openclaw/webhooks/${w.id} { "enabled": true } (GET /api/openclaw/webhooks/${w.id}/deliveries shows what failed)`),
+      ],
     }, 200);
   });

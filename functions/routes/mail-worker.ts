@@ -3,13 +3,16 @@
 // Function through pg_net every minute: app.schedule_mail_worker_http). Off by default: it
 // exists only when MAIL_WORKER_SECRET is set (and the runtime supplied an SMTP sender), and
 // answers only requests whose x-worker-secret header matches it (compared in constant time).
+// The same tick delivers due outbound webhooks (functions/webhooks/worker.ts) side by side
+// with the mail, unless WEBHOOKS_WORKER=off; MAIL_WORKER=off leaves the mail out.
 import { createRoute, z } from "@hono/zod-openapi";
 import { sameKey } from "../http/admin.ts";
 import { ApiError } from "../http/errors.ts";
 import { workerSecret } from "../http/openapi.ts";
 import { envelope, errorResponse, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { runTick, shouldEnqueue } from "../mail/worker.ts";
+import { runTick, shouldEnqueue, type TickResult } from "../mail/worker.ts";
+import { runWebhookTick, type WebhookTickResult } from "../webhooks/worker.ts";
 
 /** Shorter secrets are treated as not configured: the route must not be guessable. */
 export const MIN_WORKER_SECRET_LENGTH = 32;
@@ -22,7 +25,17 @@ const RunReply = envelope({
   failed: count("Refused for good (SMTP 5xx); recorded as failed."),
   deferred: count("Transient failures (SMTP 4xx, network); retried later with backoff."),
   skipped: count("Rows whose lease was lost before sending."),
+  webhooks: z.object({
+    claimed: count("Webhook deliveries this tick claimed."),
+    delivered: count("Answered 2xx by their endpoint."),
+    retried: count("Failed attempts that will be retried (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h)."),
+    failed: count("Failed for good: that was the last attempt."),
+    disabled: count("Failed attempts that disabled their subscription after 24 hours of failures."),
+  }).openapi({ description: "Outbound webhooks delivered by the same tick (all 0 with WEBHOOKS_WORKER=off)." }),
 }).openapi("MailRunReply");
+
+const noMail: TickResult = { enqueued: 0, claimed: 0, sent: 0, failed: 0, deferred: 0, skipped: 0 };
+const noWebhooks: WebhookTickResult = { claimed: 0, delivered: 0, retried: 0, failed: 0, disabled: 0 };
 
 const runRoute = createRoute({
   operationId: "runMailWorker",
@@ -50,8 +63,20 @@ export const mailWorkerRoutes = createRouter()
       throw new ApiError(403, "invalid_worker_secret", "The x-worker-secret header does not match this deployment's MAIL_WORKER_SECRET",
         "Send the deployment's MAIL_WORKER_SECRET in the x-worker-secret header (app.schedule_mail_worker_http does this for pg_cron).");
     }
-    const enqueue = await shouldEnqueue(c.var.sql, mail.config.worker.enqueue);
-    const result = await runTick({ sql: c.var.sql, sender: mail.sender, config: mail.config, name: mail.name }, enqueue);
+    const webhooks = c.var.config.webhooks;
+    // Side by side, so a slow SMTP server does not hold webhooks back (or the reverse);
+    // both finish before the answer, and a failure of either is reported after both ran.
+    const [mailTick, webhookTick] = await Promise.allSettled([
+      mail.config.worker.enabled === false ? noMail
+        : shouldEnqueue(c.var.sql, mail.config.worker.enqueue)
+          .then((enqueue) => runTick({ sql: c.var.sql, sender: mail.sender, config: mail.config, name: mail.name }, enqueue)),
+      webhooks.worker.enabled
+        ? runWebhookTick({ sql: c.var.sql, config: webhooks, resolveHost: c.var.resolveHost, name: mail.name })
+        : noWebhooks,
+    ]);
+    if (mailTick.status === "rejected") throw mailTick.reason;
+    if (webhookTick.status === "rejected") throw webhookTick.reason;
+    const result = { ...mailTick.value, webhooks: webhookTick.value };
     return reply(c, result, {
       warnings: result.deferred ? [`${result.deferred} send(s) deferred by the SMTP server; they are retried with backoff`] : [],
     }, 200);

@@ -39,6 +39,7 @@ insert into global_tables values
   ('tiers', 'reference data: plan limits'),
   ('personal_mail_domains', 'reference data: free-mail and disposable domains'),
   ('event_types', 'reference data: engagement signals'),
+  ('webhook_event_types', 'reference data: the outbound webhook event catalogue'),
   ('score_weights', 'reference data: scoring weights'),
   ('automation_triggers', 'reference data: what rules react to'),
   ('automation_condition_keys', 'reference data: what rules test'),
