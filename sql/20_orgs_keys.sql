@@ -6,9 +6,18 @@
 --     (30_stages.sql), the default playbooks (60_playbooks.sql) and its send settings
 --     (70_campaigns.sql);
 --   * app.signup (POST /signup): a new org and its first API key;
---   * app.authenticate_api_key: the lookup every request makes before it acts as its org.
+--   * app.authenticate_api_key: the lookup every request makes before it acts as its org;
+--   * key management (GET/POST /keys, DELETE /keys/{id}, POST /keys/{id}/rotate): the view
+--     app.api_key_details, app.create_api_key, app.revoke_api_key (never the last working key
+--     unless confirmed), app.rotate_api_key (the old key keeps working for an overlap window),
+--     and the trigger api_keys_guard (a revoked key stays revoked, an expiry only comes closer);
+--   * key recovery (POST /keys/recover, /keys/recover/confirm): app.key_recovery_requests (the
+--     per-address rate limit, addresses hashed), app.key_recoveries (one-time links, tokens
+--     hashed), app.request_key_recovery, app._issue_recovery_token, app.confirm_key_recovery.
 -- Elsewhere: the tier limits are enforced by triggers in 78_plan_limits.sql (which also
--- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql.
+-- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql; the recovery
+-- email goes out through app.system_mail (74_outbox.sql), whose worker asks
+-- app._issue_recovery_token for the link right before sending.
 
 -- ---------------------------------------------------------------------------
 -- Tiers: the plan limits, as data, in one place. A null limit means unlimited.
@@ -79,7 +88,8 @@ grant all on app.orgs to service_role;
 
 -- ---------------------------------------------------------------------------
 -- API keys: `rcm_live_` + 64 random hex digits, shown once at creation, stored only as
--- a SHA-256 hash with a short display prefix.
+-- a SHA-256 hash with a short display prefix. A key is live while it is not revoked and
+-- its expiry (set when it is rotated: the overlap window) has not passed.
 -- ---------------------------------------------------------------------------
 create table app.api_keys (
   id text not null default app.new_id('key'),
@@ -90,9 +100,14 @@ create table app.api_keys (
   created_at timestamptz not null default now(),
   last_used_at timestamptz,
   revoked_at timestamptz,
-  primary key (org_id, id)
+  -- Set when the key is rotated: it keeps working until then (the overlap window).
+  expires_at timestamptz,
+  -- The key that replaced it on rotation.
+  replaced_by text,
+  primary key (org_id, id),
+  constraint api_keys_replaced_by_fkey foreign key (org_id, replaced_by) references app.api_keys (org_id, id) on delete set null (replaced_by)
 );
-comment on table app.api_keys is 'Hashed API keys per org; the plaintext key is never stored.';
+comment on table app.api_keys is 'Hashed API keys per org; the plaintext key is never stored. Live while not revoked and before expires_at (set by rotation).';
 
 create unique index api_keys_key_hash_key on app.api_keys (key_hash);
 create index api_keys_org_id_idx on app.api_keys (org_id, created_at);
@@ -101,15 +116,45 @@ alter table app.api_keys enable row level security;
 alter table app.api_keys force row level security;
 create policy "API keys are visible to their own org" on app.api_keys
   for select to authenticated using (org_id = (select app.current_org_id()));
+create policy "API keys can be created by their own org" on app.api_keys
+  for insert to authenticated with check (org_id = (select app.current_org_id()));
 create policy "API keys can be revoked by their own org" on app.api_keys
   for update to authenticated
   using (org_id = (select app.current_org_id()))
   with check (org_id = (select app.current_org_id()));
 
 -- Even its own org never reads a key's hash back.
-grant select (id, org_id, name, key_prefix, created_at, last_used_at, revoked_at) on app.api_keys to authenticated;
-grant update (name, revoked_at) on app.api_keys to authenticated;
+grant select (id, org_id, name, key_prefix, created_at, last_used_at, revoked_at, expires_at, replaced_by) on app.api_keys to authenticated;
+grant insert (name, key_hash, key_prefix) on app.api_keys to authenticated;
+grant update (name, revoked_at, expires_at, replaced_by) on app.api_keys to authenticated;
 grant all on app.api_keys to service_role;
+
+-- For every writer (the API, Studio, SQL): revoking is for good, and a key's expiry can only
+-- come closer, at most 7 days ahead (rotation's longest overlap), so a leaked old key can
+-- never be brought back or kept alive.
+create function app._guard_api_key() returns trigger
+  language plpgsql
+  set search_path = ''
+  as $$
+  begin
+    if old.revoked_at is not null and new.revoked_at is null then
+      perform app.refuse(409, 'api_key_revoked', pg_catalog.format('API key %s is revoked and stays revoked', old.id),
+        'Create a new key instead: POST /api/openclaw/keys { "name": "…" }.');
+    end if;
+    if new.expires_at is distinct from old.expires_at
+       and (new.expires_at is null or new.expires_at > coalesce(old.expires_at, 'infinity')
+            or new.expires_at > pg_catalog.now() + interval '7 days') then
+      perform app.refuse(409, 'invalid_key_expiry', pg_catalog.format('The expiry of API key %s can only be brought forward, to at most 7 days from now', old.id),
+        'Rotate the key (POST /api/openclaw/keys/{id}/rotate { "overlapHours": 0-168 }) to set it; once set it can only come closer.');
+    end if;
+    return new;
+  end;
+  $$;
+comment on function app._guard_api_key() is 'Trigger: a revoked key is never un-revoked, and expires_at is only set or brought forward, to at most 7 days ahead.';
+revoke execute on function app._guard_api_key() from public;
+
+create trigger api_keys_guard before update on app.api_keys
+  for each row execute function app._guard_api_key();
 
 -- ---------------------------------------------------------------------------
 -- Key material.
@@ -122,7 +167,20 @@ create function app.hash_api_key(p_key text) returns text
   $$;
 comment on function app.hash_api_key(text) is 'The stored form of an API key: lowercase hex SHA-256 of its UTF-8 bytes.';
 revoke execute on function app.hash_api_key(text) from public;
-grant execute on function app.hash_api_key(text) to service_role;
+grant execute on function app.hash_api_key(text) to authenticated, service_role;
+
+-- 244 random bits (two v4 UUIDs) as 64 hex digits.
+create function app._new_api_key() returns text
+  language sql volatile
+  set search_path = ''
+  as $$
+    select 'rcm_live_'
+      || replace(pg_catalog.gen_random_uuid()::text, '-', '')
+      || replace(pg_catalog.gen_random_uuid()::text, '-', '')
+  $$;
+comment on function app._new_api_key() is 'A new plaintext API key: rcm_live_ followed by 64 random hex digits.';
+revoke execute on function app._new_api_key() from public;
+grant execute on function app._new_api_key() to authenticated, service_role;
 
 create function app._issue_api_key(p_org_id text, p_name text default 'default')
   returns table (key_id text, api_key text)
@@ -131,9 +189,7 @@ create function app._issue_api_key(p_org_id text, p_name text default 'default')
   set search_path = ''
   as $$
   declare
-    v_key text := 'rcm_live_'
-      || replace(pg_catalog.gen_random_uuid()::text, '-', '')
-      || replace(pg_catalog.gen_random_uuid()::text, '-', '');
+    v_key constant text := app._new_api_key();
   begin
     insert into app.api_keys (org_id, name, key_hash, key_prefix)
     values (p_org_id, p_name, app.hash_api_key(v_key), left(v_key, 16))
@@ -149,9 +205,11 @@ revoke execute on function app._issue_api_key(text, text) from public;
 -- Authentication: the one cross-tenant lookup every request makes. On success it
 -- sets the transaction-local JWT claims (role authenticated, org_id, key_id) that
 -- row-level security reads; the caller then switches to the authenticated role.
+-- revoked is true for any key that may not be used (revoked, or past its rotation
+-- overlap); expired and expires_at tell the second case apart, for the refusal's hint.
 -- ---------------------------------------------------------------------------
 create function app.authenticate_api_key(p_key_hash text)
-  returns table (org_id text, tier text, key_id text, revoked boolean)
+  returns table (org_id text, tier text, key_id text, revoked boolean, expired boolean, expires_at timestamptz)
   language plpgsql
   security definer
   set search_path = ''
@@ -166,7 +224,9 @@ create function app.authenticate_api_key(p_key_hash text)
 
     org_id := v_key.org_id;
     key_id := v_key.id;
-    revoked := v_key.revoked_at is not null;
+    expires_at := v_key.expires_at;
+    expired := v_key.revoked_at is null and coalesce(v_key.expires_at <= pg_catalog.now(), false);
+    revoked := v_key.revoked_at is not null or expired;
     select o.tier into tier from app.orgs o where o.id = v_key.org_id;
 
     if not revoked then
@@ -182,9 +242,172 @@ create function app.authenticate_api_key(p_key_hash text)
     return next;
   end;
   $$;
-comment on function app.authenticate_api_key(text) is 'Looks up an API key by hash; for a live key sets request.jwt.claims to its org for the rest of the transaction.';
+comment on function app.authenticate_api_key(text) is 'Looks up an API key by hash; for a live key sets request.jwt.claims to its org for the rest of the transaction. revoked: the key may not be used (revoked, or expired after rotation: expired, expires_at).';
 revoke execute on function app.authenticate_api_key(text) from public;
 grant execute on function app.authenticate_api_key(text) to anon, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Key management, as the org (row-level security in force). Changes to an org's keys take
+-- a per-org lock first, so two requests can never both revoke "the other" last key.
+-- ---------------------------------------------------------------------------
+create view app.api_key_details with (security_invoker = true) as
+  select k.id, k.org_id, k.name, k.key_prefix, k.created_at, k.last_used_at, k.expires_at, k.revoked_at, k.replaced_by,
+    case
+      when k.revoked_at is not null then 'revoked'
+      when k.expires_at <= pg_catalog.now() then 'expired'
+      when k.expires_at is not null then 'expiring'
+      else 'active'
+    end as status
+  from app.api_keys k;
+comment on view app.api_key_details is 'API keys as the API lists them: prefix, name, times and status (active, expiring = rotated and in its overlap window, expired, revoked); never the hash.';
+grant select on app.api_key_details to authenticated, service_role;
+
+create function app._lock_org_keys() returns text
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_org constant text := app.current_org_id();
+  begin
+    if v_org is null then
+      perform app.refuse(401, 'missing_api_key', 'Managing API keys needs a workspace identity',
+        'Call it with one of the workspace''s API keys (Authorization: Bearer rcm_live_…).');
+    end if;
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('app.api_keys:' || v_org, 0));
+    return v_org;
+  end;
+  $$;
+comment on function app._lock_org_keys() is 'Serialises changes to the current org''s keys until the transaction ends; returns the org id (refuses without one).';
+revoke execute on function app._lock_org_keys() from public;
+grant execute on function app._lock_org_keys() to authenticated, service_role;
+
+create function app.create_api_key(p_name text default null)
+  returns table (key_id text, api_key text, key_prefix text, name text)
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_org constant text := app._lock_org_keys();
+    v_key constant text := app._new_api_key();
+    v_name constant text := coalesce(nullif(pg_catalog.btrim(p_name), ''),
+      'key ' || pg_catalog.to_char(pg_catalog.now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI'));
+  begin
+    if length(v_name) > 100 then
+      perform app.refuse(400, 'invalid_key_name', 'A key name must be 1-100 characters',
+        'Name the key after what uses it, e.g. "sdr-agent" or "zapier".');
+    end if;
+    if (select count(*) from app.api_keys k
+        where k.org_id = v_org and k.revoked_at is null and (k.expires_at is null or k.expires_at > pg_catalog.now())) >= 25 then
+      perform app.refuse(409, 'too_many_api_keys', 'This workspace already has 25 working API keys',
+        'Revoke keys nothing uses any more (GET /api/openclaw/keys shows lastUsedAt; DELETE /api/openclaw/keys/{id}), then create the new one.');
+    end if;
+    insert into app.api_keys as k (name, key_hash, key_prefix)
+    values (v_name, app.hash_api_key(v_key), left(v_key, 16))
+    returning k.id, k.key_prefix, k.name into key_id, key_prefix, name;
+    api_key := v_key;
+    return next;
+  end;
+  $$;
+comment on function app.create_api_key(text) is 'Creates an API key for the current org (at most 25 live) and returns its plaintext once; without a name it is named after the time.';
+revoke execute on function app.create_api_key(text) from public;
+grant execute on function app.create_api_key(text) to authenticated, service_role;
+
+create function app.revoke_api_key(p_key_id text, p_confirm_last boolean default false)
+  returns table (key_id text, revoked_at timestamptz, already_revoked boolean, live_keys integer)
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_org constant text := app._lock_org_keys();
+    v_id text;
+    v_revoked_at timestamptz;
+    v_expires_at timestamptz;
+  begin
+    select k.id, k.revoked_at, k.expires_at into v_id, v_revoked_at, v_expires_at
+    from app.api_keys k where k.id = p_key_id and k.org_id = v_org for update;
+    if v_id is null then
+      perform app.refuse(404, 'not_found', pg_catalog.format('API key %s was not found', p_key_id),
+        'GET /api/openclaw/keys lists this workspace''s keys; another workspace''s keys are not visible with this key.');
+    end if;
+    key_id := v_id;
+    already_revoked := v_revoked_at is not null;
+    if not already_revoked then
+      -- Revoking a working key must leave a working key without an expiry, or be meant.
+      if (v_expires_at is null or v_expires_at > pg_catalog.now())
+         and not coalesce(p_confirm_last, false)
+         and not exists (select from app.api_keys k
+                         where k.org_id = v_org and k.id <> v_id and k.revoked_at is null and k.expires_at is null) then
+        perform app.refuse(409, 'last_api_key',
+          pg_catalog.format('API key %s is this workspace''s last working key%s: revoking it would lock every agent out',
+            v_id, case when exists (select from app.api_keys k where k.org_id = v_org and k.id <> v_id and k.revoked_at is null
+                                      and k.expires_at > pg_catalog.now()) then ' (the others expire after their rotation overlap)' else '' end),
+          pg_catalog.format('Create its replacement first (POST /api/openclaw/keys, or POST /api/openclaw/keys/%s/rotate), or, if you mean to lock the workspace, DELETE /api/openclaw/keys/%s?confirm=last-key. A lost key is replaced with POST /api/openclaw/keys/recover { "email": "<owner email>" }.', v_id, v_id),
+          pg_catalog.jsonb_build_object('next_steps', pg_catalog.jsonb_build_array(
+            pg_catalog.format('POST /api/openclaw/keys/%s/rotate to replace it with a new key', v_id),
+            pg_catalog.format('DELETE /api/openclaw/keys/%s?confirm=last-key to revoke it anyway', v_id))));
+      end if;
+      update app.api_keys k set revoked_at = pg_catalog.now() where k.org_id = v_org and k.id = v_id;
+    end if;
+    revoked_at := coalesce(v_revoked_at, pg_catalog.now());
+    select count(*)::integer into live_keys from app.api_keys k
+    where k.org_id = v_org and k.revoked_at is null and (k.expires_at is null or k.expires_at > pg_catalog.now());
+    return next;
+  end;
+  $$;
+comment on function app.revoke_api_key(text, boolean) is 'Revokes one of the current org''s keys for good (again: no change); refuses (409 last_api_key) to leave no working key without an expiry unless p_confirm_last.';
+revoke execute on function app.revoke_api_key(text, boolean) from public;
+grant execute on function app.revoke_api_key(text, boolean) to authenticated, service_role;
+
+create function app.rotate_api_key(p_key_id text, p_overlap_hours integer default 24)
+  returns table (key_id text, api_key text, key_prefix text, name text, old_key_id text, old_expires_at timestamptz)
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_org constant text := app._lock_org_keys();
+    v_id text;
+    v_name text;
+    v_revoked_at timestamptz;
+    v_expires_at timestamptz;
+    v_replaced_by text;
+    v_new constant text := app._new_api_key();
+  begin
+    if p_overlap_hours is null or p_overlap_hours not between 0 and 168 then
+      perform app.refuse(400, 'invalid_overlap', 'overlapHours must be a whole number of hours from 0 to 168 (7 days)',
+        'Send { "overlapHours": 24 } (the default) to keep the old key working for a day while agents switch; 0 stops it at once.');
+    end if;
+    select k.id, k.name, k.revoked_at, k.expires_at, k.replaced_by into v_id, v_name, v_revoked_at, v_expires_at, v_replaced_by
+    from app.api_keys k where k.id = p_key_id and k.org_id = v_org for update;
+    if v_id is null then
+      perform app.refuse(404, 'not_found', pg_catalog.format('API key %s was not found', p_key_id),
+        'GET /api/openclaw/keys lists this workspace''s keys; another workspace''s keys are not visible with this key.');
+    elsif v_revoked_at is not null then
+      perform app.refuse(409, 'api_key_revoked', pg_catalog.format('API key %s is revoked', v_id),
+        'Only a working key is rotated. Create a new key instead: POST /api/openclaw/keys { "name": "…" }.');
+    elsif v_expires_at is not null then
+      perform app.refuse(409, 'api_key_already_rotated',
+        pg_catalog.format('API key %s was already rotated%s; it %s at %s', v_id,
+          coalesce(' (replaced by ' || v_replaced_by || ')', ''),
+          case when v_expires_at <= pg_catalog.now() then 'stopped working' else 'stops working' end, v_expires_at),
+        case when v_replaced_by is not null
+          then pg_catalog.format('Rotate its replacement instead: POST /api/openclaw/keys/%s/rotate.', v_replaced_by)
+          else 'Create a new key instead: POST /api/openclaw/keys.' end);
+    end if;
+
+    insert into app.api_keys as k (name, key_hash, key_prefix)
+    values (v_name, app.hash_api_key(v_new), left(v_new, 16))
+    returning k.id, k.key_prefix, k.name into key_id, key_prefix, name;
+    update app.api_keys k
+    set expires_at = pg_catalog.now() + pg_catalog.make_interval(hours => p_overlap_hours), replaced_by = key_id
+    where k.org_id = v_org and k.id = v_id
+    returning k.id, k.expires_at into old_key_id, old_expires_at;
+    api_key := v_new;
+    return next;
+  end;
+  $$;
+comment on function app.rotate_api_key(text, integer) is 'Replaces one of the current org''s working keys with a new one of the same name (plaintext returned once); the old key keeps working for p_overlap_hours (0-168, default 24), then stops.';
+revoke execute on function app.rotate_api_key(text, integer) from public;
+grant execute on function app.rotate_api_key(text, integer) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- The one place a new org is seeded, for every writer (signup, Studio, a test): its default
@@ -232,7 +455,7 @@ create function app.signup(
     if exists (select from app.orgs o where lower(o.owner_email) = v_email) then
       perform app.refuse(409, 'email_already_registered',
         pg_catalog.format('A workspace is already registered to %s', v_email),
-        'Use the API key issued when that workspace was created, or sign up with a different email. Keys are shown only once and cannot be recovered.');
+        'Use the API key issued when that workspace was created, or sign up with a different email. Lost the key? POST /api/openclaw/keys/recover { "email": "…" } mails the owner a one-time link that issues a new one.');
     end if;
 
     insert into app.orgs (name, workspace_name, owner_email, owner_first_name, owner_last_name, agent_name, agent_platform)
@@ -248,3 +471,171 @@ create function app.signup(
 comment on function app.signup(text, text, text, text, text, text, text) is 'Creates a workspace (an org, seeded by app._seed_org, and its first API key) for an email not yet registered; returns the key once.';
 revoke execute on function app.signup(text, text, text, text, text, text, text) from public;
 grant execute on function app.signup(text, text, text, text, text, text, text) to anon, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Key recovery: a lost key is replaced through the owner's mailbox. POST /keys/recover
+-- { email } (no key) queues a mail to the owner's address with a one-time link; the link
+-- issues a new key once. Nobody learns from the answer whether an address is registered:
+-- every address is rate-limited alike (3 requests an hour), and only the rows for a
+-- registered one lead to a mail.
+-- ---------------------------------------------------------------------------
+
+-- Recovery requests per address, for the rate limit. The address is kept only as a hash:
+-- requests for addresses that are not registered leave nothing readable behind.
+create table app.key_recovery_requests (
+  id bigint generated always as identity primary key,
+  email_hash text not null constraint key_recovery_requests_email_hash_check check (email_hash ~ '^[0-9a-f]{64}$'),
+  requested_at timestamptz not null default now()
+);
+comment on table app.key_recovery_requests is 'Key recovery requests by address hash (SHA-256 of the lower-cased address), for the 3-an-hour rate limit; kept a day. Not a tenant table: no org is known for most rows.';
+create index key_recovery_requests_email_idx on app.key_recovery_requests (email_hash, requested_at);
+create index key_recovery_requests_requested_idx on app.key_recovery_requests (requested_at);
+
+alter table app.key_recovery_requests enable row level security;
+alter table app.key_recovery_requests force row level security;
+-- Written and read only by app.request_key_recovery; no tenant or anonymous access.
+create policy "Key recovery requests are visible to the service role only" on app.key_recovery_requests
+  for select to service_role using (true);
+grant all on app.key_recovery_requests to service_role;
+
+-- One row per recovery of a registered workspace. The token in the mailed link exists in
+-- plaintext only in that mail: it is made when the mail is about to be sent
+-- (app._issue_recovery_token) and stored here as its SHA-256 hash.
+create table app.key_recoveries (
+  id text not null default app.new_id('kr'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  email text not null check (length(email) <= 320),
+  requested_at timestamptz not null default now(),
+  token_hash text constraint key_recoveries_token_hash_check check (token_hash ~ '^[0-9a-f]{64}$'),
+  -- The link works until then (15 minutes after the mail went out), once.
+  token_expires_at timestamptz,
+  used_at timestamptz,
+  -- The key the link issued.
+  key_id text,
+  primary key (org_id, id),
+  constraint key_recoveries_key_fkey foreign key (org_id, key_id) references app.api_keys (org_id, id) on delete set null (key_id)
+);
+comment on table app.key_recoveries is 'Key recoveries of workspaces: the mailed one-time link''s token (hashed), when it expires, when it was used and the key it issued.';
+-- A recovery link finds its recovery by its token's hash before any org is known.
+create unique index key_recoveries_token_hash_key on app.key_recoveries (token_hash);
+create index key_recoveries_org_idx on app.key_recoveries (org_id, requested_at);
+
+alter table app.key_recoveries enable row level security;
+alter table app.key_recoveries force row level security;
+-- Written only by the recovery functions; a workspace may see its own recoveries.
+create policy "Key recoveries are visible to their own org" on app.key_recoveries
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select (id, org_id, email, requested_at, token_expires_at, used_at, key_id) on app.key_recoveries to authenticated;
+grant all on app.key_recoveries to service_role;
+
+create function app.request_key_recovery(p_email text) returns void
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_email constant text := pg_catalog.lower(pg_catalog.btrim(p_email));
+    v_hash text;
+    v_recent timestamptz[];
+    v_org app.orgs;
+    v_recovery text;
+    v_wait integer;
+  begin
+    if v_email is null or length(v_email) > 320 or v_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
+      perform app.refuse(400, 'invalid_email', 'email must be a valid address of at most 320 characters',
+        'Send the email address the workspace was signed up with: { "email": "owner@example.com" }.');
+    end if;
+    v_hash := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(v_email, 'UTF8')), 'hex');
+    -- One request per address at a time, so the limit is exact under concurrency.
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('app.key_recovery:' || v_hash, 0));
+
+    delete from app.key_recovery_requests r where r.requested_at < pg_catalog.now() - interval '1 day';
+    select pg_catalog.array_agg(r.requested_at order by r.requested_at desc) into v_recent
+    from app.key_recovery_requests r
+    where r.email_hash = v_hash and r.requested_at > pg_catalog.now() - interval '1 hour';
+    if coalesce(pg_catalog.array_length(v_recent, 1), 0) >= 3 then
+      v_wait := greatest(1, ceil(extract(epoch from v_recent[3] + interval '1 hour' - pg_catalog.now()))::integer);
+      perform app.refuse(429, 'rate_limited', 'Too many key recovery requests for this address: at most 3 an hour',
+        pg_catalog.format('Look for the last recovery email (and in the spam folder); each link works for 15 minutes. Ask again in %s minute(s).', ceil(v_wait / 60.0)::integer),
+        pg_catalog.jsonb_build_object('retryAfter', v_wait));
+    end if;
+    insert into app.key_recovery_requests (email_hash) values (v_hash);
+
+    select o.* into v_org from app.orgs o where pg_catalog.lower(o.owner_email) = v_email;
+    if v_org.id is not null then
+      insert into app.key_recoveries (org_id, email) values (v_org.id, v_email) returning id into v_recovery;
+      -- In the same transaction: the mail is owed exactly when the recovery exists.
+      insert into app.system_mail (org_id, kind, recovery_id, to_email) values (v_org.id, 'key_recovery', v_recovery, v_email);
+    end if;
+  end;
+  $$;
+comment on function app.request_key_recovery(text) is 'POST /keys/recover: at most 3 requests per address an hour (429 with retryAfter otherwise, for any address); for a workspace owner''s address records a recovery and queues its mail (app.system_mail). Says nothing about whether the address is registered.';
+revoke execute on function app.request_key_recovery(text) from public;
+grant execute on function app.request_key_recovery(text) to anon, service_role;
+
+-- Called by the mail worker right before it sends the recovery mail (app.begin_system_mail):
+-- a new token each time, so a mail that was never sent leaves no working link behind.
+create function app._issue_recovery_token(p_org_id text, p_recovery_id text, p_now timestamptz default now())
+  returns table (token text, expires_at timestamptz)
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_token constant text := replace(pg_catalog.gen_random_uuid()::text, '-', '') || replace(pg_catalog.gen_random_uuid()::text, '-', '');
+  begin
+    -- A recovery is mailed within the hour it was asked for, and only until it is used.
+    update app.key_recoveries r
+    set token_hash = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(v_token, 'UTF8')), 'hex'),
+        token_expires_at = p_now + interval '15 minutes'
+    where r.org_id = p_org_id and r.id = p_recovery_id and r.used_at is null and r.requested_at > p_now - interval '1 hour'
+    returning r.token_expires_at into expires_at;
+    if found then
+      token := v_token;
+      return next;
+    end if;
+  end;
+  $$;
+comment on function app._issue_recovery_token(text, text, timestamptz) is 'A fresh one-time token for an unused recovery asked for within the hour: stores its hash, valid 15 minutes from p_now, returns the plaintext once; nothing otherwise.';
+revoke execute on function app._issue_recovery_token(text, text, timestamptz) from public;
+
+create function app.confirm_key_recovery(p_token text)
+  returns table (org_id text, key_id text, api_key text, key_prefix text)
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_recovery app.key_recoveries;
+    v_key_id text;
+    v_key text;
+  begin
+    if p_token ~ '^[0-9a-f]{64}$' then
+      select r.* into v_recovery from app.key_recoveries r
+      where r.token_hash = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_token, 'UTF8')), 'hex')
+      for update;
+    end if;
+    if v_recovery.id is null then
+      perform app.refuse(400, 'invalid_recovery_token', 'This key recovery link is not valid',
+        'Use the whole link from the recovery email, or ask for a new one: POST /api/openclaw/keys/recover { "email": "<owner email>" }.');
+    elsif v_recovery.used_at is not null then
+      perform app.refuse(410, 'recovery_link_used', 'This key recovery link was already used',
+        'Each link issues one key. If you did not use it, someone with access to the mailbox did: ask for a new link (POST /api/openclaw/keys/recover), then revoke the keys you do not know (GET /api/openclaw/keys, DELETE /api/openclaw/keys/{id}).');
+    elsif v_recovery.token_expires_at <= pg_catalog.now() then
+      perform app.refuse(410, 'recovery_link_expired', 'This key recovery link has expired',
+        'Links work for 15 minutes after the email was sent. Ask for a new one: POST /api/openclaw/keys/recover { "email": "<owner email>" }.');
+    end if;
+
+    select i.key_id, i.api_key into v_key_id, v_key from app._issue_api_key(v_recovery.org_id, 'recovered') i;
+    update app.key_recoveries r set used_at = pg_catalog.now(), key_id = v_key_id
+    where r.org_id = v_recovery.org_id and r.id = v_recovery.id;
+    org_id := v_recovery.org_id;
+    key_id := v_key_id;
+    api_key := v_key;
+    key_prefix := left(v_key, 16);
+    return next;
+  end;
+  $$;
+comment on function app.confirm_key_recovery(text) is 'The recovery link: for a valid, unused, unexpired token issues a new key named "recovered" for its workspace (plaintext returned once) and marks the token used; 400 unknown, 410 used or expired.';
+revoke execute on function app.confirm_key_recovery(text) from public;
+grant execute on function app.confirm_key_recovery(text) to anon, service_role;

@@ -8,14 +8,17 @@
 --     secret is kept (HMACs are verified with it) but the tenant role can never read it
 --     back: it is handed out once, on create and on rotation;
 --   * app.sync_events: every event received, unique per source and sender's event id, so a
---     redelivery answers with the first outcome instead of writing twice; kept 30 days
---     (app.purge_sync_events, run daily by the job purge-sync-events in 90_jobs.sql);
+--     redelivery answers with the first outcome instead of writing twice, and unique per
+--     source and signed content for requests whose signature does not cover the event id
+--     (v1: "<timestamp>.<body>"), so replaying a signed request under a new id is a
+--     duplicate too; kept 30 days (app.purge_sync_events, run daily by the job
+--     purge-sync-events in 90_jobs.sql);
 --   * app.sync_source_details: the API's view of a source (no secret);
 --   * validation for every writer (trigger sync_sources_check), app.create_sync_source and
 --     app.update_sync_source for the API, and app.sync_source_for_token, the inbound edge's
 --     lookup by URL token;
 --   * app.ingest_sync_event: the whole ingest in one call, acting as the source's org: claim
---     the event id, map the payload, create or update the lead by email, move it to the
+--     the event id (and the signed content's digest), map the payload, create or update the lead by email, move it to the
 --     event's stage, log a touchpoint. Any refusal (bad payload, plan limit, disabled source)
 --     rolls all of it back, the event claim included, so the sender may retry;
 --   * the trigger stages_refuse_deleting_synced on app.stages: a stage a sync source targets
@@ -113,6 +116,9 @@ create table app.sync_events (
   outcome text constraint sync_events_outcome_check check (outcome in ('created', 'updated', 'ignored')),
   -- The answer the first delivery got; a redelivery gets it again.
   result jsonb,
+  -- SHA-256 of what a v1 signature covered ("<timestamp>.<raw body>"), when the request was
+  -- signed that way: the event id header is not covered, so this identifies the request.
+  signed_digest text constraint sync_events_signed_digest_check check (signed_digest ~ '^[0-9a-f]{64}$'),
   primary key (org_id, id),
   constraint sync_events_source_event_key unique (org_id, source_id, event_id),
   constraint sync_events_source_fkey foreign key (org_id, source_id) references app.sync_sources (org_id, id) on delete cascade,
@@ -122,6 +128,8 @@ comment on table app.sync_events is 'Events received by sync sources, unique per
 create index sync_events_org_source_idx on app.sync_events (org_id, source_id, received_at desc);
 create index sync_events_org_lead_idx on app.sync_events (org_id, lead_id) where lead_id is not null;
 create index sync_events_received_idx on app.sync_events (received_at);
+create unique index sync_events_source_signed_digest_key on app.sync_events (org_id, source_id, signed_digest)
+  where signed_digest is not null;
 
 alter table app.sync_events enable row level security;
 alter table app.sync_events force row level security;
@@ -522,8 +530,10 @@ grant execute on function app.sync_source_for_token(text) to anon, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Ingest one event (already authenticated by the edge) for a source, as its org.
+-- p_signed_digest: for a request signed without its event id (v1), SHA-256 of the signed
+-- "<timestamp>.<raw body>"; an event whose id or digest was seen before is a duplicate.
 -- ---------------------------------------------------------------------------
-create function app.ingest_sync_event(p_source_id text, p_event_id text, p_payload jsonb)
+create function app.ingest_sync_event(p_source_id text, p_event_id text, p_payload jsonb, p_signed_digest text default null)
   returns jsonb
   language plpgsql
   security definer
@@ -570,14 +580,18 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
     v_map := v_source.field_mapping;
     v_event := coalesce(app._sync_event_name(app._sync_value(v_payload, v_map -> 'event')), app.sync_default_event(v_source.type));
 
-    -- Claim the event id first: a concurrent redelivery waits here for this one to finish.
-    insert into app.sync_events as e (org_id, source_id, event_id, event)
-    values (v_source.org_id, v_source.id, p_event_id, v_event)
-    on conflict (org_id, source_id, event_id) do nothing
+    -- Claim the event id (and signed digest) first: a concurrent redelivery waits here for
+    -- this one to finish. Either one seen before makes the event a duplicate.
+    insert into app.sync_events as e (org_id, source_id, event_id, event, signed_digest)
+    values (v_source.org_id, v_source.id, p_event_id, v_event, p_signed_digest)
+    on conflict do nothing
     returning e.id into v_claim;
     if v_claim is null then
       select e.result into v_result from app.sync_events e
-      where e.org_id = v_source.org_id and e.source_id = v_source.id and e.event_id = p_event_id;
+      where e.org_id = v_source.org_id and e.source_id = v_source.id
+        and (e.event_id = p_event_id or e.signed_digest = p_signed_digest)
+      order by e.event_id = p_event_id desc
+      limit 1;
       return coalesce(v_result, '{}'::jsonb) || pg_catalog.jsonb_build_object('duplicate', true);
     end if;
 
@@ -714,9 +728,9 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
     return v_result || pg_catalog.jsonb_build_object('duplicate', false);
   end;
   $$;
-comment on function app.ingest_sync_event(text, text, jsonb) is 'Ingests one authenticated event for a sync source: idempotent on the event id; creates or updates the lead by email, moves it to the event''s stage and logs a touchpoint, all or nothing.';
-revoke execute on function app.ingest_sync_event(text, text, jsonb) from public;
-grant execute on function app.ingest_sync_event(text, text, jsonb) to anon, service_role;
+comment on function app.ingest_sync_event(text, text, jsonb, text) is 'Ingests one authenticated event for a sync source: idempotent on the event id and on the signed digest of a request signed without its id; creates or updates the lead by email, moves it to the event''s stage and logs a touchpoint, all or nothing.';
+revoke execute on function app.ingest_sync_event(text, text, jsonb, text) from public;
+grant execute on function app.ingest_sync_event(text, text, jsonb, text) to anon, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Housekeeping, run daily by the job purge-sync-events (90_jobs.sql): senders redeliver

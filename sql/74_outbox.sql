@@ -12,8 +12,10 @@
 --   (lease ran out before sending: nothing went out, queued again)
 --   queued → skipped (guardrail) / canceled (enrolment stopped)
 --
--- Also here: app.unsubscribe_tokens (the secret in each lead's unsubscribe link) and
--- app.enrollment_json, the API's view of an enrolment, which reads the outbox.
+-- Also here: app.unsubscribe_tokens (the secret in each lead's unsubscribe link),
+-- app.enrollment_json, the API's view of an enrolment, which reads the outbox, and
+-- app.system_mail, the outbox of the mail the system itself sends a workspace (key
+-- recovery links), with the same lease states and its own claim/begin/complete/fail calls.
 -- Elsewhere: the pg_cron jobs enqueue-due-steps, release-mail-claims and, on Supabase,
 -- mail-worker-http (90_jobs.sql); enrolments and the suppression list
 -- (72_enrollments.sql); the unsubscribe link and the bounce webhook
@@ -629,3 +631,211 @@ create function app.enrollment_json(p_enrollment_id text) returns jsonb
 comment on function app.enrollment_json(text) is 'One of the caller''s enrolments as the API shows it: status, next step, deferral reason, cooldown, history and its messages.';
 revoke execute on function app.enrollment_json(text) from public;
 grant execute on function app.enrollment_json(text) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- System mail: what the system sends a workspace's owner (today: the key recovery link),
+-- queued in the transaction that makes it owed and sent by the same mail workers. No
+-- campaign, enrolment, guardrail or lead is involved, so it has its own small outbox, with
+-- the campaign outbox's states and leases:
+--   queued → claimed → sending → sent
+--      ↑        │         ├──→ queued again (transient failure, backoff) / failed
+--      └────────┘         └──→ unconfirmed (lease ran out while sending: never resent)
+--   claimed → skipped (nothing to send any more, e.g. the recovery was used or is too old)
+-- Its content is made at app.begin_system_mail, right before SMTP, so a secret it carries
+-- (the recovery token) is never stored in plaintext, here or anywhere.
+-- ---------------------------------------------------------------------------
+create table app.system_mail (
+  id text not null default app.new_id('sys'),
+  org_id text not null references app.orgs (id) on delete cascade,
+  kind text not null constraint system_mail_kind_check check (kind in ('key_recovery')),
+  recovery_id text,
+  to_email text not null check (length(to_email) <= 320),
+  status text not null default 'queued' constraint system_mail_status_check
+    check (status in ('queued', 'claimed', 'sending', 'sent', 'failed', 'skipped', 'unconfirmed')),
+  next_attempt_at timestamptz not null default now(),
+  attempts integer not null default 0 check (attempts >= 0),
+  claimed_by text,
+  claimed_at timestamptz,
+  lease_until timestamptz,
+  message_id text check (length(message_id) <= 998),
+  smtp_response text check (length(smtp_response) <= 2000),
+  reason text,
+  last_error text check (length(last_error) <= 2000),
+  sent_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (org_id, id),
+  constraint system_mail_recovery_check check (kind <> 'key_recovery' or recovery_id is not null),
+  constraint system_mail_recovery_fkey foreign key (org_id, recovery_id) references app.key_recoveries (org_id, id) on delete cascade
+);
+comment on table app.system_mail is 'Mail the system sends a workspace (key recovery links), from queued to sent, with the claiming worker, its lease and the outcome; never the secret a mail carries.';
+create index system_mail_org_idx on app.system_mail (org_id, created_at);
+-- The mail worker reports on a mail by its id alone: it acts for every org and knows none.
+create index system_mail_id_idx on app.system_mail (id);
+create index system_mail_recovery_idx on app.system_mail (org_id, recovery_id) where recovery_id is not null;
+create index system_mail_queued_idx on app.system_mail (next_attempt_at, id) where status = 'queued';
+create index system_mail_leased_idx on app.system_mail (lease_until) where status in ('claimed', 'sending');
+
+create trigger system_mail_touch_updated_at before update on app.system_mail
+  for each row execute function app._touch_updated_at();
+
+alter table app.system_mail enable row level security;
+alter table app.system_mail force row level security;
+-- Written only by app.request_key_recovery and the worker calls below.
+create policy "System mail is visible to its own org" on app.system_mail
+  for select to authenticated using (org_id = (select app.current_org_id()));
+grant select on app.system_mail to authenticated;
+grant all on app.system_mail to service_role;
+
+create function app.claim_system_mail(p_worker text, p_limit integer default 10, p_lease interval default '2 minutes',
+  p_now timestamptz default now())
+  returns setof jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  begin
+    if p_worker is null or length(p_worker) not between 1 and 200 or p_limit not between 1 and 1000 or p_lease <= interval '0' then
+      perform app.refuse(400, 'invalid_claim', 'claim_system_mail needs a worker name (1-200 characters), a limit of 1-1000 and a positive lease',
+        'Call app.claim_system_mail(''worker-1'', 10, ''2 minutes'').');
+    end if;
+    -- Expired leases first, as for campaign mail: a claim that never began sending is queued
+    -- again (nothing went out); a send never confirmed may have gone out and is not repeated.
+    update app.system_mail m
+    set status = case when m.status = 'claimed' then 'queued' else 'unconfirmed' end,
+        next_attempt_at = case when m.status = 'claimed' then p_now else m.next_attempt_at end,
+        lease_until = null,
+        reason = case when m.status = 'claimed'
+          then pg_catalog.format('claim by %s expired at %s before sending began: nothing was sent, queued again', m.claimed_by, m.lease_until)
+          else pg_catalog.format('%s began sending but did not confirm before %s: the SMTP server may have accepted it, so it is never resent automatically', m.claimed_by, m.lease_until)
+        end
+    where m.status in ('claimed', 'sending') and m.lease_until < p_now;
+
+    return query
+      update app.system_mail m
+      set status = 'claimed', claimed_by = p_worker, claimed_at = p_now, lease_until = p_now + p_lease,
+          attempts = m.attempts + 1, reason = null
+      where (m.org_id, m.id) in (
+        select q.org_id, q.id from app.system_mail q
+        where q.status = 'queued' and q.next_attempt_at <= p_now
+        order by q.next_attempt_at, q.id
+        limit p_limit
+        for update skip locked)
+      returning pg_catalog.jsonb_build_object('id', m.id, 'kind', m.kind, 'to', m.to_email, 'attempt', m.attempts);
+  end;
+  $$;
+comment on function app.claim_system_mail(text, integer, interval, timestamptz) is 'Mail workers: settles expired leases (claimed → queued, sending → unconfirmed), then claims up to p_limit due system mails (skip locked); returns id, kind, recipient and attempt of each.';
+revoke execute on function app.claim_system_mail(text, integer, interval, timestamptz) from public;
+grant execute on function app.claim_system_mail(text, integer, interval, timestamptz) to service_role;
+
+create function app.begin_system_mail(p_id text, p_worker text, p_now timestamptz default now()) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_row app.system_mail;
+    v_token text;
+    v_expires_at timestamptz;
+    v_workspace text;
+  begin
+    select * into v_row from app.system_mail m where m.id = p_id for update;
+    if v_row.id is null or v_row.status <> 'claimed' or v_row.claimed_by is distinct from p_worker or v_row.lease_until < p_now then
+      return null;
+    end if;
+    -- kind = 'key_recovery' (the only kind): the link's token is made now, stored hashed.
+    select t.token, t.expires_at into v_token, v_expires_at from app._issue_recovery_token(v_row.org_id, v_row.recovery_id, p_now) t;
+    if v_token is null then
+      update app.system_mail m
+      set status = 'skipped', lease_until = null,
+          reason = 'the recovery was already used, or was asked for more than an hour ago: nothing to send'
+      where m.org_id = v_row.org_id and m.id = p_id;
+      return null;
+    end if;
+    select o.workspace_name into v_workspace from app.orgs o where o.id = v_row.org_id;
+    -- The sending lease: a worker that has not confirmed by then is presumed dead.
+    update app.system_mail m set status = 'sending', lease_until = p_now + interval '10 minutes'
+    where m.org_id = v_row.org_id and m.id = p_id;
+    return pg_catalog.jsonb_build_object('id', v_row.id, 'kind', v_row.kind, 'to', v_row.to_email,
+      'workspaceName', v_workspace, 'token', v_token, 'expiresAt', v_expires_at);
+  end;
+  $$;
+comment on function app.begin_system_mail(text, text, timestamptz) is 'Mail workers, right before SMTP: claimed → sending (10-minute lease) and the mail''s content, made now (a recovery link''s one-time token, stored only hashed); null when the lease was lost or there is nothing left to send (then skipped).';
+revoke execute on function app.begin_system_mail(text, text, timestamptz) from public;
+grant execute on function app.begin_system_mail(text, text, timestamptz) to service_role;
+
+create function app._own_system_mail(p_id text, p_worker text, p_statuses text[]) returns app.system_mail
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_row app.system_mail;
+  begin
+    select * into v_row from app.system_mail m where m.id = p_id for update;
+    if v_row.id is null then
+      perform app.refuse(404, 'not_found', pg_catalog.format('System mail %s was not found', p_id), 'Pass the id claim_system_mail returned.');
+    end if;
+    if v_row.claimed_by is distinct from p_worker or not v_row.status = any (p_statuses) then
+      perform app.refuse(409, 'not_claimed_by_worker',
+        pg_catalog.format('System mail %s is %s (claimed by %s), not %s by %s', p_id, v_row.status,
+          coalesce(v_row.claimed_by, 'nobody'), array_to_string(p_statuses, '/'), p_worker),
+        'Only the worker holding the claim records its result; claim again with app.claim_system_mail.');
+    end if;
+    return v_row;
+  end;
+  $$;
+comment on function app._own_system_mail(text, text, text[]) is 'Locks a system mail the worker holds in one of the given statuses, or refuses (404 unknown, 409 not this worker''s).';
+revoke execute on function app._own_system_mail(text, text, text[]) from public;
+
+create function app.complete_system_mail(p_id text, p_worker text, p_message_id text, p_smtp_response text,
+  p_now timestamptz default now())
+  returns void
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    -- A late confirmation of an unconfirmed mail is the truth: it was sent.
+    v_row constant app.system_mail := app._own_system_mail(p_id, p_worker, array['sending', 'unconfirmed']);
+  begin
+    update app.system_mail m
+    set status = 'sent', sent_at = p_now, message_id = p_message_id, smtp_response = left(p_smtp_response, 2000),
+        lease_until = null, reason = null
+    where m.org_id = v_row.org_id and m.id = p_id;
+  end;
+  $$;
+comment on function app.complete_system_mail(text, text, text, text, timestamptz) is 'Mail workers, after the SMTP server accepted a system mail: sent, with its Message-ID and the server''s reply.';
+revoke execute on function app.complete_system_mail(text, text, text, text, timestamptz) from public;
+grant execute on function app.complete_system_mail(text, text, text, text, timestamptz) to service_role;
+
+create function app.fail_system_mail(p_id text, p_worker text, p_error text, p_permanent boolean,
+  p_now timestamptz default now())
+  returns void
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_row constant app.system_mail := app._own_system_mail(p_id, p_worker, array['claimed', 'sending']);
+    v_retry_at timestamptz;
+  begin
+    if not p_permanent and v_row.attempts < 5 then
+      -- Backoff 1, 2, 4, 8 minutes after attempts 1-4, as for campaign mail; the 5th failure is final.
+      v_retry_at := p_now + pg_catalog.make_interval(mins => (2 ^ (v_row.attempts - 1))::integer);
+      update app.system_mail m
+      set status = 'queued', next_attempt_at = v_retry_at, last_error = left(p_error, 2000),
+          claimed_by = null, claimed_at = null, lease_until = null,
+          reason = pg_catalog.format('attempt %s failed; retry at %s', v_row.attempts, v_retry_at)
+      where m.org_id = v_row.org_id and m.id = p_id;
+    else
+      update app.system_mail m
+      set status = 'failed', last_error = left(p_error, 2000), lease_until = null,
+          reason = case when p_permanent then 'permanent failure' else pg_catalog.format('gave up after %s attempts', v_row.attempts) end
+      where m.org_id = v_row.org_id and m.id = p_id;
+    end if;
+  end;
+  $$;
+comment on function app.fail_system_mail(text, text, text, boolean, timestamptz) is 'Mail workers, when SMTP refused or failed a system mail: a transient failure is queued again after a backoff (1, 2, 4, 8 min; final after 5 attempts); a permanent one fails it.';
+revoke execute on function app.fail_system_mail(text, text, text, boolean, timestamptz) from public;
+grant execute on function app.fail_system_mail(text, text, text, boolean, timestamptz) to service_role;

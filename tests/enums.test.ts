@@ -44,6 +44,7 @@ const notMirrored = [
   "email_suppressions_reason_check",
   "calendly_events_event_check",
   "meetings_status_check",
+  "system_mail_status_check",
 ];
 
 let sql: postgres.Sql;

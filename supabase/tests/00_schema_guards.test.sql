@@ -44,6 +44,7 @@ insert into global_tables values
   ('automation_triggers', 'reference data: what rules react to'),
   ('automation_condition_keys', 'reference data: what rules test'),
   ('scheduled_jobs', 'the pg_cron job catalogue'),
+  ('key_recovery_requests', 'the key recovery rate limit, by address hash: most addresses own no workspace'),
   ('orgs', 'the tenants: its id is the org id');
 
 -- Keys of tenant tables without org_id: lookups made before the org is known.
@@ -52,6 +53,7 @@ insert into global_lookups values
   ('orgs_owner_email_key', 'signup: one workspace per owner email, before any org exists'),
   ('orgs_project_slug_key', 'project slugs are unique across workspaces'),
   ('api_keys_key_hash_key', 'every request finds its org by the API key hash'),
+  ('key_recoveries_token_hash_key', 'a key recovery link finds its recovery by the token''s hash, before any org is known'),
   ('proposals_slug_key', 'the public proposal page finds its proposal by slug'),
   ('quizzes_slug_key', 'the public quiz page finds its quiz by slug'),
   ('sync_sources_inbound_token_key', 'an inbound webhook finds its sync source by the token in its URL'),

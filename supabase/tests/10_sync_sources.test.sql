@@ -3,7 +3,7 @@
 -- log a touchpoint, idempotent on the event id, all or nothing (bad payload, plan limit,
 -- disabled source), Gmail's shapes, and stages a source targets kept from deletion.
 begin;
-select plan(91);
+select plan(95);
 
 select tests.create_org('sync-a') as org_a \gset
 select tests.create_org('sync-b') as org_b \gset
@@ -19,6 +19,17 @@ declare
 begin
   perform tests.authenticate_as_anon();
   v_result := app.ingest_sync_event(p_source, p_event_id, p_payload);
+  perform tests.clear_authentication();
+  return v_result;
+end;
+$$;
+-- The same for a request signed without its event id (v1), with the signed content's digest.
+create function pg_temp.ingest_signed(p_source text, p_event_id text, p_payload jsonb, p_digest text) returns jsonb language plpgsql as $$
+declare
+  v_result jsonb;
+begin
+  perform tests.authenticate_as_anon();
+  v_result := app.ingest_sync_event(p_source, p_event_id, p_payload, p_digest);
   perform tests.clear_authentication();
   return v_result;
 end;
@@ -111,7 +122,7 @@ select is((select name from app.sync_sources where id = :'form_a'), 'Website for
 
 select ok(not has_function_privilege('authenticated', 'app.sync_source_for_token(text)', 'execute'), 'tenants cannot look up sources by token');
 select ok(has_function_privilege('anon', 'app.sync_source_for_token(text)', 'execute'), 'the inbound edge (anon) can look up a source by token');
-select ok(not has_function_privilege('authenticated', 'app.ingest_sync_event(text, text, jsonb)', 'execute'), 'tenants cannot ingest events directly');
+select ok(not has_function_privilege('authenticated', 'app.ingest_sync_event(text, text, jsonb, text)', 'execute'), 'tenants cannot ingest events directly');
 select inbound_token as form_token from app.sync_sources where id = :'form_a' \gset
 select tests.authenticate_as_anon();
 select throws_ok($$ select count(*) from app.sync_sources $$, '42501', null, 'anon cannot read sync sources');
@@ -210,6 +221,16 @@ select pg_temp.ingest(:'gmail_a', 'pubsub-3', '{"event": "email_sent", "from": "
 select is((select email || ' ' || first_name || ' ' || stage_id from app.leads where id = :'sent'::jsonb ->> 'leadId'), 'carol@prospect.co carol ' || :'stage_a_leads',
   'a sent email makes its first recipient the lead, named from the address, in the source''s stage');
 select is((select direction from app.touchpoints where metadata ->> 'eventId' = 'pubsub-3'), 'outbound', 'a sent email is an outbound touchpoint');
+
+-- Signed without the event id: the signed content's digest identifies the request too
+select pg_temp.ingest_signed(:'form_a', 'signed-1', '{"email": "jane@acme.com", "summary": "signed"}', repeat('ab', 32)) as signed_first \gset
+select count(*)::int as jane_touchpoints from app.touchpoints where lead_id = :'jane' \gset
+select pg_temp.ingest_signed(:'form_a', 'replayed-under-a-new-id', '{"email": "jane@acme.com", "summary": "signed"}', repeat('ab', 32)) as signed_replay \gset
+select is(:'signed_replay'::jsonb -> 'duplicate', 'true'::jsonb, 'the same signed content under another event id is a duplicate');
+select is(:'signed_replay'::jsonb ->> 'eventId', 'signed-1', 'the replay is answered with the first delivery''s outcome');
+select is((select count(*)::int from app.touchpoints where lead_id = :'jane'), :jane_touchpoints, 'the replay logs no touchpoint');
+select is(pg_temp.ingest_signed(:'form_a', 'signed-2', '{"email": "jane@acme.com"}', repeat('cd', 32)) -> 'duplicate', 'false'::jsonb,
+  'a new event id with new signed content is a new event');
 
 -- ===========================================================================
 -- Stages a source targets, deleted leads, housekeeping, org deletion
