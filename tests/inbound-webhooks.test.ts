@@ -286,6 +286,80 @@ describe("generic_webhook (HMAC)", () => {
   });
 });
 
+describe("signed requests: the event id cannot be swapped", () => {
+  let hook: Source;
+  beforeAll(async () => {
+    hook = await createSource({ type: "generic_webhook" });
+  });
+
+  /** Standard Webhooks, as its libraries sign: base64 HMAC-SHA256 keyed with the base64-decoded secret after whsec_. */
+  function standardHeaders(secret: string, id: string, timestamp: number, raw: string) {
+    const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+    const sig = createHmac("sha256", key).update(`${id}.${timestamp}.${raw}`).digest("base64");
+    return { "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": `v1,${sig}` };
+  }
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it("v1: the same signed request replayed with another X-OpenClaw-Event-Id is a duplicate", async () => {
+    const email = uniqueEmail("replayed");
+    const raw = JSON.stringify({ email, firstName: "Vera" });
+    const timestamp = now();
+    const signedHeaders = { "x-openclaw-timestamp": String(timestamp), "x-openclaw-signature": signature(hook.secret, timestamp, raw) };
+    const first = expectEvent(await post(hook, raw, { ...signedHeaders, "x-openclaw-event-id": "evt-original" }), 201);
+    for (const forged of ["evt-forged-1", "evt-forged-2", undefined]) {
+      const replay = expectEvent(await post(hook, raw, { ...signedHeaders, ...(forged ? { "x-openclaw-event-id": forged } : {}) }), 200);
+      expect(replay).toMatchObject({ duplicate: true, eventId: "evt-original", leadId: first.leadId });
+    }
+    expect((await leadsWithEmail(email)).total).toBe(1);
+    expect(await touchpoints(first.leadId)).toHaveLength(1);
+  });
+
+  it("v1: a retry signed afresh keeps its event id and stays a duplicate; a new event is new", async () => {
+    const email = uniqueEmail("resigned");
+    const eventId = randomUUID();
+    const first = expectEvent(await signed(hook, { email }, { timestamp: now() - 5, headers: { "x-openclaw-event-id": eventId } }), 201);
+    expect(expectEvent(await signed(hook, { email }, { headers: { "x-openclaw-event-id": eventId } }), 200).duplicate).toBe(true);
+    const next = expectEvent(await signed(hook, { email, event: "demo_booked" }, { headers: { "x-openclaw-event-id": randomUUID() } }), 200);
+    expect(next).toMatchObject({ duplicate: false, outcome: "updated", leadId: first.leadId });
+    expect(await touchpoints(first.leadId)).toHaveLength(2);
+  });
+
+  it("Standard Webhooks: the signed webhook-id is the event id; a properly signed new event is new", async () => {
+    const email = uniqueEmail("standard");
+    const raw = JSON.stringify({ email, firstName: "Sol" });
+    const timestamp = now();
+    const first = expectEvent(await post(hook, raw, standardHeaders(hook.secret, "msg_first", timestamp, raw)), 201);
+    expect(first.eventId).toBe("msg_first");
+    const again = expectEvent(await post(hook, raw, standardHeaders(hook.secret, "msg_first", timestamp, raw)), 200);
+    expect(again.duplicate).toBe(true);
+    const next = expectEvent(await post(hook, raw, standardHeaders(hook.secret, "msg_second", timestamp, raw)), 200);
+    expect(next).toMatchObject({ duplicate: false, eventId: "msg_second", leadId: first.leadId });
+    expect(await touchpoints(first.leadId)).toHaveLength(2);
+  });
+
+  it("Standard Webhooks: a replay with a changed webhook-id is refused; X-OpenClaw-Event-Id does not override the signed id", async () => {
+    const email = uniqueEmail("standard-replay");
+    const raw = JSON.stringify({ email });
+    const headers = standardHeaders(hook.secret, "msg_signed", now(), raw);
+    const first = expectEvent(await post(hook, raw, headers), 201);
+    expectError(await post(hook, raw, { ...headers, "webhook-id": "msg_tampered" }), 401, "invalid_signature");
+    const swapped = expectEvent(await post(hook, raw, { ...headers, "x-openclaw-event-id": "evt-forged" }), 200);
+    expect(swapped).toMatchObject({ duplicate: true, eventId: "msg_signed" });
+    expect(swapped.warnings.join(" ")).toContain("X-OpenClaw-Event-Id was ignored");
+    expect(await touchpoints(first.leadId)).toHaveLength(1);
+  });
+
+  it("refuses an unsigned event id, a signed id with a dot, and a stale Standard Webhooks timestamp", async () => {
+    const email = uniqueEmail("unsigned");
+    expectError(await post(hook, JSON.stringify({ email }), { "x-openclaw-event-id": randomUUID() }), 401, "missing_signature");
+    const raw = JSON.stringify({ email });
+    expectError(await post(hook, raw, standardHeaders(hook.secret, "msg.1", now(), raw)), 401, "invalid_event_id");
+    expectError(await post(hook, raw, standardHeaders(hook.secret, "msg_old", now() - 301, raw)), 401, "stale_timestamp");
+    expectError(await post(hook, raw, { "webhook-id": "msg_only" }), 401, "missing_signature");
+    expect((await leadsWithEmail(email)).total).toBe(0);
+  });
+});
+
 describe("gmail (Pub/Sub push)", () => {
   let gmail: Source;
   beforeAll(async () => {

@@ -19,12 +19,14 @@ import { bearerAuth, commonErrors, conflictError, envelope, json, notFoundError,
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { unknownFields, validationWithHints } from "../http/validation.ts";
-import { authenticationGuide, hmacHowTo, inboundHeaders, inboundUrl, secretHowTo } from "../sync-sources/inbound.ts";
+import {
+  authenticationGuide, hmacHowTo, inboundHeaders, inboundUrl, secretHowTo, SIGNATURE_TOLERANCE_SECONDS, standardHeaders, standardHowTo,
+} from "../sync-sources/inbound.ts";
 
 // ---------------------------------------------------------------------------
 // How senders connect (the inbound URL and its authentication: sync-sources/inbound.ts)
 // ---------------------------------------------------------------------------
-const eventIdHowTo = `Send a unique ${inboundHeaders.eventId} per event (or eventId / event_id in the JSON body): a redelivery with the same id is answered with the first outcome and writes nothing; without one, the body's SHA-256 is the id`;
+const eventIdHowTo = `Give every event a unique id: ${standardHeaders.id} when you sign with Standard Webhooks (it is signed), otherwise ${inboundHeaders.eventId} (or eventId / event_id in the JSON body). A redelivery with the same id is answered with the first outcome and writes nothing; without an id, the body's SHA-256 is the id`;
 
 /** What the sender has to do, step by step, given the credentials just issued. */
 function setupSteps(type: SyncSourceType, url: string, secret: string): string[] {
@@ -38,10 +40,16 @@ function setupSteps(type: SyncSourceType, url: string, secret: string): string[]
       "Map events to stages with eventStages, e.g. { \"reply_received\": \"Engaged\" }; other events go to the source's stage",
     ];
   }
-  const auth = type === "generic_webhook" ? hmacHowTo : secretHowTo.replaceAll("<secret>", secret);
+  const auth = type === "generic_webhook"
+    ? [
+      `POST each event as JSON to ${url}, signed with the secret. ${standardHowTo}`,
+      `Or sign as first documented: ${hmacHowTo}`,
+      `Sign each delivery, retries included, when it is sent: a timestamp more than ${SIGNATURE_TOLERANCE_SECONDS / 60} minutes from our clock is refused`,
+    ]
+    : [`POST each event as JSON to ${url} and ${secretHowTo.replaceAll("<secret>", secret)}`];
   return [
     store,
-    `POST each event as JSON to ${url} and ${auth}`,
+    ...auth,
     eventIdHowTo,
     "The lead is matched by email (created when new); the payload fields are read as fieldMapping says, and eventStages picks the stage per event",
   ];
