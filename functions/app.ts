@@ -26,6 +26,7 @@ import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { inboundRoutes } from "./routes/inbound.ts";
+import { keysRoutes } from "./routes/keys.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { mailWorkerRoutes } from "./routes/mail-worker.ts";
 import { notesRoutes } from "./routes/notes.ts";
@@ -76,6 +77,7 @@ function contractApi(config: AppConfig) {
     .route("/", setupRoutes)
     .route("/", healthRoutes)
     .route("/", orgRoutes)
+    .route("/", keysRoutes)
     .route("/", stalledRoutes)
     .route("/", scoreRoutes)
     .route("/", leadRoutes)

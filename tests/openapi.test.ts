@@ -8,6 +8,11 @@ const ROUTES: Record<string, Record<string, string>> = {
   "/api/openclaw/setup": { get: "getSetupSchema", post: "setupWorkspace" },
   "/api/openclaw/health": { get: "getHealth" },
   "/api/openclaw/org/tier": { get: "getOrgTier" },
+  "/api/openclaw/keys": { get: "listApiKeys", post: "createApiKey" },
+  "/api/openclaw/keys/{id}": { delete: "revokeApiKey" },
+  "/api/openclaw/keys/{id}/rotate": { post: "rotateApiKey" },
+  "/api/openclaw/keys/recover": { get: "showApiKeyRecoveryPage", post: "recoverApiKey" },
+  "/api/openclaw/keys/recover/confirm": { post: "confirmApiKeyRecovery" },
   "/api/openclaw/leads": { delete: "deleteLead", get: "listLeads", patch: "patchLead", post: "createLead", put: "updateLead" },
   "/api/openclaw/leads/{leadId}": { delete: "deleteLeadById", get: "getLead", patch: "patchLeadById" },
   "/api/openclaw/leads/stalled": { get: "listStalledLeads" },
@@ -60,13 +65,15 @@ const ROUTES: Record<string, Record<string, string>> = {
 // credential they take instead. Inbound webhooks authenticate with the source's secret or a
 // signature over the body, which no security scheme describes; the proposal beacon is posted
 // by the public page (/p/{slug}, HTML, not in the document); quiz submissions and unsubscribe
-// links are addressed by unguessable slugs and tokens. GET /health takes a key optionally
+// links are addressed by unguessable slugs and tokens; key recovery is for whoever lost every
+// key (the mailed link's token is the secret). GET /health takes a key optionally
 // (the empty requirement {}); the mail worker route (pg_cron through pg_net) takes the
 // deployment's MAIL_WORKER_SECRET in x-worker-secret.
 const KEY = [{ bearerAuth: [] }, { apiKeyHeader: [] }];
 const NOT_THE_KEY: Record<string, unknown[]> = {
   "get /api/openclaw/signup": [], "post /api/openclaw/signup": [], "get /api/openclaw/setup": [],
   "get /api/openclaw/health": [{}, ...KEY],
+  "get /api/openclaw/keys/recover": [], "post /api/openclaw/keys/recover": [], "post /api/openclaw/keys/recover/confirm": [],
   "post /api/openclaw/inbound/{token}": [],
   "post /api/openclaw/integrations/calendly/webhook/{token}": [], "post /api/openclaw/integrations/recall/webhook": [],
   "post /api/tracking/events": [],

@@ -11,6 +11,7 @@ export const apiTags = [
   { name: "Setup", description: "Bootstrap a workspace in one call: org settings and the pipeline's stages." },
   { name: "Health", description: "Connectivity check at every session start; with a key, the platform's unread answers to your feedback." },
   { name: "Org", description: "The workspace's plan tier, limits and usage." },
+  { name: "API keys", description: "The workspace's API keys: list, create, revoke, rotate with an overlap window, and recover a lost key by mail." },
   { name: "Leads", description: "Create, read, update, soft delete and restore leads; stalled leads overdue for follow-up." },
   { name: "Scoring", description: "Confidence scores (hot, warm, cool, cold) from engagement, tier, enrichment and staleness." },
   { name: "Enrichment", description: "Explicit, synchronous enrichment of one lead or a few, and how a lead connects to your other leads (spider web)." },

@@ -27,17 +27,26 @@ const missingKey = () =>
   new ApiError(401, "missing_api_key", "This endpoint needs your API key",
     "Send Authorization: Bearer rcm_live_… (or x-api-key: rcm_live_…). No key yet? POST /api/openclaw/signup.");
 
+const recoverHowTo = "Lost every key? POST /api/openclaw/keys/recover { \"email\": \"<the workspace owner's email>\" } mails a one-time link that issues a new one.";
+
 const unknownKey = () =>
   new ApiError(401, "invalid_api_key", "The API key is not valid",
-    "Check you copied the whole key (rcm_live_ followed by 64 hex digits). Keys are shown once at signup.");
+    `Check you copied the whole key (rcm_live_ followed by 64 hex digits). Keys are shown once, when created. ${recoverHowTo}`);
 
 const revokedKey = () =>
-  new ApiError(401, "revoked_api_key", "The API key has been revoked", "Use a current key for this workspace.");
+  new ApiError(401, "revoked_api_key", "The API key has been revoked", `Use a current key for this workspace. ${recoverHowTo}`);
+
+const expiredKey = (expiresAt: Date | null) =>
+  new ApiError(401, "expired_api_key", `The API key was rotated and stopped working${expiresAt ? ` at ${expiresAt.toISOString()}` : ""}`,
+    `Use the key that replaced it (POST /api/openclaw/keys/{id}/rotate returned it; GET /api/openclaw/keys lists the workspace's keys). ${recoverHowTo}`);
 
 interface KeyCheck {
   orgId: string;
   keyId: string;
+  /** The key may not be used: revoked, or expired after rotation (then expired is true). */
   revoked: boolean;
+  expired: boolean;
+  expiresAt: Date | null;
 }
 
 /** The key's hash, checked for shape first so garbage never reaches the database. */
@@ -50,6 +59,7 @@ async function requestKeyHash(c: Context): Promise<string> {
 
 function accept(check: KeyCheck | undefined): KeyCheck {
   if (!check) throw unknownKey();
+  if (check.expired) throw expiredKey(check.expiresAt);
   if (check.revoked) throw revokedKey();
   return check;
 }
@@ -71,7 +81,7 @@ export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
   try {
     await whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
       const [check] = await tx<KeyCheck[]>`
-        select a.org_id as "orgId", a.key_id as "keyId", a.revoked,
+        select a.org_id as "orgId", a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt",
                case when not a.revoked then set_config('role', 'authenticated', true) end as role
         from app.authenticate_api_key(${keyHash}) a`;
       const auth = accept(check);
@@ -95,7 +105,8 @@ export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
   const keyHash = await requestKeyHash(c);
   await readBody(c);
   const [check] = await whenAvailable(c.var.sql, () => c.var.sql<KeyCheck[]>`
-    select a.org_id as "orgId", a.key_id as "keyId", a.revoked from app.authenticate_api_key(${keyHash}) a`);
+    select a.org_id as "orgId", a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt"
+    from app.authenticate_api_key(${keyHash}) a`);
   const auth = accept(check);
   c.set("orgId", auth.orgId);
   c.set("keyId", auth.keyId);

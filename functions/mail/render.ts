@@ -20,7 +20,8 @@ export interface Email {
   text: string;
   html: string;
   headers: Record<string, string>;
-  unsubscribeUrl: string;
+  /** Campaign mail only: the lead's one-click unsubscribe link. */
+  unsubscribeUrl?: string;
 }
 
 export interface RenderOptions {

@@ -1,7 +1,10 @@
 // The delivery loop. One tick: (optionally) app.enqueue_due_steps(), then app.claim_outbox()
 // for a batch, and for each claimed row: render (+ AI rewrite) → app.begin_send() → SMTP →
-// app.complete_send() or app.fail_send(). The database owns every rule (guardrails at claim
-// time, leases, backoff, what happens to the enrolment); this file only talks to SMTP and AI.
+// app.complete_send() or app.fail_send(); then the same for system mail (key recovery links):
+// app.claim_system_mail() → app.begin_system_mail() (which makes the content) → SMTP →
+// app.complete_system_mail() or app.fail_system_mail(). The database owns every rule
+// (guardrails at claim time, leases, backoff, what happens to the enrolment); this file only
+// talks to SMTP and AI.
 //
 // Crash safety is the order of the calls: begin_send commits 'sending' before the SMTP
 // conversation starts, so a worker that dies after the server accepted the message leaves a
@@ -15,6 +18,7 @@ import { Claim } from "./claim.ts";
 import type { MailConfig } from "./config.ts";
 import { composeEmail, renderContent } from "./render.ts";
 import type { MailSender } from "./smtp.ts";
+import { composeKeyRecoveryEmail, KeyRecoveryMail, SystemClaim } from "./system.ts";
 
 export interface WorkerDeps {
   sql: Sql;
@@ -64,6 +68,20 @@ export async function runTick(deps: WorkerDeps, enqueue: boolean): Promise<TickR
     select app.claim_outbox(${name}, ${config.worker.batch}::integer, make_interval(secs => ${config.worker.leaseSeconds}), ${now()}) as claim`;
   result.claimed = rows.length;
   for (const row of rows) result[await deliver(deps, row.claim)]++;
+  const system = await runSystemMailTick(deps);
+  for (const count of ["claimed", "sent", "failed", "deferred", "skipped"] as const) result[count] += system[count];
+  return result;
+}
+
+/** The system mail half of a tick: claim a batch of due system mail and send it. */
+export async function runSystemMailTick(deps: WorkerDeps): Promise<TickResult> {
+  const { sql, config, name } = deps;
+  const now = clock(deps);
+  const result: TickResult = { enqueued: 0, claimed: 0, sent: 0, failed: 0, deferred: 0, skipped: 0 };
+  const rows = await sql<{ claim: unknown }[]>`
+    select app.claim_system_mail(${name}, ${config.worker.batch}::integer, make_interval(secs => ${config.worker.leaseSeconds}), ${now()}) as claim`;
+  result.claimed = rows.length;
+  for (const row of rows) result[await deliverSystemMail(deps, row.claim)]++;
   return result;
 }
 
@@ -102,6 +120,41 @@ export async function deliver(deps: WorkerDeps, payload: unknown): Promise<Outco
     select app.complete_send(${claim.id}, ${name}, ${email.messageId}, ${sent.response}, ${email.subject}, ${email.text},
                              ${warnings}::text[], ${now()})`;
   log(`[mail] ${claim.id}: sent to ${claim.to} ${email.messageId}${warnings.length ? ` (${warnings.join(" ")})` : ""}`);
+  return "sent";
+}
+
+/** Sends one claimed system mail; its content comes from app.begin_system_mail, made right before SMTP. */
+export async function deliverSystemMail(deps: WorkerDeps, payload: unknown): Promise<Outcome> {
+  const { sql, sender, config, name } = deps;
+  const now = clock(deps);
+  const log = deps.log ?? (() => {});
+  const claim = SystemClaim.safeParse(payload);
+  if (!claim.success) {
+    throw new Error(`app.claim_system_mail returned a malformed row: ${JSON.stringify(payload)}`);
+  }
+  const { id } = claim.data;
+  const [started] = await sql<{ mail: unknown }[]>`select app.begin_system_mail(${id}, ${name}, ${now()}) as mail`;
+  if (!started?.mail) {
+    log(`[mail] ${id}: nothing to send (lease lost, or the mail is no longer owed)`);
+    return "skipped";
+  }
+  const mail = KeyRecoveryMail.safeParse(started.mail);
+  if (!mail.success) {
+    await sql`select app.fail_system_mail(${id}, ${name}, ${`the mail's content is malformed: ${mail.error.message.slice(0, 500)}`}, true, ${now()})`;
+    return "failed";
+  }
+  const email = composeKeyRecoveryEmail(mail.data, config);
+  let sent;
+  try {
+    sent = await sender.send(email);
+  } catch (error) {
+    const failure = sender.classify(error);
+    await sql`select app.fail_system_mail(${id}, ${name}, ${failure.message}, ${failure.permanent}, ${now()})`;
+    log(`[mail] ${id}: ${failure.permanent ? "refused" : "deferred"} (${failure.message})`);
+    return failure.permanent ? "failed" : "deferred";
+  }
+  await sql`select app.complete_system_mail(${id}, ${name}, ${email.messageId}, ${sent.response}, ${now()})`;
+  log(`[mail] ${id}: ${mail.data.kind} mail sent to ${mail.data.to} ${email.messageId}`);
   return "sent";
 }
 
