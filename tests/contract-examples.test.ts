@@ -71,7 +71,7 @@ describe("POST /signup with the public skill's body", () => {
     const body = expectOk(res, 201);
     expect(body.apiKey).toMatch(/^rcm_live_/);
     expect(body.warnings).toEqual([
-      "Store apiKey now: it is shown only once and cannot be recovered.",
+      "Store apiKey now: it is shown only once (a lost key is replaced by a link mailed to the owner: POST /api/openclaw/keys/recover).",
       'workspace_name was not given: the workspace is named "Analytical Engines"',
       'agent_name was not given: recorded as "agent"',
       'agent_platform was not given: recorded as "openclaw"',
@@ -84,7 +84,7 @@ describe("POST /signup with the public skill's body", () => {
     const body = expectOk(await call("POST", "/signup", {
       email: uniqueEmail("contract"), workspace_name: "My Sales Pipeline", agent_name: "Your Name", agent_platform: "openclaw",
     }), 201);
-    expect(body.warnings).toEqual(["Store apiKey now: it is shown only once and cannot be recovered."]);
+    expect(body.warnings).toEqual(["Store apiKey now: it is shown only once (a lost key is replaced by a link mailed to the owner: POST /api/openclaw/keys/recover)."]);
   });
 
   it("names a workspace without an organization after its owner", async () => {

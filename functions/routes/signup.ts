@@ -82,7 +82,7 @@ export const signupRoutes = createRouter()
       from app.signup(${body.email}, ${workspaceName}, ${agentName}, ${agentPlatform},
                       ${body.firstName ?? null}, ${body.lastName ?? null}, ${body.organizationName ?? null})`);
     return reply(c, { orgId: created!.orgId, apiKey: created!.apiKey, dashboardUrl: c.var.config.dashboardUrl }, {
-      warnings: ["Store apiKey now: it is shown only once and cannot be recovered.", ...defaulted],
+      warnings: ["Store apiKey now: it is shown only once (a lost key is replaced by a link mailed to the owner: POST /api/openclaw/keys/recover).", ...defaulted],
       next_steps: [
         "GET /api/openclaw/health with Authorization: Bearer <apiKey> at the start of every session",
         "POST /api/openclaw/setup { projectSlug, org: { name, industry, bookingLink }, stages: [...] } to bootstrap the workspace (optional)",
