@@ -3,6 +3,7 @@
 import { type EnrichmentConfig, readEnrichmentConfig } from "./enrichment/config.ts";
 import { type EnvReader, positiveInt } from "./env.ts";
 import { type IntegrationsConfig, readIntegrationsConfig } from "./integrations/config.ts";
+import { type LimitsConfig, readLimitsConfig } from "./limits/config.ts";
 import { type AiConfig, readAiConfig } from "./mail/ai-config.ts";
 
 export interface AppConfig {
@@ -23,6 +24,8 @@ export interface AppConfig {
   integrations: IntegrationsConfig;
   /** The AI API the mail worker rewrites emails with; the campaign routes warn when a campaign asks for AI and it is not configured. */
   ai: AiConfig;
+  /** Rate limits (per key, per client IP, per quiz), the proxies to trust, and fair share for expensive work. */
+  limits: LimitsConfig;
 }
 
 export function readConfig(env: EnvReader, port: number): AppConfig {
@@ -37,5 +40,6 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     enrichment: readEnrichmentConfig(env),
     integrations: readIntegrationsConfig(env),
     ai: readAiConfig(env),
+    limits: readLimitsConfig(env),
   };
 }
