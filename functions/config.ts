@@ -3,6 +3,7 @@
 import { type EnrichmentConfig, readEnrichmentConfig } from "./enrichment/config.ts";
 import { type EnvReader, positiveInt } from "./env.ts";
 import { type IntegrationsConfig, readIntegrationsConfig } from "./integrations/config.ts";
+import { type LimitsConfig, readLimitsConfig } from "./limits/config.ts";
 import { type AiConfig, readAiConfig } from "./mail/ai-config.ts";
 import { readWebhooksConfig, type WebhooksConfig } from "./webhooks/config.ts";
 
@@ -26,6 +27,8 @@ export interface AppConfig {
   ai: AiConfig;
   /** Outbound webhooks: which URLs subscriptions may use, and the delivery loop. */
   webhooks: WebhooksConfig;
+  /** Rate limits (per key, per client IP, per quiz), the proxies to trust, and fair share for expensive work. */
+  limits: LimitsConfig;
 }
 
 /** PORT's default: the 5440x range keeps clear of `supabase start` (54320-54329). */
@@ -44,5 +47,6 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     integrations: readIntegrationsConfig(env),
     ai: readAiConfig(env),
     webhooks: readWebhooksConfig(env),
+    limits: readLimitsConfig(env),
   };
 }

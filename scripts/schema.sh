@@ -203,6 +203,12 @@ cmd_diff() {
   if [[ ${#recreated[@]} -gt 0 ]]; then
     statements="$statements"$'\n\n-- The recreated views\' options, comments and grants (migra drops them).\n'"$(view_extras "$from_sql" "${recreated[@]}")"
   fi
+  # A function migra drops and creates again loses its comment and privileges: repeat them.
+  local dropped
+  dropped="$(grep -oE '^drop function if exists "app"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/.*"app"\."([a-z0-9_]+)"/\1/' | paste -sd'|' -)"
+  if [[ -n $dropped ]]; then
+    statements="$statements"$'\n\n-- The recreated functions\' comments and privileges.\n'"$(catalog_extras "$from_sql" | grep -E "function app\.($dropped)\(" || true)"
+  fi
   extras="$(LC_ALL=C comm -13 <(catalog_extras "$from_migrations" | LC_ALL=C sort) <(catalog_extras "$from_sql" | LC_ALL=C sort))"
   [[ -n $extras ]] && statements="$statements"$'\n\n-- Comments and function privileges (migra leaves them out).\n'"$extras"
   if [[ -z ${statements//[[:space:]]/} ]]; then

@@ -9,7 +9,10 @@
 --   * app.json_fits: the size and depth cap of every free-form JSON column;
 --   * app.make_org_private: the standard "own org only" RLS policies for a table;
 --   * app.slugify, app.random_base36: public slugs (proposal pages in 66_proposals.sql,
---     quiz pages in 84_quizzes.sql).
+--     quiz pages in 84_quizzes.sql);
+--   * app.current_actor, app.current_source: who and what is making a change (the defaults
+--     of a lead's source and created_by, and of the stage history, touchpoints, notes,
+--     feedback and events).
 
 create schema if not exists app;
 grant usage on schema app to anon, authenticated, service_role;
@@ -200,3 +203,33 @@ create function app.random_base36(p_length integer) returns text
 comment on function app.random_base36(integer) is 'p_length random characters from 0-9a-z (uniform; from gen_random_uuid).';
 revoke execute on function app.random_base36(integer) from public;
 grant execute on function app.random_base36(integer) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Who and what is acting. API requests carry key_id in their claims; inbound webhooks
+-- and automation set actor/source claims of their own; a human in Studio or a cron job
+-- has no claims and shows up as the database user with source 'sql'.
+-- ---------------------------------------------------------------------------
+create function app.current_actor() returns text
+  language sql stable
+  set search_path = ''
+  as $$
+    select coalesce(
+      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'actor',
+      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id',
+      session_user::text)
+  $$;
+comment on function app.current_actor() is 'Who is making the current change: the actor claim, else the API key id, else the database user.';
+revoke execute on function app.current_actor() from public;
+grant execute on function app.current_actor() to anon, authenticated, service_role;
+
+create function app.current_source() returns text
+  language sql stable
+  set search_path = ''
+  as $$
+    select coalesce(
+      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'source',
+      case when nullif(pg_catalog.current_setting('request.jwt.claims', true), '') is null then 'sql' else 'api' end)
+  $$;
+comment on function app.current_source() is 'Where the current change comes from: the source claim, else api for requests and sql for direct database work.';
+revoke execute on function app.current_source() from public;
+grant execute on function app.current_source() to anon, authenticated, service_role;

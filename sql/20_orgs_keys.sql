@@ -1,6 +1,7 @@
 -- Orgs and API keys: the tenants, the plans they are on, and how a request proves which
 -- org it acts for.
---   * app.tiers: plan limits as reference data (free, pro, ultra);
+--   * app.tiers: plan limits as reference data (free, pro, ultra), the API rate limit per key
+--     included;
 --   * app.orgs: one per workspace; app.api_keys: hashed keys per org;
 --   * app._seed_org: what every new org starts with, whoever inserts it: the default pipeline
 --     (30_stages.sql), the default playbooks (60_playbooks.sql) and its send settings
@@ -14,26 +15,32 @@
 --   * key recovery (POST /keys/recover, /keys/recover/confirm): app.key_recovery_requests (the
 --     per-address rate limit, addresses hashed), app.key_recoveries (one-time links, tokens
 --     hashed), app.request_key_recovery, app._issue_recovery_token, app.confirm_key_recovery.
--- Elsewhere: the tier limits are enforced by triggers in 78_plan_limits.sql (which also
+-- Elsewhere: app.authenticate_request (22_rate_limits.sql) wraps app.authenticate_api_key with the
+-- key's rate limit, in the one statement a request starts with; the tier limits are enforced by triggers in 78_plan_limits.sql (which also
 -- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql; the recovery
 -- email goes out through app.system_mail (74_outbox.sql), whose worker asks
 -- app._issue_recovery_token for the link right before sending.
 
 -- ---------------------------------------------------------------------------
 -- Tiers: the plan limits, as data, in one place. A null limit means unlimited.
+-- requests_per_minute is each API key's rate limit (22_rate_limits.sql): a burst of that
+-- many requests, refilled evenly over the minute; a deployment may override it per tier
+-- (RATE_LIMIT_KEY_FREE, …).
 -- ---------------------------------------------------------------------------
 create table app.tiers (
   tier text primary key,
   lead_limit integer not null check (lead_limit > 0),
   campaign_limit integer check (campaign_limit > 0),
-  monthly_price_usd numeric(10, 2) not null default 0
+  monthly_price_usd numeric(10, 2) not null default 0,
+  requests_per_minute integer not null check (requests_per_minute > 0)
 );
 comment on table app.tiers is 'Plan limits per tier; the database enforces them when rows are inserted.';
+comment on column app.tiers.requests_per_minute is 'API requests per minute per key (a burst of as many, refilled evenly); the HTTP edge may override it per deployment.';
 
-insert into app.tiers (tier, lead_limit, campaign_limit, monthly_price_usd) values
-  ('free', 100, 3, 0),
-  ('pro', 1000, null, 49),
-  ('ultra', 5000, null, 199);
+insert into app.tiers (tier, lead_limit, campaign_limit, monthly_price_usd, requests_per_minute) values
+  ('free', 100, 3, 0, 120),
+  ('pro', 1000, null, 49, 600),
+  ('ultra', 5000, null, 199, 1200);
 
 alter table app.tiers enable row level security;
 alter table app.tiers force row level security;

@@ -6,6 +6,9 @@
 --   * app.create_lead: POST /leads (functions/routes/leads.ts) in one call;
 --   * app.upsert_lead_by_email: the one find-or-create by email, for sync sources, Calendly
 --     bookings and quiz submissions.
+-- Every lead records where it came from (source: api, quiz, sync_source, calendly, sql) and
+-- who created it (created_by), from the writer's claims; app.delete_leads_by_source
+-- (POST /leads/bulk-delete) removes the leads of one source in one statement.
 -- Every insert or update, whoever writes, then passes these triggers, fired by timing and
 -- then by name:
 --   before, row by row:
@@ -86,6 +89,12 @@ create table app.leads (
   -- touched. A plain column (not an expression index on coalesce()): under row-level
   -- security only leakproof comparisons become index conditions, and coalesce() is not one.
   idle_since timestamptz generated always as (coalesce(last_touch_at, created_at)) stored,
+  -- Where the lead came from and who created it, set by the database for every writer
+  -- (app.current_source, app.current_actor: 10_foundation.sql): api (created_by: the API
+  -- key's id), quiz (quiz:<id>), sync_source (sync_source:<id>), calendly, sql (Studio and
+  -- scripts: the database user). No route changes them.
+  source text not null default app.current_source() check (length(source) between 1 and 50),
+  created_by text not null default app.current_actor(),
   primary key (org_id, id),
   constraint leads_stage_fkey foreign key (org_id, stage_id) references app.stages (org_id, id),
   -- The API's caps (functions/http/caps.ts), for every writer; a PATCH merge is held to them too.
@@ -100,6 +109,8 @@ comment on column app.leads.enrichment_started_at is 'When the latest enrichment
 comment on column app.leads.enrichment_error is 'Why the latest enrichment run failed (null unless enrichment_status = failed).';
 comment on column app.leads.company_domain is 'The employer''s web domain as enrichment found it; what the spider web matches leads of one company on.';
 comment on column app.leads.referrer_key is 'Who referred the lead (crm_data.referredBy / referrer / referred_by), lower-cased, for the spider web.';
+comment on column app.leads.source is 'What created the lead: api, quiz, sync_source, calendly or sql (Studio, scripts); GET /leads?source= and POST /leads/bulk-delete filter on it.';
+comment on column app.leads.created_by is 'Who created the lead: the API key id, quiz:<id>, sync_source:<id>, calendly, or the database user.';
 comment on column app.leads.idle_since is 'The last touch, or the creation for a lead never touched: what stalled detection measures from.';
 
 create unique index leads_org_email_key on app.leads (org_id, email_key) where deleted_at is null;
@@ -108,6 +119,9 @@ create index leads_org_deleted_idx on app.leads (org_id, deleted_at desc) where 
 create index leads_org_status_idx on app.leads (org_id, status) where deleted_at is null;
 create index leads_org_tier_idx on app.leads (org_id, tier) where deleted_at is null;
 create index leads_org_stage_idx on app.leads (org_id, stage_id);
+-- Leads by where they came from, newest first, live and deleted: GET /leads?source= and
+-- POST /leads/bulk-delete (a flood of quiz leads is found and removed by it).
+create index leads_org_source_idx on app.leads (org_id, source, created_at desc, id desc);
 
 -- The keys the spider web (52_enrichment.sql) joins an org's leads on: one company, one
 -- mail domain, one referrer.
@@ -289,3 +303,55 @@ create function app.upsert_lead_by_email(
 comment on function app.upsert_lead_by_email(text, text, jsonb, text, text) is 'Finds the org''s live lead by email (case-insensitive) and updates the fields given, moving it forward to p_stage_id only; or creates it (named from the fields, the display name or the email); safe against a concurrent writer of the same email.';
 revoke execute on function app.upsert_lead_by_email(text, text, jsonb, text, text) from public;
 grant execute on function app.upsert_lead_by_email(text, text, jsonb, text, text) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- POST /leads/bulk-delete: the caller's leads of one source (optionally of one creator, such
+-- as quiz:<id>, and created in [p_created_after, p_created_before)) in one statement, under
+-- row-level security. Soft (the default): live leads get deleted_at; they can be restored
+-- and still count against the plan. Permanent: live and soft-deleted leads go for good with
+-- their history, which frees the plan's room. p_dry_run counts what would go and changes
+-- nothing. Returns how many leads were (or would be) deleted.
+-- ---------------------------------------------------------------------------
+create function app.delete_leads_by_source(
+  p_source text,
+  p_created_by text default null,
+  p_created_after timestamptz default null,
+  p_created_before timestamptz default null,
+  p_permanent boolean default false,
+  p_dry_run boolean default false)
+  returns integer
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_org constant text := app.current_org_id();
+    v_count integer;
+  begin
+    if p_dry_run then
+      select count(*)::integer into v_count from app.leads l
+      where l.org_id = v_org and l.source = p_source
+        and (p_created_by is null or l.created_by = p_created_by)
+        and (p_created_after is null or l.created_at >= p_created_after)
+        and (p_created_before is null or l.created_at < p_created_before)
+        and (p_permanent or l.deleted_at is null);
+    elsif p_permanent then
+      delete from app.leads l
+      where l.org_id = v_org and l.source = p_source
+        and (p_created_by is null or l.created_by = p_created_by)
+        and (p_created_after is null or l.created_at >= p_created_after)
+        and (p_created_before is null or l.created_at < p_created_before);
+      get diagnostics v_count = row_count;
+    else
+      update app.leads l set deleted_at = pg_catalog.now()
+      where l.org_id = v_org and l.source = p_source and l.deleted_at is null
+        and (p_created_by is null or l.created_by = p_created_by)
+        and (p_created_after is null or l.created_at >= p_created_after)
+        and (p_created_before is null or l.created_at < p_created_before);
+      get diagnostics v_count = row_count;
+    end if;
+    return v_count;
+  end;
+  $$;
+comment on function app.delete_leads_by_source(text, text, timestamptz, timestamptz, boolean, boolean) is 'Soft-deletes the current org''s live leads of one source (or, p_permanent, deletes its live and soft-deleted ones for good, freeing the plan), optionally of one creator and creation window, in one statement; p_dry_run only counts. Returns how many.';
+revoke execute on function app.delete_leads_by_source(text, text, timestamptz, timestamptz, boolean, boolean) from public;
+grant execute on function app.delete_leads_by_source(text, text, timestamptz, timestamptz, boolean, boolean) to authenticated, service_role;

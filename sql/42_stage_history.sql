@@ -4,9 +4,8 @@
 -- playbook recommendations (60_playbooks.sql); automation (62_automation.sql) marks its
 -- moves with the rule that made them.
 --   * app.stage_changes;
---   * app.current_actor, app.current_source: who and what is making a change (also the
---     defaults of touchpoints, notes, feedback and events);
---   * the trigger leads_record_stage_change (app._record_stage_change).
+--   * the trigger leads_record_stage_change (app._record_stage_change), which records who
+--     and what made each move (app.current_actor, app.current_source: 10_foundation.sql).
 -- Elsewhere: the trigger stage_changes_event (54_events.sql) turns each row into a
 -- stage_changed event.
 
@@ -42,36 +41,6 @@ create policy "Stage history is visible to its own org" on app.stage_changes
   for select to authenticated using (org_id = (select app.current_org_id()));
 grant select on app.stage_changes to authenticated;
 grant all on app.stage_changes to service_role;
-
--- ---------------------------------------------------------------------------
--- Who and what is acting. API requests carry key_id in their claims; inbound webhooks
--- and automation set actor/source claims of their own; a human in Studio or a cron job
--- has no claims and shows up as the database user with source 'sql'.
--- ---------------------------------------------------------------------------
-create function app.current_actor() returns text
-  language sql stable
-  set search_path = ''
-  as $$
-    select coalesce(
-      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'actor',
-      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id',
-      session_user::text)
-  $$;
-comment on function app.current_actor() is 'Who is making the current change: the actor claim, else the API key id, else the database user.';
-revoke execute on function app.current_actor() from public;
-grant execute on function app.current_actor() to anon, authenticated, service_role;
-
-create function app.current_source() returns text
-  language sql stable
-  set search_path = ''
-  as $$
-    select coalesce(
-      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'source',
-      case when nullif(pg_catalog.current_setting('request.jwt.claims', true), '') is null then 'sql' else 'api' end)
-  $$;
-comment on function app.current_source() is 'Where the current change comes from: the source claim, else api for requests and sql for direct database work.';
-revoke execute on function app.current_source() from public;
-grant execute on function app.current_source() to anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Recording a move: on insert and whenever stage_id changes, with the stage names as they

@@ -8,7 +8,7 @@
 --     notes on a lead.
 -- Elsewhere: the trigger touchpoints_event (54_events.sql) turns each touchpoint into a
 -- touch_logged event; the source and author defaults are app.current_source and
--- app.current_actor (42_stage_history.sql).
+-- app.current_actor (10_foundation.sql).
 
 -- ---------------------------------------------------------------------------
 -- Touchpoints: the lead's interaction log.

@@ -32,6 +32,8 @@ insert into app.scheduled_jobs (name, schedule, command) values
   ('release-mail-claims', '* * * * *', 'select app.release_expired_claims()'),
   -- every 5 minutes: fail meeting bots left 'scheduling' by a process that died (82_calendly.sql)
   ('fail-interrupted-meeting-bots', '*/5 * * * *', 'select app.fail_interrupted_meeting_bots()'),
+  -- every 10 minutes: delete rate-limit buckets that are full again (22_rate_limits.sql)
+  ('purge-rate-limit-buckets', '*/10 * * * *', 'select app.purge_rate_limit_buckets()'),
   -- every 15 minutes: move idle leads by their org's no_touch automation rules (62_automation.sql)
   ('no-touch-automation', '*/15 * * * *', 'select app.run_no_touch_rules()'),
   -- hourly at :17: delete Idempotency-Key records older than 24 hours (25_idempotency.sql)

@@ -16,6 +16,7 @@ const ROUTES: Record<string, Record<string, string>> = {
   "/api/openclaw/leads": { delete: "deleteLead", get: "listLeads", patch: "patchLead", post: "createLead", put: "updateLead" },
   "/api/openclaw/leads/{leadId}": { delete: "deleteLeadById", get: "getLead", patch: "patchLeadById" },
   "/api/openclaw/leads/stalled": { get: "listStalledLeads" },
+  "/api/openclaw/leads/bulk-delete": { post: "bulkDeleteLeads" },
   "/api/openclaw/playbooks": { delete: "deletePlaybook", get: "listPlaybooks", post: "recommendOrCreatePlaybook", put: "updatePlaybook" },
   "/api/openclaw/leads/score": { post: "scoreLeads" },
   "/api/openclaw/stages": { delete: "deleteStage", get: "listStages", post: "createStage", put: "updateStage" },

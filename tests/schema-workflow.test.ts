@@ -71,7 +71,7 @@ describe("the drift check (npm run db:drift, run by npm test)", () => {
 
   it("fails on changed reference data (a tier's lead limit)", async () => {
     const { sqlDir, project } = await changedCopy("data", async (dir) => {
-      await replaceIn(join(dir, "20_orgs_keys.sql"), "('free', 100, 3, 0)", "('free', 150, 3, 0)");
+      await replaceIn(join(dir, "20_orgs_keys.sql"), "('free', 100, 3, 0, 120)", "('free', 150, 3, 0, 120)");
     });
     const run = await schema("drift", "--sql", sqlDir, "--project", project);
     expect(run.code).toBe(1);

@@ -33,6 +33,11 @@ export const notFound = (what: string, id: string) =>
   new ApiError(404, "not_found", `${what} ${id} was not found`,
     `Check the id. Ids belong to one workspace: another workspace's ${what.toLowerCase()}s are not visible with this key.`);
 
+/** 57014 from a statement timeout (expensive work runs under one: http/fair-share.ts). */
+const queryTimeout = () =>
+  new ApiError(503, "query_timeout", "The request took longer than this deployment allows and was stopped",
+    "Ask for less at once (a shorter analytics window, a smaller page, a narrower bulk delete), or retry in a minute when the workspace is less busy; nothing was changed.");
+
 interface ConstraintRule {
   status: ContentfulStatusCode;
   code: string;
@@ -132,6 +137,8 @@ function refusal(err: InstanceType<typeof postgres.PostgresError>): ApiError {
 export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): ApiError {
   const sqlState = err.code;
   if (/^CR\d{3}$/.test(sqlState)) return refusal(err);
+  // The statement timeout of expensive work (http/fair-share.ts), not an outage.
+  if (sqlState === "57014" && /statement timeout/i.test(err.message)) return queryTimeout();
   const rule = err.constraint_name ? constraintRules[err.constraint_name] : undefined;
   if (rule) return new ApiError(rule.status, rule.code, rule.message, rule.hint);
   if (sqlState === "23505") {

@@ -53,11 +53,22 @@ export const json = <S extends z.ZodType>(schema: S, description: string) => ({
 /** A response that answers with the error envelope, for createRoute's responses. */
 export const errorResponse = (description: string) => json(ErrorSchema, description);
 
+/** A 429: the error envelope, with Retry-After and the RateLimit fields (http/rate-limit.ts). */
+export const rateLimitedResponse = (description: string) => ({
+  ...errorResponse(description),
+  headers: {
+    "Retry-After": { description: "Seconds to wait before sending the request again.", schema: { type: "integer" as const } },
+    "RateLimit-Policy": { description: "The limits this route counts against (draft-ietf-httpapi-ratelimit-headers), e.g. \"api-key\";q=120;w=60.", schema: { type: "string" as const } },
+    RateLimit: { description: "What is left of each: r requests, whole again in t seconds, e.g. \"api-key\";r=0;t=13.", schema: { type: "string" as const } },
+  },
+});
+
 /** The errors every authenticated route can answer with. */
 export const commonErrors = {
   400: errorResponse("Invalid input: error.hint says what to fix."),
   401: errorResponse("Missing, unknown or revoked API key."),
   413: errorResponse("Body too large."),
+  429: rateLimitedResponse("Too many requests for this API key (rate_limited), or too many expensive requests of this workspace at once (too_many_concurrent): retry after Retry-After seconds."),
   500: errorResponse("Our fault; retry once after 2 s."),
   503: errorResponse("Database unavailable."),
 } as const;

@@ -1,15 +1,22 @@
 // Authentication and the per-request transaction.
-// The key is hashed here and looked up by app.authenticate_api_key, which sets the
-// org's JWT claims for the transaction; the same statement switches to the
-// authenticated role, so everything the handler runs is under row-level security.
-// A reply of 4xx/5xx rolls the whole transaction back: nothing is half-written.
-// Each goes through whenAvailable, so while the database is down a request answers 503 at
-// once instead of waiting on the pool.
+// The key is hashed here and looked up by app.authenticate_request, one statement of its own
+// before the transaction: it finds the key's org and takes the request from the key's rate-limit
+// bucket (rate-limit.ts), so a limited request is refused before any work, and the bucket's row
+// is locked for that statement only, never for a whole request. The transaction then takes on
+// the org's claims and the authenticated role, sent together with the handler's first query,
+// so everything the handler runs is under row-level security; the request still costs the same
+// round trips as a lookup inside the transaction would. A reply of 4xx/5xx rolls the whole
+// transaction back: nothing is half-written (the request still counts against the limit).
+// Expensive routes also pass the fair-share caps (fair-share.ts). The database calls go through
+// whenAvailable, so while the database is down a request answers 503 at once instead of waiting
+// on the pool.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type Tx, whenAvailable } from "../db.ts";
 import type { AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
+import { admitExpensive, claimExpensiveSlot, refuseWhileKeyBusy } from "./fair-share.ts";
+import { enforce, type LimitState } from "./rate-limit.ts";
 
 const rollback = Symbol("rollback");
 
@@ -42,11 +49,19 @@ const expiredKey = (expiresAt: Date | null) =>
 
 interface KeyCheck {
   orgId: string;
+  tier: string;
   keyId: string;
   /** The key may not be used: revoked, or expired after rotation (then expired is true). */
   revoked: boolean;
   expired: boolean;
   expiresAt: Date | null;
+  /** The key's rate limit (null for a revoked key, which takes nothing). */
+  quota: number | null;
+  windowSeconds: number | null;
+  allowed: boolean | null;
+  remaining: number | null;
+  resetAfter: number | null;
+  retryAfter: number | null;
 }
 
 /** The key's hash, checked for shape first so garbage never reaches the database. */
@@ -70,31 +85,83 @@ async function readBody(c: Context): Promise<void> {
   if (c.req.method !== "GET" && c.req.method !== "HEAD") await c.req.text();
 }
 
+/** The deployment's per-tier overrides of the keys' limit, as app.authenticate_request takes them. */
+function keyLimits(c: Context<AppEnv>): Record<string, { limit: number; window: number }> {
+  return Object.fromEntries(Object.entries(c.var.config.limits.keyTiers)
+    .map(([tier, policy]) => [tier, { limit: policy.limit, window: policy.windowSeconds }]));
+}
+
+/**
+ * Authenticates the request's key and counts it against the key's rate limit, in one statement
+ * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
+ */
+async function authenticate(c: Context<AppEnv>, keyHash: string): Promise<KeyCheck> {
+  await readBody(c);
+  const sql = c.var.sql;
+  const [check] = await whenAvailable(sql, () => sql<KeyCheck[]>`
+    select a.org_id as "orgId", a.tier, a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt",
+           a.quota, a.window_seconds as "windowSeconds",
+           a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"
+    from app.authenticate_request(${keyHash}, ${sql.json(keyLimits(c))}) a`);
+  const auth = accept(check);
+  if (auth.allowed !== null) {
+    const state: LimitState = {
+      policy: "api-key", quota: auth.quota!, windowSeconds: auth.windowSeconds!, allowed: auth.allowed,
+      remaining: auth.remaining!, resetAfter: auth.resetAfter!, retryAfter: auth.retryAfter!,
+    };
+    enforce(c, [state], auth.tier);
+  }
+  c.set("orgId", auth.orgId);
+  c.set("keyId", auth.keyId);
+  return auth;
+}
+
+/** The claims a request of this org and key acts with (what PostgREST sets from a JWT). */
+const claimsOf = (c: Context<AppEnv>) =>
+  JSON.stringify({ role: "authenticated", org_id: c.var.orgId, key_id: c.var.keyId });
+
+/**
+ * The transaction a route's work runs in, acting as the authenticated org. `expensive` says
+ * whether this request is expensive work, which fair share caps (fair-share.ts).
+ */
+function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const keyHash = await requestKeyHash(c);
+    const isExpensive = await expensive(c);
+    // A key whose expensive requests already fill its org's share here is refused before any
+    // database work: an impatient client retrying at once costs next to nothing.
+    if (isExpensive) refuseWhileKeyBusy(c, keyHash);
+    const auth = await authenticate(c, keyHash);
+    const release = isExpensive ? admitExpensive(c, auth.orgId, keyHash) : undefined;
+    try {
+      await whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
+        // Not awaited: it goes out with the next query, on the same connection, ahead of it.
+        tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`.execute();
+        if (release) await claimExpensiveSlot(c, tx);
+        c.set("db", tx);
+        await next();
+        if (c.res.status >= 400) throw rollback;
+      }));
+    } catch (err) {
+      if (err !== rollback) throw err;
+    } finally {
+      release?.();
+    }
+  });
+}
+
 /**
  * Routes whose work is one transaction: authenticate and act as the org in the same
  * transaction as the handler.
  */
-export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
-  const keyHash = await requestKeyHash(c);
-  await readBody(c);
+export const tenantTransaction = transaction(() => false);
 
-  try {
-    await whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
-      const [check] = await tx<KeyCheck[]>`
-        select a.org_id as "orgId", a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt",
-               case when not a.revoked then set_config('role', 'authenticated', true) end as role
-        from app.authenticate_api_key(${keyHash}) a`;
-      const auth = accept(check);
-      c.set("db", tx);
-      c.set("orgId", auth.orgId);
-      c.set("keyId", auth.keyId);
-      await next();
-      if (c.res.status >= 400) throw rollback;
-    }));
-  } catch (err) {
-    if (err !== rollback) throw err;
-  }
-});
+/**
+ * The same for expensive work (analytics, the spider web, rescoring all leads, large lists, bulk
+ * deletes): capped per org and per process, under a statement timeout. `when` narrows it to the
+ * requests that are expensive (a large page, { all: true }).
+ */
+export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Promise<boolean> = () => true) => transaction(when);
 
 /**
  * Routes that wait on the outside world (enrichment, mail, Calendly): authenticate
@@ -102,22 +169,14 @@ export const tenantTransaction = createMiddleware<AppEnv>(async (c, next) => {
  * transactions of its own with asTenant().
  */
 export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
-  const keyHash = await requestKeyHash(c);
-  await readBody(c);
-  const [check] = await whenAvailable(c.var.sql, () => c.var.sql<KeyCheck[]>`
-    select a.org_id as "orgId", a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt"
-    from app.authenticate_api_key(${keyHash}) a`);
-  const auth = accept(check);
-  c.set("orgId", auth.orgId);
-  c.set("keyId", auth.keyId);
+  await authenticate(c, await requestKeyHash(c));
   await next();
 });
 
 /** One transaction acting as the request's (already authenticated) org, under RLS. */
 export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
-  const claims = JSON.stringify({ role: "authenticated", org_id: c.var.orgId, key_id: c.var.keyId });
   return whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
-    await tx`select set_config('request.jwt.claims', ${claims}, true), set_config('role', 'authenticated', true)`;
+    await tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`;
     return work(tx);
   }) as Promise<T>);
 }

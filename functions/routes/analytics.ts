@@ -5,7 +5,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { stageOutcomes } from "../http/enums.ts";
 import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { tenantTransaction } from "../http/tenant.ts";
+import { expensiveTransaction } from "../http/tenant.ts";
 import { validationWithHints } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
@@ -94,7 +94,8 @@ const analyticsRoute = createRoute({
   method: "get", path: "/analytics", tags: ["Analytics"], summary: "Pipeline metrics over the last N days",
   description: "Lead totals, engagement (quizzes, proposal views, meetings), won/lost and conversion, leads per stage, "
     + "stage-to-stage conversion, average days in stage, score distribution and lead sources, computed in one SQL function.",
-  security: bearerAuth, middleware: [tenantTransaction], request: { query: Query },
+  // Expensive: capped per org in concurrency and under a statement timeout (http/fair-share.ts).
+  security: bearerAuth, middleware: [expensiveTransaction()], request: { query: Query },
   responses: { 200: json(AnalyticsReply, "The org's pipeline metrics."), ...commonErrors },
 });
 

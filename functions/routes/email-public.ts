@@ -9,7 +9,8 @@ import { asAnonymous } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
 import { ApiError, toApiError } from "../http/errors.ts";
-import { bearerAuth, commonErrors, envelope, json, reply } from "../http/reply.ts";
+import { bearerAuth, commonErrors, envelope, json, rateLimitedResponse, reply } from "../http/reply.ts";
+import { limitOpenRoute } from "../http/rate-limit.ts";
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
 import { validationWithHints } from "../http/validation.ts";
@@ -48,13 +49,18 @@ const unsubscribeRoute = (method: "get" | "post") => createRoute({
     ? "Unsubscribe confirmation page (HTML, changes nothing)"
     : "Unsubscribe (RFC 8058 one-click: body List-Unsubscribe=One-Click; HTML for browsers, JSON otherwise)",
   security: [],
+  middleware: [limitOpenRoute((_c, ip) => [{ policy: "page-ip", key: ip }])],
   request: {
     params: Token,
     ...(method === "post" ? { body: { required: false, content: { "application/x-www-form-urlencoded": { schema: z.object({ "List-Unsubscribe": z.string().optional() }) } } } } : {}),
   },
   responses: method === "get"
-    ? { 200: html("The confirmation page with an Unsubscribe button."), 404: html("Unknown link.") }
-    : { 200: { ...json(UnsubscribeReply, "Unsubscribed (also text/html for browsers)."), content: { ...json(UnsubscribeReply, "").content, "text/html": { schema: z.string() } } }, 404: html("Unknown link.") },
+    ? { 200: html("The confirmation page with an Unsubscribe button."), 404: html("Unknown link."), 429: html("Too many requests from this address (page-ip): retry after Retry-After seconds.") }
+    : {
+      200: { ...json(UnsubscribeReply, "Unsubscribed (also text/html for browsers)."), content: { ...json(UnsubscribeReply, "").content, "text/html": { schema: z.string() } } },
+      404: html("Unknown link."),
+      429: rateLimitedResponse("Too many requests from this address (page-ip): retry after Retry-After seconds (text/html for browsers)."),
+    },
 });
 
 const bounceRoute = createRoute({

@@ -20,7 +20,7 @@ import { ApiError, errorReply, notFound } from "../http/errors.ts";
 import { MAX_LIMIT, pageOf } from "../http/paging.ts";
 import { bearerAuth, commonErrors, envelope, errorResponse, json, notFoundError, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { asTenant, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
+import { asTenant, expensiveTransaction, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
 import { validationHook } from "../http/validation.ts";
 
 // ---------------------------------------------------------------------------
@@ -197,7 +197,8 @@ const bulkRoute = createRoute({
 const spiderWebRoute = createRoute({
   operationId: "getSpiderWeb",
   method: "post", path: "/enrich/spider-web", tags: ["Enrichment"], summary: "How a lead connects to your other leads",
-  security: bearerAuth, middleware: [tenantTransaction], request: jsonBody(SpiderWebRequest),
+  // Expensive: capped per org in concurrency and under a statement timeout (http/fair-share.ts).
+  security: bearerAuth, middleware: [expensiveTransaction()], request: jsonBody(SpiderWebRequest),
   responses: { 200: json(SpiderWebReply, "Connections, strongest first."), ...notFoundError, ...busyError, ...commonErrors },
 });
 

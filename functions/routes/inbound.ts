@@ -21,7 +21,8 @@ import { assertStorableText, isJsonObject, readJson } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
 import { syncEventOutcomes, type SyncSourceType } from "../http/enums.ts";
 import { ApiError } from "../http/errors.ts";
-import { envelope, errorResponse, json, reply } from "../http/reply.ts";
+import { limitOpenRoute } from "../http/rate-limit.ts";
+import { envelope, errorResponse, json, rateLimitedResponse, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { authenticationGuide, inboundHeaders, SIGNATURE_TOLERANCE_SECONDS, standardHeaders } from "../sync-sources/inbound.ts";
 
@@ -281,6 +282,8 @@ const inboundRoute = createRoute({
     "otherwise X-OpenClaw-Event-Id (or eventId in the body; Pub/Sub's messageId for gmail). v1 does not sign X-OpenClaw-Event-Id, so the same v1-signed timestamp and body under another id is a duplicate as well.",
     "201 lead created, 200 updated (or a duplicate), 202 acknowledged but ignored (a bare Gmail watch notification).",
   ].join(" "),
+  // Per client IP, before the body is read or the token looked up.
+  middleware: [limitOpenRoute((_c, ip) => [{ policy: "inbound-ip", key: ip }])],
   request: { params: TokenParam },
   responses: {
     200: json(InboundReply, "Lead updated and moved (or a redelivery: duplicate true)."),
@@ -292,6 +295,7 @@ const inboundRoute = createRoute({
     404: errorResponse("No sync source has this inbound URL."),
     409: errorResponse("The sync source is disabled."),
     413: errorResponse("Body too large."),
+    429: rateLimitedResponse("Too many events from this address (inbound-ip): retry after Retry-After seconds; nothing was written."),
     500: errorResponse("Our fault; retry."),
     503: errorResponse("Database unavailable; retry."),
   },

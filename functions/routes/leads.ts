@@ -1,6 +1,7 @@
 // Leads: list, create, full and partial update, fetch, soft delete, restore and
-// permanent delete. Uniqueness, limits, stage defaults and soft-delete rules live in
-// the database (app.leads); this file validates, calls and shapes the reply.
+// permanent delete, and bulk delete by source (a flood of quiz leads, say). Uniqueness,
+// limits, stage defaults, soft-delete rules and where a lead came from live in the database
+// (app.leads); this file validates, calls and shapes the reply.
 //
 // Routes under /leads/{literal} added later (e.g. /leads/score, /leads/stalled) must be
 // registered before this router so /leads/{leadId} does not capture them.
@@ -17,7 +18,7 @@ import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
 } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { tenantTransaction } from "../http/tenant.ts";
+import { expensiveTransaction, tenantTransaction } from "../http/tenant.ts";
 import { unknownFields } from "../http/validation.ts";
 import { proposalUrl } from "../proposals/urls.ts";
 
@@ -114,6 +115,8 @@ const Lead = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   deletedAt: z.string().nullable(),
+  source: z.string().openapi({ description: "What created the lead, set by the database: api, quiz, sync_source, calendly or sql (Studio, scripts).", example: "api" }),
+  createdBy: z.string().openapi({ description: "Who created it: the API key's id, quiz:<id>, sync_source:<id>, calendly, or the database user.", example: "key_3f9c0a1b2c3d4e5f6a7b8c9d" }),
   // The lead's proposal page (app.proposals; every lead has one).
   proposalId: z.string().nullable().openapi({ description: "The proposal's slug, e.g. cool-startup-inc-abc123de.", example: "acme-clinic-k3v9x2qa" }),
   proposalUrl: z.string().nullable().openapi({ description: "The public proposal page: $PUBLIC_URL/p/{proposalId}." }),
@@ -137,6 +140,8 @@ const ListQuery = z.object({
   tier: z.string().max(50).optional(),
   stage: z.string().max(100).optional().openapi({ description: "Stage name or id." }),
   q: z.string().trim().min(1).max(200).optional().openapi({ description: "Search in name, email and company." }),
+  source: z.string().trim().min(1).max(50).optional().openapi({ description: "Only leads created by this source: api, quiz, sync_source, calendly or sql." }),
+  createdBy: z.string().trim().min(1).max(200).optional().openapi({ description: "Only leads created by this key or sender, e.g. quiz:quiz_…" }),
   ...pageQuery,
   deletedOnly: flag.optional().openapi({ description: "List soft-deleted leads instead." }),
   fields: z.string().max(200)
@@ -153,6 +158,26 @@ const LeadIdParam = z.object({ leadId: z.string().min(1).max(100).openapi({ para
 const DeleteQuery = z.object({ permanent: flag.optional().openapi({ description: "Irreversible hard delete." }) });
 const LegacyDeleteQuery = DeleteQuery.extend({ id: z.string().min(1).max(100) });
 
+const timestamp = z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone, e.g. 2026-03-01T00:00:00Z" });
+const BulkDelete = z.object({
+  source: z.string().trim().min(1).max(50).openapi({ description: "The source whose leads go: quiz, sync_source, calendly, api or sql (a lead's source).", example: "quiz" }),
+  createdBy: z.string().trim().min(1).max(200).optional().openapi({ description: "Only those of one creator, e.g. quiz:quiz_… (a lead's createdBy).", example: "quiz:quiz_3f9c0a1b2c3d4e5f6a7b8c9d" }),
+  createdAfter: timestamp.optional().openapi({ description: "Only leads created at or after this time." }),
+  createdBefore: timestamp.optional().openapi({ description: "Only leads created before this time." }),
+  permanent: z.boolean().default(false).openapi({ description: "true: delete for good (soft-deleted ones of the source too), freeing the plan's room; false: soft delete (restorable, still counted)." }),
+  dryRun: z.boolean().default(false).openapi({ description: "true: only count what would be deleted." }),
+}).openapi("BulkDeleteLeadsRequest");
+const BulkDeleteReply = envelope({
+  deleted: z.number().int().openapi({ description: "How many leads were deleted (with dryRun: would be)." }),
+  permanent: z.boolean(),
+  dryRun: z.boolean(),
+  source: z.string(),
+}).openapi("BulkDeleteLeadsReply");
+
+/** A page is large when it asks for more rows than 100, or starts 1,000 rows in: expensive work. */
+const largeList = (c: { req: { query(name: string): string | undefined } }) =>
+  Number(c.req.query("limit") ?? 0) > 100 || Number(c.req.query("offset") ?? 0) >= 1000;
+
 // ---------------------------------------------------------------------------
 // Database access
 // ---------------------------------------------------------------------------
@@ -166,7 +191,7 @@ const listedSelect = `
   enrichment_status as "enrichmentStatus", enriched_at as "enrichedAt",
   last_touch_at as "lastTouchAt", score, score_label as "scoreLabel",
   created_at as "createdAt", updated_at as "updatedAt", deleted_at as "deletedAt",
-  proposal_slug as "proposalId"`;
+  source, created_by as "createdBy", proposal_slug as "proposalId"`;
 
 /** Each list extra's column, and whether a row holds something in it: pg_column_size reads
  * only the stored size (an empty object takes at most 8 bytes), never the document itself. */
@@ -281,6 +306,27 @@ function joinFragments(db: Tx, parts: Fragment[]): Fragment {
   return parts.reduce((joined, part) => db`${joined}, ${part}`);
 }
 
+/** What a bulk delete's reply tells the agent: nothing matched, what a dry run would do, how to review or finish. */
+function bulkDeleteGuidance(input: z.infer<typeof BulkDelete>, deleted: number) {
+  const warnings: string[] = [];
+  const next_steps: string[] = [];
+  const again = (change: Record<string, unknown>) => `POST /api/openclaw/leads/bulk-delete ${JSON.stringify({ ...input, dryRun: undefined, ...change })}`;
+  if (deleted === 0) {
+    warnings.push(`No lead matched: source ${input.source}${input.createdBy ? `, createdBy ${input.createdBy}` : ""}`
+      + (input.permanent ? "" : " (live leads only; permanent: true also removes soft-deleted ones)"));
+  } else if (input.dryRun) {
+    next_steps.push(`${again({})} to delete them`);
+  } else if (input.permanent) {
+    warnings.push(`${deleted} lead(s) permanently deleted with their history; this cannot be undone`);
+  } else {
+    const filters = new URLSearchParams({ source: input.source, ...(input.createdBy ? { createdBy: input.createdBy } : {}) });
+    next_steps.push(`GET /api/openclaw/leads?deletedOnly=true&${filters} to review them (PATCH /api/openclaw/leads/{id} { "restore": true } brings one back)`,
+      `${again({ permanent: true })} to delete them for good: soft-deleted leads still count against the plan`);
+  }
+  if (input.dryRun) warnings.push(`dryRun: nothing was deleted; ${deleted} lead(s) would be`);
+  return { warnings, next_steps };
+}
+
 const enrichNext = (id: string) => `POST /api/openclaw/enrich { "leadId": "${id}" }`;
 
 // ---------------------------------------------------------------------------
@@ -333,7 +379,9 @@ const tenantPost = [tenantTransaction, idempotency];
 
 const listRoute = createRoute({
   operationId: "listLeads",
-  method: "get", path: "/leads", tags: ["Leads"], summary: "List leads", security: bearerAuth, middleware: tenant,
+  method: "get", path: "/leads", tags: ["Leads"], summary: "List leads", security: bearerAuth,
+  // Large pages are expensive: capped per org in concurrency (http/fair-share.ts).
+  middleware: [expensiveTransaction(largeList)],
   request: { query: ListQuery },
   responses: { 200: json(ListReply, "A page of leads, newest first."), ...commonErrors },
 });
@@ -342,6 +390,14 @@ const createLeadRoute = createRoute({
   method: "post", path: "/leads", tags: ["Leads"], summary: "Create a lead (enrich it explicitly afterwards)",
   security: bearerAuth, middleware: tenantPost, request: jsonBody(CreateLead),
   responses: { 201: json(CreatedLeadReply, "Lead created."), ...limitError, ...conflictError, ...idempotencyError, ...commonErrors },
+});
+const bulkDeleteRoute = createRoute({
+  operationId: "bulkDeleteLeads",
+  method: "post", path: "/leads/bulk-delete", tags: ["Leads"],
+  summary: "Delete the leads of one source (e.g. a flood of quiz submissions), soft or permanent, in one statement",
+  description: "Soft delete (the default) hides them and keeps them restorable; they still count against the plan. permanent: true deletes the source's live and soft-deleted leads for good, which frees the plan's room. Narrow it with createdBy (one quiz or sync source) and createdAfter / createdBefore; dryRun: true only counts. GET /leads?source= lists them first.",
+  security: bearerAuth, middleware: [expensiveTransaction(), idempotency], request: jsonBody(BulkDelete),
+  responses: { 200: json(BulkDeleteReply, "How many leads were deleted."), ...idempotencyError, ...commonErrors },
 });
 const replaceRoute = createRoute({
   operationId: "updateLead",
@@ -392,6 +448,8 @@ export const leadRoutes = createRouter()
       ...(query.tier !== undefined ? [db`tier = ${query.tier}`] : []),
       ...(stageId !== undefined ? [db`stage_id = ${stageId}`] : []),
       ...(query.q !== undefined ? [db`search_text like ${"%" + query.q.toLowerCase().replace(/[\\%_]/g, "\\$&") + "%"}`] : []),
+      ...(query.source !== undefined ? [db`source = ${query.source}`] : []),
+      ...(query.createdBy !== undefined ? [db`created_by = ${query.createdBy}`] : []),
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
     const order = query.deletedOnly ? db`deleted_at desc, id desc` : db`created_at desc, id desc`;
@@ -412,9 +470,20 @@ export const leadRoutes = createRouter()
       warnings,
       next_steps: page.next("/leads", listed.length, total, {
         status: filter(query.status), tier: filter(query.tier), stage: filter(query.stage), q: filter(query.q),
+        source: filter(query.source), createdBy: filter(query.createdBy),
         deletedOnly: query.deletedOnly ? "true" : undefined, fields: extras.length > 0 ? extras.join(",") : undefined,
       }),
     });
+  })
+  .openapi(bulkDeleteRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    // app.delete_leads_by_source (sql/40_leads.sql): one statement, under row-level security.
+    const [row] = await db<{ deleted: number }[]>`
+      select app.delete_leads_by_source(${input.source}, ${input.createdBy ?? null}, ${input.createdAfter ?? null},
+                                        ${input.createdBefore ?? null}, ${input.permanent}, ${input.dryRun}) as deleted`;
+    const deleted = row!.deleted;
+    return reply(c, { deleted, permanent: input.permanent, dryRun: input.dryRun, source: input.source }, bulkDeleteGuidance(input, deleted));
   })
   .openapi(createLeadRoute, async (c) => {
     const input = c.req.valid("json");

@@ -3,6 +3,7 @@
 // workspace's own views (?preview=<token>, or a request with one of its API keys) are
 // rendered without the beacon.
 import { asAnonymous } from "../db.ts";
+import { limitOpenRoute } from "../http/rate-limit.ts";
 import { createRouter } from "../http/router.ts";
 import { readApiKey, sha256Hex } from "../http/tenant.ts";
 import { pageHeaders, type ProposalPageData, renderNotFoundPage, renderProposalPage } from "../proposals/page.ts";
@@ -15,7 +16,7 @@ function newNonce(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export const proposalPageRoutes = createRouter().get("/p/:slug", async (c) => {
+export const proposalPageRoutes = createRouter().get("/p/:slug", limitOpenRoute((_c, ip) => [{ policy: "page-ip", key: ip }]), async (c) => {
   const nonce = newNonce();
   const slug = c.req.param("slug");
   const preview = c.req.query("preview");

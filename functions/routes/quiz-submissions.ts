@@ -2,14 +2,17 @@
 // unguessable slug is the address. JSON for clients, or the quiz page's plain form post
 // (answered with an HTML result page). One call to app.submit_quiz checks and scores the
 // answers, creates or updates the lead, stores the submission and records quiz_completed.
-// The reply says only the score and band: nothing of the org or its leads.
+// The reply says only the score and band: nothing of the org or its leads. Submissions are
+// limited per client IP and per quiz before anything is read (http/rate-limit.ts), so nobody
+// can fill a workspace's plan with made-up leads faster than that.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { asAnonymous } from "../db.ts";
 import { assertStorableText } from "../http/body.ts";
 import { ApiError, errorReply, payloadTooLarge, toApiError } from "../http/errors.ts";
-import { envelope, errorResponse, json, reply } from "../http/reply.ts";
+import { limitOpenRoute } from "../http/rate-limit.ts";
+import { envelope, errorResponse, json, rateLimitedResponse, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { sha256Hex } from "../http/tenant.ts";
 import { invalidRequest } from "../http/validation.ts";
@@ -95,7 +98,7 @@ const submitRoute = createRoute({
     "JSON gets JSON; the quiz page's form post (application/x-www-form-urlencoded: email, firstName, lastName, phone, attemptId, and answers.<questionId> once per chosen option) gets an HTML result page.",
     `Bodies up to ${QUIZ_SUBMISSION_MAX_BYTES} bytes. 201 new result, 200 repeated attempt (duplicate: true).`,
   ].join(" "),
-  middleware: [bodyLimit({
+  middleware: [limitOpenRoute((c, ip) => [{ policy: "quiz-ip", key: ip }, { policy: "quiz", key: c.req.param("slug") ?? "" }]), bodyLimit({
     maxSize: QUIZ_SUBMISSION_MAX_BYTES,
     onError: (c) => {
       c.header("Connection", "close");
@@ -123,6 +126,7 @@ const submitRoute = createRoute({
     404: errorResponse("No published quiz has this slug."),
     413: errorResponse("Body too large."),
     415: errorResponse("Send JSON or a urlencoded form."),
+    429: rateLimitedResponse("Too many submissions from this address (quiz-ip) or to this quiz (quiz): retry after Retry-After seconds (a form post gets an HTML page)."),
     500: errorResponse("Our fault; retry with the same attemptId."),
     503: errorResponse("Database unavailable; retry with the same attemptId."),
   },

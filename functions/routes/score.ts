@@ -4,6 +4,7 @@
 // validates, calls and shapes the reply. Registered before the leads router so
 // /leads/{leadId} does not capture /leads/score.
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { jsonBody } from "../http/body.ts";
 import { scoreFactors, type ScoreLabel, scoreLabels } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
@@ -12,7 +13,7 @@ import {
   bearerAuth, commonErrors, envelope, idempotencyError, json, notFoundError, reply,
 } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { tenantTransaction } from "../http/tenant.ts";
+import { expensiveTransaction } from "../http/tenant.ts";
 import { ignoredFieldWarnings } from "../http/validation.ts";
 
 /** The contract's cap for { all: true }; we rescore every lead and say when it would have applied. */
@@ -50,10 +51,22 @@ const oneOrAll = () =>
   new ApiError(400, "invalid_request", "Send either leadId or all: true",
     "Send { \"leadId\": \"rp_…\" } to score one lead, or { \"all\": true } to rescore every lead of the workspace (not both).");
 
+/** Whether the body asks to rescore every lead (read before validation: anything else is not). */
+async function rescoresAll(c: Context): Promise<boolean> {
+  try {
+    const body: unknown = JSON.parse(await c.req.text());
+    return typeof body === "object" && body !== null && (body as { all?: unknown }).all === true;
+  } catch {
+    return false;
+  }
+}
+
 const scoreRoute = createRoute({
   operationId: "scoreLeads",
   method: "post", path: "/leads/score", tags: ["Scoring"], summary: "Confidence score of one lead, or rescore all leads",
-  security: bearerAuth, middleware: [tenantTransaction, idempotency],
+  // { all: true } is expensive: capped per org in concurrency and under a statement timeout
+  // (http/fair-share.ts); one lead is not.
+  security: bearerAuth, middleware: [expensiveTransaction(rescoresAll), idempotency],
   request: jsonBody(ScoreRequest),
   responses: {
     200: json(z.union([LeadScoreReply, AllScoredReply]), "{ leadId }: the score, label, factors and suggested action. { all: true }: how many were scored and the label distribution."),

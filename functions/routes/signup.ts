@@ -1,9 +1,11 @@
-// POST /signup: a new workspace and its first API key, no auth needed.
+// POST /signup: a new workspace and its first API key, no auth needed; limited per client IP
+// and per email domain (http/rate-limit.ts) before anything is written.
 // GET /signup: how to sign up.
 import { createRoute, z } from "@hono/zod-openapi";
 import { asAnonymous } from "../db.ts";
 import { jsonBody } from "../http/body.ts";
-import { commonErrors, conflictError, envelope, json, reply } from "../http/reply.ts";
+import { enforceSignupLimits } from "../http/rate-limit.ts";
+import { commonErrors, conflictError, envelope, json, rateLimitedResponse, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 
 // The contract's body is { email, workspace_name, agent_name, agent_platform }; the public
@@ -43,6 +45,7 @@ const signupRoute = createRoute({
     201: json(SignupReply, "Workspace created."),
     ...conflictError,
     ...commonErrors,
+    429: rateLimitedResponse("Too many signups from this address (signup-ip) or for this email domain (signup-domain; per address for free-mail domains): retry after Retry-After seconds."),
   },
 });
 
@@ -68,6 +71,7 @@ const instructionsRoute = createRoute({
 export const signupRoutes = createRouter()
   .openapi(signupRoute, async (c) => {
     const body = c.req.valid("json");
+    await enforceSignupLimits(c, body.email);
     const ownerName = [body.firstName, body.lastName].filter(Boolean).join(" ");
     const workspaceName = body.workspace_name ?? (body.organizationName || ownerName || body.email.split("@")[1]!);
     const agentName = body.agent_name ?? DEFAULT_AGENT_NAME;

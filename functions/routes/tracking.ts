@@ -5,6 +5,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { asAnonymous } from "../db.ts";
 import { readJson } from "../http/body.ts";
+import { limitOpenRoute } from "../http/rate-limit.ts";
 import { ApiError, errorReply, payloadTooLarge } from "../http/errors.ts";
 import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
@@ -38,6 +39,7 @@ const eventsRoute = createRoute({
   summary: "Proposal page beacon (public): view, heartbeat, leave, section, video, cta",
   security: [],
   description: "Sent by the page with navigator.sendBeacon, so the body is JSON as text/plain (application/json works too). Bots (by User-Agent) and requests carrying the workspace's own API key are answered with recorded: false.",
+  middleware: [limitOpenRoute((_c, ip) => [{ policy: "tracking-ip", key: ip }])],
   request: { body: { content: { "text/plain": { schema: BeaconEvent } }, required: true } },
   responses: {
     200: json(BeaconReply, "Recorded, or deliberately not counted (reason)."),
@@ -45,7 +47,7 @@ const eventsRoute = createRoute({
     404: json(z.any(), "No published proposal has this slug."),
     409: json(z.any(), "The visitId belongs to another proposal."),
     413: json(z.any(), `Body over ${MAX_BEACON_BYTES} bytes.`),
-    429: json(z.any(), "Too many visits of this proposal, or events of this visit."),
+    429: json(z.any(), "Too many reports from this address (tracking-ip: Retry-After and the RateLimit fields say when to retry), too many visits of this proposal, or events of this visit."),
   },
 });
 const rollupRoute = createRoute({

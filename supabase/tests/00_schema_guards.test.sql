@@ -45,6 +45,7 @@ insert into global_tables values
   ('automation_condition_keys', 'reference data: what rules test'),
   ('scheduled_jobs', 'the pg_cron job catalogue'),
   ('key_recovery_requests', 'the key recovery rate limit, by address hash: most addresses own no workspace'),
+  ('rate_limit_buckets', 'rate-limit state per client (an API key id, an IP, an email domain, a quiz): no org owns an IP'),
   ('orgs', 'the tenants: its id is the org id');
 
 -- Keys of tenant tables without org_id: lookups made before the org is known.

@@ -17,9 +17,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Starts the app; a setting given as undefined is unset, the others come from the environment. */
-export async function startApp(settings: Record<string, string | undefined>): Promise<TestApp> {
-  const sql = connect(inject("databaseUrl"), { max: 5 });
+/**
+ * Starts the app; a setting given as undefined is unset, the others come from the environment.
+ * pool: the size of its database pool (npm start's default is 10).
+ */
+export async function startApp(settings: Record<string, string | undefined>, options: { pool?: number } = {}): Promise<TestApp> {
+  const sql = connect(inject("databaseUrl"), { max: options.pool ?? 5 });
   const app = createNodeApp(sql, (name) => (name in settings ? settings[name] : process.env[name]), 0);
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {

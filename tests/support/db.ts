@@ -83,3 +83,19 @@ export function recordEvent(orgId: string, leadId: string, type: string, data: R
     });
   });
 }
+
+/**
+ * Inserts `count` leads of one company into an org in one statement (the triggers run as for
+ * any insert), spread over its stages and the last year: data for the expensive routes
+ * (analytics, spider web) to work through. The org's plan must have room.
+ */
+export function seedLeads(orgId: string, count: number, companyDomain: string): Promise<void> {
+  return withDatabase(async (sql) => {
+    await sql`
+      with stages as (select array_agg(id order by position) as ids from app.stages where org_id = ${orgId})
+      insert into app.leads (org_id, first_name, email, organization_name, company_domain, stage_id, created_at)
+      select ${orgId}, 'Lead ' || g, 'lead' || g || '@' || ${companyDomain}, 'Seeded Co', ${companyDomain},
+             s.ids[1 + g % cardinality(s.ids)], now() - (g % 360) * interval '1 day'
+      from stages s, generate_series(1, ${count}::integer) g`;
+  });
+}

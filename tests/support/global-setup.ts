@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { connect, type Sql } from "../../functions/db.ts";
 import { createNodeApp } from "../../functions/node/app.ts";
+import { generousLimits } from "./limits.ts";
 import { type LoopbackDns, type LoopbackServer, startDnsServer, startWebsiteServer } from "./loopback.ts";
 
 declare module "vitest" {
@@ -33,6 +34,8 @@ export async function setup(project: TestProject) {
   websites = await startWebsiteServer({});
   dns = await startDnsServer({});
   const settings: Record<string, string | undefined> = {
+    // Many files make many requests with one key and sign up many workspaces from 127.0.0.1.
+    ...generousLimits,
     EIR_ADMIN_KEY: eirAdminKey,
     ENRICHMENT_WEBSITE_URL_TEMPLATE: `${websites.url}/sites/{domain}/`,
     ENRICHMENT_ALLOW_PRIVATE_NETWORK: "true",

@@ -1,0 +1,183 @@
+// Fair share between tenants over real HTTP: an org's expensive requests (analytics, spider web,
+// rescoring all, large pages, bulk deletes) are capped in concurrency across processes (slots
+// held by another connection count), per process (half the pool stays for everyday requests) and
+// by a statement timeout; and, measured side by side in one run, one tenant hammering them does
+// not move another tenant's p50 for GET /leads/{id} by more than 2x.
+import { randomUUID } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import postgres from "postgres";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { as, createLead, expectError, expectOk, signup } from "./support/api.ts";
+import { startApp, type TestApp } from "./support/app.ts";
+import { seedLeads, setOrgTier } from "./support/db.ts";
+import { waitFor } from "./support/wait.ts";
+
+const apps: TestApp[] = [];
+let sql: postgres.Sql;
+
+beforeAll(() => {
+  sql = postgres(inject("databaseUrl"), { max: 2, onnotice: () => {} });
+});
+afterAll(async () => {
+  await Promise.all(apps.map((a) => a.close()));
+  await sql.end({ timeout: 2 });
+});
+
+async function app(settings: Record<string, string | undefined>, pool?: number): Promise<string> {
+  const started = await startApp(settings, { pool });
+  apps.push(started);
+  return started.url;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `work` in a transaction of another connection acting as the org, and keeps that
+ * transaction open (its locks held) until release() is called: another process, as far as the
+ * app can tell.
+ */
+async function hold(orgId: string, work: (tx: postgres.TransactionSql) => Promise<unknown>) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let started!: () => void;
+  const ready = new Promise<void>((resolve) => (started = resolve));
+  const done = sql.begin(async (tx) => {
+    await tx`select set_config('request.jwt.claims', ${JSON.stringify({ role: "authenticated", org_id: orgId })}, true)`;
+    await work(tx);
+    started();
+    await released;
+  });
+  await Promise.race([ready, done]);
+  return { release: async () => { release(); await done; } };
+}
+
+describe("expensive work is capped", () => {
+  it("per org across processes: while another process holds the org's slots, 429 too_many_concurrent with Retry-After; others and everyday calls go on", async () => {
+    const url = await app({ EXPENSIVE_CONCURRENCY_PER_ORG: "1" });
+    const [a, b] = await Promise.all([signup(), signup()]);
+    const aLead = await createLead(as(a));
+    const held = await hold(a.orgId, (tx) => tx`select app.begin_expensive_work(1, null)`);
+    try {
+      const refused = await as(a, url).get("/analytics?days=365");
+      const error = expectError(refused, 429, "too_many_concurrent");
+      expect(error.hint).toContain("Retry after 1 s");
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(refused.headers.get("ratelimit-policy")).toContain("\"expensive\";q=1;qu=\"concurrent-requests\"");
+      expect(refused.headers.get("ratelimit")).toContain("\"expensive\";r=0;t=1");
+      expectOk(await as(b, url).get("/analytics?days=365"));
+      // Rescoring every lead and large pages are expensive too; one lead and a small page are not.
+      expectError(await as(a, url).post("/leads/score", { all: true }), 429, "too_many_concurrent");
+      expectError(await as(a, url).get("/leads?limit=200"), 429, "too_many_concurrent");
+      expectOk(await as(a, url).post("/leads/score", { leadId: aLead }));
+      expectOk(await as(a, url).get("/leads"));
+    } finally {
+      await held.release();
+    }
+    const res = expectOk(await as(a, url).get("/analytics?days=365"));
+    expect(res.totalLeads).toBe(1);
+  });
+
+  it("per process, so everyday requests keep their connections (503 server_busy), and by the statement timeout (503 query_timeout)", async () => {
+    const url = await app({ EXPENSIVE_CONCURRENCY_PER_PROCESS: "1", EXPENSIVE_STATEMENT_TIMEOUT_MS: "1500" });
+    const [a, b] = await Promise.all([signup(), signup()]);
+    const [locked, bLead] = await Promise.all([createLead(as(a)), createLead(as(b))]);
+    // A's bulk delete waits on a row another connection holds: it keeps the process's one
+    // expensive slot until its statement times out.
+    const held = await hold(a.orgId, (tx) => tx`select id from app.leads where id = ${locked} for update`);
+    try {
+      const blocked = as(a, url).post("/leads/bulk-delete", { source: "api" });
+      await waitFor(async () => (await sql`
+        select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%delete_leads_by_source%'`).length > 0,
+      { what: "the bulk delete to wait on the locked lead" });
+      const busy = await as(b, url).get("/analytics?days=30");
+      expectError(busy, 503, "server_busy");
+      expect(busy.headers.get("retry-after")).toBe("1");
+      expectOk(await as(b, url).get(`/leads/${bLead}`));
+      const timedOut = await blocked;
+      const error = expectError(timedOut, 503, "query_timeout");
+      expect(error.hint).toContain("Ask for less");
+    } finally {
+      await held.release();
+    }
+    expect(expectOk(await as(a, url).get(`/leads/${locked}`)).lead.deletedAt).toBeNull();
+    expectOk(await as(b, url).get("/analytics?days=30"));
+  });
+});
+
+describe("fair share, measured", () => {
+  it("one tenant hammering analytics and the spider web moves another's p50 for GET /leads/{id} by at most 2x", async () => {
+    // As npm start runs it: a pool of 10, the default caps (1 per org, half the pool per process).
+    const url = await app({ EXPENSIVE_CONCURRENCY_PER_ORG: undefined, EXPENSIVE_CONCURRENCY_PER_PROCESS: undefined, EXPENSIVE_STATEMENT_TIMEOUT_MS: undefined }, 10);
+    const [heavy, light] = await Promise.all([signup(), signup()]);
+    await setOrgTier(heavy.orgId, "ultra");
+    await seedLeads(heavy.orgId, 2500, `${randomUUID().slice(0, 8)}.example.com`);
+    const hub = expectOk(await as(heavy).get("/leads?limit=1")).leads[0].id as string;
+    const leadId = await createLead(as(light));
+    const reader = as(light, url);
+
+    const sample = async () => {
+      const started = performance.now();
+      const res = await reader.get(`/leads/${leadId}`);
+      const ms = performance.now() - started;
+      if (res.status !== 200) throw new Error(`GET /leads/{id} answered ${res.status}: ${JSON.stringify(res.body)}`);
+      return ms;
+    };
+
+    // The hammer, on a thread of its own (a client elsewhere, not sharing the server's event
+    // loop): 16 loops, each sending analytics over a year or a spider web of 2,500 connected
+    // leads as soon as the previous answer arrives, and again when Retry-After says after a
+    // refusal. (A client that ignores Retry-After is refused before any database work, and its
+    // key's rate limit bounds it.)
+    const hammer = new Worker(`
+      const { parentPort, workerData: { url, key, hub } } = require("node:worker_threads");
+      const outcomes = { done: 0, refused: 0, other: 0 };
+      let hammering = false;
+      let loops = [];
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const headers = { authorization: "Bearer " + key, "content-type": "application/json" };
+      async function loop(i) {
+        while (hammering) {
+          const res = i % 2 === 0
+            ? await fetch(url + "/api/openclaw/analytics?days=365", { headers })
+            : await fetch(url + "/api/openclaw/enrich/spider-web", { method: "POST", headers, body: JSON.stringify({ leadId: hub }) });
+          await res.arrayBuffer();
+          if (res.status === 200) outcomes.done += 1;
+          else if (res.status === 429 || res.status === 503) { outcomes.refused += 1; await sleep(1000 * Number(res.headers.get("retry-after") ?? 1)); }
+          else outcomes.other += 1;
+        }
+      }
+      parentPort.on("message", async (command) => {
+        if (command === "start") { hammering = true; loops = Array.from({ length: 16 }, (_, i) => loop(i)); }
+        else { hammering = false; await Promise.all(loops); parentPort.postMessage(outcomes); }
+      });
+    `, { eval: true, workerData: { url, key: heavy.apiKey, hub } });
+    const stopped = () => new Promise<{ done: number; refused: number; other: number }>((resolve) => {
+      hammer.once("message", resolve);
+      hammer.postMessage("stop");
+    });
+    let outcomes = { done: 0, refused: 0, other: 0 };
+
+    for (let i = 0; i < 30; i++) await sample();
+    const baseline: number[] = [];
+    const loaded: number[] = [];
+    // Baseline and load alternate in short rounds, so whatever else the machine is doing lands
+    // on both sides alike.
+    for (let round = 0; round < 16; round++) {
+      for (let i = 0; i < 15; i++) baseline.push(await sample());
+      hammer.postMessage("start");
+      await sleep(150);
+      for (let i = 0; i < 15; i++) loaded.push(await sample());
+      outcomes = await stopped();
+    }
+    await hammer.terminate();
+
+    const p50 = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+    const ratio = p50(loaded) / p50(baseline);
+    console.log(`[fair share] GET /leads/{id} p50 ${p50(baseline).toFixed(2)} ms alone, ${p50(loaded).toFixed(2)} ms beside the hammer `
+      + `(${ratio.toFixed(2)}x); hammer: ${outcomes.done} expensive requests done, ${outcomes.refused} refused, ${outcomes.other} other`);
+    expect(outcomes.other).toBe(0);
+    expect(outcomes.done).toBeGreaterThan(20);
+    expect(outcomes.refused).toBeGreaterThan(0);
+    expect(ratio, `p50 alone ${p50(baseline).toFixed(2)} ms, beside the hammer ${p50(loaded).toFixed(2)} ms`).toBeLessThanOrEqual(2);
+  }, 60_000);
+});
