@@ -43,6 +43,7 @@ insert into global_tables values
   ('automation_triggers', 'reference data: what rules react to'),
   ('automation_condition_keys', 'reference data: what rules test'),
   ('scheduled_jobs', 'the pg_cron job catalogue'),
+  ('mail_worker_heartbeats', 'the mail workers of the deployment, which serve every org'),
   ('orgs', 'the tenants: its id is the org id');
 
 -- Keys of tenant tables without org_id: lookups made before the org is known.
