@@ -26,6 +26,9 @@ npx --no-install tsc --noEmit -p .
 echo "[test] import graph: no cycles in functions/, no route file imports another"
 node --import tsx scripts/check-imports.ts
 
+echo "[test] Edge Function: bundle it (npm run build:edge), deno check its source and the deployed entry"
+bash scripts/check-edge.sh
+
 if [[ -n "${DATABASE_URL:-}" ]]; then
   echo "[test] using DATABASE_URL (not reset)"
   bash scripts/db.sh migrate "$DATABASE_URL"

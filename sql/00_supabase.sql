@@ -104,16 +104,26 @@ $$;
 -- ---------------------------------------------------------------------------
 -- pg_cron runs the application's scheduled work (it lives in pg_catalog, as on Supabase).
 -- A database without it (not installed, not preloaded, or not the cron database) still
--- gets the whole schema; only the schedules are skipped, with a notice.
+-- gets the whole schema; only the schedules are skipped, with a warning that says what to
+-- enable. The same text is app.pg_cron_hint() (90_jobs.sql), which GET /health shows; keep
+-- the two alike. (supabase db push does not print warnings: /health is where a deployment
+-- made with it learns this.)
 -- ---------------------------------------------------------------------------
 do $$
+declare
+  v_hint constant text := pg_catalog.format(
+    'Enable pg_cron: on Supabase, Database → Extensions → pg_cron (or run: create extension pg_cron;); '
+    'on your own PostgreSQL, install pg_cron (Debian: postgresql-%s-cron), set shared_preload_libraries = ''pg_cron'' '
+    'and cron.database_name = %L in postgresql.conf, restart PostgreSQL and run: create extension pg_cron; '
+    'then register the jobs: select app.schedule_jobs();',
+    pg_catalog.current_setting('server_version_num')::integer / 10000, pg_catalog.current_database());
 begin
   if exists (select from pg_catalog.pg_available_extensions where name = 'pg_cron') then
     create extension if not exists pg_cron;
   else
-    raise notice 'pg_cron is not available: scheduled jobs will not be registered';
+    raise warning 'pg_cron is not installed on this server: scheduled jobs will not run. %', v_hint;
   end if;
 exception when others then
-  raise notice 'pg_cron could not be enabled here (%): scheduled jobs will not be registered', sqlerrm;
+  raise warning 'pg_cron could not be enabled in this database (%): scheduled jobs will not run. %', sqlerrm, v_hint;
 end
 $$;

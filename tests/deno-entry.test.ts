@@ -1,25 +1,34 @@
-// The Supabase Edge Function entry (supabase/functions/openclaw/index.ts) serves the same
-// app under Deno: start it with its own deno.json against the test database, then run
-// signup → create lead → get lead over HTTP and compare the replies' shapes with the
-// Node server's. --node-modules-dir=manual makes the npm: specifiers of that deno.json
-// resolve from the project's node_modules (exact versions), so no download is needed.
+// The Supabase Edge Function, as it is deployed and as Deno serves it. `npm run build:edge`
+// bundles it (scripts/build-edge.ts); the pinned Supabase CLI then deploys it with
+// `functions deploy openclaw --use-api` (the upload Supabase bundles server-side, and what
+// the CLI does without Docker) to a loopback stand-in for the Management API, which keeps
+// the files it receives. Those files alone, in an empty folder with no node_modules and no
+// functions/ beside them, are served with `deno serve`, and signup → create lead → get lead
+// must answer as the Node server does. Nothing here uses the network.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
+import { buildEdge, type EdgeBuild } from "../scripts/build-edge.ts";
 import { within } from "./support/wait.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const entry = join(root, "supabase/functions/openclaw/index.ts");
-const denoConfig = join(root, "supabase/functions/openclaw/deno.json");
-// The first start may type-check and compile the whole app.
+const FUNCTION_DIR = "supabase/functions/openclaw";
+// Building, deploying through the CLI and the first start of the bundle.
 const STARTUP_TIMEOUT_MS = 120_000;
+const PROJECT_REF = "abcdefghijklmnopqrst";
 
+let built: EdgeBuild;
+let deployed: { files: Map<string, string>; metadata: Record<string, unknown>; cli: string };
+let scratch = "";
 let deno: ChildProcess | undefined;
 let denoUrl = "";
 let output = "";
@@ -36,13 +45,82 @@ function freePort(): Promise<number> {
   });
 }
 
-function denoCommand(): { command: string; args: string[] } {
-  const local = join(root, "node_modules/.bin/deno");
-  return existsSync(local) ? { command: local, args: [] } : { command: "npx", args: ["--no-install", "deno"] };
+function bin(name: string): string {
+  const local = join(root, "node_modules/.bin", name);
+  if (!existsSync(local)) throw new Error(`${name} is not installed: run npm ci`);
+  return local;
+}
+
+/** Runs a command to its end; resolves with its output, rejects (with the output) on failure. */
+function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    child.stdout.on("data", (chunk) => (text += chunk));
+    child.stderr.on("data", (chunk) => (text += chunk));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`${command} ${args.join(" ")} exited ${code}:\n${text}`))));
+  });
 }
 
 /**
- * Resolves once the child has printed `line` (Deno.serve prints "Listening on <url>" once
+ * The Management API's deploy endpoint, on loopback: it keeps the multipart upload of
+ * POST /v1/projects/{ref}/functions/deploy and answers as Supabase does (201, the function).
+ */
+async function startManagementApi() {
+  let upload: { contentType: string; body: Buffer } | undefined;
+  const server: Server = createHttpServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    res.setHeader("content-type", "application/json");
+    if (req.method === "POST" && req.url === `/v1/projects/${PROJECT_REF}/functions/deploy?slug=openclaw`) {
+      upload = { contentType: req.headers["content-type"] ?? "", body: Buffer.concat(chunks) };
+      res.statusCode = 201;
+      res.end(JSON.stringify({ id: randomUUID(), slug: "openclaw", name: "openclaw", status: "ACTIVE", version: 1, created_at: 0, updated_at: 0, verify_jwt: false }));
+      return;
+    }
+    res.statusCode = 404;
+    res.end(JSON.stringify({ message: "not part of this stand-in" }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    upload: () => upload,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** `supabase functions deploy openclaw --use-api` with the pinned CLI, against the stand-in; returns what it uploaded. */
+async function deployWithCli() {
+  const api = await startManagementApi();
+  const home = join(scratch, "home");
+  await mkdir(home, { recursive: true });
+  const profile = join(scratch, "profile.yaml");
+  await writeFile(profile, `name: loopback\napi_url: ${api.url}\ndashboard_url: ${api.url}/dashboard\nproject_host: example.test\n`);
+  try {
+    const cli = await run(bin("supabase"), ["functions", "deploy", "openclaw", "--use-api", "--no-verify-jwt", "--project-ref", PROJECT_REF, "--profile", profile], {
+      cwd: root,
+      // A home of its own: no login, profile or token of the machine is read.
+      env: { ...process.env, HOME: home, SUPABASE_ACCESS_TOKEN: `sbp_${"0".repeat(40)}`, NO_COLOR: "1" },
+    });
+    const upload = api.upload();
+    if (!upload) throw new Error(`the CLI uploaded nothing:\n${cli}`);
+    const form = await new Response(new Uint8Array(upload.body), { headers: { "content-type": upload.contentType } }).formData();
+    const files = new Map<string, string>();
+    for (const entry of form.getAll("file")) {
+      if (typeof entry === "string") continue;
+      files.set(entry.name, await entry.text());
+    }
+    const metadata = JSON.parse(String(form.get("metadata"))) as Record<string, unknown>;
+    return { files, metadata, cli };
+  } finally {
+    await api.close();
+  }
+}
+
+/**
+ * Resolves once the child has printed `line` (deno serve prints "Listening on <url>" once
  * its socket is bound); fails as soon as the child exits instead.
  */
 function printed(child: ChildProcess, line: string): Promise<void> {
@@ -60,7 +138,7 @@ function printed(child: ChildProcess, line: string): Promise<void> {
     }
     function exited(code: number | null) {
       stop();
-      reject(new Error(`the Deno entry exited (${code}) before it listened`));
+      reject(new Error(`deno serve exited (${code}) before it listened`));
     }
     child.stdout?.on("data", check);
     child.stderr?.on("data", check);
@@ -116,27 +194,30 @@ async function journey(base: string, prefix = "/api/openclaw") {
 }
 
 beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), "openclaw-edge-"));
+  built = await buildEdge();
+  deployed = await deployWithCli();
+
+  // What the deploy uploaded, and nothing else, in a folder of its own.
+  const site = join(scratch, "deployed");
+  for (const [path, text] of deployed.files) {
+    await mkdir(dirname(join(site, path)), { recursive: true });
+    await writeFile(join(site, path), text);
+  }
   const port = await freePort();
   denoUrl = `http://127.0.0.1:${port}`;
-  const { command, args } = denoCommand();
-  deno = spawn(command, [...args, "run", "--allow-net", "--allow-env", "--allow-read", "--node-modules-dir=manual", `--config=${denoConfig}`, entry], {
-    cwd: root,
-    // Its own process group, so the whole group (npx included, if used) is stopped afterwards.
+  deno = spawn(bin("deno"), ["serve", "--host", "127.0.0.1", "--port", String(port), "--allow-net", "--allow-env", "index.ts"], {
+    cwd: join(site, FUNCTION_DIR),
+    // Its own process group, so the whole group is stopped afterwards.
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      SUPABASE_DB_URL: inject("databaseUrl"),
-      PORT: String(port),
-      PUBLIC_URL: denoUrl,
-      NO_COLOR: "1",
-    },
+    env: { ...process.env, SUPABASE_DB_URL: inject("databaseUrl"), PUBLIC_URL: denoUrl, NO_COLOR: "1" },
   });
   deno.stdout?.on("data", (chunk) => (output += chunk));
   deno.stderr?.on("data", (chunk) => (output += chunk));
   const listening = `Listening on ${denoUrl}/`;
   try {
-    await within(printed(deno, listening), { what: `the Deno entry to print "${listening}"`, timeoutMs: STARTUP_TIMEOUT_MS });
+    await within(printed(deno, listening), { what: `deno serve to print "${listening}"`, timeoutMs: STARTUP_TIMEOUT_MS });
   } catch (error) {
     throw new Error(`${(error as Error).message}; its output:\n${output}`);
   }
@@ -144,15 +225,46 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const child = deno;
-  if (!child?.pid || child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  process.kill(-child.pid, "SIGTERM");
-  const timer = setTimeout(() => child.exitCode === null && process.kill(-child.pid!, "SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
+  if (child?.pid && child.exitCode === null) {
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    process.kill(-child.pid, "SIGTERM");
+    const timer = setTimeout(() => child.exitCode === null && process.kill(-child.pid!, "SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-describe("the Deno entry (Supabase Edge Function)", () => {
+describe("the Edge Function bundle (npm run build:edge)", () => {
+  it("imports nothing but node: builtins", () => {
+    expect(built.imports.length).toBeGreaterThan(0);
+    expect(built.imports.filter((specifier) => !specifier.startsWith("node:"))).toEqual([]);
+  });
+
+  it("carries postgres.js from node_modules as patched at install", async () => {
+    expect(built.inputs).toContain("node_modules/postgres/src/connection.js");
+    const installed = await readFile(join(root, "node_modules/postgres/src/connection.js"), "utf8");
+    expect(installed, "patches/postgres+3.4.9.patch is applied (npm ci)").toContain("Patched (porsager/postgres#1066");
+    // The patched guard in execute(), as esbuild prints it.
+    const bundle = await readFile(join(root, FUNCTION_DIR, "dist/edge.js"), "utf8");
+    expect(bundle).toMatch(/if \(!socket\)\s+return queryError\(q, Errors\.connection\("CONNECTION_CLOSED", options\)\), true;/);
+  });
+});
+
+describe("supabase functions deploy openclaw --use-api (the pinned CLI, to a loopback Management API)", () => {
+  it("uploads the entry, its deno.json and the bundle: only files under supabase/functions/openclaw", () => {
+    expect([...deployed.files.keys()].sort(), deployed.cli).toEqual([
+      `${FUNCTION_DIR}/deno.json`, `${FUNCTION_DIR}/dist/edge.js`, `${FUNCTION_DIR}/index.ts`,
+    ]);
+    expect(deployed.metadata).toMatchObject({ name: "openclaw", entrypoint_path: `${FUNCTION_DIR}/index.ts`, verify_jwt: false });
+  });
+
+  it("uploads the bundle as built", async () => {
+    expect(deployed.files.get(`${FUNCTION_DIR}/dist/edge.js`)).toBe(await readFile(join(root, FUNCTION_DIR, "dist/edge.js"), "utf8"));
+  });
+});
+
+describe("the deployed files under deno serve", () => {
   it("answers /health at the contract path and under the Edge Function prefix", async () => {
     for (const path of ["/api/openclaw/health", "/openclaw/api/openclaw/health"]) {
       const res = await request(denoUrl, "GET", path);

@@ -29,6 +29,16 @@ export function isAdminRequest(c: Context): boolean {
   return bearer !== undefined && !bearer.startsWith("rcm_");
 }
 
+/**
+ * Whether the request carries this deployment's operator key (for replies that show the
+ * operator more, such as GET /health's job errors, without requiring the key).
+ */
+export async function isOperator(c: Context<AppEnv>): Promise<boolean> {
+  const expected = configuredKey(c.var.config);
+  const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+  return expected !== undefined && bearer !== undefined && !bearer.startsWith("rcm_") && await sameKey(bearer, expected);
+}
+
 async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }

@@ -2,9 +2,9 @@
 // for a batch, and for each claimed row: render (+ AI rewrite) → app.begin_send() → SMTP →
 // app.complete_send() or app.fail_send(); then the same for system mail (key recovery links):
 // app.claim_system_mail() → app.begin_system_mail() (which makes the content) → SMTP →
-// app.complete_system_mail() or app.fail_system_mail(). The database owns every rule
-// (guardrails at claim time, leases, backoff, what happens to the enrolment); this file only
-// talks to SMTP and AI.
+// app.complete_system_mail() or app.fail_system_mail(); last, app.record_mail_worker_tick(),
+// the worker's heartbeat that GET /health reports. The database owns every rule (guardrails at
+// claim time, leases, backoff, what happens to the enrolment); this file only talks to SMTP and AI.
 //
 // Crash safety is the order of the calls: begin_send commits 'sending' before the SMTP
 // conversation starts, so a worker that dies after the server accepted the message leaves a
@@ -70,6 +70,7 @@ export async function runTick(deps: WorkerDeps, enqueue: boolean): Promise<TickR
   for (const row of rows) result[await deliver(deps, row.claim)]++;
   const system = await runSystemMailTick(deps);
   for (const count of ["claimed", "sent", "failed", "deferred", "skipped"] as const) result[count] += system[count];
+  await heartbeat(deps, result);
   return result;
 }
 
@@ -83,6 +84,19 @@ export async function runSystemMailTick(deps: WorkerDeps): Promise<TickResult> {
   result.claimed = rows.length;
   for (const row of rows) result[await deliverSystemMail(deps, row.claim)]++;
   return result;
+}
+
+/**
+ * Records the tick as this worker's heartbeat (GET /health shows it). The mail is sent and
+ * recorded by then, so a failure here is logged, not thrown: the tick did its work.
+ */
+async function heartbeat(deps: WorkerDeps, r: TickResult): Promise<void> {
+  try {
+    await deps.sql`
+      select app.record_mail_worker_tick(${deps.name}, ${r.enqueued}, ${r.claimed}, ${r.sent}, ${r.failed}, ${r.deferred}, ${r.skipped})`;
+  } catch (error) {
+    deps.log?.(`[mail] heartbeat not recorded: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Sends one claimed row and records the outcome in the database. */
@@ -161,13 +175,15 @@ export async function deliverSystemMail(deps: WorkerDeps, payload: unknown): Pro
 /**
  * Whether ticks should run app.enqueue_due_steps() themselves: always/never as configured;
  * auto = only when pg_cron does not run the 'enqueue-due-steps' job in this database
- * (plain Postgres without pg_cron, or the job missing or inactive).
+ * (plain Postgres without pg_cron, the job missing or inactive, or pg_cron's scheduler
+ * stopped).
  */
 export async function shouldEnqueue(sql: Sql, mode: MailConfig["worker"]["enqueue"]): Promise<boolean> {
   if (mode !== "auto") return mode === "always";
   try {
     const [row] = await sql<{ scheduled: boolean }[]>`
       select to_regclass('cron.job') is not null
+         and app.pg_cron_scheduler() <> 'stopped'
          and exists (select 1 from cron.job j where j.jobname = 'enqueue-due-steps' and j.active
                        and j.database = current_database()) as scheduled`;
     return !row?.scheduled;

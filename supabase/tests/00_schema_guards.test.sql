@@ -46,6 +46,7 @@ insert into global_tables values
   ('scheduled_jobs', 'the pg_cron job catalogue'),
   ('key_recovery_requests', 'the key recovery rate limit, by address hash: most addresses own no workspace'),
   ('rate_limit_buckets', 'rate-limit state per client (an API key id, an IP, an email domain, a quiz): no org owns an IP'),
+  ('mail_worker_heartbeats', 'the mail workers of the deployment, which serve every org'),
   ('orgs', 'the tenants: its id is the org id');
 
 -- Keys of tenant tables without org_id: lookups made before the org is known.
