@@ -25,10 +25,10 @@ let loading: Promise<Files | undefined> | undefined;
 function localAssets(): Promise<Files | undefined> {
   loading ??= (async () => {
     try {
-      // The package's own answer to "where are my files" (a literal specifier, so a bundler
-      // that follows imports takes the package along).
-      // @ts-expect-error: swagger-ui-dist ships no type declarations
-      const { default: packageFolder } = await import("swagger-ui-dist/absolute-path.js");
+      // The package's own answer to "where are my files", resolved at run time from
+      // node_modules (a CommonJS file: the Edge bundle leaves it out and takes the CDN page).
+      const specifier = "swagger-ui-dist/absolute-path.js";
+      const { default: packageFolder } = await import(specifier);
       const [{ readFile }, { join }] = await Promise.all([import("node:fs/promises"), import("node:path")]);
       const folder = (packageFolder as () => string)();
       const names = Object.keys(ASSETS) as Asset[];
