@@ -1,6 +1,7 @@
 // MCP prompts: the two routines an agent runs most, as messages that name the tools to call
 // in order. The tools do the work; a prompt only sets the agent going.
 import { z } from "@hono/zod-openapi";
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 
 const whole = (value: string | undefined, fallback: number, max: number) => {

@@ -4,7 +4,9 @@
 //   crm://leads/{leadId}    one lead, as GET /leads/{leadId} answers it.
 // Both are read through the tools' REST calls, by operationId, so they answer exactly what
 // the API answers to the same key, under the same rules.
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { callRoute, type Rest, type Tool } from "./tools.ts";
 

@@ -9,6 +9,7 @@
 // key), so authentication, RLS, validation and its hints, idempotency, limits and the reply
 // shape are the REST ones; the reply comes back whole, warnings and next_steps included.
 import type { OpenAPIHono } from "@hono/zod-openapi";
+// @ts-types="@modelcontextprotocol/sdk/types"
 import type { CallToolResult, Tool as McpTool, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { AppEnv } from "../http/context.ts";
 import { idempotencyError } from "../http/reply.ts";
