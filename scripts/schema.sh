@@ -205,7 +205,7 @@ cmd_diff() {
   fi
   # A function migra drops and creates again loses its comment and privileges: repeat them.
   local dropped
-  dropped="$(grep -oE '^drop function if exists "app"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/.*"app"\."([a-z0-9_]+)"/\1/' | paste -sd'|' -)"
+  dropped="$(grep -oE '^drop function if exists "app"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/.*"app"\."([a-z0-9_]+)"/\1/' | paste -sd'|' - || true)"
   if [[ -n $dropped ]]; then
     statements="$statements"$'\n\n-- The recreated functions\' comments and privileges.\n'"$(catalog_extras "$from_sql" | grep -E "function app\.($dropped)\(" || true)"
   fi

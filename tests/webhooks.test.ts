@@ -421,7 +421,7 @@ describe("delivery: retries, disabling, redelivery", () => {
       const health = expectOk(await call("GET", "/health", undefined, { key: ws.apiKey }));
       expect(health.warnings.join(" ")).toContain(`Webhook ${id} (${receiver.url}/down) is disabled`);
       expect(health.next_steps.join(" ")).toContain(`PATCH /api/openclaw/webhooks/${id} { "enabled": true }`);
-      expect(Object.keys(health).sort()).toEqual(["action_required", "authenticated", "database", "next_steps", "status", "success", "unread_responses", "warnings"]);
+      expect(Object.keys(health).sort()).toEqual(["action_required", "authenticated", "database", "jobs", "mailWorker", "next_steps", "outbox", "status", "success", "unread_responses", "warnings"]);
 
       // Nothing new is made for a disabled endpoint, and a disabled one cannot be redelivered to.
       await createLead(client);
