@@ -138,9 +138,10 @@ cmd_drift() {
   fi
 }
 
-# What migra leaves out, as statements that set it: the comments on the app schema's objects
-# and the execute privileges of its functions. One line per object; db:diff writes the lines of
-# the target database that differ from the source's.
+# What migra leaves out, as statements that set it: the comments on the objects of the app
+# schema (and of the api schema's views) and the execute privileges of app's functions. One
+# line per object; db:diff writes the lines of the target database that differ from the
+# source's.
 catalog_extras() {
   psql -X -At "$1" <<'SQL'
 select pg_catalog.format('comment on function %s is %L;', p.oid::regprocedure, d.description)
@@ -149,7 +150,7 @@ where p.pronamespace = 'app'::regnamespace
 union all
 select pg_catalog.format('comment on %s %s is %L;', case c.relkind when 'v' then 'view' else 'table' end, c.oid::regclass, d.description)
 from pg_catalog.pg_class c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
-where c.relnamespace = 'app'::regnamespace
+where c.relnamespace = 'app'::regnamespace or c.relnamespace = to_regnamespace('api')
 union all
 select pg_catalog.format('comment on column %s.%I is %L;', c.oid::regclass, a.attname, d.description)
 from pg_catalog.pg_class c
