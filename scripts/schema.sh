@@ -169,22 +169,25 @@ SQL
 }
 
 # migra recreates views (drop, then create) without their options, comments and grants: for the
-# views named, what the target database has of those, as statements.
+# views named (schema.view, in app or api), what the target database has of those, as statements.
 view_extras() {
   local url="$1"; shift
   [[ $# -gt 0 ]] || return 0
   psql -X -At "$url" -v views="{$(IFS=,; echo "$*")}" <<'SQL'
+with views as (
+  select c.* from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+  where n.nspname in ('app', 'api') and n.nspname || '.' || c.relname = any (:'views'::text[])
+)
 select pg_catalog.format('alter view %s set (%s);', c.oid::regclass, pg_catalog.array_to_string(c.reloptions, ', '))
-from pg_catalog.pg_class c
-where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[]) and c.reloptions is not null
+from views c
+where c.reloptions is not null
 union all
 select pg_catalog.format('comment on view %s is %L;', c.oid::regclass, d.description)
-from pg_catalog.pg_class c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
-where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[])
+from views c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
 union all
 select pg_catalog.format('grant %s on %s to %I;', pg_catalog.lower(x.privilege_type), c.oid::regclass, r.rolname)
-from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x join pg_catalog.pg_roles r on r.oid = x.grantee
-where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[]) and x.grantee <> c.relowner
+from views c, pg_catalog.aclexplode(c.relacl) x join pg_catalog.pg_roles r on r.oid = x.grantee
+where x.grantee <> c.relowner
 order by 1
 SQL
 }
@@ -200,7 +203,7 @@ cmd_diff() {
     --exclude-schema supabase_migrations >"$migra_out" || true
   statements="$(cat "$migra_out")"; rm -f "$migra_out"
   local recreated
-  mapfile -t recreated < <(grep -oE '^create or replace view "app"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/.*"app"\."([a-z0-9_]+)"/\1/')
+  mapfile -t recreated < <(grep -oE '^create or replace view "(app|api)"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/^create or replace view "(app|api)"\."([a-z0-9_]+)"/\1.\2/')
   if [[ ${#recreated[@]} -gt 0 ]]; then
     statements="$statements"$'\n\n-- The recreated views\' options, comments and grants (migra drops them).\n'"$(view_extras "$from_sql" "${recreated[@]}")"
   fi
