@@ -1,22 +1,37 @@
 // Authentication and the per-request transaction.
+// A request acts as an org with an API key (Authorization: Bearer rcm_live_… or x-api-key) or
+// with a member's browser session (the session cookie, session.ts); a key wins when both are
+// sent. Either way it ends in the same claims and the same transaction: an API key as
+// { role: authenticated, org_id, key_id } (keys have no role: they act as owners), a session as
+// { role: authenticated, org_id, member_id, member_role, session_id }; row-level security and
+// the role rules (10_foundation.sql, 98_roles.sql) take it from there. c.var.identity says
+// which. Cookie-authenticated writes pass the CSRF checks first (session.ts).
 // The key is hashed here and looked up by app.authenticate_request, one statement of its own
 // before the transaction: it finds the key's org and takes the request from the key's rate-limit
 // bucket (rate-limit.ts), so a limited request is refused before any work, and the bucket's row
-// is locked for that statement only, never for a whole request. The transaction then takes on
-// the org's claims and the authenticated role, sent together with the handler's first query,
-// so everything the handler runs is under row-level security; the request still costs the same
-// round trips as a lookup inside the transaction would. A reply of 4xx/5xx rolls the whole
-// transaction back: nothing is half-written (the request still counts against the limit).
+// is locked for that statement only, never for a whole request. A session is looked up the same
+// way by app.authenticate_session (the member's current role, the session's rolling expiry, the
+// member's rate-limit bucket). The transaction then takes on the claims and the authenticated
+// role, sent together with the handler's first query, so everything the handler runs is under
+// row-level security; the request still costs the same round trips as a lookup inside the
+// transaction would. A reply of 4xx/5xx rolls the whole transaction back: nothing is
+// half-written (the request still counts against the limit).
 // Expensive routes also pass the fair-share caps (fair-share.ts). The database calls go through
 // whenAvailable, so while the database is down a request answers 503 at once instead of waiting
 // on the pool.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type Tx, whenAvailable } from "../db.ts";
-import type { AppEnv } from "./context.ts";
+import type { AppEnv, Identity, MemberRole } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { admitExpensive, claimExpensiveSlot, refuseWhileKeyBusy } from "./fair-share.ts";
 import { enforce, type LimitState } from "./rate-limit.ts";
+import {
+  checkCsrf, clearSessionCookie, csrfTokenFor, endedSession, missingSession, readSessionToken, sha256Hex,
+  wellFormedSessionToken,
+} from "./session.ts";
+
+export { sha256Hex };
 
 const rollback = Symbol("rollback");
 
@@ -25,14 +40,9 @@ export function readApiKey(c: Context): string | undefined {
   return bearer ?? c.req.header("x-api-key")?.trim() ?? undefined;
 }
 
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 const missingKey = () =>
   new ApiError(401, "missing_api_key", "This endpoint needs your API key",
-    "Send Authorization: Bearer rcm_live_… (or x-api-key: rcm_live_…). No key yet? POST /api/openclaw/signup.");
+    "Send Authorization: Bearer rcm_live_… (or x-api-key: rcm_live_…). No key yet? POST /api/openclaw/signup. People sign in instead: POST /api/openclaw/auth/sign-in { \"email\": \"…\" } mails a link that starts a browser session.");
 
 const recoverHowTo = "Lost every key? POST /api/openclaw/keys/recover { \"email\": \"<the workspace owner's email>\" } mails a one-time link that issues a new one.";
 
@@ -95,7 +105,7 @@ function keyLimits(c: Context<AppEnv>): Record<string, { limit: number; window: 
  * Authenticates the request's key and counts it against the key's rate limit, in one statement
  * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
  */
-async function authenticate(c: Context<AppEnv>, keyHash: string): Promise<KeyCheck> {
+async function authenticateKey(c: Context<AppEnv>, keyHash: string): Promise<void> {
   await readBody(c);
   const sql = c.var.sql;
   const [check] = await whenAvailable(sql, () => sql<KeyCheck[]>`
@@ -113,26 +123,101 @@ async function authenticate(c: Context<AppEnv>, keyHash: string): Promise<KeyChe
   }
   c.set("orgId", auth.orgId);
   c.set("keyId", auth.keyId);
-  return auth;
+  c.set("identity", { kind: "api_key", keyId: auth.keyId });
 }
 
-/** The claims a request of this org and key acts with (what PostgREST sets from a JWT). */
-const claimsOf = (c: Context<AppEnv>) =>
-  JSON.stringify({ role: "authenticated", org_id: c.var.orgId, key_id: c.var.keyId });
+interface SessionCheck {
+  orgId: string;
+  tier: string;
+  sessionId: string;
+  memberId: string;
+  memberRole: MemberRole;
+  email: string;
+  status: "active" | "expired" | "revoked";
+  expiresAt: Date;
+  idleExpiresAt: Date;
+  /** The member's rate limit (null for a session that no longer works). */
+  quota: number | null;
+  windowSeconds: number | null;
+  allowed: boolean | null;
+  remaining: number | null;
+  resetAfter: number | null;
+  retryAfter: number | null;
+}
+
+/**
+ * Authenticates a browser session: the CSRF checks of a write first, then one statement
+ * (app.authenticate_session) outside any transaction, as for keys, which also takes one request
+ * from the member's rate-limit bucket. A session that no longer works loses its cookie.
+ */
+async function authenticateSession(c: Context<AppEnv>, token: string): Promise<void> {
+  await readBody(c);
+  if (!wellFormedSessionToken(token)) {
+    clearSessionCookie(c);
+    throw endedSession("unknown");
+  }
+  await checkCsrf(c, token);
+  const sql = c.var.sql;
+  const tokenHash = await sha256Hex(token);
+  const [check] = await whenAvailable(sql, () => sql<SessionCheck[]>`
+    select a.org_id as "orgId", a.tier, a.session_id as "sessionId", a.member_id as "memberId", a.member_role as "memberRole",
+           a.email, a.status, a.expires_at as "expiresAt", a.idle_expires_at as "idleExpiresAt",
+           a.quota, a.window_seconds as "windowSeconds",
+           a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"
+    from app.authenticate_session(${tokenHash}, ${sql.json(keyLimits(c))}) a`);
+  if (!check || check.status !== "active") {
+    clearSessionCookie(c);
+    throw endedSession(check?.status === "expired" ? "expired" : check ? "revoked" : "unknown");
+  }
+  if (check.allowed !== null) {
+    enforce(c, [{
+      policy: "member", quota: check.quota!, windowSeconds: check.windowSeconds!, allowed: check.allowed,
+      remaining: check.remaining!, resetAfter: check.resetAfter!, retryAfter: check.retryAfter!,
+    }], check.tier);
+  }
+  c.set("orgId", check.orgId);
+  c.set("keyId", undefined);
+  c.set("identity", {
+    kind: "session", sessionId: check.sessionId, memberId: check.memberId, email: check.email, role: check.memberRole,
+    csrfToken: await csrfTokenFor(token), expiresAt: check.expiresAt, idleExpiresAt: check.idleExpiresAt,
+  });
+}
+
+/** What a route accepts: an API key or a browser session (the API), or a session only (a person's own things). */
+type Credentials = "key-or-session" | "session";
+
+/** Authenticates the request with what it carries (a key wins over a cookie); refuses (401, 403, 429) here. */
+async function authenticate(c: Context<AppEnv>, credentials: Credentials): Promise<void> {
+  const key = credentials === "key-or-session" ? readApiKey(c) : undefined;
+  if (key !== undefined) return authenticateKey(c, await requestKeyHash(c));
+  const token = readSessionToken(c);
+  if (token === undefined) throw credentials === "session" ? missingSession() : missingKey();
+  return authenticateSession(c, token);
+}
+
+/** The claims a request acts with (what PostgREST sets from a JWT): its org, and its key or its member. */
+function claimsOf(c: Context<AppEnv>): string {
+  const identity: Identity = c.var.identity;
+  return JSON.stringify(identity.kind === "api_key"
+    ? { role: "authenticated", org_id: c.var.orgId, key_id: identity.keyId }
+    : { role: "authenticated", org_id: c.var.orgId, member_id: identity.memberId, member_role: identity.role, session_id: identity.sessionId });
+}
 
 /**
  * The transaction a route's work runs in, acting as the authenticated org. `expensive` says
  * whether this request is expensive work, which fair share caps (fair-share.ts).
  */
-function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>) {
+function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>, credentials: Credentials = "key-or-session") {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const keyHash = await requestKeyHash(c);
     const isExpensive = await expensive(c);
+    // Fair share counts expensive requests per key (by its hash, before it is even looked up)
+    // and per org; a session's are counted as its org's.
+    const keyHash = credentials === "key-or-session" && readApiKey(c) !== undefined ? await requestKeyHash(c) : undefined;
     // A key whose expensive requests already fill its org's share here is refused before any
     // database work: an impatient client retrying at once costs next to nothing.
-    if (isExpensive) refuseWhileKeyBusy(c, keyHash);
-    const auth = await authenticate(c, keyHash);
-    const release = isExpensive ? admitExpensive(c, auth.orgId, keyHash) : undefined;
+    if (isExpensive && keyHash) refuseWhileKeyBusy(c, keyHash);
+    await (keyHash ? authenticateKey(c, keyHash) : authenticate(c, credentials));
+    const release = isExpensive ? admitExpensive(c, c.var.orgId, keyHash ?? `org:${c.var.orgId}`) : undefined;
     try {
       await whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
         // Not awaited: it goes out with the next query, on the same connection, ahead of it.
@@ -169,9 +254,16 @@ export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Pro
  * transactions of its own with asTenant().
  */
 export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
-  await authenticate(c, await requestKeyHash(c));
+  await authenticate(c, "key-or-session");
   await next();
 });
+
+/**
+ * A person's own things (GET /auth/session, their sessions; dashboard pages): the same
+ * transaction as tenantTransaction, but only a browser session is accepted (401 not_signed_in
+ * otherwise, even with an API key), so c.var.identity is always a session.
+ */
+export const memberTransaction = transaction(() => false, "session");
 
 /** One transaction acting as the request's (already authenticated) org, under RLS. */
 export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
