@@ -73,7 +73,7 @@ describe("the link", () => {
     for (let i = 0; i < 2; i++) {
       const page = await fetch(url);
       expect(page.status).toBe(200);
-      expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(page.headers.get("referrer-policy")).toBe("same-origin");
       expect(page.headers.get("cache-control")).toBe("no-store");
       const html = await page.text();
       expect(html).toContain('<form method="post" action="callback">');
