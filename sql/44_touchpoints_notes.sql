@@ -31,8 +31,6 @@ create table app.touchpoints (
 );
 comment on table app.touchpoints is 'Interactions with a lead (email, call, meeting, …); each one moves the lead''s last_touch_at forward.';
 create index touchpoints_org_lead_idx on app.touchpoints (org_id, lead_id, occurred_at desc);
--- Analytics' activity per day counts an org's touchpoints by time.
-create index touchpoints_org_occurred_idx on app.touchpoints (org_id, occurred_at desc);
 
 alter table app.touchpoints enable row level security;
 alter table app.touchpoints force row level security;

@@ -153,7 +153,9 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
       where m.from_stage_id is not null and m.entered_from_at is not null
       group by 1
     ),
-    -- What happened per UTC day of the window: each source grouped on its (org_id, time) index.
+    -- What happened per UTC day of the window: events and stage changes on their (org_id, time)
+    -- indexes, touchpoints on the org's prefix of touchpoints_org_lead_idx (an (org_id, time)
+    -- index there would compete with it for a lead's touchpoint list).
     daily as (
       select (e.occurred_at at time zone 'UTC')::date as day, count(*) as events, 0::bigint as touchpoints, 0::bigint as moves
       from app.events e where e.org_id = v_org_id and e.occurred_at >= v_from and e.occurred_at <= p_now group by 1
