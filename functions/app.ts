@@ -15,6 +15,7 @@ import { createRouter } from "./http/router.ts";
 import { mcpRoutes } from "./mcp/server.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { docsRoutes } from "./routes/docs.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
@@ -130,6 +131,8 @@ function site(deps: AppDeps) {
   app.route("/", proposalPageRoutes);
   // Public pages people open in a browser (quizzes), outside the API.
   app.route("/", quizPageRoutes);
+  // The dashboard for people (browser sessions), at /app/.
+  app.route("/", dashboardRoutes);
   // MCP (Streamable HTTP): the contract's keyed routes as tools, each call the REST request itself.
   app.route("/mcp", mcpRoutes(app));
 

@@ -10,8 +10,10 @@ import { readWebhooksConfig, type WebhooksConfig } from "./webhooks/config.ts";
 export interface AppConfig {
   /** Public base URL of this deployment, used in links we hand to agents. */
   publicUrl: string;
-  /** Where the human looks at the workspace; signup hands it out. */
+  /** Where the human looks at the workspace; signup hands it out. Default: this app's own /app. */
   dashboardUrl: string;
+  /** Whether DASHBOARD_URL set dashboardUrl; if not, a sign-in lands on this app's /app relative to the request. */
+  dashboardElsewhere: boolean;
   /** Where a human upgrades a plan. */
   upgradeUrl: string;
   /** Largest request body accepted, in bytes. */
@@ -38,7 +40,8 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
   const publicUrl = (env("PUBLIC_URL") ?? `http://127.0.0.1:${port}`).replace(/\/+$/, "");
   return {
     publicUrl,
-    dashboardUrl: env("DASHBOARD_URL") ?? `${publicUrl}/api-docs`,
+    dashboardUrl: env("DASHBOARD_URL")?.trim() || `${publicUrl}/app`,
+    dashboardElsewhere: Boolean(env("DASHBOARD_URL")?.trim()),
     upgradeUrl: env("UPGRADE_URL") ?? "https://clawcrm.ai/pricing",
     maxBodyBytes: positiveInt(env("MAX_BODY_BYTES"), 1_048_576),
     healthTimeoutMs: positiveInt(env("HEALTH_DB_TIMEOUT_MS"), 2_000),

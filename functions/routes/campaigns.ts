@@ -63,6 +63,14 @@ const Campaign = z.object({
   ai_config: AiConfig,
   fromName: z.string().nullable(),
   enrollments: z.object({ active: z.number().int(), completed: z.number().int(), stopped: z.number().int() }),
+  stats: z.object({
+    enrolled: z.number().int().openapi({ description: "Enrolments ever made." }),
+    sent: z.number().int().openapi({ description: "Emails sent." }),
+    opened: z.number().int().openapi({ description: "Enrolled leads that opened an email while enrolled." }),
+    replied: z.number().int(),
+    bounced: z.number().int(),
+    unsubscribed: z.number().int(),
+  }).openapi({ description: "The campaign's results, from app.campaign_stats: emails sent, and enrolled leads that opened, replied, bounced or unsubscribed while enrolled." }),
   createdAt: z.string(),
   updatedAt: z.string(),
 }).openapi("Campaign");
@@ -114,6 +122,7 @@ const campaignSelect = `
      'active', count(*) filter (where e.status = 'active'), 'completed', count(*) filter (where e.status = 'completed'),
      'stopped', count(*) filter (where e.status = 'stopped'))
    from app.enrollments e where e.org_id = c.org_id and e.campaign_id = c.id) as enrollments,
+  app.campaign_stats(c.id) as stats,
   c.created_at as "createdAt", c.updated_at as "updatedAt"`;
 
 function readCampaign(db: Tx, id: string) {
