@@ -4,7 +4,8 @@
 // the database; another org's lead is not found; a lead named like an XSS payload stays text;
 // a form another site posts is refused; signing out ends the session. Every page answers with
 // the strict CSP and loads nothing from another origin. The board and analytics screenshots in
-// docs/screenshots/ (shown by README) are written here.
+// docs/screenshots/ (shown by README) are written here: UPDATE_SCREENSHOTS=1 npx vitest run
+// tests/dashboard-browser.test.ts (with the test database up, as npm test leaves it).
 import { mkdir } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,7 +19,10 @@ import { asSession, mailFor, type Mailbox, openMailbox, sessionCookieIn, signInL
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
-const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "../docs/screenshots");
+// Every run takes them; they land in docs/screenshots/ only
+// when asked (UPDATE_SCREENSHOTS=1), since each run's workspace, names and dates differ.
+const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)),
+  process.env.UPDATE_SCREENSHOTS === "1" ? "../docs/screenshots" : "../.local/screenshots");
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 if (!available && !process.env.CI) {
