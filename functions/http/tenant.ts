@@ -180,3 +180,72 @@ export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): P
     return work(tx);
   }) as Promise<T>);
 }
+
+/**
+ * Expensive work whose reply streams from the database (an export's COPY … TO STDOUT): one
+ * transaction acting as the (already authenticated) org, under the fair-share caps, that
+ * outlives the handler. work() starts the stream inside it; the reply's body then reads it with
+ * backpressure (nothing is buffered beyond the stream's chunks), and only when the body has been
+ * read to its end does the transaction commit and give back its connection and slot. A failure
+ * before the first chunk is thrown as usual (the reply is then an error); a client that goes away
+ * cancels the query (cancel()), which ends the transaction. statementTimeoutMs replaces the
+ * expensive-work timeout for the stream: a large export to a slow client takes longer.
+ */
+export async function streamingTransaction(
+  c: Context<AppEnv>,
+  statementTimeoutMs: number,
+  work: (tx: Tx) => Promise<{ chunks: AsyncIterable<Uint8Array>; cancel(): void }>,
+): Promise<ReadableStream<Uint8Array>> {
+  const keyHash = await requestKeyHash(c);
+  refuseWhileKeyBusy(c, keyHash);
+  const release = admitExpensive(c, c.var.orgId, keyHash);
+  return new Promise<ReadableStream<Uint8Array>>((resolve, reject) => {
+    let streaming = false;
+    whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
+      tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`.execute();
+      await claimExpensiveSlot(c, tx);
+      await tx`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
+      const { chunks, cancel } = await work(tx);
+      const iterator = chunks[Symbol.asyncIterator]();
+      let settle!: (error?: unknown) => void;
+      const ended = new Promise<void>((ok, fail) => {
+        settle = (error) => (error === undefined ? ok() : fail(error));
+      });
+      let cancelled = false;
+      resolve(new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const next = await iterator.next();
+            if (next.done) {
+              controller.close();
+              settle();
+            } else {
+              controller.enqueue(next.value);
+            }
+          } catch (error) {
+            controller.error(error);
+            settle(error);
+          }
+        },
+        async cancel() {
+          // The client went away: stop the query, then read what is in flight until it ends.
+          cancelled = true;
+          cancel();
+          try {
+            for (let next = await iterator.next(); !next.done; next = await iterator.next()) { /* discarded */ }
+            settle(new Error("the client went away"));
+          } catch (error) {
+            settle(error);
+          }
+        },
+      }));
+      streaming = true;
+      await ended.catch((error) => {
+        if (!cancelled) console.error(`${c.req.method} ${c.req.path}: the stream failed part-way:`, error);
+        throw error;
+      });
+    })).catch((error) => {
+      if (!streaming) reject(error);
+    }).finally(release);
+  });
+}
