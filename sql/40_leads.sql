@@ -223,7 +223,8 @@ create trigger leads_default_stage before insert on app.leads
 --     trigger (78_plan_limits.sql) then finds nothing to refuse. Modes:
 --       patch    POST /leads/batch (app.upsert_leads, below) and CSV imports (88_bulk.sql): a field
 --                given replaces the stored one (null clears it), one left out keeps it;
---                customFields and crmData merge (a key set to null is removed);
+--                customFields and crmData merge into a lead's (a key set to null is
+--                removed), and a new lead keeps them as sent;
 --       create   POST /leads (app.create_lead): a live lead with the email fails 409
 --                lead_exists;
 --       advance  sync sources, Calendly, quizzes (app.upsert_lead_by_email): null or left
@@ -396,9 +397,13 @@ create function app._upsert_leads(p_org_id text, p_items jsonb, p_mode text defa
         case when m.f ? 'linkedinUrl' then m.f ->> 'linkedinUrl' else m.linkedin_url end as n_linkedin_url,
         case when m.f ? 'companySize' then m.f ->> 'companySize' else m.company_size end as n_company_size,
         case when m.f ? 'companyRevenue' then m.f ->> 'companyRevenue' else m.company_revenue end as n_company_revenue,
-        case when m.problem is null and m.f ? 'customFields' then app.jsonb_merge_patch(m.custom_fields, m.f -> 'customFields')
+        -- A new lead keeps its objects as sent (a key set to null stays, as POST /leads stores
+        -- it); a lead that exists merges them (a key set to null is removed).
+        case when m.problem is null and m.f ? 'customFields' and m.old_id is null then m.f -> 'customFields'
+             when m.problem is null and m.f ? 'customFields' then app.jsonb_merge_patch(m.custom_fields, m.f -> 'customFields')
              else coalesce(m.custom_fields, '{}'::jsonb) end as n_custom_fields,
-        case when m.problem is null and m.f ? 'crmData' then app.jsonb_merge_patch(m.crm_data, m.f -> 'crmData')
+        case when m.problem is null and m.f ? 'crmData' and m.old_id is null then m.f -> 'crmData'
+             when m.problem is null and m.f ? 'crmData' then app.jsonb_merge_patch(m.crm_data, m.f -> 'crmData')
              else coalesce(m.crm_data, '{}'::jsonb) end as n_crm_data,
         case when m.stage_to is null then m.old_stage_id
              when p_mode = 'advance' and m.old_id is not null and m.stage_to_position <= coalesce(m.old_position, -1) then m.old_stage_id

@@ -219,13 +219,17 @@ create trigger custom_fields_check before insert or update on app.custom_fields
 -- app.custom_fields_problem says what is wrong, as data, so the batch upsert
 -- (app._upsert_leads, 40_leads.sql) can fail one item of many with the same words the
 -- trigger refuses a single write with. Security invoker on purpose (see above): only the
--- caller's own definitions apply.
+-- caller's own definitions apply. PL/pgSQL rather than SQL: its query is planned through the
+-- plan cache, which plans again for another role; a SQL function called from the trigger's
+-- expression would keep, for the rest of the transaction, a plan made under the first
+-- caller's row-level security (a Studio edit after an API write would then see no definition).
 -- ---------------------------------------------------------------------------
 create function app.custom_fields_problem(p_org_id text, p_new jsonb, p_old jsonb default null) returns jsonb
-  language sql stable
+  language plpgsql stable
   set search_path = ''
   as $$
-    select pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_custom_field', 'field', 'customFields.' || f.key,
+  begin
+    return (select pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_custom_field', 'field', 'customFields.' || f.key,
       'message', case when v.value is null
         then pg_catalog.format('customFields.%s is required (%s)', f.key, app._custom_field_expectation(f.field_type, f.options))
         else pg_catalog.format('customFields.%s must be %s, got %s', f.key, app._custom_field_expectation(f.field_type, f.options),
@@ -242,7 +246,8 @@ create function app.custom_fields_problem(p_org_id text, p_new jsonb, p_old json
                else (p_old is null or v.value is distinct from p_old -> f.key)
                     and not app.custom_field_value_ok(f.field_type, f.options, v.value) end
     order by f.position, f.key
-    limit 1
+    limit 1);
+  end;
   $$;
 comment on function app.custom_fields_problem(text, jsonb, jsonb) is 'The first way a lead''s customFields (p_new; p_old: the stored ones, whose unchanged values are not checked again) break the org''s definitions, as {status, code, message, hint, field}; null when they fit.';
 revoke execute on function app.custom_fields_problem(text, jsonb, jsonb) from public;

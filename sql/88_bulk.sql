@@ -280,7 +280,7 @@ create function app._merge_lead_records(p_primary text, p_duplicates text[]) ret
   as $$
   declare
     v_org constant text := app.current_org_id();
-    v_moved jsonb := '{}';
+    v_moved jsonb := '{}'::jsonb;
     v_count integer;
   begin
     if v_org is null or (select count(*) from app.leads l

@@ -33,6 +33,7 @@ const mirrored: { constraint: string; list: keyof typeof enums }[] = [
   { constraint: "meetings_bot_status_check", list: "meetingBotStatuses" },
   { constraint: "quizzes_status_check", list: "quizStatuses" },
   { constraint: "webhook_deliveries_status_check", list: "webhookDeliveryStatuses" },
+  { constraint: "import_rows_result_check", list: "upsertResults" },
 ];
 
 /** Enum-like constraints on columns the API shows as plain text, or not at all. */
@@ -45,6 +46,8 @@ const notMirrored = [
   "calendly_events_event_check",
   "meetings_status_check",
   "system_mail_status_check",
+  // GET /imports/{id} adds "interrupted", which no row stores (an applying import that stopped moving).
+  "imports_status_check",
 ];
 
 let sql: postgres.Sql;

@@ -90,7 +90,11 @@ export interface Page {
   fit<T>(rows: T[], advice?: string): Promise<Omit<T, typeof CURSOR_COLUMN>[]>;
   /** total, limit, offset and nextCursor for the reply body (after fit()). */
   fields(total: number): { total: number; limit: number; offset: number; nextCursor: string | null };
-  /** The call for the next page (after fit()), or none on the last page. filters that are set go into the query string first. */
+  /**
+   * The call for the next page (after fit()), or none on the last page: with cursor= when this
+   * page was asked for after a cursor, else with offset=. filters that are set go into the query
+   * string first.
+   */
   next(path: string, filters?: Record<string, string | undefined>): string[];
 }
 
@@ -198,6 +202,7 @@ export async function pageOf(
   const from = query.cursor === undefined ? undefined : await open(secret, orgId, query.cursor, spec.list, filters, spec.sort.length);
   const before = from?.n ?? query.offset ?? 0;
   let nextCursor: string | null = null;
+  let shown = 0;
 
   const column = (key: SortKey) => key.sql;
   return {
@@ -244,6 +249,7 @@ export async function pageOf(
         warnings.push(`This page holds ${out.length} of the ${rows.length} rows asked for: a page carries at most ${PAGE_BYTE_BUDGET.toLocaleString("en-US")} bytes of rows. `
           + `The next page (next_steps) starts after them${advice ? `; ${advice}` : ""}`);
       }
+      shown = out.length;
       // Another page follows when the query found more rows than the page shows.
       const more = out.length > 0 && fetchedRows.length > out.length;
       nextCursor = more && lastKeys ? await sign(secret, orgId, { l: spec.list, f: filters, k: lastKeys, n: before + out.length }) : null;
@@ -252,9 +258,10 @@ export async function pageOf(
     fields: (total) => ({ total, limit, offset: before, nextCursor }),
     next(path, filters = {}) {
       if (!nextCursor) return [];
+      // The next call pages the way this one did: after the cursor, or by offset.
       const params = [
         ...Object.entries(filters).filter(([, value]) => value !== undefined).map(([name, value]) => `${name}=${value}`),
-        `cursor=${nextCursor}`, `limit=${limit}`,
+        from ? `cursor=${nextCursor}` : `offset=${before + shown}`, `limit=${limit}`,
       ];
       return [`GET ${API_PREFIX}${path}?${params.join("&")} for the next page`];
     },

@@ -129,8 +129,13 @@ function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolea
     const keyHash = await requestKeyHash(c);
     const isExpensive = await expensive(c);
     // A key whose expensive requests already fill its org's share here is refused before any
-    // database work: an impatient client retrying at once costs next to nothing.
-    if (isExpensive) refuseWhileKeyBusy(c, keyHash);
+    // database work: an impatient client retrying at once costs next to nothing. Its body is
+    // read first all the same: a refusal sent while the body is still arriving leaves the rest
+    // on the connection, which the server then drops, and the client sees no answer at all.
+    if (isExpensive) {
+      await readBody(c);
+      refuseWhileKeyBusy(c, keyHash);
+    }
     const auth = await authenticate(c, keyHash);
     const release = isExpensive ? admitExpensive(c, auth.orgId, keyHash) : undefined;
     try {
@@ -181,20 +186,29 @@ export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): P
   }) as Promise<T>);
 }
 
+/** A COPY … TO STDOUT's stream as postgres.js hands it over (a Node Readable, also under Deno). */
+export type CopyStream = AsyncIterable<Uint8Array> & {
+  readonly destroyed: boolean;
+  once(event: "close", listener: () => void): unknown;
+};
+
 /**
  * Expensive work whose reply streams from the database (an export's COPY … TO STDOUT): one
  * transaction acting as the (already authenticated) org, under the fair-share caps, that
- * outlives the handler. work() starts the stream inside it; the reply's body then reads it with
+ * outlives the handler. work() starts the COPY inside it; the reply's body then reads it with
  * backpressure (nothing is buffered beyond the stream's chunks), and only when the body has been
  * read to its end does the transaction commit and give back its connection and slot. A failure
  * before the first chunk is thrown as usual (the reply is then an error); a client that goes away
- * cancels the query (cancel()), which ends the transaction. statementTimeoutMs replaces the
- * expensive-work timeout for the stream: a large export to a slow client takes longer.
+ * cancels the query (cancel()) and the transaction rolls back. Either way the transaction ends
+ * only once the COPY stream has closed: until then the connection is still in the COPY, and a
+ * COMMIT or ROLLBACK sent then would be refused, leaving the connection's transaction open.
+ * statementTimeoutMs replaces the expensive-work timeout for the stream: a large export to a
+ * slow client takes longer.
  */
 export async function streamingTransaction(
   c: Context<AppEnv>,
   statementTimeoutMs: number,
-  work: (tx: Tx) => Promise<{ chunks: AsyncIterable<Uint8Array>; cancel(): void }>,
+  work: (tx: Tx) => Promise<{ stream: CopyStream; cancel(): void }>,
 ): Promise<ReadableStream<Uint8Array>> {
   const keyHash = await requestKeyHash(c);
   refuseWhileKeyBusy(c, keyHash);
@@ -205,45 +219,42 @@ export async function streamingTransaction(
       tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`.execute();
       await claimExpensiveSlot(c, tx);
       await tx`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
-      const { chunks, cancel } = await work(tx);
-      const iterator = chunks[Symbol.asyncIterator]();
-      let settle!: (error?: unknown) => void;
-      const ended = new Promise<void>((ok, fail) => {
-        settle = (error) => (error === undefined ? ok() : fail(error));
-      });
+      const { stream, cancel } = await work(tx);
+      // The stream closes once the COPY has ended on the connection: read to its end, or failed.
+      const closed = stream.destroyed ? Promise.resolve() : new Promise<void>((ok) => stream.once("close", ok));
+      const iterator = stream[Symbol.asyncIterator]();
+      let failure: unknown;
       let cancelled = false;
       resolve(new ReadableStream<Uint8Array>({
         async pull(controller) {
           try {
             const next = await iterator.next();
-            if (next.done) {
-              controller.close();
-              settle();
-            } else {
-              controller.enqueue(next.value);
-            }
+            if (cancelled) return;
+            if (next.done) controller.close();
+            else controller.enqueue(next.value);
           } catch (error) {
-            controller.error(error);
-            settle(error);
+            failure ??= error;
+            if (!cancelled) controller.error(error);
           }
         },
         async cancel() {
-          // The client went away: stop the query, then read what is in flight until it ends.
+          // The client went away: stop the query, then read what is in flight until the COPY ends.
           cancelled = true;
+          failure ??= new Error("the client went away");
           cancel();
           try {
             for (let next = await iterator.next(); !next.done; next = await iterator.next()) { /* discarded */ }
-            settle(new Error("the client went away"));
-          } catch (error) {
-            settle(error);
+          } catch {
+            // the COPY ended with the cancel's error
           }
         },
       }));
       streaming = true;
-      await ended.catch((error) => {
-        if (!cancelled) console.error(`${c.req.method} ${c.req.path}: the stream failed part-way:`, error);
-        throw error;
-      });
+      await closed;
+      if (failure !== undefined) {
+        if (!cancelled) console.error(`${c.req.method} ${c.req.path}: the stream failed part-way:`, failure);
+        throw failure;
+      }
     })).catch((error) => {
       if (!streaming) reject(error);
     }).finally(release);

@@ -149,9 +149,13 @@ async function readUpload(c: Context<AppEnv>): Promise<Upload> {
   const type = (c.req.header("content-type") ?? "").toLowerCase();
   const query = c.req.query() as Record<string, string | undefined>;
   if (type.startsWith("multipart/form-data")) {
-    const form = await c.req.formData().catch(() => {
+    let form: FormData;
+    try {
+      // await, not .catch(): the form may come from the body cache the validator filled.
+      form = await c.req.formData();
+    } catch {
       throw new ApiError(400, "invalid_request", "The upload is not a readable multipart form", "Send the file as a form field named file (curl -F file=@leads.csv).");
-    });
+    }
     const file = form.get("file");
     if (!(file instanceof Blob)) {
       throw new ApiError(400, "missing_file", "The form has no file part", "Send the CSV in a form field named file (curl -F file=@leads.csv), and mapping (JSON) in a field named mapping if needed.");
@@ -411,7 +415,7 @@ export const importsRoutes = createRouter()
         from app.import_rows where import_id = current_setting('openclaw.import_id') and result = 'failed' order by row_number
       ) to stdout with (format csv, header)`;
       const stream = await copy.readable();
-      return { chunks: stream as AsyncIterable<Uint8Array>, cancel: () => void copy.cancel() };
+      return { stream, cancel: () => void copy.cancel() };
     });
     return c.body(body, 200, {
       "Content-Type": "text/csv; charset=utf-8",

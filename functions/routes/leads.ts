@@ -10,7 +10,7 @@ import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
 import { boundedJson, jsonBody, jsonObject } from "../http/body.ts";
 import { jsonCaps } from "../http/caps.ts";
-import { enrichmentStatuses, scoreLabels } from "../http/enums.ts";
+import { enrichmentStatuses, scoreLabels, upsertResults } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
 import { limitOf, pageFields, pageOf, pageQuery } from "../http/paging.ts";
@@ -193,7 +193,7 @@ const ItemError = z.object({
 }).openapi("BatchItemError");
 const BatchResult = z.object({
   index: z.number().int().openapi({ description: "The item's position in items (0-based)." }),
-  result: z.enum(["created", "updated", "unchanged", "failed"]),
+  result: z.enum(upsertResults),
   id: z.string().nullable().openapi({ description: "The lead's id (null when failed)." }),
   error: ItemError.nullable(),
 }).openapi("BatchItemResult");
@@ -758,7 +758,7 @@ export const leadRoutes = createRouter()
         ? tx`copy (select row_to_json(x)::text from (${rows}) x) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`
         : tx`copy (${rows}) to stdout with (format csv, header)`;
       const stream = await copy.readable();
-      return { chunks: stream as AsyncIterable<Uint8Array>, cancel: () => void copy.cancel() };
+      return { stream, cancel: () => void copy.cancel() };
     });
     const date = new Date().toISOString().slice(0, 10);
     return c.body(body, 200, {
