@@ -579,14 +579,15 @@ grant execute on function app.lead_duplicates(text, real) to authenticated, serv
 --   lead     full text of the lead's words (leads.search_doc: names, companies, email,
 --            title, business type), ranked by ts_rank_cd;
 --   fuzzy    trigram word similarity of q within name, email and company (leads.search_text):
---            partial words and typos;
---   note     full text of its notes (english: stemmed), with a snippet of the best one;
+--            partial words and typos, looked for when the words alone find less than a page;
+--   note     full text of its notes (notes.search_doc, english: stemmed), with a snippet of
+--            the best one;
 --   fact     trigram word similarity within its enrichment facts (schools, former employers).
 -- A lead's rank adds up its matches (notes and facts count half). Every source is read through
 -- an index led by org_id. Security definer for the same reason as app.lead_duplicates, and
 -- likewise only ever reading the caller's org.
 -- ---------------------------------------------------------------------------
-create index notes_org_content_fts_idx on app.notes using gin (org_id, to_tsvector('pg_catalog.english'::regconfig, content));
+create index notes_org_search_doc_idx on app.notes using gin (org_id, search_doc);
 create index lead_facts_org_value_trgm_idx on app.lead_facts using gin (org_id, value extensions.gin_trgm_ops);
 
 create function app.search_leads(p_q text, p_limit integer default 20)
@@ -600,11 +601,19 @@ create function app.search_leads(p_q text, p_limit integer default 20)
     v_text constant text := pg_catalog.lower(pg_catalog.btrim(p_q));
     v_words constant tsquery := pg_catalog.websearch_to_tsquery('pg_catalog.simple'::regconfig, p_q);
     v_prose constant tsquery := pg_catalog.websearch_to_tsquery('pg_catalog.english'::regconfig, p_q);
+    v_limit constant integer := greatest(least(p_limit, 100), 1);
+    v_fuzzy boolean;
   begin
     if v_org is null then
       raise exception 'app.search_leads runs inside a request acting as an org' using errcode = '42501';
     end if;
     perform pg_catalog.set_config('pg_trgm.word_similarity_threshold', '0.5', true);
+    -- Trigrams look for what the words miss (typos, parts of words). When the words alone find a
+    -- page of leads there is nothing to look for, and words common to many leads ("dental") make
+    -- the trigram match read every lead of the org.
+    v_fuzzy := (select count(*) from (select from app.leads l
+                                      where l.org_id = v_org and l.deleted_at is null and l.search_doc operator(pg_catalog.@@) v_words
+                                      limit v_limit) x) < v_limit;
     return query
     with hits as (
       select l.id, (pg_catalog.ts_rank_cd(l.search_doc, v_words, 1) * 2)::real as score, 'lead'::text as kind, null::text as note_id
@@ -613,12 +622,11 @@ create function app.search_leads(p_q text, p_limit integer default 20)
       union all
       select l.id, extensions.word_similarity(v_text, l.search_text), 'fuzzy', null
       from app.leads l
-      where l.org_id = v_org and l.deleted_at is null and v_text operator(extensions.<%) l.search_text
+      where v_fuzzy and l.org_id = v_org and l.deleted_at is null and v_text operator(extensions.<%) l.search_text
       union all
-      select n.lead_id, (pg_catalog.ts_rank_cd(pg_catalog.to_tsvector('pg_catalog.english'::regconfig, n.content), v_prose, 1) * 0.5)::real,
-             'note', n.id
+      select n.lead_id, (pg_catalog.ts_rank_cd(n.search_doc, v_prose, 1) * 0.5)::real, 'note', n.id
       from app.notes n
-      where n.org_id = v_org and pg_catalog.to_tsvector('pg_catalog.english'::regconfig, n.content) operator(pg_catalog.@@) v_prose
+      where n.org_id = v_org and n.search_doc operator(pg_catalog.@@) v_prose
       union all
       select f.lead_id, (extensions.word_similarity(v_text, f.value) * 0.5)::real, 'fact', null
       from app.lead_facts f
@@ -631,7 +639,7 @@ create function app.search_leads(p_q text, p_limit integer default 20)
       join app.leads l on l.org_id = v_org and l.id = h.id and l.deleted_at is null
       group by h.id
       order by 2 desc, h.id
-      limit greatest(least(p_limit, 100), 1)
+      limit v_limit
     )
     select r.id, r.rank, r.matched,
       (select pg_catalog.ts_headline('pg_catalog.english'::regconfig, n.content, v_prose, 'MaxWords=20, MinWords=8, MaxFragments=1')

@@ -159,7 +159,7 @@ async function search(admin: Sql, base: string, orgId: string, key: string) {
   };
   await explain("full text of leads", "select id from app.leads where org_id = $1 and deleted_at is null and search_doc @@ websearch_to_tsquery('simple', 'quartermaine')");
   await explain("trigrams of leads", "select id from app.leads where org_id = $1 and deleted_at is null and 'quartermane' operator(extensions.<%) search_text");
-  await explain("full text of notes", "select lead_id from app.notes where org_id = $1 and to_tsvector('english'::regconfig, content) @@ websearch_to_tsquery('english', 'kestrel project')");
+  await explain("full text of notes", "select lead_id from app.notes where org_id = $1 and search_doc @@ websearch_to_tsquery('english', 'kestrel project')");
   await explain("trigrams of facts", "select lead_id from app.lead_facts where org_id = $1 and 'tundra university' operator(extensions.<%) value");
 }
 

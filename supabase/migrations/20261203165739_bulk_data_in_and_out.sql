@@ -3,7 +3,7 @@
 -- write through it), CSV imports (app.imports, app.import_rows, app.finish_import_upload,
 -- app.apply_import_chunk), duplicates and merges (app.lead_duplicates, app.merge_leads,
 -- app.lead_merges, leads.merged_into), search (app.search_leads; leads.search_doc, name_key,
--- phone_key and their indexes, full-text on notes, trigrams on facts), keyset pages of the
+-- phone_key and their indexes, notes.search_doc and its full-text index, trigrams on facts), keyset pages of the
 -- stalled list (app.stalled_leads takes p_after), and the lead limit's and custom fields'
 -- refusals as data (app.lead_limit_error, app.custom_fields_problem) shared by the triggers
 -- and the upsert. pg_trgm and btree_gin are created in schema extensions where missing.
@@ -114,7 +114,9 @@ CREATE INDEX leads_org_search_doc_idx ON app.leads USING gin (org_id, search_doc
 
 CREATE INDEX leads_org_search_trgm_idx ON app.leads USING gin (org_id, search_text extensions.gin_trgm_ops) WHERE (deleted_at IS NULL);
 
-CREATE INDEX notes_org_content_fts_idx ON app.notes USING gin (org_id, to_tsvector('english'::regconfig, content));
+alter table "app"."notes" add column "search_doc" tsvector generated always as (to_tsvector('english'::regconfig, content)) stored;
+
+CREATE INDEX notes_org_search_doc_idx ON app.notes USING gin (org_id, search_doc);
 
 alter table "app"."import_rows" add constraint "import_rows_pkey" PRIMARY KEY using index "import_rows_pkey";
 
@@ -951,11 +953,19 @@ AS $function$
     v_text constant text := pg_catalog.lower(pg_catalog.btrim(p_q));
     v_words constant tsquery := pg_catalog.websearch_to_tsquery('pg_catalog.simple'::regconfig, p_q);
     v_prose constant tsquery := pg_catalog.websearch_to_tsquery('pg_catalog.english'::regconfig, p_q);
+    v_limit constant integer := greatest(least(p_limit, 100), 1);
+    v_fuzzy boolean;
   begin
     if v_org is null then
       raise exception 'app.search_leads runs inside a request acting as an org' using errcode = '42501';
     end if;
     perform pg_catalog.set_config('pg_trgm.word_similarity_threshold', '0.5', true);
+    -- Trigrams look for what the words miss (typos, parts of words). When the words alone find a
+    -- page of leads there is nothing to look for, and words common to many leads ("dental") make
+    -- the trigram match read every lead of the org.
+    v_fuzzy := (select count(*) from (select from app.leads l
+                                      where l.org_id = v_org and l.deleted_at is null and l.search_doc operator(pg_catalog.@@) v_words
+                                      limit v_limit) x) < v_limit;
     return query
     with hits as (
       select l.id, (pg_catalog.ts_rank_cd(l.search_doc, v_words, 1) * 2)::real as score, 'lead'::text as kind, null::text as note_id
@@ -964,12 +974,11 @@ AS $function$
       union all
       select l.id, extensions.word_similarity(v_text, l.search_text), 'fuzzy', null
       from app.leads l
-      where l.org_id = v_org and l.deleted_at is null and v_text operator(extensions.<%) l.search_text
+      where v_fuzzy and l.org_id = v_org and l.deleted_at is null and v_text operator(extensions.<%) l.search_text
       union all
-      select n.lead_id, (pg_catalog.ts_rank_cd(pg_catalog.to_tsvector('pg_catalog.english'::regconfig, n.content), v_prose, 1) * 0.5)::real,
-             'note', n.id
+      select n.lead_id, (pg_catalog.ts_rank_cd(n.search_doc, v_prose, 1) * 0.5)::real, 'note', n.id
       from app.notes n
-      where n.org_id = v_org and pg_catalog.to_tsvector('pg_catalog.english'::regconfig, n.content) operator(pg_catalog.@@) v_prose
+      where n.org_id = v_org and n.search_doc operator(pg_catalog.@@) v_prose
       union all
       select f.lead_id, (extensions.word_similarity(v_text, f.value) * 0.5)::real, 'fact', null
       from app.lead_facts f
@@ -982,7 +991,7 @@ AS $function$
       join app.leads l on l.org_id = v_org and l.id = h.id and l.deleted_at is null
       group by h.id
       order by 2 desc, h.id
-      limit greatest(least(p_limit, 100), 1)
+      limit v_limit
     )
     select r.id, r.rank, r.matched,
       (select pg_catalog.ts_headline('pg_catalog.english'::regconfig, n.content, v_prose, 'MaxWords=20, MinWords=8, MaxFragments=1')
