@@ -31,6 +31,12 @@ export interface AppConfig {
   webhooks: WebhooksConfig;
   /** Rate limits (per key, per client IP, per quiz), the proxies to trust, and fair share for expensive work. */
   limits: LimitsConfig;
+  /**
+   * The key list cursors are signed with (http/paging.ts): CURSOR_SECRET, else the database URL,
+   * which holds its password, so every process and Edge isolate of a deployment shares it and
+   * nobody outside knows it.
+   */
+  cursorSecret: string;
 }
 
 /** PORT's default: the 5440x range keeps clear of `supabase start` (54320-54329). */
@@ -51,5 +57,6 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     ai: readAiConfig(env),
     webhooks: readWebhooksConfig(env),
     limits: readLimitsConfig(env),
+    cursorSecret: env("CURSOR_SECRET")?.trim() || `cursor:${env("SUPABASE_DB_URL") ?? env("DATABASE_URL") ?? "openclaw-crm"}`,
   };
 }

@@ -50,7 +50,22 @@ grant execute on function app.org_tier() to authenticated, service_role;
 -- ---------------------------------------------------------------------------
 
 -- The lead limit. Soft-deleted leads count until permanently deleted, so restoring a lead
--- can never take an org over its limit.
+-- can never take an org over its limit. app.lead_limit_error words the refusal once, for
+-- this trigger and for the batch upsert (app._upsert_leads, 40_leads.sql), which counts the
+-- room left itself and fails only the items past it.
+create function app.lead_limit_error(p_tier text, p_limit integer, p_leads integer, p_added integer) returns jsonb
+  language sql immutable
+  set search_path = ''
+  as $$
+    select pg_catalog.jsonb_build_object('status', 402, 'code', 'lead_limit_reached',
+      'message', pg_catalog.format('Lead limit reached: the %s tier allows %s leads and this workspace has %s', p_tier, p_limit, p_leads)
+        || case when p_added > 1 then pg_catalog.format(' (this request adds %s)', p_added) else '' end,
+      'hint', 'GET /api/openclaw/org/tier shows your plan and usage. Upgrade the plan, or permanently delete leads you no longer need (DELETE /api/openclaw/leads/{id}?permanent=true; soft-deleted leads still count).')
+  $$;
+comment on function app.lead_limit_error(text, integer, integer, integer) is 'The 402 lead_limit_reached refusal as {status, code, message, hint}: the tier, its limit, the leads the workspace has and how many the request adds.';
+revoke execute on function app.lead_limit_error(text, integer, integer, integer) from public;
+grant execute on function app.lead_limit_error(text, integer, integer, integer) to authenticated, service_role;
+
 create function app._enforce_lead_limit() returns trigger
   language plpgsql
   security definer
@@ -58,6 +73,7 @@ create function app._enforce_lead_limit() returns trigger
   as $$
   declare
     v_over record;
+    v_error jsonb;
   begin
     perform from app.orgs o
     where o.id in (select distinct n.org_id from new_leads n)
@@ -73,10 +89,8 @@ create function app._enforce_lead_limit() returns trigger
     limit 1;
 
     if found then
-      perform app.refuse(402, 'lead_limit_reached',
-        pg_catalog.format('Lead limit reached: the %s tier allows %s leads and this workspace has %s', v_over.tier, v_over.lead_limit, v_over.total - v_over.added)
-          || case when v_over.added > 1 then pg_catalog.format(' (this request adds %s)', v_over.added) else '' end,
-        'GET /api/openclaw/org/tier shows your plan and usage. Upgrade the plan, or permanently delete leads you no longer need (DELETE /api/openclaw/leads/{id}?permanent=true; soft-deleted leads still count).');
+      v_error := app.lead_limit_error(v_over.tier, v_over.lead_limit, v_over.total - v_over.added, v_over.added);
+      perform app.refuse(402, v_error ->> 'code', v_error ->> 'message', v_error ->> 'hint');
     end if;
     return null;
   end;

@@ -339,6 +339,24 @@ describe("the deployed files under deno serve", () => {
     expect(new URL(page.headers.get("location")!, `${denoUrl}/openclaw/app/`).pathname).toBe("/openclaw/api/openclaw/auth/sign-in");
   });
 
+  it("imports a CSV file (COPY … FROM STDIN) and exports it again (COPY … TO STDOUT) under Deno", async () => {
+    const { signup } = await journey(denoUrl);
+    const key = signup.body.apiKey as string;
+    const emails = [`deno-a-${randomUUID()}@example.com`, `deno-b-${randomUUID()}@example.com`];
+    const imported = await fetch(`${denoUrl}/api/openclaw/imports`, {
+      method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "text/csv" },
+      body: `email,First name,Company\n${emails[0]},Ada,"Edge, Inc"\n${emails[1]},Bo,Edge\n`,
+    });
+    const reply = await imported.json() as any;
+    expect(imported.status, JSON.stringify(reply)).toBe(201);
+    expect(reply.import).toMatchObject({ status: "completed", created: 2, failed: 0 });
+    const exported = await fetch(`${denoUrl}/api/openclaw/leads/export?q=edge`, { headers: { authorization: `Bearer ${key}` } });
+    expect(exported.status).toBe(200);
+    const csv = await exported.text();
+    for (const email of emails) expect(csv).toContain(email);
+    expect(csv).toContain('"Edge, Inc"');
+  });
+
   it("answers errors with the same envelope", async () => {
     const res = await request(denoUrl, "GET", "/api/openclaw/leads/rp_000000000000000000000000");
     expect(res.status).toBe(401);

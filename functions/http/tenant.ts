@@ -214,8 +214,13 @@ function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolea
     // and per org; a session's are counted as its org's.
     const keyHash = credentials === "key-or-session" && readApiKey(c) !== undefined ? await requestKeyHash(c) : undefined;
     // A key whose expensive requests already fill its org's share here is refused before any
-    // database work: an impatient client retrying at once costs next to nothing.
-    if (isExpensive && keyHash) refuseWhileKeyBusy(c, keyHash);
+    // database work: an impatient client retrying at once costs next to nothing. Its body is
+    // read first all the same: a refusal sent while the body is still arriving leaves the rest
+    // on the connection, which the server then drops, and the client sees no answer at all.
+    if (isExpensive) {
+      await readBody(c);
+      if (keyHash) refuseWhileKeyBusy(c, keyHash);
+    }
     await (keyHash ? authenticateKey(c, keyHash) : authenticate(c, credentials));
     const release = isExpensive ? admitExpensive(c, c.var.orgId, keyHash ?? `org:${c.var.orgId}`) : undefined;
     try {
@@ -271,4 +276,79 @@ export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): P
     await tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`;
     return work(tx);
   }) as Promise<T>);
+}
+
+/** A COPY … TO STDOUT's stream as postgres.js hands it over (a Node Readable, also under Deno). */
+export type CopyStream = AsyncIterable<Uint8Array> & {
+  readonly destroyed: boolean;
+  once(event: "close", listener: () => void): unknown;
+};
+
+/**
+ * Expensive work whose reply streams from the database (an export's COPY … TO STDOUT): one
+ * transaction acting as the (already authenticated) org, under the fair-share caps, that
+ * outlives the handler. work() starts the COPY inside it; the reply's body then reads it with
+ * backpressure (nothing is buffered beyond the stream's chunks), and only when the body has been
+ * read to its end does the transaction commit and give back its connection and slot. A failure
+ * before the first chunk is thrown as usual (the reply is then an error); a client that goes away
+ * cancels the query (cancel()) and the transaction rolls back. Either way the transaction ends
+ * only once the COPY stream has closed: until then the connection is still in the COPY, and a
+ * COMMIT or ROLLBACK sent then would be refused, leaving the connection's transaction open.
+ * statementTimeoutMs replaces the expensive-work timeout for the stream: a large export to a
+ * slow client takes longer.
+ */
+export async function streamingTransaction(
+  c: Context<AppEnv>,
+  statementTimeoutMs: number,
+  work: (tx: Tx) => Promise<{ stream: CopyStream; cancel(): void }>,
+): Promise<ReadableStream<Uint8Array>> {
+  const keyHash = readApiKey(c) !== undefined ? await requestKeyHash(c) : undefined;
+  if (keyHash) refuseWhileKeyBusy(c, keyHash);
+  const release = admitExpensive(c, c.var.orgId, keyHash ?? `org:${c.var.orgId}`);
+  return new Promise<ReadableStream<Uint8Array>>((resolve, reject) => {
+    let streaming = false;
+    whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
+      tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`.execute();
+      await claimExpensiveSlot(c, tx);
+      await tx`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
+      const { stream, cancel } = await work(tx);
+      // The stream closes once the COPY has ended on the connection: read to its end, or failed.
+      const closed = stream.destroyed ? Promise.resolve() : new Promise<void>((ok) => stream.once("close", ok));
+      const iterator = stream[Symbol.asyncIterator]();
+      let failure: unknown;
+      let cancelled = false;
+      resolve(new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const next = await iterator.next();
+            if (cancelled) return;
+            if (next.done) controller.close();
+            else controller.enqueue(next.value);
+          } catch (error) {
+            failure ??= error;
+            if (!cancelled) controller.error(error);
+          }
+        },
+        async cancel() {
+          // The client went away: stop the query, then read what is in flight until the COPY ends.
+          cancelled = true;
+          failure ??= new Error("the client went away");
+          cancel();
+          try {
+            for (let next = await iterator.next(); !next.done; next = await iterator.next()) { /* discarded */ }
+          } catch {
+            // the COPY ended with the cancel's error
+          }
+        },
+      }));
+      streaming = true;
+      await closed;
+      if (failure !== undefined) {
+        if (!cancelled) console.error(`${c.req.method} ${c.req.path}: the stream failed part-way:`, failure);
+        throw failure;
+      }
+    })).catch((error) => {
+      if (!streaming) reject(error);
+    }).finally(release);
+  });
 }
