@@ -283,6 +283,7 @@ create function app._merge_lead_records(p_primary text, p_duplicates text[]) ret
     v_moved jsonb := '{}'::jsonb;
     v_count integer;
   begin
+    perform app.ensure_can_write();
     if v_org is null or (select count(*) from app.leads l
                          where l.org_id = v_org and l.id = any (p_duplicates || p_primary)) <> cardinality(p_duplicates) + 1 then
       raise exception 'app._merge_lead_records runs inside app.merge_leads, on leads of the caller''s org' using errcode = '42501';
@@ -527,6 +528,7 @@ grant execute on function app.merge_leads(text, text[]) to authenticated, servic
 create function app.lead_duplicates(p_lead_id text default null, p_min_similarity real default 0.6)
   returns table (lead_id text, duplicate_id text, reasons text[], similarity real)
   language plpgsql
+  stable
   security definer
   set search_path = ''
   as $$
@@ -593,6 +595,7 @@ create index lead_facts_org_value_trgm_idx on app.lead_facts using gin (org_id, 
 create function app.search_leads(p_q text, p_limit integer default 20)
   returns table (lead_id text, rank real, matched text[], snippet text)
   language plpgsql
+  stable
   security definer
   set search_path = ''
   as $$
