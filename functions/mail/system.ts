@@ -27,6 +27,27 @@ export const KeyRecoveryMail = z.object({
 });
 export type KeyRecoveryMail = z.infer<typeof KeyRecoveryMail>;
 
+/**
+ * A system email whose paragraphs are `lines`, the third of them its link: as plain text, and as
+ * HTML with that link behind `linkText`.
+ */
+function linkEmail(mail: { id: string; to: string }, options: RenderOptions, subject: string, lines: string[], linkText: string): Email {
+  const [first, second, url, ...rest] = lines;
+  return {
+    messageId: messageId(mail.id, options.messageIdDomain),
+    to: mail.to,
+    fromName: "OpenClaw CRM",
+    subject,
+    text: `${lines.join("\n\n")}\n`,
+    html: `<!doctype html><html><body>`
+      + `<p>${escapeHtml(first)}</p><p>${escapeHtml(second)}</p>`
+      + `<p><a href="${escapeHtml(url)}">${escapeHtml(linkText)}</a></p>`
+      + rest.map((line) => `<p>${escapeHtml(line)}</p>`).join("")
+      + `</body></html>`,
+    headers: { "Auto-Submitted": "auto-generated" },
+  };
+}
+
 /** The page the recovery link opens (GET /keys/recover?token=…, routes/keys.ts). */
 export function recoveryUrl(publicUrl: string, token: string): string {
   return `${publicUrl.replace(/\/+$/, "")}/api/openclaw/keys/recover?token=${token}`;
@@ -44,19 +65,7 @@ export function composeKeyRecoveryEmail(mail: KeyRecoveryMail, options: RenderOp
     "The key is shown once. Your existing keys keep working: revoke the lost one with DELETE /api/openclaw/keys/{id} (GET /api/openclaw/keys lists them).",
     "Did not ask for this? Ignore this email: without the link nobody gets a key.",
   ];
-  return {
-    messageId: messageId(mail.id, options.messageIdDomain),
-    to: mail.to,
-    fromName: "OpenClaw CRM",
-    subject,
-    text: `${lines.join("\n\n")}\n`,
-    html: `<!doctype html><html><body>`
-      + `<p>${escapeHtml(lines[0]!)}</p><p>${escapeHtml(lines[1]!)}</p>`
-      + `<p><a href="${escapeHtml(url)}">Issue a new API key</a></p>`
-      + lines.slice(3).map((line) => `<p>${escapeHtml(line)}</p>`).join("")
-      + `</body></html>`,
-    headers: { "Auto-Submitted": "auto-generated" },
-  };
+  return linkEmail(mail, options, subject, lines, "Issue a new API key");
 }
 
 /** What app.begin_system_mail returns for a mail that signs a member in (sign-in, invitation, welcome). */
@@ -119,19 +128,7 @@ export function composeSignInEmail(mail: SignInMail, options: RenderOptions): Em
       ? "Did not ask for this? Ignore this email: without the link nobody signs in."
       : "No password is needed: every sign-in is a link like this one, mailed to you.",
   ];
-  return {
-    messageId: messageId(mail.id, options.messageIdDomain),
-    to: mail.to,
-    fromName: "OpenClaw CRM",
-    subject,
-    text: `${lines.join("\n\n")}\n`,
-    html: `<!doctype html><html><body>`
-      + `<p>${escapeHtml(lines[0]!)}</p><p>${escapeHtml(lines[1]!)}</p>`
-      + `<p><a href="${escapeHtml(url)}">${escapeHtml(button)}</a></p>`
-      + `<p>${escapeHtml(lines[3]!)}</p>`
-      + `</body></html>`,
-    headers: { "Auto-Submitted": "auto-generated" },
-  };
+  return linkEmail(mail, options, subject, lines, button);
 }
 
 /** The email for any system mail. */
