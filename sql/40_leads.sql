@@ -17,18 +17,21 @@
 --     leads_name_keys            52_enrichment.sql     organization_key and company_key
 --     leads_touch_updated_at     40_leads.sql          (update) updated_at
 --   after, row by row:
---     leads_proposal             66_proposals.sql      (insert) the lead's proposal page
---     leads_record_stage_change  42_stage_history.sql  the stage history: first stage, each move
+--     leads_record_stage_change  42_stage_history.sql  (update of stage_id) the stage history
 --     leads_rescore              56_scoring.sql        (update of tier, enrichment_status or
 --                                                      last_touch_at) the new score
---   after, once per statement:
---     leads_enforce_limit        78_plan_limits.sql    (insert) the tier's lead limit: one lock
---                                                      and one count per org, exact under
---                                                      concurrency
---     leads_score_new            56_scoring.sql        (insert) the first score
---     leads_webhook_created,     86_webhooks.sql       (insert, update, delete) outbound webhooks:
+--   after, once per statement (an insert's in the numbered order, each set-based over the
+--   statement's new leads, so a batch costs O(n)):
+--     leads_10_proposals         66_proposals.sql      (insert) the leads' proposal pages
+--     leads_20_first_stage       42_stage_history.sql  (insert) the stage history's first rows
+--     leads_30_score_new         56_scoring.sql        (insert) the first scores
+--     leads_40_webhook_created,  86_webhooks.sql       (insert, update, delete) outbound webhooks:
 --     leads_webhook_changed,                           lead.created, lead.updated, lead.deleted,
 --     leads_webhook_deleted                            enrichment.completed, for orgs that subscribe
+--     leads_90_enforce_limit     78_plan_limits.sql    (insert) the tier's lead limit: one lock
+--                                                      and one count per org, exact under
+--                                                      concurrency; last, so the org's row is
+--                                                      locked for the shortest time
 -- app.lead_details, the API's view of a lead (with its stage name, score and proposal slug),
 -- is in 95_views.sql because it joins the score (56_scoring.sql) and the proposal
 -- (66_proposals.sql), whose tables later files add.
