@@ -1,24 +1,44 @@
-// Authentication and the per-request transaction.
-// The key is hashed here and looked up by app.authenticate_request, one statement of its own
-// before the transaction: it finds the key's org and takes the request from the key's rate-limit
-// bucket (rate-limit.ts), so a limited request is refused before any work, and the bucket's row
-// is locked for that statement only, never for a whole request. The transaction then takes on
-// the org's claims and the authenticated role, sent together with the handler's first query,
-// so everything the handler runs is under row-level security; the request still costs the same
-// round trips as a lookup inside the transaction would. A reply of 4xx/5xx rolls the whole
-// transaction back: nothing is half-written (the request still counts against the limit).
-// Expensive routes also pass the fair-share caps (fair-share.ts). The database calls go through
-// whenAvailable, so while the database is down a request answers 503 at once instead of waiting
-// on the pool.
+// Authentication and the per-request transaction, sent the way PostgREST sends a request: one
+// write and one round trip for a route whose work is a statement or two.
+//
+//   select … from app.authenticate_request(<key hash>, <limits>, <ticket>)   on its own
+//   begin
+//   select app.begin_request(<ticket>)                                        the identity
+//   <the route's statements>
+//   commit                                                                    finishWith()
+//
+// The key's statement (sql/22_rate_limits.sql) looks the key up and takes the request from the
+// key's rate-limit bucket (rate-limit.ts) in a transaction of its own, so the bucket's row is
+// locked for that statement only, never for a whole request; when both let the request
+// through it admits the request's ticket (a random id per request) in the session. The
+// transaction's first statement takes on the admitted org's claims and the authenticated
+// role, or fails when the ticket was not admitted: then the transaction is aborted, none of
+// the route's statements runs as anyone, and the COMMIT behind them rolls back. The handler
+// runs as soon as the statements are sent, before the key's answer is back; the answer is
+// read after the handler (a bad key's request is answered 401 or 429 whatever the handler
+// made of its aborted statements), and it is back before any answer of the handler's own
+// statements, so by then c.var.orgId and c.var.keyId are set. Before its first statement's
+// answer a handler knows the org only in SQL: app.current_org_id().
+//
+// A reply of 4xx/5xx rolls the transaction back, unless the route sent COMMIT with its last
+// statements (finishWith: routes whose whole work those statements are): nothing is half-written
+// either way (the request still counts against the limit).
+//
+// Another authenticator (a member's session cookie) plugs in the same way: a statement of its
+// own that checks the credential, takes its bucket and admits the ticket with the claims the
+// request acts with (app._admit_request); the transaction is the same.
+//
+// Expensive routes also pass the fair-share caps (fair-share.ts), which need the org before
+// a connection is taken: they wait for the key's answer first, then send the transaction.
+// The database calls go through whenAvailable (db.ts), so while the database is down a
+// request answers 503 at once instead of waiting on the pool.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { type Tx, whenAvailable } from "../db.ts";
+import { type Sql, type Statement, type Transaction, transaction, type Tx, whenAvailable } from "../db.ts";
 import type { AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { admitExpensive, claimExpensiveSlot, refuseWhileKeyBusy } from "./fair-share.ts";
-import { enforce, type LimitState } from "./rate-limit.ts";
-
-const rollback = Symbol("rollback");
+import { announce, type LimitState, rateLimited } from "./rate-limit.ts";
 
 export function readApiKey(c: Context): string | undefined {
   const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
@@ -72,13 +92,6 @@ async function requestKeyHash(c: Context): Promise<string> {
   return sha256Hex(key);
 }
 
-function accept(check: KeyCheck | undefined): KeyCheck {
-  if (!check) throw unknownKey();
-  if (check.expired) throw expiredKey(check.expiresAt);
-  if (check.revoked) throw revokedKey();
-  return check;
-}
-
 /** Read the whole body before taking a connection: a slow client must not hold a
  * transaction open while it uploads. Hono caches it for the validators. */
 async function readBody(c: Context): Promise<void> {
@@ -91,6 +104,42 @@ function keyLimits(c: Context<AppEnv>): Record<string, { limit: number; window: 
     .map(([tier, policy]) => [tier, { limit: policy.limit, window: policy.windowSeconds }]));
 }
 
+/** The key's statement: who it is and its bucket, admitting the ticket when both let the request through. */
+function checkKey(sql: Sql, c: Context<AppEnv>, keyHash: string, ticket: string | null) {
+  return sql<KeyCheck[]>`
+    select a.org_id as "orgId", a.tier, a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt",
+           a.quota, a.window_seconds as "windowSeconds",
+           a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"
+    from app.authenticate_request(${keyHash}, ${sql.json(keyLimits(c))}, ${ticket}) a`;
+}
+
+/** The limit's state as the RateLimit headers announce it (none for a revoked key). */
+function limitState(check: KeyCheck): LimitState | undefined {
+  if (check.allowed === null) return undefined;
+  return {
+    policy: "api-key", quota: check.quota!, windowSeconds: check.windowSeconds!, allowed: check.allowed,
+    remaining: check.remaining!, resetAfter: check.resetAfter!, retryAfter: check.retryAfter!,
+  };
+}
+
+/**
+ * Takes the key's answer: announces its limit on the reply and, for a key that may act, sets
+ * c.var.orgId and keyId. Returns the refusal (401, 429) to answer with, if any.
+ */
+function takeAnswer(c: Context<AppEnv>, check: KeyCheck | undefined): ApiError | undefined {
+  if (!check) return unknownKey();
+  if (check.expired) return expiredKey(check.expiresAt);
+  if (check.revoked) return revokedKey();
+  const state = limitState(check);
+  if (state) {
+    announce(c, [state]);
+    if (!state.allowed) return rateLimited(c, state, check.tier);
+  }
+  c.set("orgId", check.orgId);
+  c.set("keyId", check.keyId);
+  return undefined;
+}
+
 /**
  * Authenticates the request's key and counts it against the key's rate limit, in one statement
  * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
@@ -98,55 +147,72 @@ function keyLimits(c: Context<AppEnv>): Record<string, { limit: number; window: 
 async function authenticate(c: Context<AppEnv>, keyHash: string): Promise<KeyCheck> {
   await readBody(c);
   const sql = c.var.sql;
-  const [check] = await whenAvailable(sql, () => sql<KeyCheck[]>`
-    select a.org_id as "orgId", a.tier, a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt",
-           a.quota, a.window_seconds as "windowSeconds",
-           a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"
-    from app.authenticate_request(${keyHash}, ${sql.json(keyLimits(c))}) a`);
-  const auth = accept(check);
-  if (auth.allowed !== null) {
-    const state: LimitState = {
-      policy: "api-key", quota: auth.quota!, windowSeconds: auth.windowSeconds!, allowed: auth.allowed,
-      remaining: auth.remaining!, resetAfter: auth.resetAfter!, retryAfter: auth.retryAfter!,
-    };
-    enforce(c, [state], auth.tier);
-  }
-  c.set("orgId", auth.orgId);
-  c.set("keyId", auth.keyId);
-  return auth;
+  const [check] = await whenAvailable(sql, () => checkKey(sql, c, keyHash, null));
+  const refusal = takeAnswer(c, check);
+  if (refusal) throw refusal;
+  return check!;
 }
 
 /** The claims a request of this org and key acts with (what PostgREST sets from a JWT). */
 const claimsOf = (c: Context<AppEnv>) =>
   JSON.stringify({ role: "authenticated", org_id: c.var.orgId, key_id: c.var.keyId });
 
+/** The identity statement of a request already authenticated: its claims and role, set directly. */
+const actAsTenant = (c: Context<AppEnv>) => (tx: Tx) =>
+  tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`;
+
+/** Runs the handler in the transaction, which a reply of 4xx/5xx rolls back. */
+async function handleIn(c: Context<AppEnv>, next: () => Promise<void>, t: Transaction): Promise<void> {
+  c.set("db", t.tx);
+  c.set("transaction", t);
+  await next();
+  if (c.res.status >= 400) t.rollbackAtEnd();
+}
+
 /**
  * The transaction a route's work runs in, acting as the authenticated org. `expensive` says
  * whether this request is expensive work, which fair share caps (fair-share.ts).
  */
-function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>) {
+function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const keyHash = await requestKeyHash(c);
-    const isExpensive = await expensive(c);
-    // A key whose expensive requests already fill its org's share here is refused before any
-    // database work: an impatient client retrying at once costs next to nothing.
-    if (isExpensive) refuseWhileKeyBusy(c, keyHash);
-    const auth = await authenticate(c, keyHash);
-    const release = isExpensive ? admitExpensive(c, auth.orgId, keyHash) : undefined;
-    try {
-      await whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
-        // Not awaited: it goes out with the next query, on the same connection, ahead of it.
-        tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`.execute();
-        if (release) await claimExpensiveSlot(c, tx);
-        c.set("db", tx);
-        await next();
-        if (c.res.status >= 400) throw rollback;
-      }));
-    } catch (err) {
-      if (err !== rollback) throw err;
-    } finally {
-      release?.();
+    if (await expensive(c)) {
+      // A key whose expensive requests already fill its org's share here is refused before any
+      // database work: an impatient client retrying at once costs next to nothing.
+      refuseWhileKeyBusy(c, keyHash);
+      const auth = await authenticate(c, keyHash);
+      const release = admitExpensive(c, auth.orgId, keyHash);
+      try {
+        await transaction(c.var.sql, { identity: actAsTenant(c) }, async (t) => {
+          await claimExpensiveSlot(c, t.tx);
+          await handleIn(c, next, t);
+        });
+      } finally {
+        release();
+      }
+      return;
     }
+
+    await readBody(c);
+    const ticket = crypto.randomUUID();
+    let answer!: Promise<ApiError | undefined>;
+    await transaction(c.var.sql, {
+      ahead: (conn) => {
+        // Taken as soon as it is back, which is before any answer to the handler's statements.
+        answer = checkKey(conn, c, keyHash, ticket).then(([check]) => takeAnswer(c, check));
+        // Its failure (the connection lost) is reported once the handler is done, below; until
+        // then it is not an unhandled rejection.
+        answer.catch(() => {});
+      },
+      identity: (tx) => tx`select app.begin_request(${ticket})`,
+    }, async (t) => {
+      try {
+        await handleIn(c, next, t);
+      } finally {
+        const refusal = await answer;
+        if (refusal) throw refusal;
+      }
+    });
   });
 }
 
@@ -154,14 +220,38 @@ function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolea
  * Routes whose work is one transaction: authenticate and act as the org in the same
  * transaction as the handler.
  */
-export const tenantTransaction = transaction(() => false);
+export const tenantTransaction = tenantRequest(() => false);
 
 /**
  * The same for expensive work (analytics, the spider web, rescoring all leads, large lists, bulk
  * deletes): capped per org and per process, under a statement timeout. `when` narrows it to the
  * requests that are expensive (a large page, { all: true }).
  */
-export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Promise<boolean> = () => true) => transaction(when);
+export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Promise<boolean> = () => true) => tenantRequest(when);
+
+/**
+ * The request's last statements: COMMIT goes out right behind them, in the same write, so a
+ * route whose work is these statements answers in one round trip. Pass the statements
+ * themselves (made, not yet awaited) and await the result, one row list per statement:
+ *   const [rows] = await finishWith(c, db`select …`);
+ * Only for statements that are the whole of the request's work: a refusal the handler makes
+ * after them can no longer roll anything back (a refusal the database makes still does).
+ * While the request's commit is held (an Idempotency-Key stores the reply after the handler),
+ * COMMIT waits for the end as usual.
+ */
+export function finishWith<T extends readonly Statement[]>(c: Context<AppEnv>, ...statements: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  // Sent now, in this order, so that they go out ahead of the COMMIT (awaiting a query would
+  // send it a step later, behind it).
+  for (const statement of statements) statement.execute();
+  const results = Promise.all(statements);
+  c.var.transaction.commitNow();
+  return results as Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>;
+}
+
+/** Keeps the request's COMMIT for the end of the request: for middleware that writes after the handler. */
+export function holdCommit(c: Context<AppEnv>): void {
+  c.var.transaction.holdCommit();
+}
 
 /**
  * Routes that wait on the outside world (enrichment, mail, Calendly): authenticate
@@ -175,8 +265,6 @@ export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
 
 /** One transaction acting as the request's (already authenticated) org, under RLS. */
 export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
-    await tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`;
-    return work(tx);
-  }) as Promise<T>);
+  return transaction(c.var.sql, { identity: actAsTenant(c) }, (t) => work(t.tx));
 }
+
