@@ -27,6 +27,8 @@ import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { inboundRoutes } from "./routes/inbound.ts";
 import { keysRoutes } from "./routes/keys.ts";
+import { membersRoutes } from "./routes/members.ts";
+import { authRoutes } from "./routes/auth.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { mailWorkerRoutes } from "./routes/mail-worker.ts";
 import { notesRoutes } from "./routes/notes.ts";
@@ -78,6 +80,8 @@ function contractApi(config: AppConfig) {
     .route("/", healthRoutes)
     .route("/", orgRoutes)
     .route("/", keysRoutes)
+    .route("/", membersRoutes)
+    .route("/", authRoutes)
     .route("/", stalledRoutes)
     .route("/", scoreRoutes)
     .route("/", leadRoutes)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run bench: the API against the same work done directly in SQL (scripts/bench.ts), then
 # rescoring a 100k-lead org (scripts/bench/rescore.ts), then analytics and the stalled list
-# over 1M leads in 100 orgs (scripts/bench/pipeline.ts). `npm run bench -- api|rescore|pipeline`
+# over 1M leads in 100 orgs (scripts/bench/pipeline.ts), then one tenant's expensive work beside
+# another's reads (scripts/bench/fair-share.ts). `npm run bench -- api|rescore|pipeline|fair-share`
 # runs one of them. Uses DATABASE_URL when set; otherwise starts and migrates the local dev
 # cluster. Settings: see the header of each script (BENCH_*).
 set -euo pipefail
@@ -28,6 +29,7 @@ case "${1:-all}" in
   api) run scripts/bench.ts ;;
   rescore) run scripts/bench/rescore.ts ;;
   pipeline) run scripts/bench/pipeline.ts ;;
-  all) run scripts/bench.ts && run scripts/bench/rescore.ts && run scripts/bench/pipeline.ts ;;
-  *) echo "usage: npm run bench [-- api|rescore|pipeline]" >&2; exit 2 ;;
+  fair-share) run scripts/bench/fair-share.ts ;;
+  all) run scripts/bench.ts && run scripts/bench/rescore.ts && run scripts/bench/pipeline.ts && run scripts/bench/fair-share.ts ;;
+  *) echo "usage: npm run bench [-- api|rescore|pipeline|fair-share]" >&2; exit 2 ;;
 esac

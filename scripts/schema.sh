@@ -138,9 +138,10 @@ cmd_drift() {
   fi
 }
 
-# What migra leaves out, as statements that set it: the comments on the app schema's objects
-# and the execute privileges of its functions. One line per object; db:diff writes the lines of
-# the target database that differ from the source's.
+# What migra leaves out, as statements that set it: the comments on the objects of the app
+# schema (and of the api schema's views) and the execute privileges of app's functions. One
+# line per object; db:diff writes the lines of the target database that differ from the
+# source's.
 catalog_extras() {
   psql -X -At "$1" <<'SQL'
 select pg_catalog.format('comment on function %s is %L;', p.oid::regprocedure, d.description)
@@ -149,7 +150,7 @@ where p.pronamespace = 'app'::regnamespace
 union all
 select pg_catalog.format('comment on %s %s is %L;', case c.relkind when 'v' then 'view' else 'table' end, c.oid::regclass, d.description)
 from pg_catalog.pg_class c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
-where c.relnamespace = 'app'::regnamespace
+where c.relnamespace = 'app'::regnamespace or c.relnamespace = to_regnamespace('api')
 union all
 select pg_catalog.format('comment on column %s.%I is %L;', c.oid::regclass, a.attname, d.description)
 from pg_catalog.pg_class c
@@ -168,22 +169,25 @@ SQL
 }
 
 # migra recreates views (drop, then create) without their options, comments and grants: for the
-# views named, what the target database has of those, as statements.
+# views named (schema.view, in app or api), what the target database has of those, as statements.
 view_extras() {
   local url="$1"; shift
   [[ $# -gt 0 ]] || return 0
   psql -X -At "$url" -v views="{$(IFS=,; echo "$*")}" <<'SQL'
+with views as (
+  select c.* from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+  where n.nspname in ('app', 'api') and n.nspname || '.' || c.relname = any (:'views'::text[])
+)
 select pg_catalog.format('alter view %s set (%s);', c.oid::regclass, pg_catalog.array_to_string(c.reloptions, ', '))
-from pg_catalog.pg_class c
-where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[]) and c.reloptions is not null
+from views c
+where c.reloptions is not null
 union all
 select pg_catalog.format('comment on view %s is %L;', c.oid::regclass, d.description)
-from pg_catalog.pg_class c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
-where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[])
+from views c join pg_catalog.pg_description d on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
 union all
 select pg_catalog.format('grant %s on %s to %I;', pg_catalog.lower(x.privilege_type), c.oid::regclass, r.rolname)
-from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x join pg_catalog.pg_roles r on r.oid = x.grantee
-where c.relnamespace = 'app'::regnamespace and c.relname = any (:'views'::text[]) and x.grantee <> c.relowner
+from views c, pg_catalog.aclexplode(c.relacl) x join pg_catalog.pg_roles r on r.oid = x.grantee
+where x.grantee <> c.relowner
 order by 1
 SQL
 }
@@ -199,7 +203,7 @@ cmd_diff() {
     --exclude-schema supabase_migrations >"$migra_out" || true
   statements="$(cat "$migra_out")"; rm -f "$migra_out"
   local recreated
-  mapfile -t recreated < <(grep -oE '^create or replace view "app"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/.*"app"\."([a-z0-9_]+)"/\1/')
+  mapfile -t recreated < <(grep -oE '^create or replace view "(app|api)"\."[a-z0-9_]+"' <<<"$statements" | sed -E 's/^create or replace view "(app|api)"\."([a-z0-9_]+)"/\1.\2/')
   if [[ ${#recreated[@]} -gt 0 ]]; then
     statements="$statements"$'\n\n-- The recreated views\' options, comments and grants (migra drops them).\n'"$(view_extras "$from_sql" "${recreated[@]}")"
   fi

@@ -4,6 +4,8 @@
 --   * roles anon, authenticated and service_role (the roles PostgREST-style requests use),
 --     and authenticator, the role the API logs in as: it holds no privileges of its own and
 --     may only switch into those three;
+--   * role supabase_auth_admin (Supabase Auth's, which calls the custom access token hook:
+--     24_members.sql);
 --   * schemas extensions and auth;
 --   * auth.jwt(), auth.uid(), auth.role();
 --   * the pg_cron extension, when the server has it (the jobs themselves: 90_jobs.sql).
@@ -41,6 +43,16 @@ begin
     exception when insufficient_privilege then
       raise notice 'service_role left without bypassrls: not permitted here';
     end;
+  end if;
+end
+$$;
+
+-- Supabase Auth's role: it calls app.custom_access_token_hook when it issues a JWT. Here it
+-- only needs to exist, so the hook can be granted to it; nothing logs in as it.
+do $$
+begin
+  if not exists (select from pg_catalog.pg_roles where rolname = 'supabase_auth_admin') then
+    create role supabase_auth_admin nologin noinherit;
   end if;
 end
 $$;

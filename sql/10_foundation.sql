@@ -3,11 +3,16 @@
 -- (or a human in Studio), and row-level security decides what each org sees.
 --   * app.new_id: ids made in Postgres (rp_…, stg_…);
 --   * app.current_org_id: the one tenant helper every policy reads;
+--   * app.current_member_role, app.current_member_id, app.can_write, app.can_administer and
+--     the raising forms app.ensure_can_write, app.ensure_can_administer: the role rules
+--     (a viewer reads and writes nothing; members and keys are managed by owners and admins);
 --   * app.refuse: the error the HTTP edge turns into a status, code and hint;
 --   * app._touch_updated_at: the trigger behind every updated_at column;
 --   * app.jsonb_merge_patch: the merge behind PATCHes of crmData and customFields;
 --   * app.json_fits: the size and depth cap of every free-form JSON column;
 --   * app.make_org_private: the standard "own org only" RLS policies for a table;
+--   * app.make_read_only_for_viewers: the restrictive write policies of the role rules, which
+--     98_roles.sql puts on every tenant table;
 --   * app.slugify, app.random_base36: public slugs (proposal pages in 66_proposals.sql,
 --     quiz pages in 84_quizzes.sql);
 --   * app.current_actor, app.current_source: who and what is making a change (the defaults
@@ -48,6 +53,107 @@ create function app.current_org_id() returns text
 comment on function app.current_org_id() is 'The org of the current request, from the org_id claim of request.jwt.claims; null outside a tenant request.';
 revoke execute on function app.current_org_id() from public;
 grant execute on function app.current_org_id() to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Roles. A person acts with the role of their membership (app.org_members, 24_members.sql):
+-- a browser session and a Supabase Auth JWT carry it as the member_role claim, next to
+-- org_id and member_id. Claims that name an org but no member role come from the org's own
+-- machinery: an API key (key_id), an inbound webhook, a quiz, an automation rule. Keys have
+-- no roles: they act with an owner's rights. So:
+--   owner   everything, including making, changing and removing owners;
+--   admin   everything else, including managing members and API keys;
+--   member  reads and writes the workspace's data;
+--   viewer  reads everything of its org and writes nothing.
+-- Policies call these as (select app.…()) so each is evaluated once per statement.
+-- ---------------------------------------------------------------------------
+create function app.current_member_role() returns text
+  language sql stable parallel safe
+  set search_path = ''
+  as $$
+    select case
+      when c ? 'member_role' then c ->> 'member_role'
+      when c ->> 'org_id' is not null then 'owner'
+    end
+    from (select nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb) as claims (c)
+  $$;
+comment on function app.current_member_role() is 'The role the current request acts with: the member_role claim of a person (owner, admin, member, viewer), owner for claims that name an org without one (API keys, inbound webhooks, automation), null outside a tenant request.';
+revoke execute on function app.current_member_role() from public;
+grant execute on function app.current_member_role() to anon, authenticated, service_role;
+
+create function app.current_member_id() returns text
+  language sql stable parallel safe
+  set search_path = ''
+  as $$
+    select nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'member_id'
+  $$;
+comment on function app.current_member_id() is 'The member the current request acts as (member_id claim of a browser session or a Supabase Auth JWT); null for API keys and outside a request.';
+revoke execute on function app.current_member_id() from public;
+grant execute on function app.current_member_id() to anon, authenticated, service_role;
+
+create function app.can_write() returns boolean
+  language sql stable parallel safe
+  set search_path = ''
+  as $$
+    select coalesce(app.current_member_role() in ('owner', 'admin', 'member'), false)
+  $$;
+comment on function app.can_write() is 'Whether the current request may change its org''s data: owners, admins, members and API keys may; viewers (and unknown roles) may not.';
+revoke execute on function app.can_write() from public;
+grant execute on function app.can_write() to anon, authenticated, service_role;
+
+create function app.can_administer() returns boolean
+  language sql stable parallel safe
+  set search_path = ''
+  as $$
+    select coalesce(app.current_member_role() in ('owner', 'admin'), false)
+  $$;
+comment on function app.can_administer() is 'Whether the current request may manage its org''s members and API keys: owners, admins and API keys may.';
+revoke execute on function app.can_administer() from public;
+grant execute on function app.can_administer() to anon, authenticated, service_role;
+
+-- The forms the restrictive policies call: true, or the refusal with its hint. A policy that
+-- only filtered would turn a viewer's PATCH into "not found"; this says what is wrong. The
+-- error is raised at the first row a write reaches, so a write that touches no row of the
+-- org (another org's id) still answers as before.
+create function app.ensure_can_write() returns boolean
+  language plpgsql stable
+  set search_path = ''
+  as $$
+  declare
+    v_role constant text := app.current_member_role();
+  begin
+    if coalesce(v_role in ('owner', 'admin', 'member'), false) then
+      return true;
+    end if;
+    perform app.refuse(403, 'read_only_role',
+      case when v_role = 'viewer' then 'Your role in this workspace is viewer: it reads everything and changes nothing'
+           else pg_catalog.format('The role %s may not change anything in this workspace', coalesce(v_role, '(none)')) end,
+      'Ask an owner or admin of the workspace for the member role: PATCH /api/openclaw/members/{your member id} { "role": "member" } (GET /api/openclaw/members lists the members).');
+    return false;
+  end;
+  $$;
+comment on function app.ensure_can_write() is 'true when the current request may change its org''s data (app.can_write); otherwise raises 403 read_only_role with a hint. What the restrictive write policies call.';
+revoke execute on function app.ensure_can_write() from public;
+grant execute on function app.ensure_can_write() to anon, authenticated, service_role;
+
+create function app.ensure_can_administer() returns boolean
+  language plpgsql stable
+  set search_path = ''
+  as $$
+  declare
+    v_role constant text := app.current_member_role();
+  begin
+    if coalesce(v_role in ('owner', 'admin'), false) then
+      return true;
+    end if;
+    perform app.refuse(403, 'admin_role_required',
+      pg_catalog.format('Managing members and API keys needs the owner or admin role; yours is %s', coalesce(v_role, '(none)')),
+      'Ask an owner or admin of the workspace to do it, or to make you an admin: PATCH /api/openclaw/members/{id} { "role": "admin" }. An API key acts with an owner''s rights.');
+    return false;
+  end;
+  $$;
+comment on function app.ensure_can_administer() is 'true when the current request may manage its org''s members and API keys (app.can_administer); otherwise raises 403 admin_role_required with a hint.';
+revoke execute on function app.ensure_can_administer() from public;
+grant execute on function app.ensure_can_administer() to anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Errors the edge translates. SQLSTATE 'CRnnn' means "answer HTTP nnn"; detail carries
@@ -172,6 +278,37 @@ comment on function app.make_org_private(regclass, text) is 'Enables and forces 
 revoke execute on function app.make_org_private(regclass, text) from public;
 
 -- ---------------------------------------------------------------------------
+-- The role rule on a table: three restrictive policies (ANDed with whatever permissive
+-- policies let the org write) that refuse inserts, updates and deletes from a role that may
+-- not write. 98_roles.sql applies it to every tenant table; a schema guard checks that none is
+-- missing. Idempotent: a table that has them is left as it is.
+-- ---------------------------------------------------------------------------
+create function app.make_read_only_for_viewers(p_table regclass) returns void
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_check constant text := '((select app.ensure_can_write()))';
+    v_policy record;
+  begin
+    for v_policy in
+      select * from (values
+        ('Only roles that write add rows', 'insert', null, v_check),
+        ('Only roles that write change rows', 'update', v_check, v_check),
+        ('Only roles that write delete rows', 'delete', v_check, null)) as p (name, command, using_expr, check_expr)
+    loop
+      if not exists (select from pg_catalog.pg_policy p where p.polrelid = p_table and p.polname = v_policy.name) then
+        execute pg_catalog.format('create policy %I on %s as restrictive for %s to authenticated%s%s',
+          v_policy.name, p_table, v_policy.command,
+          coalesce(' using ' || v_policy.using_expr, ''), coalesce(' with check ' || v_policy.check_expr, ''));
+      end if;
+    end loop;
+  end;
+  $$;
+comment on function app.make_read_only_for_viewers(regclass) is 'Adds the restrictive insert, update and delete policies through app.ensure_can_write() to a table (once): roles that may not write (viewers) change nothing in it, whatever the permissive policies allow.';
+revoke execute on function app.make_read_only_for_viewers(regclass) from public;
+
+-- ---------------------------------------------------------------------------
 -- Slugs for public pages: readable (a company, name or title) and unguessable (random
 -- base36 characters appended by the page's own slug function).
 -- ---------------------------------------------------------------------------
@@ -217,8 +354,9 @@ revoke execute on function app.random_base36(integer) from public;
 grant execute on function app.random_base36(integer) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- Who and what is acting. API requests carry key_id in their claims; inbound webhooks
--- and automation set actor/source claims of their own; a human in Studio or a cron job
+-- Who and what is acting. API requests carry key_id in their claims, a member's (a browser
+-- session's, a Supabase Auth user's) member_id; inbound webhooks and automation set
+-- actor/source claims of their own; a human in Studio or a cron job
 -- has no claims and shows up as the database user with source 'sql'.
 -- ---------------------------------------------------------------------------
 create function app.current_actor() returns text
@@ -228,9 +366,10 @@ create function app.current_actor() returns text
     select coalesce(
       nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'actor',
       nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id',
+      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'member_id',
       session_user::text)
   $$;
-comment on function app.current_actor() is 'Who is making the current change: the actor claim, else the API key id, else the database user.';
+comment on function app.current_actor() is 'Who is making the current change: the actor claim, else the API key id, else the member id (a browser session or a Supabase Auth user), else the database user.';
 revoke execute on function app.current_actor() from public;
 grant execute on function app.current_actor() to anon, authenticated, service_role;
 

@@ -6,20 +6,23 @@
 --   * app._seed_org: what every new org starts with, whoever inserts it: the default pipeline
 --     (30_stages.sql), the default playbooks (60_playbooks.sql) and its send settings
 --     (70_campaigns.sql);
---   * app.signup (POST /signup): a new org and its first API key;
+--   * app.signup (POST /signup): a new org, its first API key and the owner's welcome mail (the
+--     owner is the org's first member: 24_members.sql);
 --   * app.authenticate_api_key: the lookup every request makes before it acts as its org;
 --   * key management (GET/POST /keys, DELETE /keys/{id}, POST /keys/{id}/rotate): the view
 --     app.api_key_details, app.create_api_key, app.revoke_api_key (never the last working key
 --     unless confirmed), app.rotate_api_key (the old key keeps working for an overlap window),
 --     and the trigger api_keys_guard (a revoked key stays revoked, an expiry only comes closer);
+--     keys are managed by owners and admins (and by API keys, which act as owners);
 --   * key recovery (POST /keys/recover, /keys/recover/confirm): app.key_recovery_requests (the
---     per-address rate limit, addresses hashed), app.key_recoveries (one-time links, tokens
---     hashed), app.request_key_recovery, app._issue_recovery_token, app.confirm_key_recovery.
+--     per-address rate limit, addresses hashed), app.request_key_recovery and
+--     app.confirm_key_recovery. The link itself is one of app.email_links (24_members.sql), the
+--     one-time links the system mails, which sign-in links are too.
 -- Elsewhere: app.authenticate_request (22_rate_limits.sql) wraps app.authenticate_api_key with the
 -- key's rate limit, in the one statement a request starts with; the tier limits are enforced by triggers in 78_plan_limits.sql (which also
 -- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql; the recovery
 -- email goes out through app.system_mail (74_outbox.sql), whose worker asks
--- app._issue_recovery_token for the link right before sending.
+-- app._issue_email_link_token (24_members.sql) for the link right before sending.
 
 -- ---------------------------------------------------------------------------
 -- Tiers: the plan limits, as data, in one place. A null limit means unlimited.
@@ -129,6 +132,13 @@ create policy "API keys can be revoked by their own org" on app.api_keys
   for update to authenticated
   using (org_id = (select app.current_org_id()))
   with check (org_id = (select app.current_org_id()));
+-- Whoever writes: only owners and admins (and API keys) create, rotate and revoke keys.
+create policy "API keys are created only by owners and admins" on app.api_keys
+  as restrictive for insert to authenticated with check ((select app.ensure_can_administer()));
+create policy "API keys are changed only by owners and admins" on app.api_keys
+  as restrictive for update to authenticated
+  using ((select app.ensure_can_administer()))
+  with check ((select app.ensure_can_administer()));
 
 -- Even its own org never reads a key's hash back.
 grant select (id, org_id, name, key_prefix, created_at, last_used_at, revoked_at, expires_at, replaced_by) on app.api_keys to authenticated;
@@ -280,11 +290,12 @@ create function app._lock_org_keys() returns text
       perform app.refuse(401, 'missing_api_key', 'Managing API keys needs a workspace identity',
         'Call it with one of the workspace''s API keys (Authorization: Bearer rcm_live_…).');
     end if;
+    perform app.ensure_can_administer();
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('app.api_keys:' || v_org, 0));
     return v_org;
   end;
   $$;
-comment on function app._lock_org_keys() is 'Serialises changes to the current org''s keys until the transaction ends; returns the org id (refuses without one).';
+comment on function app._lock_org_keys() is 'Serialises changes to the current org''s keys until the transaction ends; returns the org id (refuses without one, and 403 for a role that may not manage keys).';
 revoke execute on function app._lock_org_keys() from public;
 grant execute on function app._lock_org_keys() to authenticated, service_role;
 
@@ -440,8 +451,9 @@ create trigger orgs_seed after insert on app.orgs
   for each row execute function app._seed_org();
 
 -- ---------------------------------------------------------------------------
--- Signup: a new workspace gets its org (seeded by the orgs_seed trigger above) and its first
--- API key, returned once. One workspace per owner email.
+-- Signup: a new workspace gets its org (seeded by the orgs_seed trigger above, and given its
+-- owner as first member by orgs_owner_member, 24_members.sql) and its first API key, returned
+-- once; the owner is mailed a welcome with a sign-in link. One workspace per owner email.
 -- ---------------------------------------------------------------------------
 create function app.signup(
   p_email text,
@@ -458,6 +470,7 @@ create function app.signup(
   as $$
   declare
     v_email text := lower(btrim(p_email));
+    v_owner text;
   begin
     if exists (select from app.orgs o where lower(o.owner_email) = v_email) then
       perform app.refuse(409, 'email_already_registered',
@@ -472,10 +485,12 @@ create function app.signup(
 
     select k.api_key into api_key from app._issue_api_key(org_id) k;
     key_prefix := left(api_key, 16);
+    select m.id into v_owner from app.org_members m where m.org_id = signup.org_id and m.role = 'owner';
+    perform app._send_email_link(org_id, 'welcome', v_email, v_owner);
     return next;
   end;
   $$;
-comment on function app.signup(text, text, text, text, text, text, text) is 'Creates a workspace (an org, seeded by app._seed_org, and its first API key) for an email not yet registered; returns the key once.';
+comment on function app.signup(text, text, text, text, text, text, text) is 'Creates a workspace (an org, seeded by app._seed_org, its owner member and its first API key) for an email not yet registered and queues the owner''s welcome mail with a sign-in link; returns the key once.';
 revoke execute on function app.signup(text, text, text, text, text, text, text) from public;
 grant execute on function app.signup(text, text, text, text, text, text, text) to anon, service_role;
 
@@ -505,35 +520,9 @@ create policy "Key recovery requests are visible to the service role only" on ap
   for select to service_role using (true);
 grant all on app.key_recovery_requests to service_role;
 
--- One row per recovery of a registered workspace. The token in the mailed link exists in
--- plaintext only in that mail: it is made when the mail is about to be sent
--- (app._issue_recovery_token) and stored here as its SHA-256 hash.
-create table app.key_recoveries (
-  id text not null default app.new_id('kr'),
-  org_id text not null references app.orgs (id) on delete cascade,
-  email text not null check (length(email) <= 320),
-  requested_at timestamptz not null default now(),
-  token_hash text constraint key_recoveries_token_hash_check check (token_hash ~ '^[0-9a-f]{64}$'),
-  -- The link works until then (15 minutes after the mail went out), once.
-  token_expires_at timestamptz,
-  used_at timestamptz,
-  -- The key the link issued.
-  key_id text,
-  primary key (org_id, id),
-  constraint key_recoveries_key_fkey foreign key (org_id, key_id) references app.api_keys (org_id, id) on delete set null (key_id)
-);
-comment on table app.key_recoveries is 'Key recoveries of workspaces: the mailed one-time link''s token (hashed), when it expires, when it was used and the key it issued.';
--- A recovery link finds its recovery by its token's hash before any org is known.
-create unique index key_recoveries_token_hash_key on app.key_recoveries (token_hash);
-create index key_recoveries_org_idx on app.key_recoveries (org_id, requested_at);
-
-alter table app.key_recoveries enable row level security;
-alter table app.key_recoveries force row level security;
--- Written only by the recovery functions; a workspace may see its own recoveries.
-create policy "Key recoveries are visible to their own org" on app.key_recoveries
-  for select to authenticated using (org_id = (select app.current_org_id()));
-grant select (id, org_id, email, requested_at, token_expires_at, used_at, key_id) on app.key_recoveries to authenticated;
-grant all on app.key_recoveries to service_role;
+-- A recovery of a registered workspace is one of app.email_links (purpose key_recovery,
+-- 24_members.sql): the token in the mailed link exists in plaintext only in that mail, made
+-- when the mail is about to be sent (app._issue_email_link_token) and stored as its hash.
 
 create function app.request_key_recovery(p_email text) returns void
   language plpgsql
@@ -545,7 +534,6 @@ create function app.request_key_recovery(p_email text) returns void
     v_hash text;
     v_recent timestamptz[];
     v_org app.orgs;
-    v_recovery text;
     v_wait integer;
   begin
     if v_email is null or length(v_email) > 320 or v_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
@@ -570,41 +558,14 @@ create function app.request_key_recovery(p_email text) returns void
 
     select o.* into v_org from app.orgs o where pg_catalog.lower(o.owner_email) = v_email;
     if v_org.id is not null then
-      insert into app.key_recoveries (org_id, email) values (v_org.id, v_email) returning id into v_recovery;
-      -- In the same transaction: the mail is owed exactly when the recovery exists.
-      insert into app.system_mail (org_id, kind, recovery_id, to_email) values (v_org.id, 'key_recovery', v_recovery, v_email);
+      -- The link and its mail, in the same transaction: the mail is owed exactly when the recovery exists.
+      perform app._send_email_link(v_org.id, 'key_recovery', v_email);
     end if;
   end;
   $$;
 comment on function app.request_key_recovery(text) is 'POST /keys/recover: at most 3 requests per address an hour (429 with retryAfter otherwise, for any address); for a workspace owner''s address records a recovery and queues its mail (app.system_mail). Says nothing about whether the address is registered.';
 revoke execute on function app.request_key_recovery(text) from public;
 grant execute on function app.request_key_recovery(text) to anon, service_role;
-
--- Called by the mail worker right before it sends the recovery mail (app.begin_system_mail):
--- a new token each time, so a mail that was never sent leaves no working link behind.
-create function app._issue_recovery_token(p_org_id text, p_recovery_id text, p_now timestamptz default now())
-  returns table (token text, expires_at timestamptz)
-  language plpgsql
-  security definer
-  set search_path = ''
-  as $$
-  declare
-    v_token constant text := replace(pg_catalog.gen_random_uuid()::text, '-', '') || replace(pg_catalog.gen_random_uuid()::text, '-', '');
-  begin
-    -- A recovery is mailed within the hour it was asked for, and only until it is used.
-    update app.key_recoveries r
-    set token_hash = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(v_token, 'UTF8')), 'hex'),
-        token_expires_at = p_now + interval '15 minutes'
-    where r.org_id = p_org_id and r.id = p_recovery_id and r.used_at is null and r.requested_at > p_now - interval '1 hour'
-    returning r.token_expires_at into expires_at;
-    if found then
-      token := v_token;
-      return next;
-    end if;
-  end;
-  $$;
-comment on function app._issue_recovery_token(text, text, timestamptz) is 'A fresh one-time token for an unused recovery asked for within the hour: stores its hash, valid 15 minutes from p_now, returns the plaintext once; nothing otherwise.';
-revoke execute on function app._issue_recovery_token(text, text, timestamptz) from public;
 
 create function app.confirm_key_recovery(p_token text)
   returns table (org_id text, key_id text, api_key text, key_prefix text)
@@ -613,30 +574,35 @@ create function app.confirm_key_recovery(p_token text)
   set search_path = ''
   as $$
   declare
-    v_recovery app.key_recoveries;
+    v_recovery_org text;
+    v_recovery_id text;
+    v_used_at timestamptz;
+    v_token_expires_at timestamptz;
     v_key_id text;
     v_key text;
   begin
     if p_token ~ '^[0-9a-f]{64}$' then
-      select r.* into v_recovery from app.key_recoveries r
+      select r.org_id, r.id, r.used_at, r.token_expires_at into v_recovery_org, v_recovery_id, v_used_at, v_token_expires_at
+      from app.email_links r
       where r.token_hash = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_token, 'UTF8')), 'hex')
+        and r.purpose = 'key_recovery'
       for update;
     end if;
-    if v_recovery.id is null then
+    if v_recovery_id is null then
       perform app.refuse(400, 'invalid_recovery_token', 'This key recovery link is not valid',
         'Use the whole link from the recovery email, or ask for a new one: POST /api/openclaw/keys/recover { "email": "<owner email>" }.');
-    elsif v_recovery.used_at is not null then
+    elsif v_used_at is not null then
       perform app.refuse(410, 'recovery_link_used', 'This key recovery link was already used',
         'Each link issues one key. If you did not use it, someone with access to the mailbox did: ask for a new link (POST /api/openclaw/keys/recover), then revoke the keys you do not know (GET /api/openclaw/keys, DELETE /api/openclaw/keys/{id}).');
-    elsif v_recovery.token_expires_at <= pg_catalog.now() then
+    elsif v_token_expires_at <= pg_catalog.now() then
       perform app.refuse(410, 'recovery_link_expired', 'This key recovery link has expired',
         'Links work for 15 minutes after the email was sent. Ask for a new one: POST /api/openclaw/keys/recover { "email": "<owner email>" }.');
     end if;
 
-    select i.key_id, i.api_key into v_key_id, v_key from app._issue_api_key(v_recovery.org_id, 'recovered') i;
-    update app.key_recoveries r set used_at = pg_catalog.now(), key_id = v_key_id
-    where r.org_id = v_recovery.org_id and r.id = v_recovery.id;
-    org_id := v_recovery.org_id;
+    select i.key_id, i.api_key into v_key_id, v_key from app._issue_api_key(v_recovery_org, 'recovered') i;
+    update app.email_links r set used_at = pg_catalog.now(), key_id = v_key_id
+    where r.org_id = v_recovery_org and r.id = v_recovery_id;
+    org_id := v_recovery_org;
     key_id := v_key_id;
     api_key := v_key;
     key_prefix := left(v_key, 16);

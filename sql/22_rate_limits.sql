@@ -269,7 +269,7 @@ create function app.begin_request(p_ticket text) returns void
     perform pg_catalog.set_config('role', 'authenticated', true);
   end;
   $$;
-comment on function app.begin_request(text) is 'Takes on, for the rest of the transaction, the role and claims the request''s ticket was admitted with (app.authenticate_request), or refuses 401 not_admitted and so aborts the transaction.';
+comment on function app.begin_request(text) is 'Takes on, for the rest of the transaction, the role and claims the request''s ticket was admitted with (app.authenticate_request, app.authenticate_session), or refuses 401 not_admitted and so aborts the transaction.';
 revoke execute on function app.begin_request(text) from public;
 grant execute on function app.begin_request(text) to anon, authenticated, service_role;
 

@@ -245,6 +245,8 @@ create function app.cache_put(p_source text, p_cache_key text, p_result jsonb, p
   security definer
   set search_path = ''
   as $$
+    -- Security definer: the role rule (a viewer writes nothing) is checked here.
+    select app.ensure_can_write();
     insert into app.enrichment_cache as c (org_id, source, cache_key, result, fetched_at, expires_at)
     values (nullif(app._cache_scope(p_cache_key), '*'), p_source, p_cache_key, p_result, pg_catalog.now(), pg_catalog.now() + p_ttl)
     on conflict (scope, source, cache_key) do update

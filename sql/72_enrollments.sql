@@ -167,6 +167,8 @@ create function app.enroll_lead(p_campaign_id text, p_lead_id text, p_now timest
     v_id text;
     v_active text;
   begin
+    -- Security definer: the role rule (a viewer writes nothing) is checked here.
+    perform app.ensure_can_write();
     select * into v_campaign from app.campaigns c where c.id = p_campaign_id and c.org_id = v_org_id;
     if v_campaign.id is null then
       perform app.refuse(404, 'not_found', pg_catalog.format('Campaign %s was not found', p_campaign_id),

@@ -14,8 +14,9 @@
 --
 -- Also here: app.unsubscribe_tokens (the secret in each lead's unsubscribe link),
 -- app.enrollment_json, the API's view of an enrolment, which reads the outbox, and
--- app.system_mail, the outbox of the mail the system itself sends a workspace (key
--- recovery links), with the same lease states and its own claim/begin/complete/fail calls.
+-- app.system_mail, the outbox of the mail the system itself sends (key recovery, sign-in,
+-- invitation and welcome links), with the same lease states and its own
+-- claim/begin/complete/fail calls.
 -- Elsewhere: the pg_cron jobs enqueue-due-steps, release-mail-claims and, on Supabase,
 -- mail-worker-http (90_jobs.sql); enrolments and the suppression list
 -- (72_enrollments.sql); the unsubscribe link and the bounce webhook
@@ -633,22 +634,25 @@ revoke execute on function app.enrollment_json(text) from public;
 grant execute on function app.enrollment_json(text) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
--- System mail: what the system sends a workspace's owner (today: the key recovery link),
--- queued in the transaction that makes it owed and sent by the same mail workers. No
--- campaign, enrolment, guardrail or lead is involved, so it has its own small outbox, with
--- the campaign outbox's states and leases:
+-- System mail: what the system sends a workspace's people, each mail carrying one of
+-- app.email_links (24_members.sql): a key recovery link to the owner, a sign-in link, an
+-- invitation, the owner's welcome. Queued in the transaction that makes it owed and sent by
+-- the same mail workers. No campaign, enrolment, guardrail or lead is involved, so it has its
+-- own small outbox, with the campaign outbox's states and leases:
 --   queued → claimed → sending → sent
 --      ↑        │         ├──→ queued again (transient failure, backoff) / failed
 --      └────────┘         └──→ unconfirmed (lease ran out while sending: never resent)
---   claimed → skipped (nothing to send any more, e.g. the recovery was used or is too old)
--- Its content is made at app.begin_system_mail, right before SMTP, so a secret it carries
--- (the recovery token) is never stored in plaintext, here or anywhere.
+--   claimed → skipped (nothing to send any more, e.g. the link was used or is too old)
+-- Mail someone is waiting for (key recovery, sign-in) is claimed before invitations and
+-- welcomes. Its content is made at app.begin_system_mail, right before SMTP, so the secret it
+-- carries (the link's token) is never stored in plaintext, here or anywhere.
 -- ---------------------------------------------------------------------------
 create table app.system_mail (
   id text not null default app.new_id('sys'),
   org_id text not null references app.orgs (id) on delete cascade,
-  kind text not null constraint system_mail_kind_check check (kind in ('key_recovery')),
-  recovery_id text,
+  kind text not null constraint system_mail_kind_check check (kind in ('key_recovery', 'sign_in', 'invitation', 'welcome')),
+  -- The link it carries (its purpose is the mail's kind).
+  link_id text not null,
   to_email text not null check (length(to_email) <= 320),
   status text not null default 'queued' constraint system_mail_status_check
     check (status in ('queued', 'claimed', 'sending', 'sent', 'failed', 'skipped', 'unconfirmed')),
@@ -665,15 +669,15 @@ create table app.system_mail (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   primary key (org_id, id),
-  constraint system_mail_recovery_check check (kind <> 'key_recovery' or recovery_id is not null),
-  constraint system_mail_recovery_fkey foreign key (org_id, recovery_id) references app.key_recoveries (org_id, id) on delete cascade
+  constraint system_mail_link_fkey foreign key (org_id, link_id) references app.email_links (org_id, id) on delete cascade
 );
-comment on table app.system_mail is 'Mail the system sends a workspace (key recovery links), from queued to sent, with the claiming worker, its lease and the outcome; never the secret a mail carries.';
+comment on table app.system_mail is 'Mail the system sends a workspace''s people (key recovery, sign-in, invitation and welcome links), from queued to sent, with the claiming worker, its lease and the outcome; never the secret a mail carries.';
 create index system_mail_org_idx on app.system_mail (org_id, created_at);
 -- The mail worker reports on a mail by its id alone: it acts for every org and knows none.
 create index system_mail_id_idx on app.system_mail (id);
-create index system_mail_recovery_idx on app.system_mail (org_id, recovery_id) where recovery_id is not null;
-create index system_mail_queued_idx on app.system_mail (next_attempt_at, id) where status = 'queued';
+create index system_mail_link_idx on app.system_mail (org_id, link_id);
+-- The claim order: mail someone is waiting for first.
+create index system_mail_queued_idx on app.system_mail ((kind in ('invitation', 'welcome')), next_attempt_at, id) where status = 'queued';
 create index system_mail_leased_idx on app.system_mail (lease_until) where status in ('claimed', 'sending');
 
 create trigger system_mail_touch_updated_at before update on app.system_mail
@@ -681,7 +685,7 @@ create trigger system_mail_touch_updated_at before update on app.system_mail
 
 alter table app.system_mail enable row level security;
 alter table app.system_mail force row level security;
--- Written only by app.request_key_recovery and the worker calls below.
+-- Written only by app._send_email_link (24_members.sql) and the worker calls below.
 create policy "System mail is visible to its own org" on app.system_mail
   for select to authenticated using (org_id = (select app.current_org_id()));
 grant select on app.system_mail to authenticated;
@@ -718,7 +722,7 @@ create function app.claim_system_mail(p_worker text, p_limit integer default 10,
       where (m.org_id, m.id) in (
         select q.org_id, q.id from app.system_mail q
         where q.status = 'queued' and q.next_attempt_at <= p_now
-        order by q.next_attempt_at, q.id
+        order by q.kind in ('invitation', 'welcome'), q.next_attempt_at, q.id
         limit p_limit
         for update skip locked)
       returning pg_catalog.jsonb_build_object('id', m.id, 'kind', m.kind, 'to', m.to_email, 'attempt', m.attempts);
@@ -738,29 +742,41 @@ create function app.begin_system_mail(p_id text, p_worker text, p_now timestampt
     v_token text;
     v_expires_at timestamptz;
     v_workspace text;
+    v_member app.org_members;
+    v_inviter text;
   begin
     select * into v_row from app.system_mail m where m.id = p_id for update;
     if v_row.id is null or v_row.status <> 'claimed' or v_row.claimed_by is distinct from p_worker or v_row.lease_until < p_now then
       return null;
     end if;
-    -- kind = 'key_recovery' (the only kind): the link's token is made now, stored hashed.
-    select t.token, t.expires_at into v_token, v_expires_at from app._issue_recovery_token(v_row.org_id, v_row.recovery_id, p_now) t;
+    -- The link's token is made now, stored hashed.
+    select t.token, t.expires_at into v_token, v_expires_at from app._issue_email_link_token(v_row.org_id, v_row.link_id, p_now) t;
     if v_token is null then
       update app.system_mail m
       set status = 'skipped', lease_until = null,
-          reason = 'the recovery was already used, or was asked for more than an hour ago: nothing to send'
+          reason = 'the link was already used, or its mail is too late (sign-in and key recovery links after an hour, invitations and welcomes after 7 days): nothing to send'
       where m.org_id = v_row.org_id and m.id = p_id;
       return null;
     end if;
     select o.workspace_name into v_workspace from app.orgs o where o.id = v_row.org_id;
+    select m.* into v_member from app.email_links l
+    join app.org_members m on m.org_id = l.org_id and m.id = l.member_id
+    where l.org_id = v_row.org_id and l.id = v_row.link_id;
+    if v_row.kind = 'invitation' then
+      select coalesce(
+        (select i.email from app.org_members i where i.org_id = v_row.org_id and i.id = v_member.invited_by),
+        (select 'an agent (API key "' || k.name || '")' from app.api_keys k where k.org_id = v_row.org_id and k.id = v_member.invited_by))
+      into v_inviter;
+    end if;
     -- The sending lease: a worker that has not confirmed by then is presumed dead.
     update app.system_mail m set status = 'sending', lease_until = p_now + interval '10 minutes'
     where m.org_id = v_row.org_id and m.id = p_id;
-    return pg_catalog.jsonb_build_object('id', v_row.id, 'kind', v_row.kind, 'to', v_row.to_email,
-      'workspaceName', v_workspace, 'token', v_token, 'expiresAt', v_expires_at);
+    return pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('id', v_row.id, 'kind', v_row.kind, 'to', v_row.to_email,
+      'workspaceName', v_workspace, 'token', v_token, 'expiresAt', v_expires_at,
+      'role', v_member.role, 'invitedBy', v_inviter));
   end;
   $$;
-comment on function app.begin_system_mail(text, text, timestamptz) is 'Mail workers, right before SMTP: claimed → sending (10-minute lease) and the mail''s content, made now (a recovery link''s one-time token, stored only hashed); null when the lease was lost or there is nothing left to send (then skipped).';
+comment on function app.begin_system_mail(text, text, timestamptz) is 'Mail workers, right before SMTP: claimed → sending (10-minute lease) and the mail''s content, made now (its link''s one-time token, stored only hashed; for members their role, for invitations who invited them); null when the lease was lost or there is nothing left to send (then skipped).';
 revoke execute on function app.begin_system_mail(text, text, timestamptz) from public;
 grant execute on function app.begin_system_mail(text, text, timestamptz) to service_role;
 

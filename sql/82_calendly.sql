@@ -135,6 +135,8 @@ create function app.save_calendly_connection(
     if v_org_id is null then
       perform app.refuse(401, 'not_authenticated', 'No workspace for this request', 'Send your API key.');
     end if;
+    -- Security definer: the role rule (a viewer writes nothing) is checked here.
+    perform app.ensure_can_write();
     select c.* into v_previous from app.calendly_connections c where c.org_id = v_org_id for update;
     insert into app.calendly_connections as c (org_id, webhook_token, signing_key, token_ciphertext, user_uri,
       organization_uri, subscription_uri, user_name, user_email, scheduling_url, connected_at, last_event_at)

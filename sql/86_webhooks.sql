@@ -571,6 +571,8 @@ create function app.rotate_webhook_secret(p_id text) returns table (id text, sec
   declare
     v_secret constant text := app._webhook_secret();
   begin
+    -- Security definer: the role rule (a viewer writes nothing) is checked here.
+    perform app.ensure_can_write();
     update app.webhook_subscriptions s
     set previous_secret = s.secret, previous_secret_expires_at = pg_catalog.now() + interval '24 hours', secret = v_secret
     where s.org_id = app.current_org_id() and s.id = p_id
@@ -598,6 +600,8 @@ create function app.redeliver_webhook(p_subscription_id text, p_delivery_id text
     v_enabled boolean;
     v_next timestamptz;
   begin
+    -- Security definer: the role rule (a viewer writes nothing) is checked here.
+    perform app.ensure_can_write();
     select d.status, s.enabled, d.next_attempt_at into v_status, v_enabled, v_next
     from app.webhook_deliveries d
     join app.webhook_subscriptions s on s.org_id = d.org_id and s.id = d.subscription_id

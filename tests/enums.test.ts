@@ -33,6 +33,7 @@ const mirrored: { constraint: string; list: keyof typeof enums }[] = [
   { constraint: "meetings_bot_status_check", list: "meetingBotStatuses" },
   { constraint: "quizzes_status_check", list: "quizStatuses" },
   { constraint: "webhook_deliveries_status_check", list: "webhookDeliveryStatuses" },
+  { constraint: "org_members_role_check", list: "memberRoles" },
 ];
 
 /** Enum-like constraints on columns the API shows as plain text, or not at all. */
@@ -45,6 +46,8 @@ const notMirrored = [
   "calendly_events_event_check",
   "meetings_status_check",
   "system_mail_status_check",
+  "system_mail_kind_check",
+  "email_links_purpose_check",
 ];
 
 let sql: postgres.Sql;

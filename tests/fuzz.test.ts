@@ -50,6 +50,8 @@ const UNFINGERPRINTED: Record<string, string> = {
   outbox: "the mail pipeline's minute jobs write it",
   enrollments: "the mail pipeline's minute jobs advance it",
   enrollment_history: "the mail pipeline's minute jobs append to it",
+  system_mail: "mail workers send the welcome and invitation mails (of any file's tick)",
+  email_links: "mail workers give a link its token when they send its mail",
 };
 const isUnfingerprinted = (table: string) => table in UNFINGERPRINTED || /rate|bucket/.test(table);
 

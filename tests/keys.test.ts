@@ -199,7 +199,8 @@ async function recoveryMail(email: string): Promise<CaughtMessage> {
     const res = await recover(email);
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     await runSystemMailTick(worker());
-    const mail = catcher.messages.find((m) => m.envelope.to.includes(email.toLowerCase()));
+    // The owner's welcome mail (signup) goes to the same address.
+    const mail = catcher.messages.find((m) => m.envelope.to.includes(email.toLowerCase()) && m.subject.startsWith("Your new API key"));
     if (mail) return mail;
     await sql`delete from app.key_recovery_requests where email_hash = ${sha256(email.toLowerCase())}`;
   }
@@ -233,7 +234,7 @@ describe("POST /keys/recover", () => {
     expect(mail.html).toContain(`href="${url}"`);
     // Only the token's hash is kept.
     const [row] = await sql<{ count: number }[]>`
-      select count(*)::integer as count from app.key_recoveries where org_id = ${ws.orgId} and token_hash = ${sha256(token)}`;
+      select count(*)::integer as count from app.email_links where org_id = ${ws.orgId} and purpose = 'key_recovery' and token_hash = ${sha256(token)}`;
     expect(row!.count).toBe(1);
 
     const issued = expectOk(await confirm(token), 201);
@@ -276,7 +277,7 @@ describe("POST /keys/recover", () => {
   it("refuses an expired link with 410 and an unknown one with 400", async () => {
     const ws = await signup();
     const { token } = linkIn(await recoveryMail(ws.email));
-    await sql`update app.key_recoveries set token_expires_at = now() - interval '1 second' where org_id = ${ws.orgId}`;
+    await sql`update app.email_links set token_expires_at = now() - interval '1 second' where org_id = ${ws.orgId}`;
     const error = expectError(await confirm(token), 410, "recovery_link_expired");
     expect(error.hint).toContain("15 minutes");
     expectError(await confirm("0".repeat(64)), 400, "invalid_recovery_token");

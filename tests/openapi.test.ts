@@ -13,6 +13,14 @@ const ROUTES: Record<string, Record<string, string>> = {
   "/api/openclaw/keys/{id}/rotate": { post: "rotateApiKey" },
   "/api/openclaw/keys/recover": { get: "showApiKeyRecoveryPage", post: "recoverApiKey" },
   "/api/openclaw/keys/recover/confirm": { post: "confirmApiKeyRecovery" },
+  "/api/openclaw/members": { get: "listMembers", post: "inviteMember" },
+  "/api/openclaw/members/{id}": { delete: "removeMember", patch: "updateMember" },
+  "/api/openclaw/auth/sign-in": { get: "showSignInPage", post: "requestSignInLink" },
+  "/api/openclaw/auth/callback": { get: "showSignInCallbackPage", post: "completeSignIn" },
+  "/api/openclaw/auth/sign-out": { post: "signOut" },
+  "/api/openclaw/auth/session": { get: "getSession" },
+  "/api/openclaw/auth/sessions": { get: "listSessions" },
+  "/api/openclaw/auth/sessions/{id}": { delete: "revokeSession" },
   "/api/openclaw/leads": { delete: "deleteLead", get: "listLeads", patch: "patchLead", post: "createLead", put: "updateLead" },
   "/api/openclaw/leads/{leadId}": { delete: "deleteLeadById", get: "getLead", patch: "patchLeadById" },
   "/api/openclaw/leads/stalled": { get: "listStalledLeads" },
@@ -69,11 +77,18 @@ const ROUTES: Record<string, Record<string, string>> = {
 // links are addressed by unguessable slugs and tokens; key recovery is for whoever lost every
 // key (the mailed link's token is the secret). GET /health takes a key optionally
 // (the empty requirement {}); the mail worker route (pg_cron through pg_net) takes the
-// deployment's MAIL_WORKER_SECRET in x-worker-secret.
-const KEY = [{ bearerAuth: [] }, { apiKeyHeader: [] }];
+// deployment's MAIL_WORKER_SECRET in x-worker-secret. Every route that takes a key also takes a
+// member's browser session (the session cookie); signing in is open, and a member's own
+// session routes take the cookie only.
+const KEY = [{ bearerAuth: [] }, { apiKeyHeader: [] }, { sessionCookie: [] }];
+const SESSION = [{ sessionCookie: [] }];
 const NOT_THE_KEY: Record<string, unknown[]> = {
   "get /api/openclaw/signup": [], "post /api/openclaw/signup": [], "get /api/openclaw/setup": [],
-  "get /api/openclaw/health": [{}, ...KEY],
+  "get /api/openclaw/health": [{}, { bearerAuth: [] }, { apiKeyHeader: [] }],
+  "get /api/openclaw/auth/sign-in": [], "post /api/openclaw/auth/sign-in": [],
+  "get /api/openclaw/auth/callback": [], "post /api/openclaw/auth/callback": [],
+  "post /api/openclaw/auth/sign-out": SESSION, "get /api/openclaw/auth/session": SESSION,
+  "get /api/openclaw/auth/sessions": SESSION, "delete /api/openclaw/auth/sessions/{id}": SESSION,
   "get /api/openclaw/keys/recover": [], "post /api/openclaw/keys/recover": [], "post /api/openclaw/keys/recover/confirm": [],
   "post /api/openclaw/inbound/{token}": [],
   "post /api/openclaw/integrations/calendly/webhook/{token}": [], "post /api/openclaw/integrations/recall/webhook": [],
@@ -116,6 +131,7 @@ describe("GET /openapi.json", () => {
     expect(doc.components.securitySchemes).toMatchObject({
       bearerAuth: { type: "http", scheme: "bearer" },
       apiKeyHeader: { type: "apiKey", in: "header", name: "x-api-key" },
+      sessionCookie: { type: "apiKey", in: "cookie", name: "openclaw_session" },
       workerSecret: { type: "apiKey", in: "header", name: "x-worker-secret" },
     });
     for (const [path, operations] of Object.entries(ROUTES)) {

@@ -1,13 +1,15 @@
 // A request is one transaction sent in one round trip (functions/http/tenant.ts): the key's
-// statement, BEGIN, the identity, the route's statements and COMMIT go out together; a key
-// that is refused (unknown, revoked, rate limited) gets its 401 or 429 and nothing it sent runs
-// as anyone; the login role the API uses can do nothing of its own.
+// (or the browser session's) statement, BEGIN, the identity, the route's statements and COMMIT
+// go out together; a key or session that is refused (unknown, revoked, rate limited) gets its
+// 401 or 429 and nothing it sent runs as anyone; the login role the API uses can do nothing of
+// its own.
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
 import { as, call, createLead, expectError, expectOk, lead, signup, type Workspace } from "./support/api.ts";
 import { startApp, type TestApp } from "./support/app.ts";
 import { revokeOrgKeys } from "./support/db.ts";
+import { asSession, type Mailbox, openMailbox, sessionCookieIn, signIn } from "./support/sessions.ts";
 
 /**
  * A TCP proxy in front of Postgres that counts round trips: a round trip starts each time the
@@ -63,10 +65,15 @@ async function startCountingProxy(databaseUrl: string): Promise<CountingProxy> {
 }
 
 let owner: postgres.Sql;
-beforeAll(() => {
+let mailbox: Mailbox;
+beforeAll(async () => {
   owner = postgres(inject("databaseUrl"), { max: 2, onnotice: () => {} });
+  mailbox = await openMailbox();
 });
-afterAll(() => owner.end({ timeout: 2 }));
+afterAll(async () => {
+  await mailbox.close();
+  await owner.end({ timeout: 2 });
+});
 
 describe("one round trip per request", () => {
   let proxy: CountingProxy;
@@ -101,6 +108,28 @@ describe("one round trip per request", () => {
     }
   });
 
+  it("a browser session's GET /leads/{id}, POST /leads and GET /auth/session go out at once too", async () => {
+    const session = await signIn(mailbox, ws.email);
+    const client = asSession(session, app.url);
+    const id = await createLead(as(ws, app.url));
+    const requests = {
+      get: async () => expectOk(await client.get(`/leads/${id}`)),
+      create: async () => expectOk(await client.post("/leads", { firstName: "Bo", email: `bo-${crypto.randomUUID().slice(0, 8)}@example.com` }), 201),
+      session: async () => {
+        const body = expectOk(await client.get("/auth/session"));
+        expect(body.member.id).toBe(session.memberId);
+        expect(body.session).toMatchObject({ id: session.sessionId, current: true });
+        expect(body.csrfToken).toBe(session.csrfToken);
+      },
+    };
+    for (const request of Object.values(requests)) for (let i = 0; i < 2; i++) await request();
+    for (const [name, request] of Object.entries(requests)) {
+      proxy.reset();
+      await request();
+      expect(proxy.roundTrips(), name).toBe(1);
+    }
+  });
+
   it("a refused create rolls back in the same round trip: 409 with the existing lead, nothing written", async () => {
     const client = as(ws, app.url);
     const taken = lead();
@@ -125,6 +154,23 @@ describe("a refused key's request runs nothing as anyone", () => {
              (select count(*) from app.idempotency_keys where org_id = ${ws.orgId})::integer as keys,
              (select count(*) from app.rate_limit_buckets b join app.api_keys k on k.id = b.key
               where b.scope = 'api-key' and k.org_id = ${ws.orgId})::integer as buckets`;
+    expect(trace).toEqual({ leads: 0, keys: 0, buckets: 0 });
+  });
+
+  it("a revoked browser session: 401, its cookie dropped, and no lead, no idempotency key, no bucket taken", async () => {
+    const ws = await signup();
+    const session = await signIn(mailbox, ws.email);
+    await owner`update app.member_sessions set revoked_at = now() where id = ${session.sessionId}`;
+    await owner`delete from app.rate_limit_buckets where scope = 'member' and key = ${session.memberId}`;
+    const key = crypto.randomUUID();
+    const res = await asSession(session).post("/leads", lead(), { headers: { "idempotency-key": key } });
+    expectError(res, 401, "session_ended");
+    expect(res.headers.getSetCookie().some((c) => /^openclaw_session=;/.test(c) && /Max-Age=0/i.test(c))).toBe(true);
+    expect(sessionCookieIn(res)).toBeUndefined();
+    const [trace] = await owner<{ leads: number; keys: number; buckets: number }[]>`
+      select (select count(*) from app.leads where org_id = ${ws.orgId})::integer as leads,
+             (select count(*) from app.idempotency_keys where org_id = ${ws.orgId})::integer as keys,
+             (select count(*) from app.rate_limit_buckets where scope = 'member' and key = ${session.memberId})::integer as buckets`;
     expect(trace).toEqual({ leads: 0, keys: 0, buckets: 0 });
   });
 

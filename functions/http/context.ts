@@ -23,7 +23,30 @@ export interface AppEnv {
      * (until then SQL knows the org: app.current_org_id()).
      */
     orgId: string;
-    /** The API key the request authenticated with (recorded as the actor of changes). */
-    keyId: string;
+    /** The API key the request authenticated with (recorded as the actor of changes); undefined for a browser session. */
+    keyId: string | undefined;
+    /** Who the request acts as: an API key, or a member signed in with a browser session (tenant routes only). */
+    identity: Identity;
   };
 }
+
+/** A member's role in a workspace (app.org_members.role; the rules: sql/10_foundation.sql). */
+export type MemberRole = "owner" | "admin" | "member" | "viewer";
+
+export type Identity =
+  /** An API key: acts with an owner's rights (keys have no role). */
+  | { kind: "api_key"; keyId: string }
+  /** A member signed in with a browser session; role is read from app.org_members on every request. */
+  | {
+    kind: "session";
+    sessionId: string;
+    memberId: string;
+    email: string;
+    role: MemberRole;
+    /** What a cookie-authenticated write sends in x-csrf-token (session.ts). */
+    csrfToken: string;
+    /** The session's absolute end (30 days after sign-in). */
+    expiresAt: Date;
+    /** When it ends if unused (14 days after the last request, at most expiresAt). */
+    idleExpiresAt: Date;
+  };

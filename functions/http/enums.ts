@@ -70,6 +70,9 @@ export const quizStatuses = ["draft", "published"] as const;
 /** The plans: the rows of app.tiers. */
 export const tiers = ["free", "pro", "ultra"] as const;
 
+/** org_members_role_check: a member's role in a workspace (the rules: sql/10_foundation.sql). */
+export const memberRoles = ["owner", "admin", "member", "viewer"] as const;
+
 /** The channels a playbook step can use: app.playbook_channels(). */
 export const playbookChannels = ["email", "call", "linkedin", "sms", "meeting", "task"] as const;
 

@@ -67,6 +67,9 @@ const constraintRules: Record<string, ConstraintRule> = {
   leads_first_name_check: { status: 400, code: "invalid_first_name", message: "firstName must be 1-200 characters", hint: "Send a non-empty firstName." },
   leads_status_check: { status: 400, code: "invalid_status", message: "status must be 1-50 characters", hint: "Send a short status such as \"new\", \"contacted\", \"won\" or \"lost\"." },
   leads_stage_fkey: { status: 400, code: "unknown_stage", message: "The stage does not exist in this workspace", hint: "Pass the name or id of one of your stages." },
+  org_members_org_email_key: { status: 409, code: "member_exists", message: "This address is already a member of this workspace", hint: "GET /api/openclaw/members finds them; change their role with PATCH /api/openclaw/members/{id}." },
+  org_members_email_check: { status: 400, code: "invalid_email", message: "email must be a valid address of at most 320 characters", hint: "Send email like \"colleague@example.com\"." },
+  org_members_role_check: { status: 400, code: "invalid_role", message: "role must be owner, admin, member or viewer", hint: "Send role as one of: owner, admin, member, viewer." },
   orgs_owner_email_key: { status: 409, code: "email_already_registered", message: "A workspace is already registered to this email", hint: "Use the API key issued at signup, or sign up with a different email." },
   orgs_project_slug_key: { status: 409, code: "project_slug_taken", message: "This projectSlug is already used by another workspace", hint: "Choose a different projectSlug (lowercase letters, digits and dashes)." },
   orgs_project_slug_check: { status: 400, code: "invalid_project_slug", message: "projectSlug must be 1-63 lowercase letters, digits or dashes, not starting or ending with a dash", hint: "Send projectSlug like \"my-company\"." },
@@ -153,7 +156,7 @@ export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): 
     return new ApiError(400, "invalid_value", dataErrors[sqlState]!, "Check the types and lengths of the fields you sent (see /openapi.json).");
   }
   if (sqlState === "42501") {
-    return new ApiError(403, "forbidden", "This key may not do that", "The record may belong to another workspace.");
+    return new ApiError(403, "forbidden", "This request may not do that", "The record may belong to another workspace, or the caller's role may not change it (GET /api/openclaw/auth/session shows a signed-in member's role).");
   }
   // Statement timeout or cancel, too many connections; the connection-level states (57P01
   // on a restart, 57P03 while starting up, class 08) are answered in toApiError.

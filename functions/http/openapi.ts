@@ -3,7 +3,6 @@
 // security requirement (a public route says so with `security: []` rather than by
 // leaving it out). createRouter (router.ts) refuses a route that lacks any of them.
 import type { RouteConfig } from "@hono/zod-openapi";
-import { bearerAuth } from "./reply.ts";
 
 /** The document's tags, one per resource, in the order an agent meets them; each route uses one of these. */
 export const apiTags = [
@@ -12,6 +11,8 @@ export const apiTags = [
   { name: "Health", description: "Connectivity check at every session start; with a key, the platform's unread answers to your feedback." },
   { name: "Org", description: "The workspace's plan tier, limits and usage." },
   { name: "API keys", description: "The workspace's API keys: list, create, revoke, rotate with an overlap window, and recover a lost key by mail." },
+  { name: "Members", description: "The people of the workspace and their roles (owner, admin, member, viewer): invite by email, change a role, remove. A viewer reads everything and changes nothing." },
+  { name: "Sign-in", description: "How people sign in without a password: a one-time link by email, then a browser session (HttpOnly cookie; writes send x-csrf-token); who am I; sign-out and the member's sessions." },
   { name: "Leads", description: "Create, read, update, soft delete and restore leads; stalled leads overdue for follow-up." },
   { name: "Scoring", description: "Confidence scores (hot, warm, cool, cold) from engagement, tier, enrichment and staleness." },
   { name: "Enrichment", description: "Explicit, synchronous enrichment of one lead or a few, and how a lead connects to your other leads (spider web)." },
@@ -38,11 +39,15 @@ export const apiTags = [
 export const securitySchemes = {
   bearerAuth: { type: "http", scheme: "bearer", description: "rcm_live_… API key" },
   apiKeyHeader: { type: "apiKey", in: "header", name: "x-api-key", description: "The same rcm_live_… API key, in the x-api-key header." },
+  sessionCookie: {
+    type: "apiKey", in: "cookie", name: "openclaw_session",
+    description: "A member's browser session, set by POST /auth/callback (__Host-openclaw_session under https). Writes also send the session's CSRF token (GET /auth/session) in x-csrf-token, from the dashboard's own origin.",
+  },
   workerSecret: { type: "apiKey", in: "header", name: "x-worker-secret", description: "The deployment's MAIL_WORKER_SECRET (POST /internal/mail/run only)." },
 } as const;
 
 /** A key is optional (GET /health): without one the route still answers, with one it says more. */
-export const optionalApiKey: Record<string, string[]>[] = [{}, ...bearerAuth];
+export const optionalApiKey: Record<string, string[]>[] = [{}, { bearerAuth: [] }, { apiKeyHeader: [] }];
 
 /** The deployment's own secret, not a workspace key (the mail worker's tick). */
 export const workerSecret: Record<string, string[]>[] = [{ workerSecret: [] }];

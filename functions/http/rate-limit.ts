@@ -3,7 +3,9 @@
 // left in the IETF RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers:
 // `RateLimit-Policy: "quiz";q=30;w=60` and `RateLimit: "quiz";r=29;t=2`) on every reply of a
 // limited route, and refuses with 429, Retry-After and a hint.
-//   * per API key: taken by the statement that authenticates the key (tenant.ts);
+//   * per API key: taken by the statement that authenticates the key (tenant.ts); per member
+//     signed in with a browser session likewise, by the statement that authenticates it;
+//   * signing in: per client IP and per address (routes/auth.ts);
 //   * per client IP (and per quiz) on the routes open without a key: limitOpenRoute, one
 //     statement before any work;
 //   * signup: per client IP and per email domain, takeSignupLimits.
@@ -50,6 +52,18 @@ const refusals: Record<string, (s: LimitState, subject?: string) => { message: s
   "api-key": (s, tier) => ({
     message: `Too many requests for this API key: ${tier ? `the ${tier} plan allows` : "the limit is"} ${s.quota} per ${per(s.windowSeconds)}`,
     hint: "Every reply's RateLimit header says how many requests are left (r) and in how many seconds the allowance is whole again (t): pace bulk work by it, e.g. one request at a time. A higher plan has a higher limit (GET /api/openclaw/org/tier).",
+  }),
+  member: (s, tier) => ({
+    message: `Too many requests from your session: ${tier ? `the ${tier} plan allows` : "the limit is"} ${s.quota} per ${per(s.windowSeconds)}`,
+    hint: "Every reply's RateLimit header says how many requests are left (r) and in how many seconds the allowance is whole again (t).",
+  }),
+  "sign-in-ip": (s) => ({
+    message: `Too many sign-in attempts from your address: at most ${s.quota} per ${per(s.windowSeconds)}`,
+    hint: "Use the last link you were mailed (it works for 15 minutes), or try again later.",
+  }),
+  "sign-in-email": (s) => ({
+    message: `Too many sign-in links asked for this address: at most ${s.quota} per ${per(s.windowSeconds)}`,
+    hint: "Look for the last sign-in email (and in the spam folder): each link works for 15 minutes.",
   }),
   "signup-ip": (s) => ({
     message: `Too many signups from your address: at most ${s.quota} per ${per(s.windowSeconds)}`,

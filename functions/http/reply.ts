@@ -66,7 +66,8 @@ export const rateLimitedResponse = (description: string) => ({
 /** The errors every authenticated route can answer with. */
 export const commonErrors = {
   400: errorResponse("Invalid input: error.hint says what to fix."),
-  401: errorResponse("Missing, unknown or revoked API key."),
+  401: errorResponse("Missing, unknown or revoked API key, or no working browser session."),
+  403: errorResponse("Not allowed: the caller's role may not do this (a viewer changes nothing; members and API keys are managed by owners and admins), or a browser-session write from another site or without its CSRF token."),
   413: errorResponse("Body too large."),
   429: rateLimitedResponse("Too many requests for this API key (rate_limited), or too many expensive requests of this workspace at once (too_many_concurrent): retry after Retry-After seconds."),
   500: errorResponse("Our fault; retry once after 2 s."),
@@ -78,4 +79,7 @@ export const conflictError = { 409: errorResponse("Conflicts with an existing re
 export const limitError = { 402: errorResponse("Plan limit reached: see GET /api/openclaw/org/tier.") } as const;
 export const idempotencyError = { 422: errorResponse("Idempotency-Key reused for a different request.") } as const;
 
-export const bearerAuth: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }];
+/** An API key, or a member's browser session (the session cookie; writes also send x-csrf-token). */
+export const bearerAuth: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }, { sessionCookie: [] }];
+/** A member's browser session only (GET /auth/session, the member's own sessions). */
+export const sessionAuth: Record<string, string[]>[] = [{ sessionCookie: [] }];

@@ -1,58 +1,66 @@
 // Authentication and the per-request transaction, sent the way PostgREST sends a request: one
 // write and one round trip for a route whose work is a statement or two.
 //
+// A request acts as an org with an API key (Authorization: Bearer rcm_live_… or x-api-key) or
+// with a member's browser session (the session cookie, session.ts); a key wins when both are
+// sent. Either way it ends in the same claims and the same transaction: an API key as
+// { role: authenticated, org_id, key_id } (keys have no role: they act as owners), a session as
+// { role: authenticated, org_id, member_id, member_role, session_id }; row-level security and
+// the role rules (10_foundation.sql, 98_roles.sql) take it from there. c.var.identity says
+// which. Cookie-authenticated writes pass the CSRF checks first (session.ts), before anything
+// reaches the database.
+//
 //   select … from app.authenticate_request(<key hash>, <limits>, <ticket>)   on its own
+//     (or app.authenticate_session(<session token hash>, <limits>, <ticket>))
 //   begin
 //   select app.begin_request(<ticket>)                                        the identity
 //   <the route's statements>
 //   commit                                                                    finishWith()
 //
-// The key's statement (sql/22_rate_limits.sql) looks the key up and takes the request from the
-// key's rate-limit bucket (rate-limit.ts) in a transaction of its own, so the bucket's row is
-// locked for that statement only, never for a whole request; when both let the request
-// through it admits the request's ticket (a random id per request) in the session. The
-// transaction's first statement takes on the admitted org's claims and the authenticated
-// role, or fails when the ticket was not admitted: then the transaction is aborted, none of
-// the route's statements runs as anyone, and the COMMIT behind them rolls back. The handler
-// runs as soon as the statements are sent, before the key's answer is back; the answer is
-// read after the handler (a bad key's request is answered 401 or 429 whatever the handler
-// made of its aborted statements), and it is back before any answer of the handler's own
-// statements, so by then c.var.orgId and c.var.keyId are set. Before its first statement's
-// answer a handler knows the org only in SQL: app.current_org_id().
+// The credential's statement (sql/22_rate_limits.sql, sql/24_members.sql) looks the key or the
+// session up and takes the request from its rate-limit bucket (rate-limit.ts) in a transaction
+// of its own, so the bucket's row is locked for that statement only, never for a whole
+// request; when both let the request through it admits the request's ticket (a random id per
+// request) in the session, with the claims the request acts with. The transaction's first
+// statement takes on those claims and the authenticated role, or fails when the ticket was not
+// admitted: then the transaction is aborted, none of the route's statements runs as anyone,
+// and the COMMIT behind them rolls back. The handler runs as soon as the statements are sent,
+// before the credential's answer is back; the answer is read after the handler (a bad key's or
+// session's request is answered 401 or 429 whatever the handler made of its aborted
+// statements), and it is back before any answer of the handler's own statements, so by then
+// c.var.orgId, keyId and identity are set. Before its first statement's answer a handler knows
+// who it acts as only in SQL: app.current_org_id(), app.current_member_id(), the claims.
 //
 // A reply of 4xx/5xx rolls the transaction back, unless the route sent COMMIT with its last
 // statements (finishWith: routes whose whole work those statements are): nothing is half-written
 // either way (the request still counts against the limit).
 //
-// Another authenticator (a member's session cookie) plugs in the same way: a statement of its
-// own that checks the credential, takes its bucket and admits the ticket with the claims the
-// request acts with (app._admit_request); the transaction is the same.
-//
 // Expensive routes also pass the fair-share caps (fair-share.ts), which need the org before
-// a connection is taken: they wait for the key's answer first, then send the transaction.
-// The database calls go through whenAvailable (db.ts), so while the database is down a
-// request answers 503 at once instead of waiting on the pool.
+// a connection is taken: they wait for the credential's answer first, then send the
+// transaction. The database calls go through whenAvailable (db.ts), so while the database is
+// down a request answers 503 at once instead of waiting on the pool.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type Sql, type Statement, type Transaction, transaction, type Tx, whenAvailable } from "../db.ts";
-import type { AppEnv } from "./context.ts";
+import type { AppEnv, Identity, MemberRole } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { admitExpensive, claimExpensiveSlot, refuseWhileKeyBusy } from "./fair-share.ts";
 import { announce, type LimitState, rateLimited } from "./rate-limit.ts";
+import {
+  checkCsrf, clearSessionCookie, csrfTokenFor, endedSession, missingSession, readSessionToken, sha256Hex,
+  wellFormedSessionToken,
+} from "./session.ts";
+
+export { sha256Hex };
 
 export function readApiKey(c: Context): string | undefined {
   const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
   return bearer ?? c.req.header("x-api-key")?.trim() ?? undefined;
 }
 
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 const missingKey = () =>
   new ApiError(401, "missing_api_key", "This endpoint needs your API key",
-    "Send Authorization: Bearer rcm_live_… (or x-api-key: rcm_live_…). No key yet? POST /api/openclaw/signup.");
+    "Send Authorization: Bearer rcm_live_… (or x-api-key: rcm_live_…). No key yet? POST /api/openclaw/signup. People sign in instead: POST /api/openclaw/auth/sign-in { \"email\": \"…\" } mails a link that starts a browser session.");
 
 const recoverHowTo = "Lost every key? POST /api/openclaw/keys/recover { \"email\": \"<the workspace owner's email>\" } mails a one-time link that issues a new one.";
 
@@ -67,15 +75,9 @@ const expiredKey = (expiresAt: Date | null) =>
   new ApiError(401, "expired_api_key", `The API key was rotated and stopped working${expiresAt ? ` at ${expiresAt.toISOString()}` : ""}`,
     `Use the key that replaced it (POST /api/openclaw/keys/{id}/rotate returned it; GET /api/openclaw/keys lists the workspace's keys). ${recoverHowTo}`);
 
-interface KeyCheck {
-  orgId: string;
+/** The rate limit's columns, as both credential statements answer them (null when nothing was taken). */
+interface LimitColumns {
   tier: string;
-  keyId: string;
-  /** The key may not be used: revoked, or expired after rotation (then expired is true). */
-  revoked: boolean;
-  expired: boolean;
-  expiresAt: Date | null;
-  /** The key's rate limit (null for a revoked key, which takes nothing). */
   quota: number | null;
   windowSeconds: number | null;
   allowed: boolean | null;
@@ -84,12 +86,56 @@ interface KeyCheck {
   retryAfter: number | null;
 }
 
+interface KeyCheck extends LimitColumns {
+  orgId: string;
+  keyId: string;
+  /** The key may not be used: revoked, or expired after rotation (then expired is true). */
+  revoked: boolean;
+  expired: boolean;
+  expiresAt: Date | null;
+}
+
+interface SessionCheck extends LimitColumns {
+  orgId: string;
+  sessionId: string;
+  memberId: string;
+  memberRole: MemberRole;
+  email: string;
+  status: "active" | "expired" | "revoked";
+  expiresAt: Date;
+  idleExpiresAt: Date;
+}
+
+/** What a route accepts: an API key or a browser session (the API), or a session only (a person's own things). */
+type Credentials = "key-or-session" | "session";
+
+/**
+ * The request's credential, checked for shape (and, for a session's writes, CSRF) before
+ * anything reaches the database: an API key's hash, or a session token with its hash and CSRF
+ * token. A key wins over a cookie.
+ */
+type Credential =
+  | { kind: "api_key"; keyHash: string }
+  | { kind: "session"; tokenHash: string; csrfToken: string };
+
 /** The key's hash, checked for shape first so garbage never reaches the database. */
-async function requestKeyHash(c: Context): Promise<string> {
-  const key = readApiKey(c);
-  if (!key) throw missingKey();
+async function keyCredential(key: string): Promise<Credential> {
   if (!/^rcm_live_[0-9a-f]{64}$/.test(key)) throw unknownKey();
-  return sha256Hex(key);
+  return { kind: "api_key", keyHash: await sha256Hex(key) };
+}
+
+/** Reads and checks the request's credential; refuses (401, 403) here. */
+async function requestCredential(c: Context<AppEnv>, credentials: Credentials): Promise<Credential> {
+  const key = credentials === "key-or-session" ? readApiKey(c) : undefined;
+  if (key !== undefined) return keyCredential(key);
+  const token = readSessionToken(c);
+  if (token === undefined) throw credentials === "session" ? missingSession() : missingKey();
+  if (!wellFormedSessionToken(token)) {
+    clearSessionCookie(c);
+    throw endedSession("unknown");
+  }
+  await checkCsrf(c, token);
+  return { kind: "session", tokenHash: await sha256Hex(token), csrfToken: await csrfTokenFor(token) };
 }
 
 /** Read the whole body before taking a connection: a slow client must not hold a
@@ -98,64 +144,111 @@ async function readBody(c: Context): Promise<void> {
   if (c.req.method !== "GET" && c.req.method !== "HEAD") await c.req.text();
 }
 
-/** The deployment's per-tier overrides of the keys' limit, as app.authenticate_request takes them. */
-function keyLimits(c: Context<AppEnv>): Record<string, { limit: number; window: number }> {
+/** The deployment's per-tier overrides of the limit, as the credential statements take them. */
+function tierLimits(c: Context<AppEnv>): Record<string, { limit: number; window: number }> {
   return Object.fromEntries(Object.entries(c.var.config.limits.keyTiers)
     .map(([tier, policy]) => [tier, { limit: policy.limit, window: policy.windowSeconds }]));
 }
 
+const limitColumns = `a.tier, a.quota, a.window_seconds as "windowSeconds",
+  a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"`;
+
 /** The key's statement: who it is and its bucket, admitting the ticket when both let the request through. */
 function checkKey(sql: Sql, c: Context<AppEnv>, keyHash: string, ticket: string | null) {
   return sql<KeyCheck[]>`
-    select a.org_id as "orgId", a.tier, a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt",
-           a.quota, a.window_seconds as "windowSeconds",
-           a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"
-    from app.authenticate_request(${keyHash}, ${sql.json(keyLimits(c))}, ${ticket}) a`;
+    select a.org_id as "orgId", a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt", ${sql.unsafe(limitColumns)}
+    from app.authenticate_request(${keyHash}, ${sql.json(tierLimits(c))}, ${ticket}) a`;
 }
 
-/** The limit's state as the RateLimit headers announce it (none for a revoked key). */
-function limitState(check: KeyCheck): LimitState | undefined {
+/** The session's statement: its member, current role and bucket, admitting the ticket when they let the request through. */
+function checkSession(sql: Sql, c: Context<AppEnv>, tokenHash: string, ticket: string | null) {
+  return sql<SessionCheck[]>`
+    select a.org_id as "orgId", a.session_id as "sessionId", a.member_id as "memberId", a.member_role as "memberRole",
+           a.email, a.status, a.expires_at as "expiresAt", a.idle_expires_at as "idleExpiresAt", ${sql.unsafe(limitColumns)}
+    from app.authenticate_session(${tokenHash}, ${sql.json(tierLimits(c))}, ${ticket}) a`;
+}
+
+/** The limit's state as the RateLimit headers announce it (none when nothing was taken). */
+function limitState(check: LimitColumns, policy: "api-key" | "member"): LimitState | undefined {
   if (check.allowed === null) return undefined;
   return {
-    policy: "api-key", quota: check.quota!, windowSeconds: check.windowSeconds!, allowed: check.allowed,
+    policy, quota: check.quota!, windowSeconds: check.windowSeconds!, allowed: check.allowed,
     remaining: check.remaining!, resetAfter: check.resetAfter!, retryAfter: check.retryAfter!,
   };
 }
 
+/** Announces the limit on the reply; the 429 when it refused. */
+function limitRefusal(c: Context<AppEnv>, check: LimitColumns, policy: "api-key" | "member"): ApiError | undefined {
+  const state = limitState(check, policy);
+  if (!state) return undefined;
+  announce(c, [state]);
+  return state.allowed ? undefined : rateLimited(c, state, check.tier);
+}
+
 /**
  * Takes the key's answer: announces its limit on the reply and, for a key that may act, sets
- * c.var.orgId and keyId. Returns the refusal (401, 429) to answer with, if any.
+ * c.var.orgId, keyId and identity. Returns the refusal (401, 429) to answer with, if any.
  */
-function takeAnswer(c: Context<AppEnv>, check: KeyCheck | undefined): ApiError | undefined {
+function takeKeyAnswer(c: Context<AppEnv>, check: KeyCheck | undefined): ApiError | undefined {
   if (!check) return unknownKey();
   if (check.expired) return expiredKey(check.expiresAt);
   if (check.revoked) return revokedKey();
-  const state = limitState(check);
-  if (state) {
-    announce(c, [state]);
-    if (!state.allowed) return rateLimited(c, state, check.tier);
-  }
+  const refusal = limitRefusal(c, check, "api-key");
+  if (refusal) return refusal;
   c.set("orgId", check.orgId);
   c.set("keyId", check.keyId);
+  c.set("identity", { kind: "api_key", keyId: check.keyId });
   return undefined;
 }
 
 /**
- * Authenticates the request's key and counts it against the key's rate limit, in one statement
- * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
+ * Takes the session's answer: a session that no longer works loses its cookie (401); a working
+ * one announces the member's limit and, when let through, sets c.var.orgId and identity.
  */
-async function authenticate(c: Context<AppEnv>, keyHash: string): Promise<KeyCheck> {
-  await readBody(c);
-  const sql = c.var.sql;
-  const [check] = await whenAvailable(sql, () => checkKey(sql, c, keyHash, null));
-  const refusal = takeAnswer(c, check);
-  if (refusal) throw refusal;
-  return check!;
+function takeSessionAnswer(c: Context<AppEnv>, check: SessionCheck | undefined, csrfToken: string): ApiError | undefined {
+  if (!check || check.status !== "active") {
+    clearSessionCookie(c);
+    return endedSession(check?.status === "expired" ? "expired" : check ? "revoked" : "unknown");
+  }
+  const refusal = limitRefusal(c, check, "member");
+  if (refusal) return refusal;
+  c.set("orgId", check.orgId);
+  c.set("keyId", undefined);
+  c.set("identity", {
+    kind: "session", sessionId: check.sessionId, memberId: check.memberId, email: check.email, role: check.memberRole,
+    csrfToken, expiresAt: check.expiresAt, idleExpiresAt: check.idleExpiresAt,
+  });
+  return undefined;
 }
 
-/** The claims a request of this org and key acts with (what PostgREST sets from a JWT). */
-const claimsOf = (c: Context<AppEnv>) =>
-  JSON.stringify({ role: "authenticated", org_id: c.var.orgId, key_id: c.var.keyId });
+/**
+ * The credential's statement on `sql` (admitting `ticket` for the transaction that follows it,
+ * when one does) and what its answer makes of the request: the refusal to answer with, if any.
+ */
+function checkCredential(sql: Sql, c: Context<AppEnv>, credential: Credential, ticket: string | null): Promise<ApiError | undefined> {
+  return credential.kind === "api_key"
+    ? checkKey(sql, c, credential.keyHash, ticket).then(([check]) => takeKeyAnswer(c, check))
+    : checkSession(sql, c, credential.tokenHash, ticket).then(([check]) => takeSessionAnswer(c, check, credential.csrfToken));
+}
+
+/**
+ * Authenticates the request's credential and counts it against its rate limit, in one statement
+ * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
+ */
+async function authenticate(c: Context<AppEnv>, credential: Credential): Promise<void> {
+  await readBody(c);
+  const sql = c.var.sql;
+  const refusal = await whenAvailable(sql, () => checkCredential(sql, c, credential, null));
+  if (refusal) throw refusal;
+}
+
+/** The claims a request acts with (what PostgREST sets from a JWT): its org, and its key or its member. */
+function claimsOf(c: Context<AppEnv>): string {
+  const identity: Identity = c.var.identity;
+  return JSON.stringify(identity.kind === "api_key"
+    ? { role: "authenticated", org_id: c.var.orgId, key_id: identity.keyId }
+    : { role: "authenticated", org_id: c.var.orgId, member_id: identity.memberId, member_role: identity.role, session_id: identity.sessionId });
+}
 
 /** The identity statement of a request already authenticated: its claims and role, set directly. */
 const actAsTenant = (c: Context<AppEnv>) => (tx: Tx) =>
@@ -173,15 +266,17 @@ async function handleIn(c: Context<AppEnv>, next: () => Promise<void>, t: Transa
  * The transaction a route's work runs in, acting as the authenticated org. `expensive` says
  * whether this request is expensive work, which fair share caps (fair-share.ts).
  */
-function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>) {
+function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>, credentials: Credentials = "key-or-session") {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const keyHash = await requestKeyHash(c);
+    const credential = await requestCredential(c, credentials);
     if (await expensive(c)) {
-      // A key whose expensive requests already fill its org's share here is refused before any
-      // database work: an impatient client retrying at once costs next to nothing.
-      refuseWhileKeyBusy(c, keyHash);
-      const auth = await authenticate(c, keyHash);
-      const release = admitExpensive(c, auth.orgId, keyHash);
+      // Fair share counts expensive requests per key (by its hash, before it is even looked
+      // up) and per org; a session's are counted as its org's. A key whose expensive requests
+      // already fill its org's share here is refused before any database work: an impatient
+      // client retrying at once costs next to nothing.
+      if (credential.kind === "api_key") refuseWhileKeyBusy(c, credential.keyHash);
+      await authenticate(c, credential);
+      const release = admitExpensive(c, c.var.orgId, credential.kind === "api_key" ? credential.keyHash : `org:${c.var.orgId}`);
       try {
         await transaction(c.var.sql, { identity: actAsTenant(c) }, async (t) => {
           await claimExpensiveSlot(c, t.tx);
@@ -199,7 +294,7 @@ function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<bool
     await transaction(c.var.sql, {
       ahead: (conn) => {
         // Taken as soon as it is back, which is before any answer to the handler's statements.
-        answer = checkKey(conn, c, keyHash, ticket).then(([check]) => takeAnswer(c, check));
+        answer = checkCredential(conn, c, credential, ticket);
         // Its failure (the connection lost) is reported once the handler is done, below; until
         // then it is not an unhandled rejection.
         answer.catch(() => {});
@@ -228,6 +323,13 @@ export const tenantTransaction = tenantRequest(() => false);
  * requests that are expensive (a large page, { all: true }).
  */
 export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Promise<boolean> = () => true) => tenantRequest(when);
+
+/**
+ * A person's own things (GET /auth/session, their sessions; dashboard pages): the same
+ * transaction as tenantTransaction, but only a browser session is accepted (401 not_signed_in
+ * otherwise, even with an API key), so c.var.identity is always a session.
+ */
+export const memberTransaction = tenantRequest(() => false, "session");
 
 /**
  * The request's last statements: COMMIT goes out right behind them, in the same write, so a
@@ -259,7 +361,7 @@ export function holdCommit(c: Context<AppEnv>): void {
  * transactions of its own with asTenant().
  */
 export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
-  await authenticate(c, await requestKeyHash(c));
+  await authenticate(c, await requestCredential(c, "key-or-session"));
   await next();
 });
 
@@ -267,4 +369,3 @@ export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
 export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
   return transaction(c.var.sql, { identity: actAsTenant(c) }, (t) => work(t.tx));
 }
-

@@ -1,5 +1,5 @@
-// Limit settings: the rate-limit policies (per API key by tier, per client IP on the routes
-// open without a key, per quiz), which proxy hops to believe about the client's address, and
+// Limit settings: the rate-limit policies (per API key by tier, and per signed-in member the
+// same, per client IP on the routes open without a key, per quiz, per address signing in), which proxy hops to believe about the client's address, and
 // fair share for expensive work. The counting itself is Postgres's (sql/22_rate_limits.sql).
 import { type EnvReader, positiveInt } from "../env.ts";
 
@@ -23,6 +23,10 @@ export const openPolicies = {
   "inbound-ip": { env: "RATE_LIMIT_INBOUND_IP", fallback: { limit: 600, windowSeconds: 60 } },
   /** Public pages (GET /p/{slug}, GET /q/{slug}) and unsubscribe links, per client IP. */
   "page-ip": { env: "RATE_LIMIT_PAGE_IP", fallback: { limit: 60, windowSeconds: 60 } },
+  /** Signing in (POST /auth/sign-in, POST /auth/callback), per client IP. */
+  "sign-in-ip": { env: "RATE_LIMIT_SIGN_IN_IP", fallback: { limit: 30, windowSeconds: 3600 } },
+  /** POST /auth/sign-in, per address (its SHA-256), whether or not it is a member's. */
+  "sign-in-email": { env: "RATE_LIMIT_SIGN_IN_EMAIL", fallback: { limit: 5, windowSeconds: 3600 } },
   /** The proposal page's beacon (POST /api/tracking/events), per client IP. */
   "tracking-ip": { env: "RATE_LIMIT_TRACKING_IP", fallback: { limit: 300, windowSeconds: 60 } },
 } as const satisfies Record<string, { env: string; fallback: RatePolicy }>;

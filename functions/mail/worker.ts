@@ -1,6 +1,6 @@
 // The delivery loop. One tick: (optionally) app.enqueue_due_steps(), then app.claim_outbox()
 // for a batch, and for each claimed row: render (+ AI rewrite) → app.begin_send() → SMTP →
-// app.complete_send() or app.fail_send(); then the same for system mail (key recovery links):
+// app.complete_send() or app.fail_send(); then the same for system mail (key recovery and sign-in links):
 // app.claim_system_mail() → app.begin_system_mail() (which makes the content) → SMTP →
 // app.complete_system_mail() or app.fail_system_mail(); last, app.record_mail_worker_tick(),
 // the worker's heartbeat that GET /health reports. The database owns every rule (guardrails at
@@ -18,7 +18,7 @@ import { Claim } from "./claim.ts";
 import type { MailConfig } from "./config.ts";
 import { composeEmail, renderContent } from "./render.ts";
 import type { MailSender } from "./smtp.ts";
-import { composeKeyRecoveryEmail, KeyRecoveryMail, SystemClaim } from "./system.ts";
+import { composeSystemEmail, SystemClaim, SystemMail } from "./system.ts";
 
 export interface WorkerDeps {
   sql: Sql;
@@ -152,24 +152,37 @@ export async function deliverSystemMail(deps: WorkerDeps, payload: unknown): Pro
     log(`[mail] ${id}: nothing to send (lease lost, or the mail is no longer owed)`);
     return "skipped";
   }
-  const mail = KeyRecoveryMail.safeParse(started.mail);
+  const mail = SystemMail.safeParse(started.mail);
   if (!mail.success) {
     await sql`select app.fail_system_mail(${id}, ${name}, ${`the mail's content is malformed: ${mail.error.message.slice(0, 500)}`}, true, ${now()})`;
     return "failed";
   }
-  const email = composeKeyRecoveryEmail(mail.data, config);
+  const email = composeSystemEmail(mail.data, config);
   let sent;
   try {
     sent = await sender.send(email);
   } catch (error) {
     const failure = sender.classify(error);
-    await sql`select app.fail_system_mail(${id}, ${name}, ${failure.message}, ${failure.permanent}, ${now()})`;
+    await unlessDeleted(deps, id, sql`select app.fail_system_mail(${id}, ${name}, ${failure.message}, ${failure.permanent}, ${now()})`);
     log(`[mail] ${id}: ${failure.permanent ? "refused" : "deferred"} (${failure.message})`);
     return failure.permanent ? "failed" : "deferred";
   }
-  await sql`select app.complete_system_mail(${id}, ${name}, ${email.messageId}, ${sent.response}, ${now()})`;
+  await unlessDeleted(deps, id, sql`select app.complete_system_mail(${id}, ${name}, ${email.messageId}, ${sent.response}, ${now()})`);
   log(`[mail] ${id}: ${mail.data.kind} mail sent to ${mail.data.to} ${email.messageId}`);
   return "sent";
+}
+
+/**
+ * Records a system mail's outcome, unless the mail is gone: it goes with its link, whose
+ * member or workspace may be removed while the mail is being sent (404 from the database).
+ */
+async function unlessDeleted(deps: WorkerDeps, id: string, record: Promise<unknown>): Promise<void> {
+  try {
+    await record;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "CR404") throw error;
+    (deps.log ?? (() => {}))(`[mail] ${id}: removed (with its member, link or workspace) while it was being sent`);
+  }
 }
 
 /**

@@ -121,14 +121,14 @@ const listRoute = createRoute({
   method: "get", path: "/feedback", tags: ["Feedback"],
   summary: "Your feedback and EIR's responses (with the operator key: every workspace's)",
   security: bearerAuth, middleware: [tenantOrAdmin], request: { query: ListQuery },
-  responses: { 200: json(ListReply, "A page of feedback, newest first."), ...forbiddenError, ...commonErrors },
+  responses: { 200: json(ListReply, "A page of feedback, newest first."), ...commonErrors, ...forbiddenError },
 });
 const patchRoute = createRoute({
   operationId: "updateFeedback",
   method: "patch", path: "/feedback/{id}", tags: ["Feedback"],
   summary: "Workspace: acknowledge a response ({ acknowledged: true }). Operator: set status and response",
   security: bearerAuth, middleware: [tenantOrAdmin], request: { params: IdParam, ...jsonBody(PatchFeedback) },
-  responses: { 200: json(FeedbackReply, "Feedback updated."), ...forbiddenError, ...notFoundError, ...commonErrors },
+  responses: { 200: json(FeedbackReply, "Feedback updated."), ...notFoundError, ...commonErrors, ...forbiddenError },
 });
 
 export const feedbackRoutes = createRouter()

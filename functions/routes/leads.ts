@@ -116,7 +116,7 @@ const Lead = z.object({
   updatedAt: z.string(),
   deletedAt: z.string().nullable(),
   source: z.string().openapi({ description: "What created the lead, set by the database: api, quiz, sync_source, calendly or sql (Studio, scripts).", example: "api" }),
-  createdBy: z.string().openapi({ description: "Who created it: the API key's id, quiz:<id>, sync_source:<id>, calendly, or the database user.", example: "key_3f9c0a1b2c3d4e5f6a7b8c9d" }),
+  createdBy: z.string().openapi({ description: "Who created it: the API key's id, the member's id (a browser session), quiz:<id>, sync_source:<id>, calendly, or the database user.", example: "key_3f9c0a1b2c3d4e5f6a7b8c9d" }),
   // The lead's proposal page (app.proposals; every lead has one).
   proposalId: z.string().nullable().openapi({ description: "The proposal's slug, e.g. cool-startup-inc-abc123de.", example: "acme-clinic-k3v9x2qa" }),
   proposalUrl: z.string().nullable().openapi({ description: "The public proposal page: $PUBLIC_URL/p/{proposalId}." }),

@@ -177,3 +177,17 @@ begin
   execute format('alter database %I set search_path = "$user", public, extensions', current_database());
 end
 $$;
+
+-- Act as a member signed in (a browser session, or a Supabase Auth user through the hook):
+-- the claims app.authenticate_session sets, and the authenticated role.
+create or replace function tests.authenticate_as_member(p_org_id text, p_member_id text, p_role text) returns void
+  language plpgsql
+  as $$
+  begin
+    perform set_config('request.jwt.claims', json_build_object('role', 'authenticated', 'org_id', p_org_id,
+      'member_id', p_member_id, 'member_role', p_role)::text, true);
+    perform set_config('role', 'authenticated', true);
+  end;
+  $$;
+comment on function tests.authenticate_as_member(text, text, text) is 'Acts as a signed-in member of the org with the given role (claims org_id, member_id, member_role; role authenticated) until the transaction ends or tests.clear_authentication().';
+grant execute on function tests.authenticate_as_member(text, text, text) to anon, authenticated, service_role;

@@ -4,13 +4,16 @@
 --
 --   * the authenticator role (login, no privileges of its own) the API's pool logs in as;
 --   * request admission: app.authenticate_request admits the request's ticket when the key
---     is live and its bucket lets it through, and app.begin_request, the transaction's first
---     statement, takes on the admitted identity or aborts the transaction;
+--     is live and its bucket lets it through, app.authenticate_session (sql/24_members.sql,
+--     from 20261203164603_members_roles_sign_in) does the same for a browser session, and
+--     app.begin_request, the transaction's first statement, takes on the admitted identity or
+--     aborts the transaction;
 --   * lead creation: the new lead's proposal and first stage written once per statement, the
 --     first score from a plan kept per session, the lead limit checked last against a count
 --     kept per org (app.org_lead_counts: an org is counted by its first insert from here on,
---     so nothing is backfilled), and no second key to app.orgs on proposals and the stage
---     history, which locked the org's row for every lead created.
+--     so nothing is backfilled; read-only for viewers like every tenant table, sql/98_roles.sql),
+--     and no second key to app.orgs on proposals and the stage history, which locked the
+--     org's row for every lead created.
 
 -- ---------------------------------------------------------------------------
 -- The API's login role (sql/00_supabase.sql). Created where missing; on Supabase it exists.
@@ -102,9 +105,69 @@ revoke all on function app._admit_request(text,jsonb) from public;
 comment on function app.authenticate_request(text,jsonb,text) is 'Authenticates an API key by hash (app.authenticate_api_key) and, for a live key, takes one request from its bucket (the tier''s requests_per_minute, or p_rate_limits->tier { limit, window }); a request let through admits p_ticket for app.begin_request. Answers the key and the limit''s state in one row, none for an unknown key.';
 revoke all on function app.authenticate_request(text,jsonb,text) from public;
 grant execute on function app.authenticate_request(text,jsonb,text) to anon, service_role;
-comment on function app.begin_request(text) is 'Takes on, for the rest of the transaction, the role and claims the request''s ticket was admitted with (app.authenticate_request), or refuses 401 not_admitted and so aborts the transaction.';
+comment on function app.begin_request(text) is 'Takes on, for the rest of the transaction, the role and claims the request''s ticket was admitted with (app.authenticate_request, app.authenticate_session), or refuses 401 not_admitted and so aborts the transaction.';
 revoke all on function app.begin_request(text) from public;
 grant execute on function app.begin_request(text) to anon, authenticated, service_role;
+
+-- A browser session is admitted the same way (sql/24_members.sql): app.authenticate_session
+-- takes the request's ticket. Its signature changes, so it is dropped and created again.
+drop function app.authenticate_session(text, jsonb);
+
+create function app.authenticate_session(p_token_hash text, p_rate_limits jsonb default '{}', p_ticket text default null)
+  returns table (org_id text, tier text, session_id text, member_id text, member_role text, email text, status text,
+                 expires_at timestamptz, idle_expires_at timestamptz, quota integer, window_seconds integer,
+                 allowed boolean, remaining integer, reset_after integer, retry_after integer)
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_session app.member_sessions;
+    v_now constant timestamptz := pg_catalog.now();
+    v_claims jsonb;
+  begin
+    perform app._admit_request(null, null);
+    select s.* into v_session from app.member_sessions s where s.token_hash = p_token_hash;
+    if v_session.id is null then
+      return;
+    end if;
+    select m.role, m.email into member_role, email from app.org_members m
+    where m.org_id = v_session.org_id and m.id = v_session.member_id;
+    select o.tier into tier from app.orgs o where o.id = v_session.org_id;
+    org_id := v_session.org_id;
+    session_id := v_session.id;
+    member_id := v_session.member_id;
+    expires_at := v_session.expires_at;
+    idle_expires_at := least(v_session.expires_at, v_session.last_seen_at + interval '14 days');
+    status := case
+      when v_session.revoked_at is not null then 'revoked'
+      when idle_expires_at <= v_now then 'expired'
+      else 'active' end;
+    if status = 'active' then
+      v_claims := pg_catalog.jsonb_build_object(
+        'role', 'authenticated', 'org_id', v_session.org_id, 'member_id', v_session.member_id,
+        'member_role', member_role, 'session_id', v_session.id);
+      perform pg_catalog.set_config('request.jwt.claims', v_claims::text, true);
+      -- One write a minute at most per session, so reading is not writing.
+      if v_session.last_seen_at < v_now - interval '1 minute' then
+        update app.member_sessions s set last_seen_at = v_now where s.org_id = v_session.org_id and s.id = v_session.id;
+        idle_expires_at := least(v_session.expires_at, v_now + interval '14 days');
+      end if;
+      quota := coalesce((p_rate_limits -> authenticate_session.tier ->> 'limit')::integer,
+                        (select t.requests_per_minute from app.tiers t where t.tier = authenticate_session.tier));
+      window_seconds := coalesce((p_rate_limits -> authenticate_session.tier ->> 'window')::integer, 60);
+      select l.allowed, l.remaining, l.reset_after, l.retry_after into allowed, remaining, reset_after, retry_after
+      from app.take_rate_limit('member', v_session.member_id, quota, pg_catalog.make_interval(secs => window_seconds)) l;
+      if allowed then
+        perform app._admit_request(p_ticket, v_claims);
+      end if;
+    end if;
+    return next;
+  end;
+  $$;
+comment on function app.authenticate_session(text, jsonb, text) is 'Looks up a browser session by its token''s hash: org, member, current role, status (active, expired, revoked) and ends; for an active one sets the claims, moves last_seen_at (at most once a minute) and takes one request from the member''s rate-limit bucket; a request let through admits p_ticket for app.begin_request. No row for an unknown token.';
+revoke execute on function app.authenticate_session(text, jsonb, text) from public;
+grant execute on function app.authenticate_session(text, jsonb, text) to anon, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Lead creation: the statement triggers on app.leads, in the order they fire.
@@ -495,6 +558,9 @@ using ((org_id = ( SELECT app.current_org_id() AS current_org_id)));
 
 grant select on table "app"."org_lead_counts" to "authenticated";
 grant all on table "app"."org_lead_counts" to "service_role";
+
+-- The role rules' write policies, which sql/98_roles.sql puts on every tenant table.
+select app.make_read_only_for_viewers('app.org_lead_counts');
 
 CREATE OR REPLACE FUNCTION app._enforce_lead_limit()
  RETURNS trigger

@@ -1,11 +1,12 @@
--- Schema-wide guards: the rules every object of schema app follows, checked over the
--- catalogue, so a table or function added tomorrow is covered the moment it exists. Each
--- check fails with the list of the objects that break it.
+-- Schema-wide guards: the rules every object of schema app (and of the api schema that
+-- supabase-js sees) follows, checked over the catalogue, so a table, view or function added
+-- tomorrow is covered the moment it exists. Each check fails with the list of the objects
+-- that break it.
 --
 -- The few exceptions are named below, each with its reason. An exception that names no
 -- existing object (renamed, dropped) fails the first check, so the lists cannot rot.
 begin;
-select plan(11);
+select plan(15);
 
 -- ---------------------------------------------------------------------------
 -- Exceptions
@@ -33,6 +34,13 @@ insert into inlinable_functions values
 -- owner is postgres, which has bypassrls).
 create temporary table definers_under_rls (fn text primary key, reason text not null) on commit drop;
 
+-- Security definer functions that authenticated may call and that write, yet check no role
+-- (app.ensure_can_write / app.ensure_can_administer): each writes nothing of its org's data.
+create temporary table definers_without_role_check (fn text primary key, reason text not null) on commit drop;
+insert into definers_without_role_check values
+  ('app.unsubscribe(text,timestamp with time zone)', 'the lead''s own unsubscribe link, for whoever holds its token'),
+  ('app.revoke_session(text)', 'a person ends their own browser session, a viewer too: a session is not the org''s data');
+
 -- Tables without org_id: data every org shares, and the tenants themselves.
 create temporary table global_tables (name text primary key, reason text not null) on commit drop;
 insert into global_tables values
@@ -55,7 +63,8 @@ insert into global_lookups values
   ('orgs_owner_email_key', 'signup: one workspace per owner email, before any org exists'),
   ('orgs_project_slug_key', 'project slugs are unique across workspaces'),
   ('api_keys_key_hash_key', 'every request finds its org by the API key hash'),
-  ('key_recoveries_token_hash_key', 'a key recovery link finds its recovery by the token''s hash, before any org is known'),
+  ('email_links_token_hash_key', 'a mailed link (key recovery, sign-in) finds its row by the token''s hash, before any org is known'),
+  ('member_sessions_token_hash_key', 'every request with a session cookie finds its session by the token''s hash, before any org is known'),
   ('proposals_slug_key', 'the public proposal page finds its proposal by slug'),
   ('quizzes_slug_key', 'the public quiz page finds its quiz by slug'),
   ('sync_sources_inbound_token_key', 'an inbound webhook finds its sync source by the token in its URL'),
@@ -87,6 +96,8 @@ select is_empty($$
   where p.proconfig is not null or p.prolang <> (select l.oid from pg_catalog.pg_language l where l.lanname = 'sql')
   union all
   select 'security definer exception ' || fn from definers_under_rls where to_regprocedure(fn) is null
+  union all
+  select 'definer without role check ' || fn from definers_without_role_check where to_regprocedure(fn) is null
   union all
   select 'global table app.' || name from global_tables where to_regclass('app.' || name) is null
   union all
@@ -125,6 +136,19 @@ select is_empty($$
 $$, 'every security definer function is owned by a role that bypasses RLS (rolsuper or rolbypassrls, as Supabase''s postgres)'
   || coalesce(', except: ' || (select string_agg(pg_catalog.format('%s (%s)', fn, reason), ', ') from definers_under_rls), ''));
 
+-- Role rules hold on every path: a security definer function bypasses the restrictive write
+-- policies, so one that authenticated may call and that is not read-only checks the role
+-- itself.
+select is_empty($$
+  select p.oid::regprocedure::text from app_functions p
+  where p.prosecdef and p.provolatile = 'v'
+    and pg_catalog.has_function_privilege('authenticated', p.oid, 'execute')
+    and p.prosrc !~ 'app\.ensure_can_(write|administer)\(\)'
+    and not exists (select from definers_without_role_check x where to_regprocedure(x.fn) = p.oid)
+  order by 1
+$$, 'every volatile security definer function authenticated may call checks the role (app.ensure_can_write or app.ensure_can_administer), except: '
+  || (select string_agg(pg_catalog.format('%s (%s)', fn, reason), ', ' order by fn) from definers_without_role_check));
+
 -- ---------------------------------------------------------------------------
 -- Tables
 -- ---------------------------------------------------------------------------
@@ -145,6 +169,20 @@ select is_empty($$
       and d.refobjid = 'app.current_org_id()'::regprocedure)
   order by 1
 $$, 'every tenant table (with org_id, and app.orgs) has a policy whose USING or WITH CHECK goes through app.current_org_id()');
+
+-- The role rule: a viewer writes nothing, whichever permissive policy lets its org write.
+select is_empty($$
+  select t.rel::regclass::text || ' (' || c.command || ')'
+  from tenant_tables t
+  cross join (values ('a', 'insert'), ('w', 'update'), ('d', 'delete')) as c (code, command)
+  where not exists (
+    select from pg_catalog.pg_policy p
+    join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_policy'::regclass and d.objid = p.oid
+    where p.polrelid = t.rel and not p.polpermissive and p.polcmd = c.code
+      and p.polroles = array['authenticated'::regrole]::oid[]
+      and d.refclassid = 'pg_catalog.pg_proc'::regclass and d.refobjid = 'app.ensure_can_write()'::regprocedure)
+  order by 1
+$$, 'every tenant table is read-only for viewers: restrictive insert, update and delete policies to authenticated through app.ensure_can_write() (app.make_read_only_for_viewers, sql/98_roles.sql)');
 
 select is_empty($$
   select c.oid::regclass::text from pg_catalog.pg_class c
@@ -186,6 +224,28 @@ select is_empty($$
 $$, 'every unique constraint and unique index of a tenant table includes org_id, except global lookups: '
   || (select string_agg(pg_catalog.format('%s (%s)', name, reason), ', ' order by name) from global_lookups
       where name not like '%\_pkey'));
+
+-- ---------------------------------------------------------------------------
+-- The api schema: what supabase-js and PostgREST see. Views only, each security_invoker (the
+-- caller's row-level security applies underneath) and commented; nothing for anon.
+-- ---------------------------------------------------------------------------
+select is_empty($$
+  select c.oid::regclass::text || ' (relkind ' || c.relkind::text || ')' from pg_catalog.pg_class c
+  where c.relnamespace = 'api'::regnamespace and c.relkind not in ('v', 'i')
+  union all
+  select p.oid::regprocedure::text from pg_catalog.pg_proc p where p.pronamespace = 'api'::regnamespace
+  order by 1
+$$, 'schema api holds views only');
+
+select is_empty($$
+  select c.oid::regclass::text from pg_catalog.pg_class c
+  where c.relnamespace = 'api'::regnamespace and c.relkind = 'v'
+    and (not coalesce(c.reloptions @> array['security_invoker=true'], false)
+         or pg_catalog.obj_description(c.oid, 'pg_class') is null
+         or not pg_catalog.has_table_privilege('authenticated', c.oid, 'select')
+         or pg_catalog.has_table_privilege('anon', c.oid, 'select'))
+  order by 1
+$$, 'every api view is security_invoker, commented, readable by authenticated and not by anon');
 
 select * from finish();
 rollback;

@@ -1,12 +1,13 @@
 -- A request in one round trip (sql/22_rate_limits.sql): the key's statement admits the
--- request's ticket only when the key is live and its bucket lets the request through; the
+-- request's ticket only when the key is live and its bucket lets the request through (a
+-- browser session's statement, app.authenticate_session, likewise for an active session); the
 -- transaction's first statement, app.begin_request, takes on the admitted identity or refuses,
 -- which aborts the transaction, so nothing sent behind it runs as anyone. The login role the
 -- API uses (authenticator) can do nothing without switching into an API role.
 -- And what one insert of leads writes, set-based per statement: each lead's proposal, first
 -- stage and first score, and the org's lead count the limit checks last.
 begin;
-select plan(30);
+select plan(37);
 
 -- ---------------------------------------------------------------------------
 -- The login role
@@ -63,6 +64,27 @@ update app.api_keys set revoked_at = now() where org_id = :'org_p' and name = 'p
 select is((select row(revoked, allowed)::text from app.authenticate_request(app.hash_api_key('rcm_live_' || repeat('d', 64)), '{}', 'ticket-5')),
   row(true, null)::text, 'a revoked key is answered and takes nothing from its bucket');
 select is(tests.refusal($$ select app.begin_request('ticket-5') $$), 'CR401 not_admitted', '… and its ticket is not admitted');
+
+-- A browser session (sql/24_members.sql), admitted with the member's claims.
+select tests.clear_authentication();
+select id as member_p from app.org_members where org_id = :'org_p' and role = 'owner' \gset
+insert into app.member_sessions (org_id, member_id, token_hash, expires_at)
+values (:'org_p', :'member_p', repeat('a', 64), now() + interval '30 days') returning id as session_p \gset
+select is((select row(status, allowed)::text from app.authenticate_session(repeat('a', 64), '{}', 'ticket-6')),
+  row('active', true)::text, 'an active session within its limit is let through');
+select lives_ok($$ select app.begin_request('ticket-6') $$, 'its ticket takes on its identity');
+select is(current_setting('request.jwt.claims')::jsonb - 'role',
+  jsonb_build_object('org_id', :'org_p', 'member_id', :'member_p', 'member_role', 'owner', 'session_id', :'session_p'),
+  '… the session''s org, member, current role and session');
+select is(current_user::text, 'authenticated', '… as the authenticated role');
+select tests.clear_authentication();
+
+select is_empty($$ select * from app.authenticate_session(repeat('b', 64), '{}', 'ticket-7') $$, 'an unknown session is answered with no row');
+select is(tests.refusal($$ select app.begin_request('ticket-7') $$), 'CR401 not_admitted', '… and its ticket is not admitted');
+update app.member_sessions set revoked_at = now() where id = :'session_p';
+select is(tests.refusal(format($$ select app.begin_request(%L) $$,
+  (select 'ticket-8' from app.authenticate_session(repeat('a', 64), '{}', 'ticket-8')))), 'CR401 not_admitted',
+  'nor is a revoked session''s');
 
 -- ---------------------------------------------------------------------------
 -- One insert of leads, as a database write (the key checks above left their claims in this

@@ -14,4 +14,6 @@ export const generousLimits: Record<string, string> = {
   RATE_LIMIT_INBOUND_IP: "1000000/1m",
   RATE_LIMIT_PAGE_IP: "1000000/1m",
   RATE_LIMIT_TRACKING_IP: "1000000/1m",
+  RATE_LIMIT_SIGN_IN_IP: "1000000/1h",
+  RATE_LIMIT_SIGN_IN_EMAIL: "1000000/1h",
 };
