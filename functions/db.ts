@@ -17,8 +17,10 @@
 // sends its ROLLBACK to a socket that is already null, and the write, deferred by
 // setImmediate, throws outside any promise and kills the process (porsager/postgres#1066,
 // #1154, #1208; fixes proposed in #1168, #1176, #1209, none released); and the reconnected
-// session replays the old session's 57P01 onto its first query (#1223). See README, "When
-// the database goes away".
+// session replays the old session's 57P01 onto its first query (#1223). The patch also makes
+// reserve(), which transaction() runs on, reject what is queued on a reserved connection that
+// closes, and answer a reserve() that waited while a connection of the pool closed (it was
+// dropped: the request hung). See README, "When the database goes away".
 import postgres from "postgres";
 
 export type Sql = postgres.Sql;

@@ -148,6 +148,31 @@ describe("the postgres.js client with its install-time patch", () => {
     // CONNECTION_CLOSED when the server's FIN arrives, ECONNRESET when the socket was reset.
     for (const line of lines) expect(line).toMatch(/^(CONNECTION_CLOSED|ECONNRESET) 1$/);
   });
+
+  // A reserve() waiting for a connection was taken out of the pool's queue when a connection
+  // closed and was opened again for it, and the reopened connection then left it to the queue,
+  // where it no longer was: the request waited for ever (requests hung while the database
+  // restarted, or when a busy machine made a connection attempt time out).
+  it("hands a connection to a reserve() that waited while the pool's only connection was lost", async () => {
+    const script = `
+      import postgres from "postgres";
+      const sql = postgres(process.env.URL, { max: 1, onnotice: () => {} });
+      const killer = postgres(process.env.URL, { max: 1 });
+      const first = await sql.reserve();
+      const [{ pid }] = await first\`select pg_backend_pid() as pid\`;
+      const waiting = sql.reserve();
+      await killer\`select pg_terminate_backend(\${pid})\`;
+      const lost = await first\`select 1\`.then(() => "answered", (error) => error.code);
+      const second = await waiting;
+      const [{ one }] = await second\`select 1 as one\`;
+      second.release();
+      const [{ two }] = await sql\`select 2 as two\`;
+      console.log(lost, one, two);
+      await sql.end();
+      await killer.end();`;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: root, env: { ...process.env, URL: clusterUrl }, timeout: 30_000 });
+    expect(stdout.trim()).toMatch(/^(CONNECTION_CLOSED|ECONNRESET) 1 2$/);
+  });
 });
 
 describe(`the API while its database restarts ${RESTARTS} times, then stops and starts, under ${CLIENTS} concurrent clients`, () => {
