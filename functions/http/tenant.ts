@@ -138,8 +138,13 @@ async function requestCredential(c: Context<AppEnv>, credentials: Credentials): 
   return { kind: "session", tokenHash: await sha256Hex(token), csrfToken: await csrfTokenFor(token) };
 }
 
-/** Read the whole body before taking a connection: a slow client must not hold a
- * transaction open while it uploads. Hono caches it for the validators. */
+/**
+ * Reads the whole body, first of all: before a connection is taken, so that a slow client never
+ * holds a transaction open while it uploads, and before any refusal (401, 403, 429), so that a
+ * request refused at once is still answered after its body: a reply sent while the body is
+ * still arriving leaves the rest unread, and the Node server then closes the connection after a
+ * short drain, which the client sees as no answer at all. Hono caches it for the validators.
+ */
 async function readBody(c: Context): Promise<void> {
   if (c.req.method !== "GET" && c.req.method !== "HEAD") await c.req.text();
 }
@@ -236,7 +241,6 @@ function checkCredential(sql: Sql, c: Context<AppEnv>, credential: Credential, t
  * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
  */
 async function authenticate(c: Context<AppEnv>, credential: Credential): Promise<void> {
-  await readBody(c);
   const sql = c.var.sql;
   const refusal = await whenAvailable(sql, () => checkCredential(sql, c, credential, null));
   if (refusal) throw refusal;
@@ -268,6 +272,7 @@ async function handleIn(c: Context<AppEnv>, next: () => Promise<void>, t: Transa
  */
 function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>, credentials: Credentials = "key-or-session") {
   return createMiddleware<AppEnv>(async (c, next) => {
+    await readBody(c);
     const credential = await requestCredential(c, credentials);
     if (await expensive(c)) {
       // Fair share counts expensive requests per key (by its hash, before it is even looked
@@ -288,7 +293,6 @@ function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<bool
       return;
     }
 
-    await readBody(c);
     const ticket = crypto.randomUUID();
     let answer!: Promise<ApiError | undefined>;
     await transaction(c.var.sql, {
@@ -361,6 +365,7 @@ export function holdCommit(c: Context<AppEnv>): void {
  * transactions of its own with asTenant().
  */
 export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
+  await readBody(c);
   await authenticate(c, await requestCredential(c, "key-or-session"));
   await next();
 });
