@@ -15,6 +15,7 @@ import { createRouter } from "./http/router.ts";
 import { mcpRoutes } from "./mcp/server.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { docsRoutes } from "./routes/docs.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { calendlyRoutes } from "./routes/calendly.ts";
 import { automationRoutes } from "./routes/automation.ts";
 import { enrichRoutes } from "./routes/enrich.ts";
@@ -25,6 +26,7 @@ import { enrollmentsRoutes } from "./routes/enrollments.ts";
 import { feedbackRoutes } from "./routes/feedback.ts";
 import { fieldsRoutes } from "./routes/fields.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { importsRoutes } from "./routes/imports.ts";
 import { inboundRoutes } from "./routes/inbound.ts";
 import { keysRoutes } from "./routes/keys.ts";
 import { membersRoutes } from "./routes/members.ts";
@@ -64,14 +66,16 @@ export interface AppDeps {
 
 function contractApi(config: AppConfig) {
   const api = createRouter();
-  api.use("*", bodyLimit({
+  const limitBody = bodyLimit({
     maxSize: config.maxBodyBytes,
     onError: (c) => {
       // The unread rest of the body is still on the socket: tell the client not to reuse it.
       c.header("Connection", "close");
       return errorReply(c, payloadTooLarge(config.maxBodyBytes));
     },
-  }));
+  });
+  // A CSV import's upload has a limit of its own (routes/imports.ts).
+  api.use("*", (c, next) => c.req.method === "POST" && /\/imports$/.test(c.req.path) ? next() : limitBody(c, next));
   // Literal paths before parameterised ones: /stages/sync-sources before /stages/{id},
   // and any /leads/{literal} (/leads/stalled) before the leads router's /leads/{leadId}.
   return api
@@ -85,6 +89,7 @@ function contractApi(config: AppConfig) {
     .route("/", stalledRoutes)
     .route("/", scoreRoutes)
     .route("/", leadRoutes)
+    .route("/", importsRoutes)
     .route("/", syncSourcesRoutes)
     .route("/", inboundRoutes)
     .route("/", stagesRoutes)
@@ -130,6 +135,8 @@ function site(deps: AppDeps) {
   app.route("/", proposalPageRoutes);
   // Public pages people open in a browser (quizzes), outside the API.
   app.route("/", quizPageRoutes);
+  // The dashboard for people (browser sessions), at /app/.
+  app.route("/", dashboardRoutes);
   // MCP (Streamable HTTP): the contract's keyed routes as tools, each call the REST request itself.
   app.route("/mcp", mcpRoutes(app));
 

@@ -10,8 +10,10 @@ import { readWebhooksConfig, type WebhooksConfig } from "./webhooks/config.ts";
 export interface AppConfig {
   /** Public base URL of this deployment, used in links we hand to agents. */
   publicUrl: string;
-  /** Where the human looks at the workspace; signup hands it out. */
+  /** Where the human looks at the workspace; signup hands it out. Default: this app's own /app. */
   dashboardUrl: string;
+  /** Whether DASHBOARD_URL set dashboardUrl; if not, a sign-in lands on this app's /app relative to the request. */
+  dashboardElsewhere: boolean;
   /** Where a human upgrades a plan. */
   upgradeUrl: string;
   /** Largest request body accepted, in bytes. */
@@ -29,6 +31,12 @@ export interface AppConfig {
   webhooks: WebhooksConfig;
   /** Rate limits (per key, per client IP, per quiz), the proxies to trust, and fair share for expensive work. */
   limits: LimitsConfig;
+  /**
+   * The key list cursors are signed with (http/paging.ts): CURSOR_SECRET, else the database URL,
+   * which holds its password, so every process and Edge isolate of a deployment shares it and
+   * nobody outside knows it.
+   */
+  cursorSecret: string;
 }
 
 export { DEFAULT_API_PORT } from "./env.ts";
@@ -37,7 +45,8 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
   const publicUrl = (env("PUBLIC_URL") ?? `http://127.0.0.1:${port}`).replace(/\/+$/, "");
   return {
     publicUrl,
-    dashboardUrl: env("DASHBOARD_URL") ?? `${publicUrl}/api-docs`,
+    dashboardUrl: env("DASHBOARD_URL")?.trim() || `${publicUrl}/app`,
+    dashboardElsewhere: Boolean(env("DASHBOARD_URL")?.trim()),
     upgradeUrl: env("UPGRADE_URL") ?? "https://clawcrm.ai/pricing",
     maxBodyBytes: positiveInt(env("MAX_BODY_BYTES"), 1_048_576),
     healthTimeoutMs: positiveInt(env("HEALTH_DB_TIMEOUT_MS"), 2_000),
@@ -47,5 +56,6 @@ export function readConfig(env: EnvReader, port: number): AppConfig {
     ai: readAiConfig(env),
     webhooks: readWebhooksConfig(env),
     limits: readLimitsConfig(env),
+    cursorSecret: env("CURSOR_SECRET")?.trim() || `cursor:${env("SUPABASE_DB_URL") ?? env("DATABASE_URL") ?? "openclaw-crm"}`,
   };
 }

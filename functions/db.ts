@@ -20,7 +20,8 @@
 // session replays the old session's 57P01 onto its first query (#1223). The patch also makes
 // reserve(), which transaction() runs on, reject what is queued on a reserved connection that
 // closes, and answer a reserve() that waited while a connection of the pool closed (it was
-// dropped: the request hung). See README, "When the database goes away".
+// dropped: the request hung), and read a COPY's reply to its end when its stream ended with the
+// reply's last chunk (porsager/postgres#499: the export's transaction hung). See README, "When the database goes away".
 import postgres from "postgres";
 
 export type Sql = postgres.Sql;

@@ -3,8 +3,10 @@
 # rescoring a 100k-lead org (scripts/bench/rescore.ts), then analytics and the stalled list
 # over 1M leads in 100 orgs (scripts/bench/pipeline.ts), then one tenant's expensive work beside
 # another's reads (scripts/bench/fair-share.ts). `npm run bench -- api|rescore|pipeline|fair-share`
-# runs one of them. Uses DATABASE_URL when set; otherwise starts and migrates the local dev
-# cluster. Settings: see the header of each script (BENCH_*).
+# runs one of them; `bulk` (1,000-lead batch upserts, then searching 5,000 leads with notes),
+# or `batch` or `search` alone, run scripts/bench/bulk.ts, outside the default set. Uses
+# DATABASE_URL when set; otherwise starts and migrates the local dev cluster. Settings: see the
+# header of each script (BENCH_*).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,6 +32,7 @@ case "${1:-all}" in
   rescore) run scripts/bench/rescore.ts ;;
   pipeline) run scripts/bench/pipeline.ts ;;
   fair-share) run scripts/bench/fair-share.ts ;;
+  bulk | batch | search) echo "[bench] scripts/bench/bulk.ts $1"; npx --no-install tsx scripts/bench/bulk.ts "$1" ;;
   all) run scripts/bench.ts && run scripts/bench/rescore.ts && run scripts/bench/pipeline.ts && run scripts/bench/fair-share.ts ;;
-  *) echo "usage: npm run bench [-- api|rescore|pipeline|fair-share]" >&2; exit 2 ;;
+  *) echo "usage: npm run bench [-- api|rescore|pipeline|fair-share|bulk|batch|search]" >&2; exit 2 ;;
 esac

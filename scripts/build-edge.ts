@@ -12,6 +12,7 @@ import { builtinModules } from "node:module";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { readAssetFiles } from "../functions/dashboard/asset-files.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const functionDir = path.join(root, "supabase/functions/openclaw");
@@ -28,6 +29,25 @@ const nodeBuiltins: Plugin = {
       const name = args.path.replace(/^node:/, "");
       if (!builtins.has(name) && !builtins.has(name.split("/")[0]!)) return undefined;
       return { path: `node:${name}`, external: true };
+    });
+  },
+};
+
+/**
+ * The dashboard's assets inside the bundle: a deployed function has no files but its bundle, so
+ * functions/dashboard/asset-files.ts (which reads them from disk on Node) is replaced by a module
+ * that returns the same texts, read here at build time by that module's own function.
+ */
+const inlineDashboardAssets: Plugin = {
+  name: "inline-dashboard-assets",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]functions[\\/]dashboard[\\/]asset-files\.ts$/ }, async () => {
+      const files = await readAssetFiles();
+      return {
+        loader: "ts",
+        contents: `export const assetFileNames = ${JSON.stringify(Object.keys(files))};\n`
+          + `export async function readAssetFiles() { return ${JSON.stringify(files)}; }\n`,
+      };
     });
   },
 };
@@ -51,7 +71,7 @@ export async function buildEdge(): Promise<EdgeBuild> {
     platform: "node",
     conditions: ["deno", "node", "import"],
     target: "es2022",
-    plugins: [nodeBuiltins],
+    plugins: [nodeBuiltins, inlineDashboardAssets],
     legalComments: "eof",
     metafile: true,
     logLevel: "warning",

@@ -8,7 +8,9 @@
 --     24_members.sql);
 --   * schemas extensions and auth;
 --   * auth.jwt(), auth.uid(), auth.role();
---   * the pg_cron extension, when the server has it (the jobs themselves: 90_jobs.sql).
+--   * the pg_cron extension, when the server has it (the jobs themselves: 90_jobs.sql);
+--   * pg_trgm and btree_gin in schema extensions (search and duplicate detection of leads:
+--     40_leads.sql, 88_bulk.sql), as Supabase's dashboard enables them.
 
 -- ---------------------------------------------------------------------------
 -- Roles PostgREST-style requests switch into.
@@ -78,6 +80,14 @@ begin
   end if;
 end
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Extensions the schema's indexes use: trigram matching (pg_trgm) and GIN indexes that lead
+-- with org_id (btree_gin). Both ship with PostgreSQL's contrib and are trusted, so the
+-- database owner may create them; on Supabase they live in schema extensions.
+-- ---------------------------------------------------------------------------
+create extension if not exists pg_trgm with schema extensions;
+create extension if not exists btree_gin with schema extensions;
 
 -- ---------------------------------------------------------------------------
 -- auth.uid(), auth.role(), auth.jwt(): read the request's JWT claims the way

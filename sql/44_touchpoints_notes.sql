@@ -65,6 +65,9 @@ create table app.notes (
   created_by text not null default app.current_actor(),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  -- What GET /leads/search finds in a note (88_bulk.sql): stored, so ranking a match reads it
+  -- instead of parsing the note again.
+  search_doc tsvector generated always as (to_tsvector('pg_catalog.english'::regconfig, content)) stored,
   primary key (org_id, id),
   constraint notes_type_check check (type in ('manual', 'transcript_summary', 'ai_insight', 'system')),
   -- Stored as written (leading indentation may be markdown), but never blank.

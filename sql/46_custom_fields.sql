@@ -216,45 +216,57 @@ create trigger custom_fields_check before insert or update on app.custom_fields
 -- A lead's customFields against the definitions, whenever they are written. Values that
 -- did not change are not checked again (a stored value can predate its definition only
 -- on a soft-deleted lead); required keys are checked on every write of customFields.
--- Security invoker on purpose (see above): only the caller's own definitions apply.
+-- app.custom_fields_problem says what is wrong, as data, so the batch upsert
+-- (app._upsert_leads, 40_leads.sql) can fail one item of many with the same words the
+-- trigger refuses a single write with. Security invoker on purpose (see above): only the
+-- caller's own definitions apply. PL/pgSQL rather than SQL: its query is planned through the
+-- plan cache, which plans again for another role; a SQL function called from the trigger's
+-- expression would keep, for the rest of the transaction, a plan made under the first
+-- caller's row-level security (a Studio edit after an API write would then see no definition).
 -- ---------------------------------------------------------------------------
+create function app.custom_fields_problem(p_org_id text, p_new jsonb, p_old jsonb default null) returns jsonb
+  language plpgsql stable
+  set search_path = ''
+  as $$
+  begin
+    return (select pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_custom_field', 'field', 'customFields.' || f.key,
+      'message', case when v.value is null
+        then pg_catalog.format('customFields.%s is required (%s)', f.key, app._custom_field_expectation(f.field_type, f.options))
+        else pg_catalog.format('customFields.%s must be %s, got %s', f.key, app._custom_field_expectation(f.field_type, f.options),
+          case when length(v.value::text) > 100 then left(v.value::text, 100) || '…' else v.value::text end) end,
+      'hint', case when v.value is null
+        then pg_catalog.format('Send customFields.%s ("%s") as %s whenever you write a lead''s customFields. GET /api/openclaw/fields lists the definitions.',
+          f.key, f.label, app._custom_field_expectation(f.field_type, f.options))
+        else pg_catalog.format('%s ("%s") is a %s field: send %s, or null to clear it. GET /api/openclaw/fields lists the definitions.',
+          f.key, f.label, f.field_type, app._custom_field_expectation(f.field_type, f.options)) end)
+    from app.custom_fields f
+    cross join lateral (select nullif(p_new -> f.key, 'null'::jsonb) as value) v
+    where f.org_id = p_org_id and (f.required or p_new ? f.key)
+      and case when v.value is null then f.required
+               else (p_old is null or v.value is distinct from p_old -> f.key)
+                    and not app.custom_field_value_ok(f.field_type, f.options, v.value) end
+    order by f.position, f.key
+    limit 1);
+  end;
+  $$;
+comment on function app.custom_fields_problem(text, jsonb, jsonb) is 'The first way a lead''s customFields (p_new; p_old: the stored ones, whose unchanged values are not checked again) break the org''s definitions, as {status, code, message, hint, field}; null when they fit.';
+revoke execute on function app.custom_fields_problem(text, jsonb, jsonb) from public;
+grant execute on function app.custom_fields_problem(text, jsonb, jsonb) to authenticated, service_role;
+
 create function app._check_lead_custom_fields() returns trigger
   language plpgsql
   set search_path = ''
   as $$
   declare
-    v_field record;
-    v_value jsonb;
+    v_problem jsonb;
   begin
     if tg_op = 'UPDATE' and new.custom_fields is not distinct from old.custom_fields then
       return new;
     end if;
-    for v_field in
-      select f.key, f.label, f.field_type, f.options, f.required
-      from app.custom_fields f
-      where f.org_id = new.org_id and (f.required or new.custom_fields ? f.key)
-      order by f.position, f.key
-    loop
-      v_value := new.custom_fields -> v_field.key;
-      if v_value is null or v_value = 'null'::jsonb then
-        if v_field.required then
-          perform app.refuse(400, 'invalid_custom_field',
-            pg_catalog.format('customFields.%s is required (%s)', v_field.key, app._custom_field_expectation(v_field.field_type, v_field.options)),
-            pg_catalog.format('Send customFields.%s ("%s") as %s whenever you write a lead''s customFields. GET /api/openclaw/fields lists the definitions.',
-              v_field.key, v_field.label, app._custom_field_expectation(v_field.field_type, v_field.options)));
-        end if;
-        continue;
-      end if;
-      continue when tg_op = 'UPDATE' and v_value is not distinct from old.custom_fields -> v_field.key;
-      if not app.custom_field_value_ok(v_field.field_type, v_field.options, v_value) then
-        perform app.refuse(400, 'invalid_custom_field',
-          pg_catalog.format('customFields.%s must be %s, got %s', v_field.key,
-            app._custom_field_expectation(v_field.field_type, v_field.options),
-            case when length(v_value::text) > 100 then left(v_value::text, 100) || '…' else v_value::text end),
-          pg_catalog.format('%s ("%s") is a %s field: send %s, or null to clear it. GET /api/openclaw/fields lists the definitions.',
-            v_field.key, v_field.label, v_field.field_type, app._custom_field_expectation(v_field.field_type, v_field.options)));
-      end if;
-    end loop;
+    v_problem := app.custom_fields_problem(new.org_id, new.custom_fields, case when tg_op = 'UPDATE' then old.custom_fields end);
+    if v_problem is not null then
+      perform app.refuse(400, v_problem ->> 'code', v_problem ->> 'message', v_problem ->> 'hint');
+    end if;
     return new;
   end;
   $$;

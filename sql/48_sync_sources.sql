@@ -562,6 +562,7 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
     v_created boolean := false;
     v_touchpoint text;
     v_constraint text;
+    v_detail text;
   begin
     select s.* into v_source from app.sync_sources s where s.id = p_source_id;
     if v_source.id is null then
@@ -681,9 +682,10 @@ create function app.ingest_sync_event(p_source_id text, p_event_id text, p_paylo
         'title', app._sync_value(v_payload, v_map -> 'title'),
         'companyName', app._sync_value(v_payload, v_map -> 'companyName'),
         'linkedinUrl', app._sync_value(v_payload, v_map -> 'linkedinUrl')), v_target, v_display) u;
-    exception when check_violation then
-      get stacked diagnostics v_constraint = constraint_name;
-      if v_constraint = 'leads_email_check' then
+    exception when check_violation or sqlstate 'CR400' then
+      -- The upsert refuses an invalid email as invalid_email; a direct writer trips the check.
+      get stacked diagnostics v_constraint = constraint_name, v_detail = pg_exception_detail;
+      if v_constraint = 'leads_email_check' or coalesce(v_detail, '') ~ '"?invalid_email"?' then
         perform app.refuse(400, 'invalid_email',
           pg_catalog.format('"%s" (fieldMapping.email) is not a valid email address', v_email_raw),
           pg_catalog.format('Send the lead''s email (like jane@acme.com or "Jane Doe <jane@acme.com>") at %s, or change fieldMapping.email.', v_map -> 'email'));

@@ -94,10 +94,11 @@ grant execute on function app.stall_verdict(timestamptz, boolean, integer, text,
 --   2. the page: only its leads are read in full (name, email, score) and worded.
 -- Highest priority first, then the most overdue.
 -- ---------------------------------------------------------------------------
-create function app.stalled_leads(p_now timestamptz default now(), p_limit integer default 50, p_offset integer default 0)
+create function app.stalled_leads(p_now timestamptz default now(), p_limit integer default 50, p_offset integer default 0,
+                                  p_after jsonb default null)
   returns table (lead_id text, name text, email text, stage_id text, stage text,
                  days_since_touch integer, stalled_reason text, suggested_action text,
-                 priority text, priority_rank integer, total bigint)
+                 priority text, priority_rank integer, total bigint, sort_key jsonb)
   language sql stable
   set search_path = ''
   as $$
@@ -115,7 +116,7 @@ create function app.stalled_leads(p_now timestamptz default now(), p_limit integ
       from (select distinct r.org_id from rules r) o
       join app.lead_scores c on c.org_id = o.org_id and c.label = 'hot'
     ),
-    ranked as (
+    verdicts as (
       select l.id, l.idle_since, r.stage_id, v.priority_rank, v.days_overdue, count(*) over () as total
       from rules r
       join lateral (
@@ -129,12 +130,21 @@ create function app.stalled_leads(p_now timestamptz default now(), p_limit integ
       ) l on true
       cross join lateral app.stall_verdict(l.idle_since, l.last_touch_at is not null, r.stall_after_days, r.outcome,
         l.status, null, null, case when l.hot then 'hot' end, r.late_stage, r.stage, p_now) v
-      order by v.priority_rank, v.days_overdue desc, l.idle_since, l.id
+    ),
+    -- The page: after p_after's lead (a cursor: its rank, days overdue, idle_since and id, in
+    -- the list's order) when given, else from p_offset.
+    ranked as (
+      select k.* from verdicts k
+      where p_after is null
+         or (k.priority_rank, -k.days_overdue, k.idle_since, k.id)
+            > ((p_after ->> 0)::integer, -(p_after ->> 1)::integer, (p_after ->> 2)::timestamptz, p_after ->> 3)
+      order by k.priority_rank, k.days_overdue desc, k.idle_since, k.id
       limit greatest(p_limit, 0) offset greatest(p_offset, 0)
     )
     select l.id, pg_catalog.btrim(l.first_name || ' ' || coalesce(l.last_name, '')), l.email,
       r.stage_id, r.stage, v.days_since_touch, v.stalled_reason, v.suggested_action,
-      v.priority, v.priority_rank, k.total
+      v.priority, v.priority_rank, k.total,
+      pg_catalog.jsonb_build_array(k.priority_rank, k.days_overdue, k.idle_since, k.id)
     from ranked k
     join rules r on r.stage_id = k.stage_id
     join app.leads l on l.id = k.id
@@ -143,6 +153,6 @@ create function app.stalled_leads(p_now timestamptz default now(), p_limit integ
       l.status, l.deleted_at, c.score, c.label, r.late_stage, r.stage, p_now) v
     order by k.priority_rank, k.days_overdue desc, k.idle_since, k.id
   $$;
-comment on function app.stalled_leads(timestamptz, integer, integer) is 'The current org''s stalled leads at p_now, highest priority then most overdue first, one page (total = all stalled leads).';
-revoke execute on function app.stalled_leads(timestamptz, integer, integer) from public;
-grant execute on function app.stalled_leads(timestamptz, integer, integer) to authenticated, service_role;
+comment on function app.stalled_leads(timestamptz, integer, integer, jsonb) is 'The current org''s stalled leads at p_now, highest priority then most overdue first, one page (from p_offset, or after the lead whose sort_key is p_after); total = all stalled leads.';
+revoke execute on function app.stalled_leads(timestamptz, integer, integer, jsonb) from public;
+grant execute on function app.stalled_leads(timestamptz, integer, integer, jsonb) to authenticated, service_role;

@@ -1,7 +1,8 @@
 -- Pipeline analytics (GET /analytics): one function, app.pipeline_analytics, that answers
 -- the current org's metrics over the last p_days days in one statement: lead totals,
 -- engagement counts, won/lost and conversion, leads per stage, stage-to-stage conversion,
--- average days in stage, score distribution and where leads came from.
+-- average days in stage, score distribution, where leads came from, and activity per day
+-- (events, touchpoints and stage moves per UTC day; the dashboard's chart).
 --
 -- It owns no tables. It reads app.leads, app.stages, app.stage_changes, app.events,
 -- app.lead_scores and app.sync_sources; the indexes that make its counts index-only scans
@@ -151,6 +152,19 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
       from moves m
       where m.from_stage_id is not null and m.entered_from_at is not null
       group by 1
+    ),
+    -- What happened per UTC day of the window: events and stage changes on their (org_id, time)
+    -- indexes, touchpoints on the org's prefix of touchpoints_org_lead_idx (an (org_id, time)
+    -- index there would compete with it for a lead's touchpoint list).
+    daily as (
+      select (e.occurred_at at time zone 'UTC')::date as day, count(*) as events, 0::bigint as touchpoints, 0::bigint as moves
+      from app.events e where e.org_id = v_org_id and e.occurred_at >= v_from and e.occurred_at <= p_now group by 1
+      union all
+      select (t.occurred_at at time zone 'UTC')::date, 0, count(*), 0
+      from app.touchpoints t where t.org_id = v_org_id and t.occurred_at >= v_from and t.occurred_at <= p_now group by 1
+      union all
+      select (m.changed_at at time zone 'UTC')::date, 0, 0, count(*)
+      from app.stage_changes m where m.org_id = v_org_id and m.changed_at >= v_from and m.changed_at <= p_now group by 1
     )
     select pg_catalog.jsonb_build_object(
       'period', pg_catalog.jsonb_build_object('days', p_days, 'from', v_from, 'to', p_now),
@@ -194,7 +208,19 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
         from labels b),
       'bySource', (
         select coalesce(pg_catalog.jsonb_object_agg(src.source, src.n), '{}')
-        from sources src)
+        from sources src),
+      'activityPerDay', (
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                 'date', pg_catalog.to_char(d.day, 'YYYY-MM-DD'), 'events', d.events, 'touchpoints', d.touchpoints,
+                 'stageMoves', d.moves)
+               order by d.day)
+        from (
+          select g::date as day, coalesce(sum(y.events), 0)::integer as events,
+                 coalesce(sum(y.touchpoints), 0)::integer as touchpoints, coalesce(sum(y.moves), 0)::integer as moves
+          from pg_catalog.generate_series((v_from at time zone 'UTC')::date, (p_now at time zone 'UTC')::date, interval '1 day') g
+          left join daily y on y.day = g::date
+          group by 1
+        ) d)
     )
     into v_result
     from activity a cross join closes k;
@@ -203,6 +229,6 @@ create function app.pipeline_analytics(p_days integer default 30, p_now timestam
   end;
   $$;
 comment on function app.pipeline_analytics(integer, timestamptz) is
-  'The current org''s pipeline metrics over the last p_days days (1-365) up to p_now: lead totals, engagement, won/lost and conversion, leads per stage, stage-to-stage conversion, average days in stage, score distribution and lead sources.';
+  'The current org''s pipeline metrics over the last p_days days (1-365) up to p_now: lead totals, engagement, won/lost and conversion, leads per stage, stage-to-stage conversion, average days in stage, score distribution, lead sources and activity per UTC day.';
 revoke execute on function app.pipeline_analytics(integer, timestamptz) from public;
 grant execute on function app.pipeline_analytics(integer, timestamptz) to authenticated, service_role;

@@ -243,3 +243,40 @@ create function app.record_bounce(p_email text, p_type text, p_reason text defau
 comment on function app.record_bounce(text, text, text, text, timestamptz) is 'Bounce webhook: records email_bounced for every lead of the caller''s org with the address (or the message); hard bounces suppress the address and stop enrolments, soft ones are recorded only.';
 revoke execute on function app.record_bounce(text, text, text, text, timestamptz) from public;
 grant execute on function app.record_bounce(text, text, text, text, timestamptz) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- A campaign's results (GET /campaigns, the dashboard): of its enrolments, the emails sent
+-- and how many enrolled leads opened, replied, bounced or unsubscribed while enrolled (an
+-- event between enrolment and its end, or the event that ended it). Security invoker: the
+-- caller's row-level security applies.
+-- ---------------------------------------------------------------------------
+create function app.campaign_stats(p_campaign_id text) returns jsonb
+  language sql stable
+  set search_path = ''
+  as $$
+    select pg_catalog.jsonb_build_object(
+      'enrolled', count(*)::integer,
+      'sent', coalesce(sum(s.sent), 0)::integer,
+      'opened', count(*) filter (where s.opened)::integer,
+      'replied', count(*) filter (where s.replied)::integer,
+      'bounced', count(*) filter (where s.bounced)::integer,
+      'unsubscribed', count(*) filter (where s.unsubscribed)::integer)
+    from app.enrollments x
+    cross join lateral (
+      select
+        (select count(*) from app.outbox o where o.org_id = x.org_id and o.enrollment_id = x.id and o.status = 'sent') as sent,
+        coalesce(bool_or(e.type = 'email_opened'), false) as opened,
+        coalesce(bool_or(e.type = 'email_replied'), false) as replied,
+        coalesce(bool_or(e.type = 'email_bounced'), false) as bounced,
+        coalesce(bool_or(e.type = 'unsubscribed'), false) as unsubscribed
+      from app.events e
+      where e.org_id = x.org_id and e.lead_id = x.lead_id
+        and e.type in ('email_opened', 'email_replied', 'email_bounced', 'unsubscribed')
+        and e.occurred_at >= x.enrolled_at
+        and (x.finished_at is null or e.occurred_at <= x.finished_at or e.type = x.stop_reason)
+    ) s
+    where x.campaign_id = p_campaign_id;
+  $$;
+comment on function app.campaign_stats(text) is 'A campaign''s results: enrolled, emails sent, and enrolled leads that opened, replied, bounced or unsubscribed while enrolled.';
+revoke execute on function app.campaign_stats(text) from public;
+grant execute on function app.campaign_stats(text) to authenticated, service_role;

@@ -68,8 +68,56 @@ select app.make_org_private('app.org_lead_counts', 'Lead counts');
 grant select on app.org_lead_counts to authenticated;
 grant all on app.org_lead_counts to service_role;
 
+-- The batch upsert's room (app._upsert_leads, 40_leads.sql): the org's count, locked as the
+-- limit trigger locks it, so concurrent batches of one org count the room one at a time, in
+-- one row however many leads the org has. An org without a count yet is counted here once.
+create function app.lock_lead_count(p_org_id text) returns integer
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_leads integer;
+  begin
+    -- A request locks only its own org's count, and only when it may write (an operator's or
+    -- a definer's call acts for no org).
+    if app.current_org_id() is not null then
+      perform app.ensure_can_write();
+      if p_org_id is distinct from app.current_org_id() then
+        perform app.refuse(403, 'forbidden', 'Another workspace''s lead count cannot be taken', 'Write leads of your own workspace only.');
+      end if;
+    end if;
+    select c.leads into v_leads from app.org_lead_counts c where c.org_id = p_org_id for no key update;
+    if not found then
+      insert into app.org_lead_counts as c (org_id, leads)
+      select p_org_id, count(*)::integer from app.leads l where l.org_id = p_org_id
+      on conflict (org_id) do update set leads = c.leads
+      returning c.leads into v_leads;
+    end if;
+    return v_leads;
+  end;
+  $$;
+comment on function app.lock_lead_count(text) is 'Locks an org''s lead count (app.org_lead_counts, created from its leads when missing) until commit, as the lead limit''s trigger does, and answers it: the room a batch upsert counts.';
+revoke execute on function app.lock_lead_count(text) from public;
+grant execute on function app.lock_lead_count(text) to authenticated, service_role;
+
 -- The lead limit. Soft-deleted leads count until permanently deleted, so restoring a lead
--- can never take an org over its limit.
+-- can never take an org over its limit. app.lead_limit_error words the refusal once, for
+-- this trigger and for the batch upsert (app._upsert_leads, 40_leads.sql), which counts the
+-- room left itself and fails only the items past it.
+create function app.lead_limit_error(p_tier text, p_limit integer, p_leads integer, p_added integer) returns jsonb
+  language sql immutable
+  set search_path = ''
+  as $$
+    select pg_catalog.jsonb_build_object('status', 402, 'code', 'lead_limit_reached',
+      'message', pg_catalog.format('Lead limit reached: the %s tier allows %s leads and this workspace has %s', p_tier, p_limit, p_leads)
+        || case when p_added > 1 then pg_catalog.format(' (this request adds %s)', p_added) else '' end,
+      'hint', 'GET /api/openclaw/org/tier shows your plan and usage. Upgrade the plan, or permanently delete leads you no longer need (DELETE /api/openclaw/leads/{id}?permanent=true; soft-deleted leads still count).')
+  $$;
+comment on function app.lead_limit_error(text, integer, integer, integer) is 'The 402 lead_limit_reached refusal as {status, code, message, hint}: the tier, its limit, the leads the workspace has and how many the request adds.';
+revoke execute on function app.lead_limit_error(text, integer, integer, integer) from public;
+grant execute on function app.lead_limit_error(text, integer, integer, integer) to authenticated, service_role;
+
 create function app._enforce_lead_limit() returns trigger
   language plpgsql
   security definer
@@ -77,6 +125,7 @@ create function app._enforce_lead_limit() returns trigger
   as $$
   declare
     v_over record;
+    v_error jsonb;
   begin
     with added as (
       select n.org_id, count(*)::integer as added from new_leads n group by n.org_id
@@ -101,10 +150,8 @@ create function app._enforce_lead_limit() returns trigger
     limit 1;
 
     if found then
-      perform app.refuse(402, 'lead_limit_reached',
-        pg_catalog.format('Lead limit reached: the %s tier allows %s leads and this workspace has %s', v_over.tier, v_over.lead_limit, v_over.total - v_over.added)
-          || case when v_over.added > 1 then pg_catalog.format(' (this request adds %s)', v_over.added) else '' end,
-        'GET /api/openclaw/org/tier shows your plan and usage. Upgrade the plan, or permanently delete leads you no longer need (DELETE /api/openclaw/leads/{id}?permanent=true; soft-deleted leads still count).');
+      v_error := app.lead_limit_error(v_over.tier, v_over.lead_limit, v_over.total - v_over.added, v_over.added);
+      perform app.refuse(402, v_error ->> 'code', v_error ->> 'message', v_error ->> 'hint');
     end if;
     return null;
   end;

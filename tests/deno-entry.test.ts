@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
+import { dashboardAssets } from "../functions/dashboard/assets.ts";
 import { buildEdge, type EdgeBuild } from "../scripts/build-edge.ts";
 import { within } from "./support/wait.ts";
 
@@ -319,6 +320,41 @@ describe("the deployed files under deno serve", () => {
     } finally {
       await Promise.all([onDeno.close(), prefixed.close(), onNode.close()]);
     }
+  });
+
+  it("serves the dashboard's assets from the bundle, Chart.js included, at the root and under the prefix", async () => {
+    // The Node app reads the files from disk; the bundle carries them inline (scripts/build-edge.ts).
+    const { names, byName } = await dashboardAssets();
+    for (const file of ["chart.umd.min.js", "dashboard.js", "dashboard.css"] as const) {
+      for (const prefix of ["", "/openclaw"]) {
+        const res = await fetch(`${denoUrl}${prefix}/app/assets/${names[file]}`);
+        expect(res.status, `${prefix}/app/assets/${names[file]}`).toBe(200);
+        expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+        expect(Buffer.compare(Buffer.from(await res.arrayBuffer()), Buffer.from(byName.get(names[file])!.body)), file).toBe(0);
+      }
+    }
+    // A signed-out visitor of the dashboard is sent to sign in, relative to the prefix.
+    const page = await fetch(`${denoUrl}/openclaw/app/`, { redirect: "manual" });
+    expect(page.status).toBe(302);
+    expect(new URL(page.headers.get("location")!, `${denoUrl}/openclaw/app/`).pathname).toBe("/openclaw/api/openclaw/auth/sign-in");
+  });
+
+  it("imports a CSV file (COPY … FROM STDIN) and exports it again (COPY … TO STDOUT) under Deno", async () => {
+    const { signup } = await journey(denoUrl);
+    const key = signup.body.apiKey as string;
+    const emails = [`deno-a-${randomUUID()}@example.com`, `deno-b-${randomUUID()}@example.com`];
+    const imported = await fetch(`${denoUrl}/api/openclaw/imports`, {
+      method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "text/csv" },
+      body: `email,First name,Company\n${emails[0]},Ada,"Edge, Inc"\n${emails[1]},Bo,Edge\n`,
+    });
+    const reply = await imported.json() as any;
+    expect(imported.status, JSON.stringify(reply)).toBe(201);
+    expect(reply.import).toMatchObject({ status: "completed", created: 2, failed: 0 });
+    const exported = await fetch(`${denoUrl}/api/openclaw/leads/export?q=edge`, { headers: { authorization: `Bearer ${key}` } });
+    expect(exported.status).toBe(200);
+    const csv = await exported.text();
+    for (const email of emails) expect(csv).toContain(email);
+    expect(csv).toContain('"Edge, Inc"');
   });
 
   it("answers errors with the same envelope", async () => {

@@ -34,6 +34,7 @@ const mirrored: { constraint: string; list: keyof typeof enums }[] = [
   { constraint: "quizzes_status_check", list: "quizStatuses" },
   { constraint: "webhook_deliveries_status_check", list: "webhookDeliveryStatuses" },
   { constraint: "org_members_role_check", list: "memberRoles" },
+  { constraint: "import_rows_result_check", list: "upsertResults" },
 ];
 
 /** Enum-like constraints on columns the API shows as plain text, or not at all. */
@@ -48,6 +49,8 @@ const notMirrored = [
   "system_mail_status_check",
   "system_mail_kind_check",
   "email_links_purpose_check",
+  // GET /imports/{id} adds "interrupted", which no row stores (an applying import that stopped moving).
+  "imports_status_check",
 ];
 
 let sql: postgres.Sql;

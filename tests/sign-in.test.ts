@@ -73,7 +73,7 @@ describe("the link", () => {
     for (let i = 0; i < 2; i++) {
       const page = await fetch(url);
       expect(page.status).toBe(200);
-      expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(page.headers.get("referrer-policy")).toBe("same-origin");
       expect(page.headers.get("cache-control")).toBe("no-store");
       const html = await page.text();
       expect(html).toContain('<form method="post" action="callback">');
@@ -87,8 +87,9 @@ describe("the link", () => {
       body: `token=${token}`,
     });
     expect(pressed.status).toBe(303);
-    // DASHBOARD_URL; unset, the API docs of the deployment's PUBLIC_URL.
-    expect(pressed.headers.get("location")).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api-docs$/);
+    // DASHBOARD_URL; unset, this app's own dashboard, relative to the callback (…/auth/callback → …/app/).
+    expect(pressed.headers.get("location")).toBe("../../../app/");
+    expect(new URL(pressed.headers.get("location")!, `${baseUrl()}/api/openclaw/auth/callback`).pathname).toBe("/app/");
     const setCookie = pressed.headers.getSetCookie().find((c) => c.startsWith("openclaw_session="))!;
     expect(setCookie).toMatch(/^openclaw_session=[0-9a-f]{64}; /);
     const attributes = setCookie.split(/;\s*/).slice(1).map((a) => a.toLowerCase());

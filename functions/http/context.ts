@@ -23,6 +23,14 @@ export interface AppEnv {
      * (until then SQL knows the org: app.current_org_id()).
      */
     orgId: string;
+    /**
+     * Settles once orgId, keyId and identity are set (in a tenant transaction, when the
+     * credential's answer is back; or once it refused, and then the request answers with that
+     * refusal). Unset where they are set before the handler starts. For the rare handler that
+     * needs the org in TypeScript before its first statement (a list page's cursor, signed for
+     * its org): awaiting it costs that request a second round trip.
+     */
+    identified: Promise<void> | undefined;
     /** The API key the request authenticated with (recorded as the actor of changes); undefined for a browser session. */
     keyId: string | undefined;
     /** Who the request acts as: an API key, or a member signed in with a browser session (tenant routes only). */

@@ -67,6 +67,9 @@ export const meetingBotStatuses = ["not_scheduled", "scheduling", "scheduled", "
 /** app.quizzes.status */
 export const quizStatuses = ["draft", "published"] as const;
 
+/** app.import_rows.result (import_rows_result_check): what an upsert did with one item or row */
+export const upsertResults = ["created", "updated", "unchanged", "failed"] as const;
+
 /** The plans: the rows of app.tiers. */
 export const tiers = ["free", "pro", "ultra"] as const;
 

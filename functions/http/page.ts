@@ -1,12 +1,23 @@
 // The small HTML pages people open from a mailed link (key recovery: keys/page.ts; sign-in:
 // auth/page.ts): self-contained, no external assets, no script, everything printed escaped,
 // a strict CSP with a nonce for the one inline style. The links carry secrets in their URL, so
-// no referrer leaves the page and nothing is cached.
+// no referrer leaves for another origin and nothing is cached. Same-origin, not no-referrer: under
+// no-referrer a browser sends `Origin: null` with the page's own form post, which the sign-in
+// callback's cross-site check (http/session.ts) must refuse; our own origin may see the URL.
 import type { Context } from "hono";
+import { escapeToBuffer, type StringBuffer } from "hono/utils/html";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
-const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-export const escapeHtml = (value: unknown): string => String(value ?? "").replace(/[&<>"']/g, (ch) => entities[ch]!);
+/**
+ * The one HTML escaper of the app: Hono's own (what its `html` tagged template applies to every
+ * interpolation, as the dashboard's pages use it), for the pages and mails that are built as
+ * plain strings. It escapes & < > " ', so a value is safe in text and in a quoted attribute.
+ */
+export function escapeHtml(value: unknown): string {
+  const buffer: StringBuffer = [""];
+  escapeToBuffer(String(value ?? ""), buffer);
+  return buffer[0] as string;
+}
 
 const style = `
   :root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.5; }
@@ -21,7 +32,7 @@ export function linkPage(c: Context, status: ContentfulStatusCode, title: string
   const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   c.header("Content-Security-Policy", `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`);
   c.header("X-Content-Type-Options", "nosniff");
-  c.header("Referrer-Policy", "no-referrer");
+  c.header("Referrer-Policy", "same-origin");
   c.header("Cache-Control", "no-store");
   return c.html(`<!doctype html>
 <html lang="en">

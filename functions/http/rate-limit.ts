@@ -15,6 +15,7 @@ import type { OpenPolicy } from "../limits/config.ts";
 import { clientIp } from "./client-ip.ts";
 import type { AppEnv } from "./context.ts";
 import { ApiError, errorReply } from "./errors.ts";
+import { escapeHtml } from "./page.ts";
 
 /** One bucket's answer: the policy it belongs to and what is left of it. */
 export interface LimitState {
@@ -132,7 +133,6 @@ export async function enforceSignupLimits(c: Context<AppEnv>, email: string): Pr
   enforce(c, states);
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 /** People in a browser (public pages, the quiz form) get a page; everyone else the error envelope. */
 function refusalReply(c: Context, error: ApiError): Response {

@@ -302,6 +302,7 @@ function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<bool
         // Its failure (the connection lost) is reported once the handler is done, below; until
         // then it is not an unhandled rejection.
         answer.catch(() => {});
+        c.set("identified", answer.then(() => undefined, () => undefined));
       },
       identity: (tx) => tx`select app.begin_request(${ticket})`,
     }, async (t) => {
@@ -373,4 +374,82 @@ export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
 /** One transaction acting as the request's (already authenticated) org, under RLS. */
 export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
   return transaction(c.var.sql, { identity: actAsTenant(c) }, (t) => work(t.tx));
+}
+
+/** A COPY … TO STDOUT's stream as postgres.js hands it over (a Node Readable, also under Deno). */
+export type CopyStream = AsyncIterable<Uint8Array> & {
+  readonly destroyed: boolean;
+  once(event: "close", listener: () => void): unknown;
+};
+
+/**
+ * Expensive work whose reply streams from the database (an export's COPY … TO STDOUT): one
+ * transaction acting as the (already authenticated: tenantAuthenticated) org, under the
+ * fair-share caps, that outlives the handler. It is a transaction() like any other: BEGIN and
+ * the identity statement go out together with the slot's claim, so nothing in it runs before it
+ * acts as the org. work() starts the COPY inside it; the reply's body then reads it with
+ * backpressure (nothing is buffered beyond the stream's chunks), and only when the body has been
+ * read to its end does the transaction commit and give back its connection and slot. A failure
+ * before the first chunk is thrown as usual (the reply is then an error); a client that goes away
+ * cancels the query (cancel()) and the transaction rolls back. Either way the transaction ends
+ * only once the COPY stream has closed: until then the connection is still in the COPY, and a
+ * COMMIT or ROLLBACK sent then would be refused, leaving the connection's transaction open.
+ * statementTimeoutMs replaces the expensive-work timeout for the stream: a large export to a
+ * slow client takes longer.
+ */
+export async function streamingTransaction(
+  c: Context<AppEnv>,
+  statementTimeoutMs: number,
+  work: (tx: Tx) => Promise<{ stream: CopyStream; cancel(): void }>,
+): Promise<ReadableStream<Uint8Array>> {
+  // tenantAuthenticated has checked the key (a key wins over a cookie): its hash is its fair-share name.
+  const key = readApiKey(c);
+  const keyHash = key !== undefined ? await sha256Hex(key) : undefined;
+  if (keyHash) refuseWhileKeyBusy(c, keyHash);
+  const release = admitExpensive(c, c.var.orgId, keyHash ?? `org:${c.var.orgId}`);
+  return new Promise<ReadableStream<Uint8Array>>((resolve, reject) => {
+    let streaming = false;
+    transaction(c.var.sql, { identity: actAsTenant(c) }, async ({ tx }) => {
+      await claimExpensiveSlot(c, tx);
+      await tx`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
+      const { stream, cancel } = await work(tx);
+      // The stream closes once the COPY has ended on the connection: read to its end, or failed.
+      const closed = stream.destroyed ? Promise.resolve() : new Promise<void>((ok) => stream.once("close", ok));
+      const iterator = stream[Symbol.asyncIterator]();
+      let failure: unknown;
+      let cancelled = false;
+      resolve(new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const next = await iterator.next();
+            if (cancelled) return;
+            if (next.done) controller.close();
+            else controller.enqueue(next.value);
+          } catch (error) {
+            failure ??= error;
+            if (!cancelled) controller.error(error);
+          }
+        },
+        async cancel() {
+          // The client went away: stop the query, then read what is in flight until the COPY ends.
+          cancelled = true;
+          failure ??= new Error("the client went away");
+          cancel();
+          try {
+            for (let next = await iterator.next(); !next.done; next = await iterator.next()) { /* discarded */ }
+          } catch {
+            // the COPY ended with the cancel's error
+          }
+        },
+      }));
+      streaming = true;
+      await closed;
+      if (failure !== undefined) {
+        if (!cancelled) console.error(`${c.req.method} ${c.req.path}: the stream failed part-way:`, failure);
+        throw failure;
+      }
+    }).catch((error) => {
+      if (!streaming) reject(error);
+    }).finally(release);
+  });
 }

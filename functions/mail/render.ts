@@ -4,6 +4,7 @@
 // unsubscribe footer, and the headers: a Message-ID fixed per outbox row, so a retried send
 // carries the same one, and RFC 8058 one-click List-Unsubscribe.
 // Web-standard only: the same code could render on Deno.
+import { escapeHtml } from "../http/page.ts";
 import type { Claim, Variables } from "./claim.ts";
 
 export interface Content {
@@ -77,10 +78,6 @@ export function composeEmail(claim: Claim, content: Content, options: RenderOpti
     },
     unsubscribeUrl: url,
   };
-}
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
 }
 
 /** Plain text as HTML: escaped, blank lines become paragraphs, line breaks <br>, http(s) URLs links. */

@@ -5,7 +5,8 @@
 // Parsed, not trusted: a row that does not fit is failed rather than half-sent.
 // Web-standard only: the same code could render on Deno.
 import { z } from "zod";
-import { escapeHtml, messageId, type Email, type RenderOptions } from "./render.ts";
+import { escapeHtml } from "../http/page.ts";
+import { messageId, type Email, type RenderOptions } from "./render.ts";
 
 export const SystemClaim = z.object({
   id: z.string().min(1),

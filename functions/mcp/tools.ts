@@ -162,10 +162,18 @@ function toTool(route: Json, operation: Json, components: Json): Tool {
     if (isRequired) required.push(argument);
   };
 
+  const requestBody = isObject(operation.requestBody) ? operation.requestBody : undefined;
+  const content = requestBody && isObject(requestBody.content) ? requestBody.content["application/json"] : undefined;
+  const bodySchema = isObject(content) ? resolved(content.schema, components) : undefined;
+  const bodyFields = isObject(bodySchema) && bodySchema.type === "object" && isObject(bodySchema.properties) ? bodySchema.properties : {};
+
   const pathParams: string[] = [];
   const queryParams: string[] = [];
   for (const parameter of Array.isArray(operation.parameters) ? operation.parameters : []) {
     if (!isObject(parameter) || (parameter.in !== "path" && parameter.in !== "query")) continue;
+    // A query parameter that stands in for a JSON body field when the body is not JSON (POST
+    // /imports with a text/csv body: mapping, fileName) is the body's field in a tool.
+    if (parameter.in === "query" && Object.hasOwn(bodyFields, String(parameter.name))) continue;
     const schema = isObject(parameter.schema) ? { ...parameter.schema } : {};
     if (typeof parameter.description === "string" && schema.description === undefined) schema.description = parameter.description;
     add(String(parameter.name), schema, parameter.required === true);
@@ -174,8 +182,6 @@ function toTool(route: Json, operation: Json, components: Json): Tool {
 
   let body: Tool["body"] = "none";
   let additionalProperties: unknown = false;
-  const requestBody = isObject(operation.requestBody) ? operation.requestBody : undefined;
-  const content = requestBody && isObject(requestBody.content) ? requestBody.content["application/json"] : undefined;
   if (isObject(content) && content.schema !== undefined) {
     const schema = resolved(content.schema, components);
     if (isObject(schema) && schema.type === "object" && isObject(schema.properties)) {

@@ -11,7 +11,7 @@ import { type ParsedMail, simpleParser } from "mailparser";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { SMTPServer } from "smtp-server";
-import { escapeHtml } from "../mail/render.ts";
+import { escapeHtml } from "../http/page.ts";
 
 export interface CaughtMessage {
   id: string;

@@ -2,6 +2,7 @@
 // Everything printed goes through escapeHtml (text and attributes alike); links only
 // ever carry http(s) URLs and the brand colour is checked before it reaches CSS, so a
 // lead named <img src=x onerror=alert(1)> is shown as text.
+import { escapeHtml } from "../http/page.ts";
 import { beaconScript } from "./beacon.ts";
 
 interface DiscussionPoint {
@@ -25,10 +26,6 @@ export interface ProposalPageData {
 }
 
 const DEFAULT_COLOR = "#1d4ed8";
-
-export function escapeHtml(value: unknown): string {
-  return String(value ?? "").replace(/[&<>"'`=]/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
 
 /** The URL when it is absolute http(s), else null: no javascript:, data: or relative tricks. */
 export function safeUrl(value: unknown): string | null {

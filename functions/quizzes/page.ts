@@ -6,6 +6,7 @@
 // and a quiz page must never run anyone's script.
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { escapeHtml } from "../http/page.ts";
 import { quizSubmitPath } from "./urls.ts";
 
 export interface PublicQuestion {
@@ -28,8 +29,6 @@ export interface PublicQuiz {
 /** Form field name of a question's answers (repeated for each ticked option). */
 export const ANSWER_FIELD_PREFIX = "answers.";
 
-const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-export const escapeHtml = (value: unknown): string => String(value ?? "").replace(/[&<>"']/g, (ch) => entities[ch]!);
 
 const style = `
   :root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.5; }

@@ -60,6 +60,12 @@ const Analytics = {
     description: "Live leads by where they were created: api, sql (Studio, scripts), sync_source:<name> (inbound webhooks), …",
     example: { api: 40, "sync_source:Website form": 12 },
   }),
+  activityPerDay: z.array(z.object({
+    date: z.string().openapi({ description: "A UTC day of the window, YYYY-MM-DD.", example: "2026-03-01" }),
+    events: z.number().int().openapi({ description: "Engagement events that day (stage_changed and touch_logged included)." }),
+    touchpoints: z.number().int(),
+    stageMoves: z.number().int(),
+  })).openapi({ description: "Every UTC day of the window, oldest first, zeros included." }),
 };
 type AnalyticsDoc = z.infer<z.ZodObject<typeof Analytics>>;
 const AnalyticsReply = envelope(Analytics).openapi("AnalyticsReply");

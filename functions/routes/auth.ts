@@ -294,7 +294,9 @@ export const authRoutes = createRouter()
       const s = session!;
       setSessionCookie(c, s.sessionToken, s.expiresAt);
       const redirectTo = c.var.config.dashboardUrl;
-      if (form) return c.redirect(redirectTo, 303);
+      // The app's own dashboard is reached relative to this request (…/api/openclaw/auth/callback
+      // → …/app/), so the redirect also lands right under a proxy's or the Edge Function's prefix.
+      if (form) return c.redirect(c.var.config.dashboardElsewhere ? redirectTo : "../../../app/", 303);
       return reply(c, {
         orgId: s.orgId, memberId: s.memberId, email: s.email, role: s.memberRole, sessionId: s.sessionId,
         expiresAt: s.expiresAt.toISOString(), csrfToken: await csrfTokenFor(s.sessionToken), redirectTo,

@@ -125,7 +125,6 @@ const ruleSelect = `
   case when from_stage_id is not null then json_build_object('id', from_stage_id, 'name', from_stage_name) end as "fromStage",
   json_build_object('id', target_stage_id, 'name', target_stage_name) as "targetStage",
   priority, enabled, created_at as "createdAt", updated_at as "updatedAt"`;
-const triedFirst = "priority desc, created_at, id";
 
 async function readRule(db: Tx, id: string): Promise<RuleRow> {
   const [rule] = await db<RuleRow[]>`select ${db.unsafe(ruleSelect)} from app.automation_rule_details where id = ${id}`;
@@ -198,11 +197,14 @@ const runsRoute = createRoute({
 
 export const automationRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const page = pageOf(c.req.valid("query"));
+    const page = await pageOf(c, c.req.valid("query"), {
+      list: "/automation/rules",
+      sort: [{ sql: "priority", type: "integer", desc: true }, { sql: "created_at", type: "timestamptz" }, { sql: "id", type: "text" }],
+    });
     const db = c.var.db;
     const [fetched, [count], availableTriggers, conditionKeys] = await Promise.all([
-      db<RuleRow[]>`select ${db.unsafe(ruleSelect)} from app.automation_rule_details
-                    order by ${db.unsafe(triedFirst)} limit ${page.limit} offset ${page.offset}`,
+      db<RuleRow[]>`select ${db.unsafe(ruleSelect)}, ${page.keys(db)} from app.automation_rule_details where ${page.after(db)}
+                    order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.automation_rules`,
       db<z.infer<typeof Trigger>[]>`select name, description from app.automation_triggers order by position`,
       db<z.infer<typeof ConditionKey>[]>`
@@ -210,11 +212,11 @@ export const automationRoutes = createRouter()
         from app.automation_condition_keys order by position`,
     ]);
     const total = count!.total;
-    const rules = page.fit(fetched);
+    const rules = await page.fit(fetched);
     return reply(c, { rules, availableTriggers, conditionKeys, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
-        ...page.next("/automation/rules", rules.length, total),
+        ...page.next("/automation/rules"),
         ...(total === 0 ? ["POST /api/openclaw/automation/rules { \"name\": \"Meeting booked\", \"triggerEvent\": \"meeting_booked\", \"targetStage\": \"Negotiated\" } creates one"] : []),
       ],
     });
@@ -255,27 +257,32 @@ export const automationRoutes = createRouter()
   .openapi(runsRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/automation/runs",
+      sort: [{ sql: "ran_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { leadId: query.leadId, ruleId: query.ruleId },
+    });
     const filters = [
       db`true`,
       ...(query.leadId !== undefined ? [db`lead_id = ${query.leadId}`] : []),
       ...(query.ruleId !== undefined ? [db`rule_id = ${query.ruleId}`] : []),
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
-    const [leads, runs, [count]] = await Promise.all([
+    const [leads, fetched, [count]] = await Promise.all([
       query.leadId !== undefined ? db`select 1 from app.leads where id = ${query.leadId}` : Promise.resolve([1]),
       db<z.infer<typeof Run>[]>`
         select id, rule_id as "ruleId", rule_name as "ruleName", lead_id as "leadId", trigger_event as "triggerEvent",
                event_id as "eventId", json_build_object('id', from_stage_id, 'name', from_stage_name) as "fromStage",
-               json_build_object('id', to_stage_id, 'name', to_stage_name) as "toStage", ran_at as "ranAt"
-        from app.automation_runs where ${where}
-        order by ran_at desc, id desc limit ${page.limit} offset ${page.offset}`,
+               json_build_object('id', to_stage_id, 'name', to_stage_name) as "toStage", ran_at as "ranAt", ${page.keys(db)}
+        from app.automation_runs where ${where} and ${page.after(db)}
+        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.automation_runs where ${where}`,
     ]);
     if (leads.length === 0) throw notFound("Lead", query.leadId!);
     const total = count!.total;
+    const runs = await page.fit(fetched);
     return reply(c, { runs, ...page.fields(total) }, {
       warnings: page.warnings,
-      next_steps: page.next("/automation/runs", runs.length, total, { leadId: query.leadId, ruleId: query.ruleId }),
+      next_steps: page.next("/automation/runs", { leadId: query.leadId, ruleId: query.ruleId }),
     });
   });

@@ -63,6 +63,14 @@ const Campaign = z.object({
   ai_config: AiConfig,
   fromName: z.string().nullable(),
   enrollments: z.object({ active: z.number().int(), completed: z.number().int(), stopped: z.number().int() }),
+  stats: z.object({
+    enrolled: z.number().int().openapi({ description: "Enrolments ever made." }),
+    sent: z.number().int().openapi({ description: "Emails sent." }),
+    opened: z.number().int().openapi({ description: "Enrolled leads that opened an email while enrolled." }),
+    replied: z.number().int(),
+    bounced: z.number().int(),
+    unsubscribed: z.number().int(),
+  }).openapi({ description: "The campaign's results, from app.campaign_stats: emails sent, and enrolled leads that opened, replied, bounced or unsubscribed while enrolled." }),
   createdAt: z.string(),
   updatedAt: z.string(),
 }).openapi("Campaign");
@@ -114,6 +122,7 @@ const campaignSelect = `
      'active', count(*) filter (where e.status = 'active'), 'completed', count(*) filter (where e.status = 'completed'),
      'stopped', count(*) filter (where e.status = 'stopped'))
    from app.enrollments e where e.org_id = c.org_id and e.campaign_id = c.id) as enrollments,
+  app.campaign_stats(c.id) as stats,
   c.created_at as "createdAt", c.updated_at as "updatedAt"`;
 
 function readCampaign(db: Tx, id: string) {
@@ -267,7 +276,11 @@ export const campaignsRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/campaigns",
+      sort: [{ sql: "c.created_at", type: "timestamptz", desc: true }, { sql: "c.id", type: "text", desc: true }],
+      filters: { kind: query.kind, status: query.status },
+    });
     const filters = [
       db`true`,
       ...(query.kind !== "all" ? [db`c.kind = ${query.kind}`] : []),
@@ -276,16 +289,16 @@ export const campaignsRoutes = createRouter()
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
     const [fetched, [count]] = await Promise.all([
       db<CampaignRow[]>`
-        select ${db.unsafe(campaignSelect)} from app.campaigns c left join app.stages s on s.id = c.trigger_stage_id
-        where ${where} order by c.created_at desc, c.id desc limit ${page.limit} offset ${page.offset}`,
+        select ${db.unsafe(campaignSelect)}, ${page.keys(db)} from app.campaigns c left join app.stages s on s.id = c.trigger_stage_id
+        where ${where} and ${page.after(db)} order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.campaigns c where ${where}`,
     ]);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { campaigns: rows, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: total === 0 ? ["POST /api/openclaw/campaigns { \"name\": \"…\", \"steps\": [{ \"delayMinutes\": 0, \"subject\": \"…\", \"body\": \"Hi {{firstName}}\" }] } creates one"]
-        : page.next("/campaigns", rows.length, total, { kind: query.kind === "sequence" ? undefined : query.kind, status: query.status }),
+        : page.next("/campaigns", { kind: query.kind === "sequence" ? undefined : query.kind, status: query.status }),
     });
   })
   .openapi(createCampaignRoute, async (c) => {

@@ -10,6 +10,7 @@ import { jsonBody } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
 import { ApiError, toApiError } from "../http/errors.ts";
 import { bearerAuth, commonErrors, envelope, json, rateLimitedResponse, reply } from "../http/reply.ts";
+import { escapeHtml } from "../http/page.ts";
 import { limitOpenRoute } from "../http/rate-limit.ts";
 import { createRouter } from "../http/router.ts";
 import { tenantTransaction } from "../http/tenant.ts";
@@ -35,7 +36,6 @@ const BounceReply = envelope({
   stoppedEnrollments: z.number().int(),
 }).openapi("BounceReply");
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 const page = (title: string, inner: string) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>

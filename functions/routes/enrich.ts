@@ -17,7 +17,7 @@ import { jsonBody, jsonObject } from "../http/body.ts";
 import type { AppEnv } from "../http/context.ts";
 import { enrichmentStatuses } from "../http/enums.ts";
 import { ApiError, errorReply, notFound } from "../http/errors.ts";
-import { MAX_LIMIT, pageOf } from "../http/paging.ts";
+import { limitOf, MAX_LIMIT } from "../http/paging.ts";
 import { bearerAuth, commonErrors, envelope, errorResponse, json, notFoundError, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
 import { asTenant, expensiveTransaction, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
@@ -251,7 +251,7 @@ export const enrichRoutes = createRouter(enrichValidationHook)
   })
   .openapi(spiderWebRoute, async (c) => {
     const { leadId, limit: asked } = c.req.valid("json");
-    const { limit, warnings } = pageOf({ limit: asked });
+    const { limit, warnings } = limitOf({ limit: asked });
     const db = c.var.db;
     // The CTE is computed once and read three times: the page, the total, the distinct leads.
     const rows = await db<(z.infer<typeof Connection> & { total: number; leads: number })[]>`

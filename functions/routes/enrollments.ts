@@ -60,18 +60,26 @@ export const enrollmentsRoutes = createRouter()
     const db = c.var.db;
     const [campaign] = await db`select 1 from app.campaigns where id = ${campaignId}`;
     if (!campaign) throw notFound("Campaign", campaignId);
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: `/campaigns/${campaignId}/enrollments`,
+      sort: [{ sql: "e.enrolled_at", type: "timestamptz", desc: true }, { sql: "e.id", type: "text", desc: true }],
+      filters: { status: query.status, leadId: query.leadId },
+    });
     const filters = [
       db`e.campaign_id = ${campaignId}`,
       ...(query.status ? [db`e.status = ${query.status}`] : []),
       ...(query.leadId ? [db`e.lead_id = ${query.leadId}`] : []),
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
-    const [rows, [count]] = await Promise.all([
+    const [fetched, [count]] = await Promise.all([
       db<{ e: EnrollmentRow }[]>`
-        select app.enrollment_json(e.id) as e from app.enrollments e
-        where ${where} order by e.enrolled_at desc, e.id desc limit ${page.limit} offset ${page.offset}`,
+        select app.enrollment_json(e.id) as e, ${page.keys(db)} from app.enrollments e
+        where ${where} and ${page.after(db)} order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.enrollments e where ${where}`,
     ]);
-    return reply(c, { campaignId, enrollments: rows.map((r) => r.e), ...page.fields(count!.total) }, { warnings: page.warnings });
+    const rows = await page.fit(fetched);
+    return reply(c, { campaignId, enrollments: rows.map((r) => r.e), ...page.fields(count!.total) }, {
+      warnings: page.warnings,
+      next_steps: page.next(`/campaigns/${campaignId}/enrollments`, { status: query.status, leadId: query.leadId }),
+    });
   });

@@ -138,7 +138,11 @@ export const eventsRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/events",
+      sort: [{ sql: "occurred_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { leadId: query.leadId, type: query.type },
+    });
     if (query.type !== undefined) await db`select app.require_event_type(${query.type}, false)`;
     if (query.leadId !== undefined) {
       const [lead] = await db`select 1 from app.leads where id = ${query.leadId}`;
@@ -150,14 +154,14 @@ export const eventsRoutes = createRouter()
     ];
     const where = conditions.reduce((acc, cond) => db`${acc} and ${cond}`, db`true`);
     const [fetched, [count]] = await Promise.all([
-      db<EventRow[]>`select ${db.unsafe(eventSelect)} from app.events where ${where}
-        order by occurred_at desc, id desc limit ${page.limit} offset ${page.offset}`,
+      db<EventRow[]>`select ${db.unsafe(eventSelect)}, ${page.keys(db)} from app.events where ${where} and ${page.after(db)}
+        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.events where ${where}`,
     ]);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { events: rows, ...page.fields(total) }, {
       warnings: page.warnings,
-      next_steps: page.next("/events", rows.length, total, { leadId: query.leadId, type: query.type }),
+      next_steps: page.next("/events", { leadId: query.leadId, type: query.type }),
     });
   }, validationWithHints(hints));

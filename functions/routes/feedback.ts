@@ -156,7 +156,11 @@ export const feedbackRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/feedback",
+      sort: [{ sql: "created_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { status: query.status, type: query.type, id: query.id, unread: query.unread, orgId: query.orgId },
+    });
     // A workspace key reads under row-level security (its own org only); the operator reads every org.
     const filters = [
       db`true`,
@@ -168,11 +172,12 @@ export const feedbackRoutes = createRouter()
     ];
     const where = filters.reduce((all, f) => db`${all} and ${f}`);
     const [fetched, [count]] = await Promise.all([
-      db<FeedbackRow[]>`select ${db.unsafe(feedbackSelect)} from app.feedback where ${where} order by created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
+      db<FeedbackRow[]>`select ${db.unsafe(feedbackSelect)}, ${page.keys(db)} from app.feedback where ${where} and ${page.after(db)}
+                        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.feedback where ${where}`,
     ]);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { feedback: rows, ...page.fields(total) }, {
       warnings: [
         ...page.warnings,
@@ -181,7 +186,10 @@ export const feedbackRoutes = createRouter()
       ],
       next_steps: [
         ...(isAdminRequest(c) ? [] : rows.filter((r) => r.unread).map((r) => acknowledgeStep(r.id))),
-        ...page.next("/feedback", rows.length, total),
+        ...page.next("/feedback", {
+          status: query.status, type: query.type, id: query.id,
+          unread: query.unread === undefined ? undefined : String(query.unread), orgId: query.orgId,
+        }),
       ],
     });
   })

@@ -146,19 +146,22 @@ const deleteRoute = createRoute({
 
 export const fieldsRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const page = pageOf(c.req.valid("query"));
+    const page = await pageOf(c, c.req.valid("query"), {
+      list: "/fields",
+      sort: [{ sql: "position", type: "integer" }, { sql: "lower(key)", type: "text" }],
+    });
     const db = c.var.db;
     const [fetched, [count]] = await Promise.all([
-      db<FieldRow[]>`select ${db.unsafe(fieldSelect)} from app.custom_fields
-                     order by position, lower(key) limit ${page.limit} offset ${page.offset}`,
+      db<FieldRow[]>`select ${db.unsafe(fieldSelect)}, ${page.keys(db)} from app.custom_fields where ${page.after(db)}
+                     order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.custom_fields`,
     ]);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { fields: rows, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
-        ...page.next("/fields", rows.length, total),
+        ...page.next("/fields"),
         ...(total === 0 ? ["POST /api/openclaw/fields { \"key\": \"practiceSize\", \"fieldType\": \"select\", \"options\": [\"Solo\", \"Small\", \"Large\"] } defines one"] : []),
       ],
     });

@@ -221,18 +221,23 @@ export const keysRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/keys",
+      sort: [{ sql: "created_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { status: query.status },
+    });
     const where = query.status !== undefined ? db`status = ${query.status}` : db`true`;
-    const [rows, [count]] = await Promise.all([
-      db<ApiKeyRow[]>`select ${keySelect(c)} from app.api_key_details where ${where}
-                      order by created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
+    const [fetched, [count]] = await Promise.all([
+      db<ApiKeyRow[]>`select ${keySelect(c)}, ${page.keys(db)} from app.api_key_details where ${where} and ${page.after(db)}
+                      order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.api_key_details where ${where}`,
     ]);
     const total = count!.total;
+    const rows = await page.fit(fetched);
     return reply(c, { keys: rows, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
-        ...page.next("/keys", rows.length, total, { status: query.status }),
+        ...page.next("/keys", { status: query.status }),
         "POST /api/openclaw/keys { \"name\": \"…\" } creates a key; POST /api/openclaw/keys/{id}/rotate replaces one; DELETE /api/openclaw/keys/{id} revokes one",
       ],
     });

@@ -10,15 +10,15 @@ import type { AppConfig } from "../config.ts";
 import type { Tx } from "../db.ts";
 import { boundedJson, jsonBody, jsonObject } from "../http/body.ts";
 import { jsonCaps } from "../http/caps.ts";
-import { enrichmentStatuses, scoreLabels } from "../http/enums.ts";
+import { enrichmentStatuses, scoreLabels, upsertResults } from "../http/enums.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { idempotency } from "../http/idempotency.ts";
-import { pageFields, pageOf, pageQuery } from "../http/paging.ts";
+import { limitOf, pageFields, pageOf, pageQuery } from "../http/paging.ts";
 import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
 } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { expensiveTransaction, finishWith, tenantTransaction } from "../http/tenant.ts";
+import { expensiveTransaction, finishWith, streamingTransaction, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
 import { unknownFields } from "../http/validation.ts";
 import { proposalUrl } from "../proposals/urls.ts";
 
@@ -173,6 +173,93 @@ const BulkDeleteReply = envelope({
   dryRun: z.boolean(),
   source: z.string(),
 }).openapi("BulkDeleteLeadsReply");
+
+// Bulk: batch upsert, export, duplicates, merge, search.
+const BATCH_MAX_ITEMS = 1000;
+const BatchItem = z.record(z.string(), z.unknown()).openapi("BatchLeadItem", {
+  description: "A lead's fields as POST /leads takes them (email required; firstName required for a new lead). Checked one by one: a bad item fails alone.",
+  example: { email: "jane@acme.com", firstName: "Jane", organizationName: "Acme Clinic", customFields: { practiceSize: "Small" } },
+});
+const BatchRequest = z.object({
+  items: z.array(BatchItem).min(1).max(BATCH_MAX_ITEMS).openapi({ description: `1 to ${BATCH_MAX_ITEMS.toLocaleString("en-US")} leads, matched to live leads by email (case-insensitive).` }),
+}).openapi("BatchUpsertLeadsRequest");
+const ItemError = z.object({
+  status: z.number().int().openapi({ description: "The HTTP status this failure would have had alone (400, 402, 409)." }),
+  code: z.string(),
+  message: z.string(),
+  hint: z.string(),
+  field: z.string().optional(),
+  existingId: z.string().optional(),
+}).openapi("BatchItemError");
+const BatchResult = z.object({
+  index: z.number().int().openapi({ description: "The item's position in items (0-based)." }),
+  result: z.enum(upsertResults),
+  id: z.string().nullable().openapi({ description: "The lead's id (null when failed)." }),
+  error: ItemError.nullable(),
+}).openapi("BatchItemResult");
+const BatchReply = envelope({
+  results: z.array(BatchResult),
+  created: z.number().int(),
+  updated: z.number().int(),
+  unchanged: z.number().int(),
+  failed: z.number().int(),
+}).openapi("BatchUpsertLeadsReply");
+
+const exportFormats = ["csv", "ndjson"] as const;
+const ExportQuery = z.object({
+  format: z.enum(exportFormats).default("csv").openapi({ description: "csv (a header row; custom fields as customFields.<key> columns) or ndjson (one lead as JSON per line)." }),
+  status: ListQuery.shape.status,
+  tier: ListQuery.shape.tier,
+  stage: ListQuery.shape.stage,
+  q: ListQuery.shape.q,
+  source: ListQuery.shape.source,
+  createdBy: ListQuery.shape.createdBy,
+  deletedOnly: ListQuery.shape.deletedOnly,
+});
+
+const DuplicatesQuery = z.object({
+  leadId: z.string().min(1).max(100).optional().openapi({ description: "Only this lead's likely duplicates (else every pair in the workspace: expensive work)." }),
+  minSimilarity: z.coerce.number().min(0.3).max(1).default(0.6).openapi({ description: "How alike two names must be (pg_trgm similarity, 0.3-1) to count as a similar name. Default 0.6." }),
+  ...pageQuery,
+});
+const LeadSummary = z.object({ id: z.string(), name: z.string(), email: z.string(), company: z.string().nullable(), phone: z.string().nullable() });
+const DuplicatePair = z.object({
+  leadId: z.string(),
+  duplicateId: z.string(),
+  reasons: z.array(z.enum(["same_name_and_company", "same_phone", "similar_name"])).openapi({ description: "same_name_and_company: the same full name at the same organization or company; same_phone: the same phone digits; similar_name: names at least minSimilarity alike." }),
+  similarity: z.number().openapi({ description: "How alike the two names are (0-1, pg_trgm)." }),
+  lead: LeadSummary,
+  duplicate: LeadSummary,
+}).openapi("DuplicatePair");
+const DuplicatesReply = envelope({ duplicates: z.array(DuplicatePair), ...pageFields }).openapi("LeadDuplicatesReply");
+
+const MergeRequest = z.object({
+  primaryId: z.string().min(1).max(100).openapi({ description: "The lead that stays.", example: "rp_3f9c0a1b2c3d4e5f6a7b8c9d" }),
+  duplicateIds: z.array(z.string().min(1).max(100)).min(1).max(50).openapi({ description: "The leads merged into it (their records move, they are soft-deleted with mergedInto set). Earlier ones fill the primary's empty fields first." }),
+}).openapi("MergeLeadsRequest");
+const MergeReply = envelope({
+  merge: z.object({
+    id: z.string(),
+    primaryId: z.string(),
+    duplicateIds: z.array(z.string()),
+    moved: z.record(z.string(), z.number()).openapi({ description: "Rows moved to the primary, per kind (notes, touchpoints, events, stageChanges, enrollments, …)." }),
+    filled: z.array(z.string()).openapi({ description: "The primary's fields filled from the duplicates." }),
+  }),
+  lead: Lead,
+}).openapi("MergeLeadsReply");
+
+const SearchQuery = z.object({
+  q: z.string().trim().min(1).max(200).openapi({ description: "Words to find in names, emails, companies, notes and enrichment facts (web-search syntax: \"exact phrase\", -excluded, or)." }),
+  limit: pageQuery.limit,
+});
+const SearchReply = envelope({
+  results: z.array(z.object({
+    lead: ListedLead,
+    rank: z.number().openapi({ description: "Higher is better: full-text rank plus trigram similarity; notes and facts count half." }),
+    matched: z.array(z.enum(["lead", "fuzzy", "note", "fact"])).openapi({ description: "What matched: lead (the lead's own words), fuzzy (part of a name, email or company, typos allowed), note, fact (schools, former employers)." }),
+    snippet: z.string().nullable().openapi({ description: "The best matching note, shortened, when a note matched." }),
+  })),
+}).openapi("LeadSearchReply");
 
 /** A page is large when it asks for more rows than 100, or starts 1,000 rows in: expensive work. */
 const largeList = (c: { req: { query(name: string): string | undefined } }) =>
@@ -329,6 +416,118 @@ function bulkDeleteGuidance(input: z.infer<typeof BulkDelete>, deleted: number) 
   return { warnings, next_steps };
 }
 
+// ---------------------------------------------------------------------------
+// The filters of GET /leads, shared by its export (GET /leads/export)
+// ---------------------------------------------------------------------------
+type LeadFilterQuery = Pick<z.infer<typeof ListQuery>, "status" | "tier" | "stage" | "q" | "source" | "createdBy" | "deletedOnly">;
+
+/** A list's filters as values: the stage resolved to its id, q as the LIKE pattern over search_text. */
+interface LeadFilters {
+  deletedOnly: boolean;
+  status?: string;
+  tier?: string;
+  stageId?: string;
+  pattern?: string;
+  source?: string;
+  createdBy?: string;
+}
+type FilterValue = Exclude<keyof LeadFilters, "deletedOnly">;
+
+async function leadFilters(db: Tx, query: LeadFilterQuery): Promise<LeadFilters> {
+  const stageId = await resolveStage(db, query.stage);
+  const defined = <T>(value: T | undefined) => value === undefined ? {} : value;
+  return {
+    deletedOnly: query.deletedOnly ?? false,
+    ...defined(query.status !== undefined ? { status: query.status } : undefined),
+    ...defined(query.tier !== undefined ? { tier: query.tier } : undefined),
+    ...defined(stageId !== undefined ? { stageId } : undefined),
+    ...defined(query.q !== undefined ? { pattern: `%${query.q.toLowerCase().replace(/[\\%_]/g, "\\$&")}%` } : undefined),
+    ...defined(query.source !== undefined ? { source: query.source } : undefined),
+    ...defined(query.createdBy !== undefined ? { createdBy: query.createdBy } : undefined),
+  };
+}
+
+/**
+ * The WHERE of a lead list (over app.leads or app.lead_details). value(name) is how a filter's
+ * value reaches SQL: a bind parameter for the list; for the export's COPY, which takes none, a
+ * read of the transaction-local setting the values were put in.
+ */
+function leadWhere(db: Tx, filters: LeadFilters, value: (name: FilterValue) => Fragment): Fragment {
+  const column: Record<FilterValue, string> = {
+    status: "status = ", tier: "tier = ", stageId: "stage_id = ", pattern: "search_text like ", source: "source = ", createdBy: "created_by = ",
+  };
+  return (Object.keys(column) as FilterValue[])
+    .filter((name) => filters[name] !== undefined)
+    .reduce((all, name) => db`${all} and ${db.unsafe(column[name])}${value(name)}`,
+      filters.deletedOnly ? db`deleted_at is not null` : db`deleted_at is null`);
+}
+
+/** The list's filters as a next page's query string takes them. */
+function filterQuery(query: LeadFilterQuery): Record<string, string | undefined> {
+  const encode = (value: string | undefined) => value === undefined ? undefined : encodeURIComponent(value);
+  return {
+    status: encode(query.status), tier: encode(query.tier), stage: encode(query.stage), q: encode(query.q),
+    source: encode(query.source), createdBy: encode(query.createdBy), deletedOnly: query.deletedOnly ? "true" : undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Export: the columns of a CSV row and the object of an NDJSON line
+// ---------------------------------------------------------------------------
+/** How long an export's COPY may run: longer than other expensive work, since it streams to a client that may read slowly. */
+const EXPORT_STATEMENT_TIMEOUT_MS = 300_000;
+
+/** A timestamp as ISO 8601 with its zone, the way the API's JSON writes it. */
+const iso = (column: string) => `to_json(${column}) #>> '{}'`;
+
+/** The fields every export carries, by the contract's names, in order. */
+const exportFields: [string, string][] = [
+  ["id", "id"], ["firstName", "first_name"], ["lastName", "last_name"], ["email", "email"],
+  ["organizationName", "organization_name"], ["businessType", "business_type"], ["phone", "phone"], ["tier", "tier"],
+  ["status", "status"], ["stage", "stage"], ["stageId", "stage_id"], ["title", "title"], ["seniority", "seniority"],
+  ["companyName", "company_name"], ["linkedinUrl", "linkedin_url"], ["companySize", "company_size"],
+  ["companyRevenue", "company_revenue"], ["enrichmentStatus", "enrichment_status"], ["enrichedAt", iso("enriched_at")],
+  ["lastTouchAt", iso("last_touch_at")], ["score", "score"], ["scoreLabel", "score_label"], ["source", "source"],
+  ["createdBy", "created_by"], ["createdAt", iso("created_at")], ["updatedAt", iso("updated_at")],
+  ["deletedAt", iso("deleted_at")], ["mergedInto", "merged_into"], ["proposalId", "proposal_slug"],
+];
+
+interface FieldDefinition {
+  key: string;
+  fieldType: string;
+}
+
+/** A definition's key, checked again before it goes into SQL text (the table's check allows only these characters). */
+const safeKey = (key: string) => {
+  if (!/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/.test(key)) throw new Error(`unexpected custom field key ${key}`);
+  return key;
+};
+
+/** CSV: every field, the JSON documents as JSON text, each defined custom field as customFields.<key>. */
+function csvColumns(fields: FieldDefinition[]): string {
+  const keys = fields.map((field) => `'${safeKey(field.key)}'`).join(", ");
+  return [
+    ...exportFields.map(([name, sql]) => `${sql} as "${name}"`),
+    `crm_data::text as "crmData"`,
+    `enrichment::text as "enrichment"`,
+    `nullif((custom_fields - array[${keys}]::text[])::text, '{}') as "customFields"`,
+    ...fields.map(({ key, fieldType }) => fieldType === "multiselect"
+      ? `(select string_agg(v, ';') from jsonb_array_elements_text(case when jsonb_typeof(custom_fields -> '${safeKey(key)}') = 'array' then custom_fields -> '${key}' end) v) as "customFields.${key}"`
+      : `custom_fields #>> '{${safeKey(key)}}' as "customFields.${key}"`),
+  ].join(", ");
+}
+
+/** NDJSON: one object per lead, as GET /leads/{leadId} names the fields (customFields whole). */
+const ndjsonColumns = [
+  ...exportFields.map(([name, sql]) => `${sql} as "${name}"`),
+  `crm_data as "crmData"`, `custom_fields as "customFields"`, `enrichment`,
+].join(", ");
+
+/** A lead as a duplicate pair shows it. */
+const leadSummary = (db: Tx, alias: "a" | "b") => db.unsafe(`json_build_object('id', ${alias}.id,
+  'name', btrim(${alias}.first_name || ' ' || coalesce(${alias}.last_name, '')), 'email', ${alias}.email,
+  'company', coalesce(${alias}.company_name, ${alias}.organization_name), 'phone', ${alias}.phone)`);
+
 const enrichNext = (id: string) => `POST /api/openclaw/enrich { "leadId": "${id}" }`;
 
 // ---------------------------------------------------------------------------
@@ -401,6 +600,51 @@ const bulkDeleteRoute = createRoute({
   security: bearerAuth, middleware: [expensiveTransaction(), idempotency], request: jsonBody(BulkDelete),
   responses: { 200: json(BulkDeleteReply, "How many leads were deleted."), ...idempotencyError, ...commonErrors },
 });
+const batchRoute = createRoute({
+  operationId: "batchUpsertLeads",
+  method: "post", path: "/leads/batch", tags: ["Leads"],
+  summary: "Create or update up to 1,000 leads by email in one statement (PATCH semantics), with a result per item",
+  description: "Each item is matched to a live lead by email (case-insensitive): a match is updated like PATCH /leads/{id} (fields sent replace, null clears, customFields and crmData merge), otherwise a lead is created. Every item is checked on its own: a bad one fails with its error and hint while the others land. The plan limit is counted exactly: new leads past the room left fail with lead_limit_reached. Expensive work (fair share); Idempotency-Key honoured.",
+  security: bearerAuth, middleware: [expensiveTransaction(), idempotency], request: jsonBody(BatchRequest),
+  responses: { 200: json(BatchReply, "What each item did."), ...idempotencyError, ...commonErrors },
+});
+const exportRoute = createRoute({
+  operationId: "exportLeads",
+  method: "get", path: "/leads/export", tags: ["Leads"],
+  summary: "Every lead matching GET /leads' filters, streamed as CSV or NDJSON with every field",
+  description: "Streamed straight from the database (COPY … TO STDOUT), newest first, so memory does not grow with the number of leads. CSV: a header row of the contract's field names; crmData, enrichment and customFields keys without a definition as JSON; each defined custom field as a customFields.<key> column (multiselect values joined with ;), which POST /imports reads back. NDJSON: one lead per line, customFields as an object. Expensive work (fair share).",
+  security: bearerAuth, middleware: [tenantAuthenticated], request: { query: ExportQuery },
+  responses: {
+    200: {
+      description: "The leads, as a download.",
+      content: { "text/csv": { schema: z.string() }, "application/x-ndjson": { schema: z.string() } },
+    },
+    ...commonErrors,
+  },
+});
+const duplicatesRoute = createRoute({
+  operationId: "listLeadDuplicates",
+  method: "get", path: "/leads/duplicates", tags: ["Leads"],
+  summary: "Likely duplicate leads beyond the one-lead-per-email rule (same name and company, same phone, similar name)",
+  description: "Pairs of live leads that are probably one person under two emails, most alike first, each with its reasons and the names' similarity. POST /leads/merge merges them. Without leadId it compares the whole workspace: expensive work (fair share).",
+  security: bearerAuth, middleware: [expensiveTransaction((c) => c.req.query("leadId") === undefined)], request: { query: DuplicatesQuery },
+  responses: { 200: json(DuplicatesReply, "A page of likely duplicate pairs."), ...notFoundError, ...commonErrors },
+});
+const mergeRoute = createRoute({
+  operationId: "mergeLeads",
+  method: "post", path: "/leads/merge", tags: ["Leads"],
+  summary: "Merge duplicate leads into a primary lead, in one transaction",
+  description: "Moves the duplicates' notes, touchpoints, events, stage history, enrolments, automation runs, meetings, quiz submissions and enrichment facts to the primary, adds up their engagement, fills the primary's empty fields (customFields and crmData: keys it lacks), soft-deletes the duplicates with mergedInto pointing at the primary, and records the merge. The primary keeps its proposal page (an empty one takes a duplicate's content). Another workspace's lead is 404. Idempotency-Key honoured.",
+  security: bearerAuth, middleware: tenantPost, request: jsonBody(MergeRequest),
+  responses: { 200: json(MergeReply, "The merge and the primary lead."), ...notFoundError, ...conflictError, ...idempotencyError, ...commonErrors },
+});
+const searchRoute = createRoute({
+  operationId: "searchLeads",
+  method: "get", path: "/leads/search", tags: ["Leads"],
+  summary: "Search leads by name, email, company, notes and enrichment facts, best match first",
+  security: bearerAuth, middleware: tenant, request: { query: SearchQuery },
+  responses: { 200: json(SearchReply, "The best matching live leads."), ...commonErrors },
+});
 const replaceRoute = createRoute({
   operationId: "updateLead",
   method: "put", path: "/leads", tags: ["Leads"], summary: "Full update (fields left out are cleared; crmData/customFields replaced)",
@@ -442,38 +686,29 @@ export const leadRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
-    const stageId = await resolveStage(db, query.stage);
-    const filters = [
-      query.deletedOnly ? db`deleted_at is not null` : db`deleted_at is null`,
-      ...(query.status !== undefined ? [db`status = ${query.status}`] : []),
-      ...(query.tier !== undefined ? [db`tier = ${query.tier}`] : []),
-      ...(stageId !== undefined ? [db`stage_id = ${stageId}`] : []),
-      ...(query.q !== undefined ? [db`search_text like ${"%" + query.q.toLowerCase().replace(/[\\%_]/g, "\\$&") + "%"}`] : []),
-      ...(query.source !== undefined ? [db`source = ${query.source}`] : []),
-      ...(query.createdBy !== undefined ? [db`created_by = ${query.createdBy}`] : []),
-    ];
-    const where = filters.reduce((all, f) => db`${all} and ${f}`);
-    const order = query.deletedOnly ? db`deleted_at desc, id desc` : db`created_at desc, id desc`;
+    const filters = await leadFilters(db, query);
+    const where = leadWhere(db, filters, (name) => db`${filters[name] ?? null}`);
+    const page = await pageOf(c, query, {
+      list: "/leads",
+      sort: [{ sql: query.deletedOnly ? "deleted_at" : "created_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { ...filters },
+    });
     const extras = query.fields ?? [];
     const { select, omitted } = listSelect(extras);
     const [rows, [count]] = await finishWith(c,
-      db<(LeadRow & { leftOut: boolean })[]>`select ${db.unsafe(select)} from app.lead_details where ${where} order by ${order} limit ${page.limit} offset ${page.offset}`,
+      db<(LeadRow & { leftOut: boolean; _cursor: unknown[] })[]>`
+        select ${db.unsafe(select)}, ${page.keys(db)} from app.lead_details where ${where} and ${page.after(db)}
+        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.leads where ${where}`);
     const total = count!.total;
-    const listed = page.fit(rows.map(({ leftOut, ...row }) => ({ leftOut, lead: present(c.var.config, row) })),
+    const listed = await page.fit(rows.map(({ leftOut, _cursor, ...row }) => ({ leftOut, _cursor, lead: present(c.var.config, row) })),
       extras.length > 0 ? "fewer fields= make lighter rows" : undefined);
     const withLeftOut = listed.filter((row) => row.leftOut).length;
     const warnings = withLeftOut === 0 ? page.warnings : [...page.warnings,
       `${withLeftOut} lead(s) on this page hold ${omitted.join(", ")}, which lists leave out: add fields=${omitted.join(",")} to list them, or GET /api/openclaw/leads/{leadId} for one lead`];
-    const filter = (value: string | undefined) => value === undefined ? undefined : encodeURIComponent(value);
     return reply(c, { leads: listed.map((row) => row.lead), ...page.fields(total) }, {
       warnings,
-      next_steps: page.next("/leads", listed.length, total, {
-        status: filter(query.status), tier: filter(query.tier), stage: filter(query.stage), q: filter(query.q),
-        source: filter(query.source), createdBy: filter(query.createdBy),
-        deletedOnly: query.deletedOnly ? "true" : undefined, fields: extras.length > 0 ? extras.join(",") : undefined,
-      }),
+      next_steps: page.next("/leads", { ...filterQuery(query), fields: extras.length > 0 ? extras.join(",") : undefined }),
     });
   })
   .openapi(bulkDeleteRoute, async (c) => {
@@ -485,6 +720,114 @@ export const leadRoutes = createRouter()
                                         ${input.createdBefore ?? null}, ${input.permanent}, ${input.dryRun}) as deleted`;
     const deleted = row!.deleted;
     return reply(c, { deleted, permanent: input.permanent, dryRun: input.dryRun, source: input.source }, bulkDeleteGuidance(input, deleted));
+  })
+  .openapi(batchRoute, async (c) => {
+    const { items } = c.req.valid("json");
+    const db = c.var.db;
+    // app.upsert_leads (sql/40_leads.sql): every item checked alone, one statement, the plan's room counted once.
+    const rows = await db<{ index: number; result: z.infer<typeof BatchResult>["result"]; id: string | null; error: z.infer<typeof ItemError> | null }[]>`
+      select u.item as index, u.result, u.lead_id as id, u.error from app.upsert_leads(${db.json(items as never)}) u order by u.item`;
+    const count = (result: string) => rows.filter((row) => row.result === result).length;
+    const failed = rows.filter((row) => row.error !== null);
+    const codes = [...new Set(failed.map((row) => row.error!.code))];
+    return reply(c, {
+      results: rows, created: count("created"), updated: count("updated"), unchanged: count("unchanged"), failed: failed.length,
+    }, {
+      warnings: failed.length === 0 ? [] : [`${failed.length} of ${rows.length} item(s) failed (${codes.join(", ")}): each result's error says why and how to fix it; the others landed`],
+      next_steps: [
+        ...(codes.includes("lead_limit_reached") ? ["GET /api/openclaw/org/tier shows the plan's room"] : []),
+        ...(failed.length > 0 ? ["Send the failed items again, fixed, in a new batch (items that landed come back unchanged)"] : []),
+      ],
+    });
+  })
+  .openapi(exportRoute, async (c) => {
+    const query = c.req.valid("query");
+    const ndjson = query.format === "ndjson";
+    const body = await streamingTransaction(c, EXPORT_STATEMENT_TIMEOUT_MS, async (tx) => {
+      const filters = await leadFilters(tx, query);
+      const fields = await tx<{ key: string; fieldType: string }[]>`
+        select key, field_type as "fieldType" from app.custom_fields order by position, lower(key)`;
+      // COPY takes no bind parameters: the filters' values are read back from a transaction-local setting.
+      await tx`select set_config('openclaw.lead_filters', ${JSON.stringify(filters)}, true)`;
+      const where = leadWhere(tx, filters, (name) => tx.unsafe(`(current_setting('openclaw.lead_filters')::jsonb ->> '${name}')`));
+      const order = filters.deletedOnly ? "deleted_at desc, id desc" : "created_at desc, id desc";
+      const rows = tx`select ${tx.unsafe(ndjson ? ndjsonColumns : csvColumns(fields))} from app.lead_details
+                      where ${where} order by ${tx.unsafe(order)}`;
+      // NDJSON: each row's JSON as one CSV field whose quote and delimiter never occur in JSON
+      // text (control characters are escaped there), so COPY writes it as it is.
+      const copy = ndjson
+        ? tx`copy (select row_to_json(x)::text from (${rows}) x) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`
+        : tx`copy (${rows}) to stdout with (format csv, header)`;
+      const stream = await copy.readable();
+      return { stream, cancel: () => void copy.cancel() };
+    });
+    const date = new Date().toISOString().slice(0, 10);
+    return c.body(body, 200, {
+      "Content-Type": ndjson ? "application/x-ndjson; charset=utf-8" : "text/csv; charset=utf-8",
+      "Content-Disposition": `attachment; filename="leads-${date}.${ndjson ? "ndjson" : "csv"}"`,
+      "Cache-Control": "no-store",
+    });
+  })
+  .openapi(duplicatesRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    if (query.leadId !== undefined && (await db`select 1 from app.leads where id = ${query.leadId}`).length === 0) {
+      throw notFound("Lead", query.leadId);
+    }
+    const page = await pageOf(c, query, {
+      list: "/leads/duplicates",
+      sort: [{ sql: "d.similarity", type: "real", desc: true }, { sql: "d.lead_id", type: "text" }, { sql: "d.duplicate_id", type: "text" }],
+      filters: { leadId: query.leadId, minSimilarity: query.minSimilarity },
+    });
+    // app.lead_duplicates (sql/88_bulk.sql) finds the pairs; the page is cut from them here.
+    const fetched = await db<(Omit<z.infer<typeof DuplicatePair>, "lead" | "duplicate"> & { total: number; lead: z.infer<typeof LeadSummary>; duplicate: z.infer<typeof LeadSummary>; _cursor: unknown[] })[]>`
+      with d as (select p.*, count(*) over ()::integer as total from app.lead_duplicates(${query.leadId ?? null}, ${query.minSimilarity}) p)
+      select d.lead_id as "leadId", d.duplicate_id as "duplicateId", d.reasons, d.similarity, d.total,
+             ${leadSummary(db, "a")} as lead, ${leadSummary(db, "b")} as duplicate, ${page.keys(db)}
+      from d
+      join app.leads a on a.id = d.lead_id
+      join app.leads b on b.id = d.duplicate_id
+      where ${page.after(db)}
+      order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`;
+    const rows = await page.fit(fetched);
+    const total = rows[0]?.total ?? 0;
+    const duplicates = rows.map(({ total: _total, ...pair }) => pair);
+    const first = duplicates[0];
+    return reply(c, { duplicates, ...page.fields(total) }, {
+      next_steps: [
+        ...(first ? [`POST /api/openclaw/leads/merge { "primaryId": "${first.leadId}", "duplicateIds": ["${first.duplicateId}"] } merges the first pair (check both first: GET /api/openclaw/leads/{leadId})`] : []),
+        ...page.next("/leads/duplicates", { leadId: query.leadId, minSimilarity: String(query.minSimilarity) }),
+      ],
+    });
+  })
+  .openapi(mergeRoute, async (c) => {
+    const input = c.req.valid("json");
+    const db = c.var.db;
+    // app.merge_leads (sql/88_bulk.sql): the whole merge, in this request's transaction.
+    const [row] = await db<{ merge: z.infer<typeof MergeReply>["merge"] }[]>`
+      select app.merge_leads(${input.primaryId}, ${input.duplicateIds}::text[]) as merge`;
+    const lead = present(c.var.config, (await findLead(db, input.primaryId))!);
+    return reply(c, { merge: row!.merge, lead }, {
+      warnings: [`${row!.merge.duplicateIds.length} lead(s) merged into ${input.primaryId} and soft-deleted (mergedInto points at it)`],
+      next_steps: [`GET /api/openclaw/leads/${input.primaryId}`, `GET /api/openclaw/notes?leadId=${input.primaryId}`],
+    });
+  })
+  .openapi(searchRoute, async (c) => {
+    const query = c.req.valid("query");
+    const db = c.var.db;
+    const { limit, warnings } = limitOf({ limit: Math.min(query.limit ?? 20, 100) });
+    // app.search_leads (sql/88_bulk.sql) ranks; the leads are read for the page only.
+    const rows = await db<(LeadRow & { rank: number; matched: z.infer<typeof SearchReply>["results"][number]["matched"]; snippet: string | null })[]>`
+      select ${db.unsafe(listSelect([]).select)}, s.rank, s.matched, s.snippet
+      from app.search_leads(${query.q}, ${limit}) s
+      join app.lead_details on lead_details.id = s.lead_id
+      order by s.rank desc, s.lead_id`;
+    const results = rows.map(({ rank, matched, snippet, leftOut: _leftOut, ...lead }: typeof rows[number] & { leftOut?: boolean }) =>
+      ({ lead: present(c.var.config, lead), rank, matched, snippet }));
+    return reply(c, { results }, {
+      warnings: [...warnings, ...(query.limit !== undefined && query.limit > 100 ? ["limit capped at 100"] : [])],
+      next_steps: results.length === 0 ? [`GET /api/openclaw/leads?q=${encodeURIComponent(query.q)} lists leads whose name, email or company contain it`] : [],
+    });
   })
   .openapi(createLeadRoute, async (c) => {
     const input = c.req.valid("json");

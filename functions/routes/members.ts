@@ -120,19 +120,25 @@ export const membersRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/members",
+      // Owners first, then by address.
+      sort: [{ sql: "(role = 'owner')", type: "boolean", desc: true }, { sql: "email", type: "text" }, { sql: "id", type: "text" }],
+      filters: { role: query.role, status: query.status },
+    });
     const where = db`${query.role !== undefined ? db`role = ${query.role}` : db`true`}
       and ${query.status !== undefined ? db`status = ${query.status}` : db`true`}`;
-    const [rows, [count]] = await Promise.all([
-      db<MemberRow[]>`select ${memberSelect(c)} from app.member_details where ${where}
-                      order by role = 'owner' desc, email, id limit ${page.limit} offset ${page.offset}`,
+    const [fetched, [count]] = await Promise.all([
+      db<MemberRow[]>`select ${memberSelect(c)}, ${page.keys(db)} from app.member_details where ${where} and ${page.after(db)}
+                      order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.member_details where ${where}`,
     ]);
     const total = count!.total;
+    const rows = await page.fit(fetched);
     return reply(c, { members: rows, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
-        ...page.next("/members", rows.length, total, { role: query.role, status: query.status }),
+        ...page.next("/members", { role: query.role, status: query.status }),
         "POST /api/openclaw/members { \"email\": \"…\", \"role\": \"member\" } invites someone; PATCH /api/openclaw/members/{id} { \"role\": \"…\" } changes a role; DELETE /api/openclaw/members/{id} removes a member",
       ],
     });

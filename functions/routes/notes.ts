@@ -123,7 +123,11 @@ export const notesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/notes",
+      sort: [{ sql: "pinned", type: "boolean", desc: true }, { sql: "created_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { leadId: query.leadId, type: query.type, pinned: query.pinned },
+    });
     const filters = [
       db`lead_id = ${query.leadId}`,
       ...(query.type !== undefined ? [db`type = ${query.type}`] : []),
@@ -133,17 +137,17 @@ export const notesRoutes = createRouter()
     const [[lead], fetched, [count]] = await Promise.all([
       db<{ deleted: boolean }[]>`select deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<NoteRow[]>`
-        select ${db.unsafe(noteSelect)} from app.notes where ${where}
-        order by pinned desc, created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
+        select ${db.unsafe(noteSelect)}, ${page.keys(db)} from app.notes where ${where} and ${page.after(db)}
+        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.notes where ${where}`,
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { leadId: query.leadId, notes: rows, ...page.fields(total) }, {
       warnings: [...page.warnings, ...(lead.deleted ? [deletedLeadWarning(query.leadId)] : [])],
       next_steps: [
-        ...page.next("/notes", rows.length, total, { leadId: query.leadId }),
+        ...page.next("/notes", { leadId: query.leadId, type: query.type, pinned: query.pinned === undefined ? undefined : String(query.pinned) }),
         ...(total === 0 ? [`POST /api/openclaw/notes { "leadId": "${query.leadId}", "content": "…" } to write one`] : []),
       ],
     });

@@ -199,20 +199,24 @@ export const quizzesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/quizzes",
+      sort: [{ sql: "q.created_at", type: "timestamptz", desc: true }, { sql: "q.id", type: "text", desc: true }],
+      filters: { archived: query.archived, status: query.status },
+    });
     const where = db`${query.archived ? db`q.archived_at is not null` : db`q.archived_at is null`}
       ${query.status !== undefined ? db`and q.status = ${query.status}` : db``}`;
     const [fetched, [count]] = await Promise.all([
-      db<QuizRow[]>`select ${db.unsafe(quizSelect)} from app.quizzes q where ${where}
-        order by q.created_at desc, q.id desc limit ${page.limit} offset ${page.offset}`,
+      db<QuizRow[]>`select ${db.unsafe(quizSelect)}, ${page.keys(db)} from app.quizzes q where ${where} and ${page.after(db)}
+        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.quizzes q where ${where}`,
     ]);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { quizzes: rows.map((row) => withUrls(c.var.config.publicUrl, row)), ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
-        ...page.next("/quizzes", rows.length, total),
+        ...page.next("/quizzes", { archived: query.archived ? "true" : undefined, status: query.status }),
         ...(total === 0 ? ["POST /api/openclaw/quizzes { \"title\", \"questions\", \"resultBands\" } to create one"] : []),
       ],
     });
@@ -267,22 +271,25 @@ export const quizzesRoutes = createRouter()
   }, validationWithHints(hints))
   .openapi(submissionsRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const page = pageOf(c.req.valid("query"));
+    const page = await pageOf(c, c.req.valid("query"), {
+      list: `/quizzes/${id}/submissions`,
+      sort: [{ sql: "s.created_at", type: "timestamptz", desc: true }, { sql: "s.id", type: "text", desc: true }],
+    });
     const db = c.var.db;
     const [[quiz], fetched] = await Promise.all([
       db<{ submissions: number }[]>`select ${db.unsafe(quizSelect)} from app.quizzes q where q.id = ${id}`,
       db`select s.id, s.lead_id as "leadId", l.email, s.attempt_id as "attemptId", s.answers,
                s.raw_points::float8 as "rawPoints", s.max_points::float8 as "maxPoints", s.score, s.band,
-               s.created_at as "createdAt"
+               s.created_at as "createdAt", ${page.keys(db)}
           from app.quiz_submissions s join app.leads l on l.org_id = s.org_id and l.id = s.lead_id
-          where s.quiz_id = ${id}
-          order by s.created_at desc, s.id desc limit ${page.limit} offset ${page.offset}`,
+          where s.quiz_id = ${id} and ${page.after(db)}
+          order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
     ]);
     if (!quiz) throw notFound("Quiz", id);
     const total = quiz.submissions;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { quizId: id, submissions: rows as unknown as z.infer<typeof Submission>[], ...page.fields(total) }, {
       warnings: page.warnings,
-      next_steps: page.next(`/quizzes/${id}/submissions`, rows.length, total),
+      next_steps: page.next(`/quizzes/${id}/submissions`),
     });
   }, validationWithHints(hints));

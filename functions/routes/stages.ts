@@ -181,18 +181,22 @@ const deleteRoute = createRoute({
 
 export const stagesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const page = pageOf(c.req.valid("query"));
+    const page = await pageOf(c, c.req.valid("query"), {
+      list: "/stages",
+      sort: [{ sql: "position", type: "integer" }, { sql: "lower(name)", type: "text" }, { sql: "id", type: "text" }],
+    });
     const db = c.var.db;
-    const [rows, [count]] = await Promise.all([
-      db<StageRow[]>`select ${db.unsafe(stageSelect)} from app.stage_details
-                     order by position, lower(name), id limit ${page.limit} offset ${page.offset}`,
+    const [fetched, [count]] = await Promise.all([
+      db<StageRow[]>`select ${db.unsafe(stageSelect)}, ${page.keys(db)} from app.stage_details where ${page.after(db)}
+                     order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.stages`,
     ]);
     const total = count!.total;
+    const rows = await page.fit(fetched);
     return reply(c, { stages: rows, ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
-        ...page.next("/stages", rows.length, total),
+        ...page.next("/stages"),
         ...(total === 0 ? ["POST /api/openclaw/stages { \"name\": \"Prospects\" } adds the first stage (it becomes the default)"] : []),
       ],
     });
@@ -200,22 +204,27 @@ export const stagesRoutes = createRouter()
   .openapi(historyRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
-    const [[lead], rows, [count]] = await Promise.all([
+    const page = await pageOf(c, query, {
+      list: "/stages/history",
+      sort: [{ sql: "changed_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { leadId: query.leadId },
+    });
+    const [[lead], fetched, [count]] = await Promise.all([
       db<{ deleted: boolean }[]>`select deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<z.infer<typeof StageChange>[]>`
         select from_stage_name as "fromStage", to_stage_name as "toStage",
                from_stage_id as "fromStageId", to_stage_id as "toStageId", changed_at as "changedAt",
-               changed_by as "changedBy", source, rule_id as "ruleId"
-        from app.stage_changes where lead_id = ${query.leadId}
-        order by changed_at desc, id desc limit ${page.limit} offset ${page.offset}`,
+               changed_by as "changedBy", source, rule_id as "ruleId", ${page.keys(db)}
+        from app.stage_changes where lead_id = ${query.leadId} and ${page.after(db)}
+        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.stage_changes where lead_id = ${query.leadId}`,
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
+    const rows = await page.fit(fetched);
     return reply(c, { leadId: query.leadId, history: rows, ...page.fields(total) }, {
       warnings: [...page.warnings, ...(lead.deleted ? [`Lead ${query.leadId} is soft-deleted`] : [])],
-      next_steps: page.next("/stages/history", rows.length, total, { leadId: query.leadId }),
+      next_steps: page.next("/stages/history", { leadId: query.leadId }),
     });
   })
   .openapi(createStageRoute, async (c) => {

@@ -49,15 +49,21 @@ const listRoute = createRoute({
 
 export const stalledRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const page = pageOf(c.req.valid("query"));
+    // The list pages itself (app.stalled_leads takes the cursor's keys: rank, days overdue, idle since, id).
+    const page = await pageOf(c, c.req.valid("query"), {
+      list: "/leads/stalled",
+      sort: [{ sql: "priority_rank", type: "integer" }, { sql: "days_overdue", type: "integer", desc: true }, { sql: "idle_since", type: "timestamptz" }, { sql: "id", type: "text" }],
+    });
     const db = c.var.db;
-    const rows = await db<(z.infer<typeof StalledLead> & { total: string })[]>`
+    const after = page.afterKeys === undefined ? null : db.json(page.afterKeys as never);
+    const fetched = await db<(z.infer<typeof StalledLead> & { total: string; _cursor: unknown[] })[]>`
       select lead_id as "leadId", name, email, stage, stage_id as "stageId", days_since_touch as "daysSinceTouch",
-             stalled_reason as "stalledReason", suggested_action as "suggestedAction", priority, total
-      from app.stalled_leads(now(), ${page.limit}, ${page.offset})`;
+             stalled_reason as "stalledReason", suggested_action as "suggestedAction", priority, total, sort_key as "_cursor"
+      from app.stalled_leads(now(), ${page.fetch}, ${page.offset}, ${after})`;
+    const rows = await page.fit(fetched);
     // A page past the end has no row to carry the total: count from the start instead.
     const total = rows.length > 0 ? Number(rows[0]!.total)
-      : page.offset > 0 ? Number((await db<{ total: string }[]>`select count(*) as total from app.stalled_leads(now(), 2147483647, 0)`)[0]!.total)
+      : page.offset > 0 || after !== null ? Number((await db<{ total: string }[]>`select count(*) as total from app.stalled_leads(now(), 2147483647, 0)`)[0]!.total)
       : 0;
     const leads = rows.map(({ total: _total, ...lead }) => lead);
     const first = leads[0];
@@ -68,7 +74,7 @@ export const stalledRoutes = createRouter()
           `POST /api/openclaw/playbooks { "leadId": "${first.leadId}" } recommends the next step for the top lead`,
           `After acting, POST /api/openclaw/touchpoints { "leadId": "${first.leadId}", "type": "${first.suggestedAction === "check_in_call" ? "call" : "email"}" } clears it from this list`,
         ] : []),
-        ...page.next("/leads/stalled", leads.length, total),
+        ...page.next("/leads/stalled"),
         ...(total === 0 ? ["Nothing is stalled. PUT /api/openclaw/stages { \"id\": \"stg_…\", \"stallAfterDays\": 3 } tightens a stage's threshold"] : []),
       ],
     });

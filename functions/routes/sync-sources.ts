@@ -210,19 +210,23 @@ export const syncSourcesRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: "/stages/sync-sources",
+      sort: [{ sql: "created_at", type: "timestamptz" }, { sql: "id", type: "text" }],
+      filters: { type: query.type },
+    });
     const where = query.type !== undefined ? db`type = ${query.type}` : db`true`;
     const [fetched, [count]] = await Promise.all([
-      db<SyncSourceRow[]>`select ${db.unsafe(sourceSelect)} from app.sync_source_details where ${where}
-                          order by created_at, id limit ${page.limit} offset ${page.offset}`,
+      db<SyncSourceRow[]>`select ${db.unsafe(sourceSelect)}, ${page.keys(db)} from app.sync_source_details where ${where} and ${page.after(db)}
+                          order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.sync_sources where ${where}`,
     ]);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { syncSources: rows.map((r) => present(c.var.config, r)), ...page.fields(total) }, {
       warnings: page.warnings,
       next_steps: [
-        ...page.next("/stages/sync-sources", rows.length, total),
+        ...page.next("/stages/sync-sources", { type: query.type }),
         ...(total === 0 ? ["POST /api/openclaw/stages/sync-sources { \"name\": \"Website form\", \"type\": \"form_webhook\", \"stage\": \"Leads\" } connects a first source"] : []),
       ],
     });

@@ -126,20 +126,24 @@ export const touchpointsRoutes = createRouter()
   .openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
     const type = query.type ?? query.channel;
+    const page = await pageOf(c, query, {
+      list: "/touchpoints",
+      sort: [{ sql: "occurred_at", type: "timestamptz", desc: true }, { sql: "created_at", type: "timestamptz", desc: true }, { sql: "id", type: "text", desc: true }],
+      filters: { leadId: query.leadId, type },
+    });
     const where = type !== undefined ? db`lead_id = ${query.leadId} and type = ${type}` : db`lead_id = ${query.leadId}`;
     const [[lead], fetched, [count]] = await Promise.all([
       db<{ lastTouchAt: string | null; deleted: boolean }[]>`
         select last_touch_at as "lastTouchAt", deleted_at is not null as deleted from app.leads where id = ${query.leadId}`,
       db<TouchpointRow[]>`
-        select ${db.unsafe(touchpointSelect)} from app.touchpoints where ${where}
-        order by occurred_at desc, created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
+        select ${db.unsafe(touchpointSelect)}, ${page.keys(db)} from app.touchpoints where ${where} and ${page.after(db)}
+        order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.touchpoints where ${where}`,
     ]);
     if (!lead) throw notFound("Lead", query.leadId);
     const total = count!.total;
-    const rows = page.fit(fetched);
+    const rows = await page.fit(fetched);
     return reply(c, { leadId: query.leadId, lastTouchAt: lead.lastTouchAt, touchpoints: rows, ...page.fields(total) }, {
       warnings: [
         ...page.warnings,
@@ -147,7 +151,7 @@ export const touchpointsRoutes = createRouter()
         ...(lead.deleted ? [deletedLeadWarning(query.leadId)] : []),
       ],
       next_steps: [
-        ...page.next("/touchpoints", rows.length, total, { leadId: query.leadId }),
+        ...page.next("/touchpoints", { leadId: query.leadId, type }),
         ...(total === 0 ? [`POST /api/openclaw/touchpoints { "leadId": "${query.leadId}", "type": "email" } to log one`] : []),
       ],
     });

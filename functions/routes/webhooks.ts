@@ -231,18 +231,22 @@ export const webhooksRoutes = createRouter()
   })
   .openapi(listRoute, async (c) => {
     const db = c.var.db;
-    const page = pageOf(c.req.valid("query"));
-    const [rows, [count]] = await Promise.all([
-      db<WebhookRow[]>`select ${db.unsafe(webhookSelect)} from app.webhook_subscriptions
-                       order by created_at, id limit ${page.limit} offset ${page.offset}`,
+    const page = await pageOf(c, c.req.valid("query"), {
+      list: "/webhooks",
+      sort: [{ sql: "created_at", type: "timestamptz" }, { sql: "id", type: "text" }],
+    });
+    const [fetched, [count]] = await Promise.all([
+      db<WebhookRow[]>`select ${db.unsafe(webhookSelect)}, ${page.keys(db)} from app.webhook_subscriptions where ${page.after(db)}
+                       order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.webhook_subscriptions`,
     ]);
     const total = count!.total;
+    const rows = await page.fit(fetched);
     const disabled = rows.filter((w) => w.disabledReason !== null);
     return reply(c, { webhooks: rows, ...page.fields(total) }, {
       warnings: [...page.warnings, ...disabled.map((w) => `Webhook ${w.id} (${w.url}) was disabled: ${w.disabledReason}`)],
       next_steps: [
-        ...page.next("/webhooks", rows.length, total),
+        ...page.next("/webhooks"),
         ...disabled.map((w) => `Fix ${w.url}, then PATCH /api/openclaw/webhooks/${w.id} { "enabled": true }`),
         ...(total === 0 ? ["POST /api/openclaw/webhooks { \"url\": \"https://…\", \"events\": [\"lead.created\"] } subscribes a first endpoint"] : []),
       ],
@@ -327,24 +331,29 @@ export const webhooksRoutes = createRouter()
     const { webhookId } = c.req.valid("param");
     const query = c.req.valid("query");
     const db = c.var.db;
-    const page = pageOf(query);
+    const page = await pageOf(c, query, {
+      list: `/webhooks/${webhookId}/deliveries`,
+      sort: [{ sql: "d.created_at", type: "timestamptz", desc: true }, { sql: "d.id", type: "text", desc: true }],
+      filters: { status: query.status },
+    });
     const where = query.status !== undefined
       ? db`d.subscription_id = ${webhookId} and d.status = ${query.status}`
       : db`d.subscription_id = ${webhookId}`;
-    const [webhook, rows, [count]] = await Promise.all([
+    const [webhook, fetched, [count]] = await Promise.all([
       findWebhook(db, webhookId),
       db<z.infer<typeof Delivery>[]>`
-        select ${db.unsafe(deliverySelect)} from app.webhook_deliveries d
+        select ${db.unsafe(deliverySelect)}, ${page.keys(db)} from app.webhook_deliveries d
         join app.webhook_events e on e.org_id = d.org_id and e.id = d.event_id
-        where ${where} order by d.created_at desc, d.id desc limit ${page.limit} offset ${page.offset}`,
+        where ${where} and ${page.after(db)} order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
       db<{ total: number }[]>`select count(*)::integer as total from app.webhook_deliveries d where ${where}`,
     ]);
     if (!webhook) throw notFound("Webhook", webhookId);
     const total = count!.total;
+    const rows = await page.fit(fetched);
     return reply(c, { webhookId, deliveries: rows, ...page.fields(total) }, {
       warnings: [...page.warnings, ...(webhook.disabledReason ? [`Disabled: ${webhook.disabledReason}`] : [])],
       next_steps: [
-        ...page.next(`/webhooks/${webhookId}/deliveries`, rows.length, total, { status: query.status }),
+        ...page.next(`/webhooks/${webhookId}/deliveries`, { status: query.status }),
         ...(rows.some((d) => d.status === "failed")
           ? [`POST /api/openclaw/webhooks/${webhookId}/deliveries/{deliveryId}/redeliver sends a failed delivery again`] : []),
       ],

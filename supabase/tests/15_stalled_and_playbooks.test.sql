@@ -132,7 +132,7 @@ select :'org_c', 'Bulk', 'bulk-' || g || '@example.com', s.ids[1 + g % 6],
 from generate_series(1, 3000) g
 cross join (select array_agg(id order by position) as ids from app.stages where org_id = :'org_c') s;
 analyze app.leads;
-alter function app.stalled_leads(timestamptz, integer, integer) reset search_path;
+alter function app.stalled_leads(timestamptz, integer, integer, jsonb) reset search_path;
 select tests.authenticate_as(:'org_a');
 set local enable_seqscan = off;
 select ok((select string_agg(line, E'\n') from tests.explain(format($$ select * from app.stalled_leads(%L) $$, :'t')) line)
@@ -225,7 +225,7 @@ select throws_ok(format($$ select app.recommend_playbook(%L, %L) $$, :'b_stalled
 select tests.clear_authentication();
 
 select ok(not has_function_privilege('anon', 'app.recommend_playbook(text, timestamptz)', 'execute')
-  and not has_function_privilege('anon', 'app.stalled_leads(timestamptz, integer, integer)', 'execute'),
+  and not has_function_privilege('anon', 'app.stalled_leads(timestamptz, integer, integer, jsonb)', 'execute'),
   'anon can run neither stalled_leads nor recommend_playbook');
 
 select * from finish();

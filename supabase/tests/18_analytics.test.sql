@@ -1,7 +1,7 @@
 -- Pipeline analytics (app.pipeline_analytics) on a small hand-built history with a fixed
 -- clock: every metric, the window's edges, deleted leads, and org B's data never counted.
 begin;
-select plan(36);
+select plan(38);
 
 select tests.create_org('analytics-a') as org_a \gset
 select tests.create_org('analytics-b') as org_b \gset
@@ -172,19 +172,24 @@ select throws_ok($$ select app.pipeline_analytics(null) $$, 'CR400', 'days must 
 -- Tenancy
 -- ===========================================================================
 select tests.authenticate_as(:'org_b');
-select is((select app.pipeline_analytics(30, :now) - 'pipeline' - 'stageConversion' - 'averageDaysInStage' - 'period'),
+select is((select app.pipeline_analytics(30, :now) - 'pipeline' - 'stageConversion' - 'averageDaysInStage' - 'period' - 'activityPerDay'),
   '{"totalLeads": 3, "leadsInPeriod": 3, "quizCompletions": 3, "proposalsViewed": 3, "proposalViews": 3, "meetingsBooked": 3,
     "leadsWon": 3, "leadsLost": 0, "conversionRate": 1.0000, "scoreDistribution": {"hot": 3, "warm": 0, "cool": 0, "cold": 0, "unscored": 0},
     "bySource": {"sql": 3}}'::jsonb,
   'org B sees only its own leads, events and stage changes');
+select is((select jsonb_agg(d) from jsonb_array_elements(app.pipeline_analytics(30, :now) -> 'activityPerDay') d
+           where (d ->> 'events')::int + (d ->> 'touchpoints')::int + (d ->> 'stageMoves')::int > 0),
+  '[{"date": "2026-06-15", "events": 0, "touchpoints": 0, "stageMoves": 3}, {"date": "2026-06-16", "events": 9, "touchpoints": 0, "stageMoves": 0}]'::jsonb,
+  'activityPerDay counts the org''s own events, touchpoints and stage moves per UTC day');
 
 select tests.authenticate_as(:'org_empty');
-select is((select app.pipeline_analytics(30, :now) - 'pipeline' - 'stageConversion' - 'averageDaysInStage' - 'period'),
+select is((select app.pipeline_analytics(30, :now) - 'pipeline' - 'stageConversion' - 'averageDaysInStage' - 'period' - 'activityPerDay'),
   '{"totalLeads": 0, "leadsInPeriod": 0, "quizCompletions": 0, "proposalsViewed": 0, "proposalViews": 0, "meetingsBooked": 0,
     "leadsWon": 0, "leadsLost": 0, "conversionRate": null, "scoreDistribution": {"hot": 0, "warm": 0, "cool": 0, "cold": 0, "unscored": 0},
     "bySource": {}}'::jsonb,
   'an org without leads gets zeros, a null conversion rate and no sources');
 select is((select app.pipeline_analytics(30, :now) -> 'pipeline' -> 'Prospects'), '0', 'an empty org''s pipeline still lists its stages');
+select is((select jsonb_array_length(app.pipeline_analytics(30, :now) -> 'activityPerDay')), 31, 'activityPerDay lists every UTC day of the window, zeros included');
 select tests.clear_authentication();
 
 select ok(not has_function_privilege('anon', 'app.pipeline_analytics(integer, timestamptz)', 'execute'), 'anon cannot call app.pipeline_analytics');

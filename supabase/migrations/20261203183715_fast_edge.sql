@@ -13,7 +13,10 @@
 --     kept per org (app.org_lead_counts: an org is counted by its first insert from here on,
 --     so nothing is backfilled; read-only for viewers like every tenant table, sql/98_roles.sql),
 --     and no second key to app.orgs on proposals and the stage history, which locked the
---     org's row for every lead created.
+--     org's row for every lead created; the batch upsert (app._upsert_leads, from
+--     20261203182521_bulk_data_in_and_out) counts the plan's room from the same count
+--     (app.lock_lead_count) instead of locking the org and counting its leads, and a lead
+--     created alone (POST /leads) locks nothing ahead: the limit trigger counts it.
 
 -- ---------------------------------------------------------------------------
 -- The API's login role (sql/00_supabase.sql). Created where missing; on Supabase it exists.
@@ -570,6 +573,7 @@ CREATE OR REPLACE FUNCTION app._enforce_lead_limit()
 AS $function$
   declare
     v_over record;
+    v_error jsonb;
   begin
     with added as (
       select n.org_id, count(*)::integer as added from new_leads n group by n.org_id
@@ -594,10 +598,8 @@ AS $function$
     limit 1;
 
     if found then
-      perform app.refuse(402, 'lead_limit_reached',
-        pg_catalog.format('Lead limit reached: the %s tier allows %s leads and this workspace has %s', v_over.tier, v_over.lead_limit, v_over.total - v_over.added)
-          || case when v_over.added > 1 then pg_catalog.format(' (this request adds %s)', v_over.added) else '' end,
-        'GET /api/openclaw/org/tier shows your plan and usage. Upgrade the plan, or permanently delete leads you no longer need (DELETE /api/openclaw/leads/{id}?permanent=true; soft-deleted leads still count).');
+      v_error := app.lead_limit_error(v_over.tier, v_over.lead_limit, v_over.total - v_over.added, v_over.added);
+      perform app.refuse(402, v_error ->> 'code', v_error ->> 'message', v_error ->> 'hint');
     end if;
     return null;
   end;
@@ -656,3 +658,237 @@ CREATE TRIGGER leads_count_truncated AFTER TRUNCATE ON app.leads FOR EACH STATEM
 CREATE TRIGGER leads_record_stage_change AFTER UPDATE OF stage_id ON app.leads FOR EACH ROW WHEN ((old.stage_id IS DISTINCT FROM new.stage_id)) EXECUTE FUNCTION app._record_stage_change();
 
 CREATE TRIGGER stage_changes_event AFTER INSERT ON app.stage_changes FOR EACH ROW WHEN ((new.from_stage_id IS NOT NULL)) EXECUTE FUNCTION app._stage_change_event();
+
+-- ---------------------------------------------------------------------------
+-- The batch upsert's room from the org's lead count (sql/78_plan_limits.sql, sql/40_leads.sql).
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION app.lock_lead_count(p_org_id text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  declare
+    v_leads integer;
+  begin
+    -- A request locks only its own org's count, and only when it may write (an operator's or
+    -- a definer's call acts for no org).
+    if app.current_org_id() is not null then
+      perform app.ensure_can_write();
+      if p_org_id is distinct from app.current_org_id() then
+        perform app.refuse(403, 'forbidden', 'Another workspace''s lead count cannot be taken', 'Write leads of your own workspace only.');
+      end if;
+    end if;
+    select c.leads into v_leads from app.org_lead_counts c where c.org_id = p_org_id for no key update;
+    if not found then
+      insert into app.org_lead_counts as c (org_id, leads)
+      select p_org_id, count(*)::integer from app.leads l where l.org_id = p_org_id
+      on conflict (org_id) do update set leads = c.leads
+      returning c.leads into v_leads;
+    end if;
+    return v_leads;
+  end;
+  $function$
+;
+
+CREATE OR REPLACE FUNCTION app._upsert_leads(p_org_id text, p_items jsonb, p_mode text DEFAULT 'patch'::text)
+ RETURNS TABLE(item integer, result text, lead_id text, stage_id text, previous_stage_id text, error jsonb)
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+  declare
+    v_keys text[];
+    v_may_create boolean;
+    v_tier text;
+    v_limit integer;
+    v_leads integer;
+  begin
+    if p_mode is null or p_mode not in ('patch', 'create', 'advance') then
+      raise exception 'app._upsert_leads: mode must be patch, create or advance, not %', p_mode using errcode = '22023';
+    end if;
+    if pg_catalog.jsonb_typeof(p_items) is distinct from 'array' then
+      perform app.refuse(400, 'invalid_items', 'items must be a JSON array of leads',
+        'Send { "items": [{ "email": "jane@acme.com", "firstName": "Jane" }, …] }.');
+    end if;
+
+    -- Locks, each in a statement before the writing one, so that one sees what the writers it
+    -- waited for committed: the org's lead count when an item may create a lead
+    -- (app.lock_lead_count, 78_plan_limits.sql: the limit trigger takes the same lock, so
+    -- concurrent writers of one org count the room one at a time, and the count is one row
+    -- however many leads the org has), then the live leads the items name, in id order. One
+    -- lead created alone (create: POST /leads) takes neither: the limit trigger refuses it
+    -- with the same words, and takes the count's lock after the insert, for the shortest time.
+    select coalesce(array_agg(distinct k.key), '{}') into v_keys
+    from pg_catalog.jsonb_array_elements(p_items) e
+    cross join lateral (select pg_catalog.lower(pg_catalog.btrim(e ->> 'email', E' \t\r\n')) as key) k
+    where k.key is not null;
+    v_may_create := p_mode <> 'create' and cardinality(v_keys) > (
+      select count(*) from app.leads l where l.org_id = p_org_id and l.deleted_at is null and l.email_key = any (v_keys));
+    if v_may_create then
+      v_leads := app.lock_lead_count(p_org_id);
+      select o.tier, t.lead_limit into v_tier, v_limit
+      from app.orgs o join app.tiers t on t.tier = o.tier
+      where o.id = p_org_id;
+    end if;
+    if p_mode <> 'create' then
+      perform from app.leads l
+      where l.org_id = p_org_id and l.deleted_at is null and l.email_key = any (v_keys)
+      order by l.id
+      for update of l;
+    end if;
+
+    -- Materialised steps: each item's fields, checks and new values are computed once, not
+    -- once per reference.
+    return query
+    with src as materialized (
+      select (x.n - 1)::integer as item,
+             case when pg_catalog.jsonb_typeof(x.doc) = 'object' then app.lead_fields(x.doc, p_mode = 'advance') end as f
+      from pg_catalog.jsonb_array_elements(p_items) with ordinality as x(doc, n)
+    ),
+    checked as materialized (
+      select s.item, s.f, pg_catalog.lower(s.f ->> 'email') as email_key,
+        case when s.f is null then pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_item',
+               'message', 'An item must be a JSON object holding a lead''s fields',
+               'hint', 'Send each item like { "email": "jane@acme.com", "firstName": "Jane" }.')
+             else app.lead_fields_problem(s.f) end as problem
+      from src s
+    ),
+    matched as (
+      select c.*, l.id as old_id, l.first_name, l.last_name, l.organization_name, l.business_type, l.phone, l.tier,
+        l.status, l.title, l.seniority, l.company_name, l.linkedin_url, l.company_size, l.company_revenue,
+        l.custom_fields, l.crm_data, l.stage_id as old_stage_id,
+        (select s.position from app.stages s where s.org_id = p_org_id and s.id = l.stage_id) as old_position,
+        st.id as stage_to, st.position as stage_to_position
+      from checked c
+      left join app.leads l on c.problem is null and l.org_id = p_org_id and l.email_key = c.email_key and l.deleted_at is null
+      left join lateral (
+        select s.id, s.position from app.stages s
+        where c.problem is null and c.f ? 'stage' and s.org_id = p_org_id
+          and (s.id = c.f ->> 'stage' or pg_catalog.lower(s.name) = pg_catalog.lower(c.f ->> 'stage'))
+        order by s.id = c.f ->> 'stage' desc
+        limit 1) st on true
+    ),
+    computed as materialized (
+      select m.*,
+        case when m.f ? 'firstName' then m.f ->> 'firstName' when m.old_id is not null then m.first_name
+             when p_mode = 'advance' then coalesce(substring(m.f ->> 'displayName' from '^\S+'), pg_catalog.split_part(m.f ->> 'email', '@', 1)) end as n_first_name,
+        case when m.f ? 'lastName' then m.f ->> 'lastName' when m.old_id is not null then m.last_name
+             when p_mode = 'advance' then nullif(pg_catalog.btrim(pg_catalog.regexp_replace(m.f ->> 'displayName', '^\S+', '')), '') end as n_last_name,
+        case when m.f ? 'organizationName' then m.f ->> 'organizationName' else m.organization_name end as n_organization_name,
+        case when m.f ? 'businessType' then m.f ->> 'businessType' else m.business_type end as n_business_type,
+        case when m.f ? 'phone' then m.f ->> 'phone' else m.phone end as n_phone,
+        case when m.f ? 'tier' then m.f ->> 'tier' else m.tier end as n_tier,
+        coalesce(case when m.f ? 'status' then m.f ->> 'status' else m.status end, 'new') as n_status,
+        case when m.f ? 'title' then m.f ->> 'title' else m.title end as n_title,
+        case when m.f ? 'seniority' then m.f ->> 'seniority' else m.seniority end as n_seniority,
+        case when m.f ? 'companyName' then m.f ->> 'companyName' else m.company_name end as n_company_name,
+        case when m.f ? 'linkedinUrl' then m.f ->> 'linkedinUrl' else m.linkedin_url end as n_linkedin_url,
+        case when m.f ? 'companySize' then m.f ->> 'companySize' else m.company_size end as n_company_size,
+        case when m.f ? 'companyRevenue' then m.f ->> 'companyRevenue' else m.company_revenue end as n_company_revenue,
+        -- A new lead keeps its objects as sent (a key set to null stays, as POST /leads stores
+        -- it); a lead that exists merges them (a key set to null is removed).
+        case when m.problem is null and m.f ? 'customFields' and m.old_id is null then m.f -> 'customFields'
+             when m.problem is null and m.f ? 'customFields' then app.jsonb_merge_patch(m.custom_fields, m.f -> 'customFields')
+             else coalesce(m.custom_fields, '{}'::jsonb) end as n_custom_fields,
+        case when m.problem is null and m.f ? 'crmData' and m.old_id is null then m.f -> 'crmData'
+             when m.problem is null and m.f ? 'crmData' then app.jsonb_merge_patch(m.crm_data, m.f -> 'crmData')
+             else coalesce(m.crm_data, '{}'::jsonb) end as n_crm_data,
+        case when m.stage_to is null then m.old_stage_id
+             when p_mode = 'advance' and m.old_id is not null and m.stage_to_position <= coalesce(m.old_position, -1) then m.old_stage_id
+             else m.stage_to end as n_stage_id
+      from matched m
+    ),
+    judged as (
+      select c.*, coalesce(c.problem,
+        case when p_mode = 'create' and c.old_id is not null then pg_catalog.jsonb_build_object('status', 409, 'code', 'lead_exists',
+          'message', 'A lead with this email already exists in this workspace', 'existingId', c.old_id,
+          'hint', pg_catalog.format('The existing lead is %s. Update it with PATCH /api/openclaw/leads/%s instead of creating it again.', c.old_id, c.old_id)) end,
+        case when c.f ? 'stage' and c.stage_to is null then pg_catalog.jsonb_build_object('status', 400, 'code', 'unknown_stage', 'field', 'stage',
+          'message', pg_catalog.format('No stage named or with id "%s" in this workspace', c.f ->> 'stage'),
+          'hint', 'Use one of: ' || coalesce((select string_agg(pg_catalog.format('"%s"', s.name), ', ' order by s.position)
+                                              from app.stages s where s.org_id = p_org_id), '(no stages yet)') || '.') end,
+        case when c.old_id is null and c.n_first_name is null then pg_catalog.jsonb_build_object('status', 400, 'code', 'missing_first_name',
+          'field', 'firstName', 'message', 'firstName is required for a new lead',
+          'hint', 'Send firstName with the first item (or row) for an email; later updates may leave it out.')
+             when length(pg_catalog.btrim(c.n_first_name)) not between 1 and 200 then pg_catalog.jsonb_build_object('status', 400,
+          'code', 'invalid_first_name', 'field', 'firstName', 'message', 'firstName must be 1-200 characters', 'hint', 'Send a non-empty firstName.') end,
+        case when not app.json_fits(c.n_crm_data, 16384, 10) then pg_catalog.jsonb_build_object('status', 400, 'code', 'value_too_large',
+          'field', 'crmData', 'message', 'crmData must be at most 16,384 bytes as JSON and nested at most 10 deep (as stored: after merging into what is there)',
+          'hint', 'Keep crmData to short facts about the lead; remove keys you no longer need (set them to null) and put long text in a note (POST /api/openclaw/notes).') end,
+        case when not app.json_fits(c.n_custom_fields, 65536, 10) then pg_catalog.jsonb_build_object('status', 400, 'code', 'value_too_large',
+          'field', 'customFields', 'message', 'customFields must be at most 65,536 bytes as JSON and nested at most 10 deep (as stored: after merging into what is there)',
+          'hint', 'Keep customFields to your fields'' values; clear ones you no longer need (set them to null).') end,
+        case when c.old_id is null or c.f ? 'customFields' then app.custom_fields_problem(p_org_id, c.n_custom_fields, c.custom_fields) end,
+        case when pg_catalog.row_number() over (partition by c.email_key order by c.item) > 1 then pg_catalog.jsonb_build_object('status', 400,
+          'code', 'duplicate_item', 'field', 'email', 'message', pg_catalog.format('Another item before this one has the email %s', c.f ->> 'email'),
+          'hint', 'Send each email once per batch or file: put all of a lead''s fields in one item (emails match case-insensitively).') end
+      ) as problem2
+      from computed c
+    ),
+    ranked as (
+      select j.*,
+        case when j.problem2 is null and j.old_id is null
+             then pg_catalog.count(*) filter (where j.problem2 is null and j.old_id is null) over (order by j.item) end as new_rank,
+        pg_catalog.count(*) filter (where j.problem2 is null and j.old_id is null) over () as new_total
+      from judged j
+    ),
+    final as (
+      select r.*, v.error,
+        case when v.error is not null then 'failed'
+             when r.old_id is null then 'created'
+             when (r.n_first_name, r.n_last_name, r.n_organization_name, r.n_business_type, r.n_phone, r.n_tier, r.n_status,
+                   r.n_title, r.n_seniority, r.n_company_name, r.n_linkedin_url, r.n_company_size, r.n_company_revenue,
+                   r.n_custom_fields, r.n_crm_data, r.n_stage_id)
+                  is not distinct from
+                  (r.first_name, r.last_name, r.organization_name, r.business_type, r.phone, r.tier, r.status,
+                   r.title, r.seniority, r.company_name, r.linkedin_url, r.company_size, r.company_revenue,
+                   r.custom_fields, r.crm_data, r.old_stage_id) then 'unchanged'
+             else 'updated' end as outcome
+      from ranked r
+      cross join lateral (select coalesce(r.problem2,
+        case when r.new_rank > v_limit - v_leads then app.lead_limit_error(v_tier, v_limit, v_leads, r.new_total::integer) end) as error) v
+    ),
+    upd as (
+      update app.leads l set
+        first_name = f.n_first_name, last_name = f.n_last_name, organization_name = f.n_organization_name,
+        business_type = f.n_business_type, phone = f.n_phone, tier = f.n_tier, status = f.n_status, title = f.n_title,
+        seniority = f.n_seniority, company_name = f.n_company_name, linkedin_url = f.n_linkedin_url,
+        company_size = f.n_company_size, company_revenue = f.n_company_revenue, custom_fields = f.n_custom_fields,
+        crm_data = f.n_crm_data, stage_id = f.n_stage_id
+      from final f
+      where f.outcome = 'updated' and l.org_id = p_org_id and l.id = f.old_id
+      returning l.id, l.stage_id
+    ),
+    ins as (
+      insert into app.leads as l (org_id, first_name, last_name, email, organization_name, business_type, phone, tier, status,
+                                  title, seniority, company_name, linkedin_url, company_size, company_revenue,
+                                  custom_fields, crm_data, stage_id)
+      select p_org_id, f.n_first_name, f.n_last_name, f.f ->> 'email', f.n_organization_name, f.n_business_type, f.n_phone,
+             f.n_tier, f.n_status, f.n_title, f.n_seniority, f.n_company_name, f.n_linkedin_url, f.n_company_size,
+             f.n_company_revenue, f.n_custom_fields, f.n_crm_data, f.n_stage_id
+      from final f
+      where f.outcome = 'created'
+      order by f.item
+      on conflict (org_id, email_key) where deleted_at is null do nothing
+      returning l.id, l.email_key, l.stage_id
+    )
+    select f.item,
+      case when f.outcome = 'created' and i.id is null then 'failed' else f.outcome end,
+      coalesce(i.id, f.old_id),
+      coalesce(u.stage_id, i.stage_id, f.old_stage_id),
+      f.old_stage_id,
+      case when f.outcome = 'created' and i.id is null then pg_catalog.jsonb_build_object('status', 409, 'code', 'lead_exists',
+             'field', 'email', 'message', 'A lead with this email was created by another request at the same time',
+             'hint', 'Send the item again: it then updates that lead.')
+           else f.error end
+    from final f
+    left join upd u on u.id = f.old_id
+    left join ins i on f.outcome = 'created' and i.email_key = f.email_key
+    order by f.item;
+  end;
+  $function$
+;
+
+comment on function app.lock_lead_count(text) is 'Locks an org''s lead count (app.org_lead_counts, created from its leads when missing) until commit, as the lead limit''s trigger does, and answers it: the room a batch upsert counts.';
+revoke all on function app.lock_lead_count(text) from public;
+grant execute on function app.lock_lead_count(text) to authenticated, service_role;
