@@ -5,9 +5,10 @@
 -- which aborts the transaction, so nothing sent behind it runs as anyone. The login role the
 -- API uses (authenticator) can do nothing without switching into an API role.
 -- And what one insert of leads writes, set-based per statement: each lead's proposal, first
--- stage and first score, and the org's lead count the limit checks last.
+-- stage and first score, and the org's lead count the limit checks last; the batch upsert
+-- counts the plan's room from that same count.
 begin;
-select plan(37);
+select plan(41);
 
 -- ---------------------------------------------------------------------------
 -- The login role
@@ -122,6 +123,23 @@ select is((select tgname::text from pg_catalog.pg_trigger
              and tgtype & 1 = 0 and tgtype & 4 = 4 and tgtype & (2 | 64) = 0
            order by tgname desc limit 1),
   'leads_90_enforce_limit', 'the lead limit is the last statement trigger of an insert: the count''s row is locked last');
+
+-- The batch upsert (sql/40_leads.sql) reads the room from the count, one row, and locks it as
+-- the limit trigger does; a request may take only its own org's count.
+select tests.create_org('room') as org_r \gset
+insert into app.leads (org_id, first_name, email) values (:'org_r', 'Ed', 'ed@example.com');
+update app.org_lead_counts c set leads = t.lead_limit - 1
+from app.orgs o join app.tiers t on t.tier = o.tier where o.id = :'org_r' and c.org_id = o.id;
+select tests.authenticate_as(:'org_r');
+select is((select array_agg(u.result order by u.item) from app.upsert_leads('[
+  {"email": "fa@example.com", "firstName": "Fa"}, {"email": "fb@example.com", "firstName": "Fb"}, {"email": "ed@example.com", "status": "contacted"}]') u),
+  array['created', 'failed', 'updated'], 'a batch''s room is the tier''s limit less the org''s count (not a count of its leads)');
+select is((select leads from app.org_lead_counts), (select t.lead_limit from app.orgs o join app.tiers t on t.tier = o.tier),
+  '… and the lead it created is counted: the org is at its limit');
+select is(tests.refusal(format('select app.lock_lead_count(%L)', :'org_i')), 'CR403 forbidden',
+  'a request cannot take another org''s count');
+select tests.clear_authentication();
+select is((select count(*)::integer from app.org_lead_counts where org_id = :'org_i'), 1, '… which it left as it was');
 
 select * from finish();
 rollback;
