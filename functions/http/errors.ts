@@ -158,6 +158,10 @@ export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): 
   if (sqlState === "42501") {
     return new ApiError(403, "forbidden", "This request may not do that", "The record may belong to another workspace, or the caller's role may not change it (GET /api/openclaw/auth/session shows a signed-in member's role).");
   }
+  // A deadlock or a serialization failure: Postgres rolled the whole transaction back, so
+  // nothing was written, and the same request normally passes when sent again (two writes to
+  // the same new lead at once, say: a batch and a single create).
+  if (sqlState === "40P01" || sqlState === "40001") return writeConflict();
   // Statement timeout or cancel, too many connections; the connection-level states (57P01
   // on a restart, 57P03 while starting up, class 08) are answered in toApiError.
   if (sqlState === "57014" || sqlState === "53300") {
@@ -165,6 +169,10 @@ export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): 
   }
   throw err;
 }
+
+const writeConflict = () =>
+  new ApiError(409, "write_conflict", "Another request changed the same records at the same moment: this one was rolled back and wrote nothing",
+    "Send the same request again after a second (a POST with the same Idempotency-Key); it normally goes through.");
 
 /** Seconds an agent should wait before retrying a 503 database_unavailable (Retry-After). */
 export const DATABASE_RETRY_AFTER_SECONDS = 2;
@@ -227,6 +235,7 @@ export function handleError(err: unknown, c: Context): Response {
     apiError.extra.upgrade_url = upgradeUrl;
     apiError.nextSteps.push("GET /api/openclaw/org/tier", `Ask your human to upgrade at ${upgradeUrl}`);
   }
+  if (apiError.code === "write_conflict") c.header("Retry-After", "1");
   if (apiError.code === "database_unavailable") {
     c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
     // An outage is logged once by the breaker in db.ts, not once per refused request.
