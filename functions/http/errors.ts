@@ -159,8 +159,7 @@ export function fromDatabase(err: InstanceType<typeof postgres.PostgresError>): 
     return new ApiError(403, "forbidden", "This request may not do that", "The record may belong to another workspace, or the caller's role may not change it (GET /api/openclaw/auth/session shows a signed-in member's role).");
   }
   // A deadlock or a serialization failure: Postgres rolled the whole transaction back, so
-  // nothing was written, and the same request normally passes when sent again (two writes to
-  // the same new lead at once, say: a batch and a single create).
+  // nothing was written, and the same request normally passes when sent again.
   if (sqlState === "40P01" || sqlState === "40001") return writeConflict();
   // Statement timeout or cancel, too many connections; the connection-level states (57P01
   // on a restart, 57P03 while starting up, class 08) are answered in toApiError.
