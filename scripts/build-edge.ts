@@ -12,7 +12,7 @@ import { builtinModules } from "node:module";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { readAssetFiles } from "../functions/dashboard/asset-files.ts";
+import { readAssetFiles } from "../functions/node/dashboard-assets.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const functionDir = path.join(root, "supabase/functions/openclaw");
@@ -35,13 +35,13 @@ const nodeBuiltins: Plugin = {
 
 /**
  * The dashboard's assets inside the bundle: a deployed function has no files but its bundle, so
- * functions/dashboard/asset-files.ts (which reads them from disk on Node) is replaced by a module
+ * functions/node/dashboard-assets.ts (which reads them from disk on Node) is replaced by a module
  * that returns the same texts, read here at build time by that module's own function.
  */
 const inlineDashboardAssets: Plugin = {
   name: "inline-dashboard-assets",
   setup(build) {
-    build.onLoad({ filter: /[\\/]functions[\\/]dashboard[\\/]asset-files\.ts$/ }, async () => {
+    build.onLoad({ filter: /[\\/]functions[\\/]node[\\/]dashboard-assets\.ts$/ }, async () => {
       const files = await readAssetFiles();
       return {
         loader: "ts",

@@ -1,8 +1,8 @@
 // The dashboard's assets as served under /app/assets/: each under a name that carries a hash
 // of its content (dashboard.3f9c0a1b.js), so a page always loads the files it was rendered
-// with and the files can be cached for a year. The texts come from asset-files.ts (disk on
+// with and the files can be cached for a year. The texts come from node/dashboard-assets.ts (disk on
 // Node, inline in the Edge bundle); names and bytes are worked out once per process.
-import { type AssetFileName, assetFileNames, readAssetFiles } from "./asset-files.ts";
+import { type AssetFileName, assetFileNames, readAssetFiles } from "../node/dashboard-assets.ts";
 
 export interface Asset {
   body: Uint8Array<ArrayBuffer>;
