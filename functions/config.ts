@@ -39,8 +39,7 @@ export interface AppConfig {
   cursorSecret: string;
 }
 
-/** PORT's default: the 5440x range keeps clear of `supabase start` (54320-54329). */
-export const DEFAULT_API_PORT = 54400;
+export { DEFAULT_API_PORT } from "./env.ts";
 
 export function readConfig(env: EnvReader, port: number): AppConfig {
   const publicUrl = (env("PUBLIC_URL") ?? `http://127.0.0.1:${port}`).replace(/\/+$/, "");

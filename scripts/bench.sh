@@ -14,13 +14,16 @@ cd "$root"
 source scripts/settings.sh
 load_env_file "$root"
 
+# As npm start: DATABASE_URL (the owner) seeds and migrates; the API's pool and the SQL path
+# log in as API_DATABASE_URL, on the local cluster the authenticator role.
 if [[ -z "${DATABASE_URL:-}" ]]; then
   bash scripts/db.sh start
   bash scripts/db.sh migrate
   DATABASE_URL="$(bash scripts/db.sh url dev)"
-  export DATABASE_URL
+  API_DATABASE_URL="${API_DATABASE_URL:-$(bash scripts/db.sh api-url dev)}"
+  export DATABASE_URL API_DATABASE_URL
 else
-  echo "[bench] using DATABASE_URL"
+  echo "[bench] using DATABASE_URL${API_DATABASE_URL:+ (the API: API_DATABASE_URL)}"
 fi
 
 run() { echo "[bench] $1"; npx --no-install tsx "$1"; }

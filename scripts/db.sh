@@ -6,7 +6,9 @@
 #   scripts/db.sh stop    [dev|test|hosted]      fast shutdown
 #   scripts/db.sh restart [dev|test|hosted]      fast shutdown and start again (sessions are cut), or start
 #   scripts/db.sh status  [dev|test|hosted]
-#   scripts/db.sh url     [dev|test|hosted]      the URL migrations and the app use (role postgres)
+#   scripts/db.sh url     [dev|test|hosted]      the URL migrations and the worker use (role postgres)
+#   scripts/db.sh api-url [dev|test|hosted]      the URL the API's pool uses (role authenticator, which
+#                                                holds no privileges of its own: sql/00_supabase.sql)
 #   scripts/db.sh fresh   [dev|test|hosted]      start, then drop and recreate the empty `postgres` database
 #   scripts/db.sh reset   [dev|test|hosted]      fresh + migrate (refused when DATABASE_URL is set)
 #   scripts/db.sh migrate [url|dev|test|hosted]  supabase db push to url, else $DATABASE_URL, else dev
@@ -51,6 +53,8 @@ cluster_port() {
 }
 cluster_dir() { echo "$root/.local/postgres/$1"; }
 cluster_url() { echo "postgresql://postgres:postgres@127.0.0.1:$(cluster_port "$1")/postgres"; }
+# The local clusters trust loopback; the hosted emulation gives authenticator the password postgres.
+cluster_api_url() { echo "postgresql://authenticator:postgres@127.0.0.1:$(cluster_port "$1")/postgres"; }
 # The variable that moves a cluster's port, for messages.
 port_variable() {
   case "$1" in
@@ -365,6 +369,7 @@ case "$command" in
   restart) cmd_restart "$@" ;;
   status) cmd_status "$@" ;;
   url) cluster_url "${1:-dev}" ;;
+  api-url) cluster_api_url "${1:-dev}" ;;
   fresh) cmd_fresh "$@" ;;
   reset) cmd_reset "$@" ;;
   migrate) cmd_migrate "$@" ;;

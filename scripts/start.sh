@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# npm start: the project's own PostgreSQL (or DATABASE_URL), all migrations, then the API,
-  supervise mail-catcher scripts/mail-catcher.ts
-  echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:$MAIL_CATCHER_HTTP_PORT/"
+# npm start: the project's own PostgreSQL (or DATABASE_URL), all migrations, then the API (on
+# every core: functions/node/server.ts) and the worker, built to plain JavaScript first (npm
+# run build), and the local mail catcher when SMTP_URL is unset.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,14 +25,20 @@ if [[ -z "${SMTP_URL:-}" ]]; then
 fi
 [[ $ports_ok == yes ]] || exit 1
 
+# DATABASE_URL (the database owner) migrates and runs the worker; the API's pool logs in as
+# API_DATABASE_URL, on the local cluster the authenticator role, which holds no privileges of
+# its own (README: Deploying). Given DATABASE_URL without API_DATABASE_URL, the API uses
+# DATABASE_URL too.
 if [[ -z "${DATABASE_URL:-}" ]]; then
   bash scripts/db.sh start dev
   DATABASE_URL="$(bash scripts/db.sh url dev)"
-  export DATABASE_URL
+  API_DATABASE_URL="${API_DATABASE_URL:-$(bash scripts/db.sh api-url dev)}"
+  export DATABASE_URL API_DATABASE_URL
 else
-  echo "[db] using DATABASE_URL"
+  echo "[db] using DATABASE_URL${API_DATABASE_URL:+ (the API: API_DATABASE_URL)}"
 fi
 bash scripts/db.sh migrate "$DATABASE_URL"
+npm run --silent build
 
 # Stored integration tokens (Calendly) are encrypted with INTEGRATIONS_ENCRYPTION_KEY. Locally,
 # without one, a key is generated once and kept in .local/ (git-ignored): losing it only means
@@ -48,10 +54,11 @@ if [[ -z "${INTEGRATIONS_ENCRYPTION_KEY:-}" ]]; then
   export INTEGRATIONS_ENCRYPTION_KEY
 fi
 
-# A small supervisor: one Node process each (node --import tsx, no wrapper process, so signals
-# reach them directly). A process that exits on its own (a crash, a fatal error) is started
-# again after a short pause that doubles while it keeps failing (1 s, 2 s, … 30 s) and goes back
-# to 1 s once it has run for a minute; the others keep running. Ctrl-C or TERM stops them all.
+# A small supervisor: one Node process each (no wrapper process, so signals reach them
+# directly; the API's process starts its own workers). A process that exits on its own (a
+# crash, a fatal error) is started again after a short pause that doubles while it keeps
+# failing (1 s, 2 s, … 30 s) and goes back to 1 s once it has run for a minute; the others keep
+# running. Ctrl-C or TERM stops them all.
 declare -A script_of=() pid_of=() started_at=() delay_of=()
 names=()
 stopping=0
@@ -63,9 +70,11 @@ launch() {
     ( trap 'kill "$nap" 2>/dev/null; exit 143' TERM INT
       sleep "$delay" & nap=$!; wait "$nap"
       trap - TERM INT
-      exec node --import tsx "${script_of[$name]}" ) &
+      # shellcheck disable=SC2086 # the arguments of node, split on spaces
+      exec node ${script_of[$name]} ) &
   else
-    node --import tsx "${script_of[$name]}" &
+    # shellcheck disable=SC2086
+    node ${script_of[$name]} &
   fi
   pid_of[$name]=$!
   started_at[$name]=$(( SECONDS + delay ))
@@ -88,14 +97,14 @@ trap 'stop_all $?' EXIT
 if [[ -z "${SMTP_URL:-}" ]]; then
   SMTP_URL="smtp://127.0.0.1:$MAIL_CATCHER_SMTP_PORT"
   export SMTP_URL
-  supervise mail-catcher scripts/mail-catcher.ts
+  supervise mail-catcher "--import tsx scripts/mail-catcher.ts"
   echo "[mail] SMTP_URL is unset: mail goes to the local catcher; read it at http://127.0.0.1:$MAIL_CATCHER_HTTP_PORT/"
 fi
 # One worker process delivers mail and outbound webhooks; each can be switched off alone.
 if [[ "${MAIL_WORKER:-on}" != "off" || "${WEBHOOKS_WORKER:-on}" != "off" ]]; then
-  supervise worker scripts/worker.ts
+  supervise worker "--enable-source-maps dist/node/worker.js"
 fi
-supervise api functions/node/server.ts
+supervise api "--enable-source-maps dist/node/server.js"
 
 while (( ! stopping )); do
   exited=""

@@ -20,5 +20,6 @@ PGOPTIONS="--client-min-messages=warning" psql "$url" -X -q -v ON_ERROR_STOP=1 -
 # Notices (an extension that already exists) are not results.
 PGOPTIONS="--client-min-messages=warning" pg_prove --dbname "$url" --ext .sql supabase/tests/
 
-echo "[hosted] API smoke test as postgres"
-DATABASE_URL="$url" EXPECT_HOSTED_SUPABASE=1 npx --no-install vitest run tests/hosted-supabase.test.ts
+echo "[hosted] API smoke test: the API logged in as Supabase's authenticator, arrange steps as postgres"
+DATABASE_URL="$url" API_DATABASE_URL="$(bash scripts/db.sh api-url hosted)" EXPECT_HOSTED_SUPABASE=1 \
+  npx --no-install vitest run tests/hosted-supabase.test.ts

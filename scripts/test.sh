@@ -35,7 +35,9 @@ if [[ -n "${DATABASE_URL:-}" ]]; then
 else
   bash scripts/db.sh reset test
   DATABASE_URL="$(bash scripts/db.sh url test)"
-  export DATABASE_URL
+  # The API under test logs in as npm start's does: the authenticator role.
+  API_DATABASE_URL="$(bash scripts/db.sh api-url test)"
+  export DATABASE_URL API_DATABASE_URL
 fi
 
 echo "[test] schema drift: sql/ and supabase/migrations/ must build the same database"

@@ -1,7 +1,9 @@
 -- Supabase compatibility: what hosted Supabase provides and plain PostgreSQL (the local
 -- cluster, CI, any self-hosted database) lacks, created here only where it is missing, so
 -- the rest of sql/ runs unchanged on both. Nothing that already exists is touched.
---   * roles anon, authenticated and service_role (the roles PostgREST-style requests use);
+--   * roles anon, authenticated and service_role (the roles PostgREST-style requests use),
+--     and authenticator, the role the API logs in as: it holds no privileges of its own and
+--     may only switch into those three;
 --   * role supabase_auth_admin (Supabase Auth's, which calls the custom access token hook:
 --     24_members.sql);
 --   * schemas extensions and auth;
@@ -22,6 +24,18 @@ begin
       execute format('create role %I nologin noinherit', v_role);
       -- The migrating role must be able to `set role` into it, as Supabase's postgres can.
       execute format('grant %I to current_user', v_role);
+    end if;
+  end loop;
+  -- The API's login role, as PostgREST's: NOINHERIT, so it can do nothing until it switches
+  -- into one of the API roles (functions/db.ts: the API's pool acts as anon between
+  -- requests). Without a password here: locally the cluster trusts loopback; elsewhere set
+  -- one (alter role authenticator password '…') and point API_DATABASE_URL at it.
+  if not exists (select from pg_catalog.pg_roles where rolname = 'authenticator') then
+    execute 'create role authenticator login noinherit';
+  end if;
+  foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+    if not pg_catalog.pg_has_role('authenticator', v_role, 'member') then
+      execute format('grant %I to authenticator', v_role);
     end if;
   end loop;
   if not exists (select from pg_catalog.pg_roles where rolname = 'service_role' and rolbypassrls) then

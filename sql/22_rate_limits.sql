@@ -12,7 +12,10 @@
 --     for free-mail domains, which thousands of strangers share);
 --   * app.authenticate_request: the first statement of every request with an API key: the key
 --     lookup (app.authenticate_api_key, 20_orgs_keys.sql) and its bucket (the tier's
---     requests_per_minute, or the deployment's override), in one round trip;
+--     requests_per_minute, or the deployment's override), and the admission of the request
+--     it names (its ticket) when both let it through;
+--   * app.begin_request: the request transaction's first statement: takes on the identity
+--     its ticket was admitted with, or fails, and the transaction with it;
 --   * app.purge_rate_limit_buckets: the purge-rate-limit-buckets job (90_jobs.sql) deletes
 --     buckets that are full again, which hold nothing a new bucket would not;
 --   * app.begin_expensive_work: fair share between tenants: an org runs at most N expensive
@@ -21,6 +24,19 @@
 -- Callers take buckets in statements of their own, outside any request transaction: a
 -- bucket's row lock then lasts microseconds (inside a transaction it would queue every
 -- request of the same key behind the slowest), and a request that fails later still counts.
+--
+-- A request is one round trip (functions/http/tenant.ts): the edge sends, in one write,
+--   select … from app.authenticate_request(<key hash>, <limits>, <ticket>);  -- on its own
+--   begin;
+--   select app.begin_request(<ticket>);        -- role authenticated, the key's org's claims
+--   <the route's statements>;
+--   commit;
+-- where the ticket is a random id the edge draws per request. The first statement admits
+-- the ticket in the session (request.admission) only when the key is live and its bucket
+-- lets the request through; app.begin_request refuses any other ticket, which aborts the
+-- transaction: a bad key's request runs nothing as anyone, and its COMMIT rolls back.
+-- Behind a transaction pooler (no session outlives a transaction) the first statement goes
+-- right after BEGIN instead, and the bucket's row stays locked until the request ends.
 
 -- ---------------------------------------------------------------------------
 -- Buckets. tat, the theoretical arrival time, is when the bucket will be full again: every
@@ -176,10 +192,12 @@ grant execute on function app.take_signup_limits(text, text, integer, integer, i
 -- requests_per_minute unless p_rate_limits names the tier: { "free": { "limit": 300,
 -- "window": 60 } }. No row for an unknown key; the limit columns are null for a revoked (or
 -- expired) one.
--- Run it outside the request's transaction (the claims it sets are then gone: the caller
--- sets them in its transaction).
+-- Run it outside the request's transaction (the claims it sets are then gone: the request's
+-- transaction takes them on with app.begin_request). A live key let through admits
+-- p_ticket: the session remembers the ticket and the claims (request.admission) until the
+-- next request; any other outcome forgets the previous request's.
 -- ---------------------------------------------------------------------------
-create function app.authenticate_request(p_key_hash text, p_rate_limits jsonb default '{}')
+create function app.authenticate_request(p_key_hash text, p_rate_limits jsonb default '{}', p_ticket text default null)
   returns table (org_id text, tier text, key_id text, revoked boolean, expired boolean, expires_at timestamptz,
                  quota integer, window_seconds integer, allowed boolean, remaining integer, reset_after integer,
                  retry_after integer)
@@ -188,6 +206,7 @@ create function app.authenticate_request(p_key_hash text, p_rate_limits jsonb de
   set search_path = ''
   as $$
   begin
+    perform app._admit_request(null, null);
     select a.org_id, a.tier, a.key_id, a.revoked, a.expired, a.expires_at
     into org_id, tier, key_id, revoked, expired, expires_at
     from app.authenticate_api_key(p_key_hash) a;
@@ -200,13 +219,59 @@ create function app.authenticate_request(p_key_hash text, p_rate_limits jsonb de
       window_seconds := coalesce((p_rate_limits -> authenticate_request.tier ->> 'window')::integer, 60);
       select l.allowed, l.remaining, l.reset_after, l.retry_after into allowed, remaining, reset_after, retry_after
       from app.take_rate_limit('api-key', authenticate_request.key_id, quota, pg_catalog.make_interval(secs => window_seconds)) l;
+      if allowed then
+        perform app._admit_request(p_ticket,
+          pg_catalog.jsonb_build_object('role', 'authenticated', 'org_id', authenticate_request.org_id, 'key_id', authenticate_request.key_id));
+      end if;
     end if;
     return next;
   end;
   $$;
-comment on function app.authenticate_request(text, jsonb) is 'Authenticates an API key by hash (app.authenticate_api_key) and, for a live key, takes one request from its bucket (the tier''s requests_per_minute, or p_rate_limits->tier { limit, window }); answers the key and the limit''s state in one row, none for an unknown key.';
-revoke execute on function app.authenticate_request(text, jsonb) from public;
-grant execute on function app.authenticate_request(text, jsonb) to anon, service_role;
+comment on function app.authenticate_request(text, jsonb, text) is 'Authenticates an API key by hash (app.authenticate_api_key) and, for a live key, takes one request from its bucket (the tier''s requests_per_minute, or p_rate_limits->tier { limit, window }); a request let through admits p_ticket for app.begin_request. Answers the key and the limit''s state in one row, none for an unknown key.';
+revoke execute on function app.authenticate_request(text, jsonb, text) from public;
+grant execute on function app.authenticate_request(text, jsonb, text) to anon, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Admission: what an authenticator (an API key here; a member's session does the same)
+-- leaves in the session for the request's transaction: the request's ticket and the claims
+-- it acts with. Session-level, so it outlives the authenticator's own statement; a null
+-- ticket forgets it. Called by authenticators only.
+-- ---------------------------------------------------------------------------
+create function app._admit_request(p_ticket text, p_claims jsonb) returns void
+  language sql
+  set search_path = ''
+  as $$
+    select pg_catalog.set_config('request.admission',
+      case when p_ticket is null then '' else pg_catalog.jsonb_build_object('ticket', p_ticket, 'claims', p_claims)::text end,
+      false)
+  $$;
+comment on function app._admit_request(text, jsonb) is 'Admits a request: remembers its ticket and claims in the session (request.admission) for app.begin_request; a null ticket forgets the last admission.';
+revoke execute on function app._admit_request(text, jsonb) from public;
+
+-- The request transaction's first statement: the role and the claims its ticket was admitted
+-- with, for the rest of the transaction, or refused (401 not_admitted), which aborts the
+-- transaction so that none of the statements sent behind it runs. The admission is used up.
+-- Not security definer: it switches the role, which the session's login role (authenticator,
+-- a member of the API roles) may do and a security definer function may not.
+create function app.begin_request(p_ticket text) returns void
+  language plpgsql
+  set search_path = ''
+  as $$
+  declare
+    v_admission constant jsonb := nullif(pg_catalog.current_setting('request.admission', true), '')::jsonb;
+  begin
+    if p_ticket is null or v_admission is null or v_admission ->> 'ticket' is distinct from p_ticket then
+      perform app.refuse(401, 'not_admitted', 'This request was not admitted',
+        'Its credentials were refused or rate limited by the statement before this transaction; nothing in this transaction runs.');
+    end if;
+    perform pg_catalog.set_config('request.admission', '', false);
+    perform pg_catalog.set_config('request.jwt.claims', (v_admission -> 'claims')::text, true);
+    perform pg_catalog.set_config('role', 'authenticated', true);
+  end;
+  $$;
+comment on function app.begin_request(text) is 'Takes on, for the rest of the transaction, the role and claims the request''s ticket was admitted with (app.authenticate_request, app.authenticate_session), or refuses 401 not_admitted and so aborts the transaction.';
+revoke execute on function app.begin_request(text) from public;
+grant execute on function app.begin_request(text) to anon, authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- A bucket whose tat has passed is full: a new one would answer the same, so it can go.

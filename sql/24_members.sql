@@ -528,9 +528,11 @@ grant execute on function app.sign_in_with_link(text, text) to anon, service_rol
 -- from the member's rate-limit bucket (policy member: the tier's requests_per_minute, or
 -- p_rate_limits->tier { limit, window }). No row for an unknown token. For an active
 -- session it also sets the transaction's claims (role authenticated, org_id, member_id,
--- member_role, session_id), for callers that continue in the same transaction; the HTTP edge
--- runs it alone and sets the same claims in the request's transaction.
-create function app.authenticate_session(p_token_hash text, p_rate_limits jsonb default '{}')
+-- member_role, session_id), for callers that continue in the same transaction. The HTTP edge
+-- runs it on its own, ahead of the request's transaction, as for keys (22_rate_limits.sql): an
+-- active session let through by its bucket admits p_ticket with those claims, which
+-- app.begin_request then takes on; any other outcome forgets the previous request's admission.
+create function app.authenticate_session(p_token_hash text, p_rate_limits jsonb default '{}', p_ticket text default null)
   returns table (org_id text, tier text, session_id text, member_id text, member_role text, email text, status text,
                  expires_at timestamptz, idle_expires_at timestamptz, quota integer, window_seconds integer,
                  allowed boolean, remaining integer, reset_after integer, retry_after integer)
@@ -541,7 +543,9 @@ create function app.authenticate_session(p_token_hash text, p_rate_limits jsonb 
   declare
     v_session app.member_sessions;
     v_now constant timestamptz := pg_catalog.now();
+    v_claims jsonb;
   begin
+    perform app._admit_request(null, null);
     select s.* into v_session from app.member_sessions s where s.token_hash = p_token_hash;
     if v_session.id is null then
       return;
@@ -559,9 +563,10 @@ create function app.authenticate_session(p_token_hash text, p_rate_limits jsonb 
       when idle_expires_at <= v_now then 'expired'
       else 'active' end;
     if status = 'active' then
-      perform pg_catalog.set_config('request.jwt.claims', pg_catalog.json_build_object(
+      v_claims := pg_catalog.jsonb_build_object(
         'role', 'authenticated', 'org_id', v_session.org_id, 'member_id', v_session.member_id,
-        'member_role', member_role, 'session_id', v_session.id)::text, true);
+        'member_role', member_role, 'session_id', v_session.id);
+      perform pg_catalog.set_config('request.jwt.claims', v_claims::text, true);
       -- One write a minute at most per session, so reading is not writing.
       if v_session.last_seen_at < v_now - interval '1 minute' then
         update app.member_sessions s set last_seen_at = v_now where s.org_id = v_session.org_id and s.id = v_session.id;
@@ -572,13 +577,16 @@ create function app.authenticate_session(p_token_hash text, p_rate_limits jsonb 
       window_seconds := coalesce((p_rate_limits -> authenticate_session.tier ->> 'window')::integer, 60);
       select l.allowed, l.remaining, l.reset_after, l.retry_after into allowed, remaining, reset_after, retry_after
       from app.take_rate_limit('member', v_session.member_id, quota, pg_catalog.make_interval(secs => window_seconds)) l;
+      if allowed then
+        perform app._admit_request(p_ticket, v_claims);
+      end if;
     end if;
     return next;
   end;
   $$;
-comment on function app.authenticate_session(text, jsonb) is 'Looks up a browser session by its token''s hash: org, member, current role, status (active, expired, revoked) and ends; for an active one sets the claims, moves last_seen_at (at most once a minute) and takes one request from the member''s rate-limit bucket. No row for an unknown token.';
-revoke execute on function app.authenticate_session(text, jsonb) from public;
-grant execute on function app.authenticate_session(text, jsonb) to anon, service_role;
+comment on function app.authenticate_session(text, jsonb, text) is 'Looks up a browser session by its token''s hash: org, member, current role, status (active, expired, revoked) and ends; for an active one sets the claims, moves last_seen_at (at most once a minute) and takes one request from the member''s rate-limit bucket; a request let through admits p_ticket for app.begin_request. No row for an unknown token.';
+revoke execute on function app.authenticate_session(text, jsonb, text) from public;
+grant execute on function app.authenticate_session(text, jsonb, text) to anon, service_role;
 
 -- DELETE /auth/sessions/{id}: a person ends one of their own sessions (a viewer too: that
 -- changes no data of the org).

@@ -17,18 +17,21 @@
 --     leads_name_keys            52_enrichment.sql     organization_key and company_key
 --     leads_touch_updated_at     40_leads.sql          (update) updated_at
 --   after, row by row:
---     leads_proposal             66_proposals.sql      (insert) the lead's proposal page
---     leads_record_stage_change  42_stage_history.sql  the stage history: first stage, each move
+--     leads_record_stage_change  42_stage_history.sql  (update of stage_id) the stage history
 --     leads_rescore              56_scoring.sql        (update of tier, enrichment_status or
 --                                                      last_touch_at) the new score
---   after, once per statement:
---     leads_enforce_limit        78_plan_limits.sql    (insert) the tier's lead limit: one lock
---                                                      and one count per org, exact under
---                                                      concurrency
---     leads_score_new            56_scoring.sql        (insert) the first score
---     leads_webhook_created,     86_webhooks.sql       (insert, update, delete) outbound webhooks:
+--   after, once per statement (an insert's in the numbered order, each set-based over the
+--   statement's new leads, so a batch costs O(n)):
+--     leads_10_proposals         66_proposals.sql      (insert) the leads' proposal pages
+--     leads_20_first_stage       42_stage_history.sql  (insert) the stage history's first rows
+--     leads_30_score_new         56_scoring.sql        (insert) the first scores
+--     leads_40_webhook_created,  86_webhooks.sql       (insert, update, delete) outbound webhooks:
 --     leads_webhook_changed,                           lead.created, lead.updated, lead.deleted,
 --     leads_webhook_deleted                            enrichment.completed, for orgs that subscribe
+--     leads_90_enforce_limit     78_plan_limits.sql    (insert) the tier's lead limit: one lock
+--                                                      and one count per org, exact under
+--                                                      concurrency; last, so the org's row is
+--                                                      locked for the shortest time
 -- app.lead_details, the API's view of a lead (with its stage name, score and proposal slug),
 -- is in 95_views.sql because it joins the score (56_scoring.sql) and the proposal
 -- (66_proposals.sql), whose tables later files add.
@@ -218,15 +221,16 @@ create trigger leads_default_stage before insert on app.leads
 --     then one statement updates the matched ones and inserts the others
 --     (insert … on conflict), and answers per item: created, updated, unchanged or failed
 --     with {status, code, message, hint, field?, existingId?}. The plan limit is counted, not
---     tripped over: the org row is locked first (when an item may create a lead) and the
---     items past the room left fail with lead_limit_reached while the others land; the limit
---     trigger (78_plan_limits.sql) then finds nothing to refuse. Modes:
+--     tripped over: the org's lead count is locked first (when an item may create a lead) and
+--     the items past the room left fail with lead_limit_reached while the others land; the
+--     limit trigger (78_plan_limits.sql) then finds nothing to refuse. Modes:
 --       patch    POST /leads/batch (app.upsert_leads, below) and CSV imports (88_bulk.sql): a field
 --                given replaces the stored one (null clears it), one left out keeps it;
 --                customFields and crmData merge into a lead's (a key set to null is
 --                removed), and a new lead keeps them as sent;
 --       create   POST /leads (app.create_lead): a live lead with the email fails 409
---                lead_exists;
+--                lead_exists; nothing is locked ahead: the limit trigger counts the lead,
+--                after the insert;
 --       advance  sync sources, Calendly, quizzes (app.upsert_lead_by_email): null or left
 --                out keeps the stored value, and the stage only moves forward.
 --   * app.lead_fields: an item's fields as the contract names them, aliases folded in.
@@ -326,19 +330,21 @@ create function app._upsert_leads(p_org_id text, p_items jsonb, p_mode text defa
     end if;
 
     -- Locks, each in a statement before the writing one, so that one sees what the writers it
-    -- waited for committed: the org row when an item may create a lead (the limit trigger
-    -- takes the same lock, so concurrent writers of one org count the room one at a time),
-    -- then the live leads the items name, in id order.
+    -- waited for committed: the org's lead count when an item may create a lead
+    -- (app.lock_lead_count, 78_plan_limits.sql: the limit trigger takes the same lock, so
+    -- concurrent writers of one org count the room one at a time, and the count is one row
+    -- however many leads the org has), then the live leads the items name, in id order. One
+    -- lead created alone (create: POST /leads) takes neither: the limit trigger refuses it
+    -- with the same words, and takes the count's lock after the insert, for the shortest time.
     select coalesce(array_agg(distinct k.key), '{}') into v_keys
     from pg_catalog.jsonb_array_elements(p_items) e
     cross join lateral (select pg_catalog.lower(pg_catalog.btrim(e ->> 'email', E' \t\r\n')) as key) k
     where k.key is not null;
-    v_may_create := p_mode = 'create' or cardinality(v_keys) > (
+    v_may_create := p_mode <> 'create' and cardinality(v_keys) > (
       select count(*) from app.leads l where l.org_id = p_org_id and l.deleted_at is null and l.email_key = any (v_keys));
     if v_may_create then
-      perform from app.orgs o where o.id = p_org_id for no key update;
-      select o.tier, t.lead_limit, (select count(*)::integer from app.leads x where x.org_id = p_org_id)
-        into v_tier, v_limit, v_leads
+      v_leads := app.lock_lead_count(p_org_id);
+      select o.tier, t.lead_limit into v_tier, v_limit
       from app.orgs o join app.tiers t on t.tier = o.tier
       where o.id = p_org_id;
     end if;

@@ -4,14 +4,18 @@
 -- playbook recommendations (60_playbooks.sql); automation (62_automation.sql) marks its
 -- moves with the rule that made them.
 --   * app.stage_changes;
---   * the trigger leads_record_stage_change (app._record_stage_change), which records who
---     and what made each move (app.current_actor, app.current_source: 10_foundation.sql).
+--   * the triggers leads_20_first_stage (app._record_first_stages: a new lead's first stage,
+--     one statement per insert) and leads_record_stage_change (app._record_stage_change:
+--     each move), which record who and what made it (app.current_actor, app.current_source:
+--     10_foundation.sql).
 -- Elsewhere: the trigger stage_changes_event (54_events.sql) turns each row into a
 -- stage_changed event.
 
 create table app.stage_changes (
   id text not null default app.new_id('sc'),
-  org_id text not null references app.orgs (id) on delete cascade,
+  -- No key of its own to app.orgs: the lead's key (org_id, lead_id) already names the org, and
+  -- a second one would lock the org's row for every lead created.
+  org_id text not null,
   lead_id text not null,
   from_stage_id text,
   to_stage_id text,
@@ -43,8 +47,34 @@ grant select on app.stage_changes to authenticated;
 grant all on app.stage_changes to service_role;
 
 -- ---------------------------------------------------------------------------
--- Recording a move: on insert and whenever stage_id changes, with the stage names as they
--- are at the time and the automation rule (rule_id claim) that made the move, if any.
+-- Recording where a lead starts: one statement per insert, however many leads it creates,
+-- with the stage names as they are now.
+-- ---------------------------------------------------------------------------
+create function app._record_first_stages() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  begin
+    insert into app.stage_changes (org_id, lead_id, from_stage_id, to_stage_id, to_stage_name, changed_by, source, rule_id)
+    select n.org_id, n.id, null, n.stage_id, s.name, a.actor, a.source, a.rule_id
+    from new_leads n
+    cross join (select app.current_actor() as actor, app.current_source() as source,
+                       nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'rule_id' as rule_id) a
+    left join app.stages s on s.org_id = n.org_id and s.id = n.stage_id;
+    return null;
+  end;
+  $$;
+comment on function app._record_first_stages() is 'Statement trigger: records the first stage of every lead an insert created, in one statement.';
+revoke execute on function app._record_first_stages() from public;
+
+create trigger leads_20_first_stage after insert on app.leads
+  referencing new table as new_leads
+  for each statement execute function app._record_first_stages();
+
+-- ---------------------------------------------------------------------------
+-- Recording a move: whenever stage_id changes, with the stage names as they are at the time
+-- and the automation rule (rule_id claim) that made the move, if any.
 -- ---------------------------------------------------------------------------
 create function app._record_stage_change() returns trigger
   language plpgsql
@@ -54,22 +84,19 @@ create function app._record_stage_change() returns trigger
   declare
     v_claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
   begin
-    if tg_op = 'UPDATE' and new.stage_id is not distinct from old.stage_id then
-      return null;
-    end if;
     insert into app.stage_changes
       (org_id, lead_id, from_stage_id, to_stage_id, from_stage_name, to_stage_name, changed_by, source, rule_id)
     values (
-      new.org_id, new.id,
-      case when tg_op = 'UPDATE' then old.stage_id end, new.stage_id,
-      case when tg_op = 'UPDATE' then (select s.name from app.stages s where s.org_id = old.org_id and s.id = old.stage_id) end,
+      new.org_id, new.id, old.stage_id, new.stage_id,
+      (select s.name from app.stages s where s.org_id = old.org_id and s.id = old.stage_id),
       (select s.name from app.stages s where s.org_id = new.org_id and s.id = new.stage_id),
       app.current_actor(), app.current_source(), v_claims ->> 'rule_id');
     return null;
   end;
   $$;
-comment on function app._record_stage_change() is 'Trigger: records a lead entering a stage (on insert and on every stage move).';
+comment on function app._record_stage_change() is 'Trigger: records a lead moving to another stage.';
 revoke execute on function app._record_stage_change() from public;
 
-create trigger leads_record_stage_change after insert or update of stage_id on app.leads
-  for each row execute function app._record_stage_change();
+create trigger leads_record_stage_change after update of stage_id on app.leads
+  for each row when (old.stage_id is distinct from new.stage_id)
+  execute function app._record_stage_change();

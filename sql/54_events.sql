@@ -276,10 +276,6 @@ create function app._stage_change_event() returns trigger
   set search_path = ''
   as $$
   begin
-    -- A lead's first stage is its creation, not a move.
-    if new.from_stage_id is null then
-      return null;
-    end if;
     insert into app.events (org_id, lead_id, type, occurred_at, source, actor, data)
     values (new.org_id, new.lead_id, 'stage_changed', new.changed_at, new.source, new.changed_by,
       pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -291,8 +287,9 @@ create function app._stage_change_event() returns trigger
 comment on function app._stage_change_event() is 'Trigger: a recorded stage move becomes a stage_changed event.';
 revoke execute on function app._stage_change_event() from public;
 
+-- A lead's first stage is its creation, not a move: no event, and no call for it.
 create trigger stage_changes_event after insert on app.stage_changes
-  for each row execute function app._stage_change_event();
+  for each row when (new.from_stage_id is not null) execute function app._stage_change_event();
 
 create function app._touchpoint_event() returns trigger
   language plpgsql

@@ -7,7 +7,7 @@
 -- decay.
 --
 -- This file holds the tables app.lead_scores and app.score_weights, app.round_points,
--- app.score_leads, the triggers events_20_score (on app.events), leads_score_new and
+-- app.score_leads, the triggers events_20_score (on app.events), leads_30_score_new and
 -- leads_rescore (on app.leads), and app.rescore_all_leads, run daily by the job
 -- rescore-leads (90_jobs.sql).
 -- The stored score is read by app.lead_details (95_views.sql), stalled leads
@@ -113,23 +113,34 @@ grant execute on function app.round_points(double precision) to authenticated, s
 -- The factors (with their wording) are built only for the leads asked for by id: building
 -- eight JSON objects per lead would be most of the cost of rescoring a whole org, and
 -- nothing reads them there. They are not stored: a lead's factors are always one call away.
--- Custom plans, so one lead is an index lookup; for a whole org, nested loops are off:
--- right after a bulk import the statistics still say the org is empty, and a nested loop
--- over the scored rows would then be quadratic. JIT is off: the cost that disabling nested
--- loops adds would make every whole-org rescore spend over a second compiling expressions.
+-- The leads come from one of two branches, by id or the whole org, and which one runs is
+-- decided when the statement starts. Scoring leads by id (a new lead, an event, a changed
+-- tier: every insert and most writes) keeps one generic plan per session, built for a few
+-- leads (index lookups in nested loops), instead of planning this statement on every call,
+-- which cost more than the scoring itself. A whole org gets a custom plan for its size with
+-- nested loops off: right after a bulk import the statistics still say the org is empty,
+-- and a nested loop over the scored rows would then be quadratic. The SET clauses restore
+-- the planner settings when the function returns. JIT is off: the cost that disabling
+-- nested loops adds would make every whole-org rescore spend over a second compiling
+-- expressions.
 -- ---------------------------------------------------------------------------
 create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p_now timestamptz default now())
   returns table (lead_id text, score integer, label text, factors jsonb, suggested_action text)
   language plpgsql
   set search_path = ''
-  set plan_cache_mode = force_custom_plan
+  set plan_cache_mode = force_generic_plan
+  set enable_nestloop = on
+  set enable_hashjoin = on
+  set enable_mergejoin = on
   set jit = off
   as $$
-  declare
-    v_nestloop constant text := pg_catalog.current_setting('enable_nestloop');
   begin
     if p_lead_ids is null then
+      perform pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
       perform pg_catalog.set_config('enable_nestloop', 'off', true);
+    else
+      perform pg_catalog.set_config('enable_hashjoin', 'off', true);
+      perform pg_catalog.set_config('enable_mergejoin', 'off', true);
     end if;
     return query
     with w as (
@@ -171,12 +182,20 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
         g.unsubscribed_at is not null as unsubscribed,
         c.score as stored_score,
         c.label as stored_label
-      from app.leads l
+      from (
+        -- Every live lead of the org (a custom plan, p_lead_ids null) ...
+        select x.id, x.org_id, x.tier, x.enrichment_status, x.last_touch_at, x.created_at, x.stage_id
+        from app.leads x
+        where p_lead_ids is null and x.org_id = p_org_id and x.deleted_at is null
+        union all
+        -- ... or the leads asked for (the generic plan; the branch above is skipped at run time).
+        select x.id, x.org_id, x.tier, x.enrichment_status, x.last_touch_at, x.created_at, x.stage_id
+        from app.leads x
+        where x.org_id = p_org_id and x.id = any(p_lead_ids)
+      ) l
       left join app.lead_engagement g on g.org_id = l.org_id and g.lead_id = l.id
       left join app.stages s on s.org_id = l.org_id and s.id = l.stage_id
       left join app.lead_scores c on c.org_id = l.org_id and c.lead_id = l.id
-      where l.org_id = p_org_id
-        and case when p_lead_ids is null then l.deleted_at is null else l.id = any(p_lead_ids) end
     ),
     -- Materialized: each later step refers to the points (and the label to the total) several
     -- times, and inlined CTEs would recompute every one of them at each reference.
@@ -269,7 +288,6 @@ create function app.score_leads(p_org_id text, p_lead_ids text[] default null, p
       where c.score <> excluded.score or c.label <> excluded.label
     )
     select s.id, s.total, s.grade, s.factor_list, s.action from scored s;
-    perform pg_catalog.set_config('enable_nestloop', v_nestloop, true);
   end;
   $$;
 comment on function app.score_leads(text, text[], timestamptz) is 'Scores leads of one org in one statement (all live leads when p_lead_ids is null): stores score, label and scored_at in app.lead_scores, and returns them with the suggested action (and, for leads asked for by id, the factors).';
@@ -309,7 +327,7 @@ create function app._score_new_leads() returns trigger
 comment on function app._score_new_leads() is 'Trigger: scores the leads an insert created, one statement per org.';
 revoke execute on function app._score_new_leads() from public;
 
-create trigger leads_score_new after insert on app.leads
+create trigger leads_30_score_new after insert on app.leads
   referencing new table as new_leads
   for each statement execute function app._score_new_leads();
 

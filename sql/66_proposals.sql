@@ -95,7 +95,9 @@ grant execute on function app.proposal_content_problem(jsonb) to authenticated, 
 -- ---------------------------------------------------------------------------
 create table app.proposals (
   id text not null default app.new_id('prop'),
-  org_id text not null default app.current_org_id() references app.orgs (id) on delete cascade,
+  -- No key of its own to app.orgs: the lead's key (org_id, lead_id) already names the org, and
+  -- a second one would lock the org's row for every lead created.
+  org_id text not null default app.current_org_id(),
   lead_id text not null,
   -- Global: the public page finds a proposal by slug alone.
   slug text not null check (slug ~ '^([a-z0-9]+(-[a-z0-9]+)*-)?[a-z0-9]{8}$' and length(slug) <= 60),
@@ -154,31 +156,42 @@ grant select on app.proposal_visits to authenticated;
 grant all on app.proposal_visits to service_role;
 
 -- ---------------------------------------------------------------------------
--- Every lead gets a proposal, whoever inserts it.
+-- Every lead gets a proposal, whoever inserts it: the statement trigger leads_10_proposals
+-- gives every lead an insert created its page in one statement, with a fresh slug made from
+-- the company, organisation or person (app.proposal_slug). A slug drawn twice (36^8 per name:
+-- rare) leaves its lead out of that statement; app.create_proposal then draws again for it.
+-- No subtransaction: a clash is skipped (on conflict do nothing), not caught.
 -- ---------------------------------------------------------------------------
+create function app.proposal_slug(p_name text) returns text
+  language sql volatile
+  set search_path = ''
+  as $$
+    select pg_catalog.concat_ws('-', nullif(app.slugify(p_name), ''), app.random_base36(8))
+  $$;
+comment on function app.proposal_slug(text) is 'A fresh proposal slug for a name: its slug, a dash and 8 random base-36 characters (just the 8 for a name with no letters or digits).';
+revoke execute on function app.proposal_slug(text) from public;
+
 create function app.create_proposal(p_org_id text, p_lead_id text, p_name text) returns text
   language plpgsql
   security definer
   set search_path = ''
   as $$
   declare
-    v_base text := app.slugify(p_name);
     v_slug text;
   begin
     -- 36^8 slugs per name: a collision is rare, ten in a row does not happen.
     for attempt in 1..10 loop
-      v_slug := case when v_base = '' then '' else v_base || '-' end || app.random_base36(8);
-      begin
-        insert into app.proposals (org_id, lead_id, slug) values (p_org_id, p_lead_id, v_slug)
-        on conflict (org_id, lead_id) do nothing
-        returning slug into v_slug;
-        if v_slug is null then
-          select p.slug into v_slug from app.proposals p where p.org_id = p_org_id and p.lead_id = p_lead_id;
-        end if;
+      insert into app.proposals (org_id, lead_id, slug) values (p_org_id, p_lead_id, app.proposal_slug(p_name))
+      on conflict do nothing
+      returning slug into v_slug;
+      if v_slug is not null then
         return v_slug;
-      exception when unique_violation then
-        -- the slug was taken: draw again
-      end;
+      end if;
+      -- Nothing inserted: the lead has its proposal already, or the slug was taken.
+      select p.slug into v_slug from app.proposals p where p.org_id = p_org_id and p.lead_id = p_lead_id;
+      if v_slug is not null then
+        return v_slug;
+      end if;
     end loop;
     perform app.refuse(409, 'slug_collision', 'Could not find a free proposal slug', 'Retry the request.');
     return null;
@@ -187,22 +200,35 @@ create function app.create_proposal(p_org_id text, p_lead_id text, p_name text) 
 comment on function app.create_proposal(text, text, text) is 'Creates a lead''s proposal with a fresh unique slug made from p_name; no-op when the lead has one.';
 revoke execute on function app.create_proposal(text, text, text) from public;
 
-create function app._lead_proposal() returns trigger
+create function app._new_lead_proposals() returns trigger
   language plpgsql
   security definer
   set search_path = ''
   as $$
+  declare
+    v_created integer;
   begin
-    perform app.create_proposal(new.org_id, new.id,
-      coalesce(nullif(new.company_name, ''), nullif(new.organization_name, ''), pg_catalog.concat_ws(' ', new.first_name, new.last_name)));
+    insert into app.proposals (org_id, lead_id, slug)
+    select n.org_id, n.id,
+           app.proposal_slug(coalesce(nullif(n.company_name, ''), nullif(n.organization_name, ''), pg_catalog.concat_ws(' ', n.first_name, n.last_name)))
+    from new_leads n
+    on conflict do nothing;
+    get diagnostics v_created = row_count;
+    if v_created < (select count(*) from new_leads) then
+      perform app.create_proposal(n.org_id, n.id,
+        coalesce(nullif(n.company_name, ''), nullif(n.organization_name, ''), pg_catalog.concat_ws(' ', n.first_name, n.last_name)))
+      from new_leads n
+      where not exists (select from app.proposals p where p.org_id = n.org_id and p.lead_id = n.id);
+    end if;
     return null;
   end;
   $$;
-comment on function app._lead_proposal() is 'Trigger: gives every new lead its proposal page.';
-revoke execute on function app._lead_proposal() from public;
+comment on function app._new_lead_proposals() is 'Statement trigger: gives every lead an insert created its proposal page, in one statement.';
+revoke execute on function app._new_lead_proposals() from public;
 
-create trigger leads_proposal after insert on app.leads
-  for each row execute function app._lead_proposal();
+create trigger leads_10_proposals after insert on app.leads
+  referencing new table as new_leads
+  for each statement execute function app._new_lead_proposals();
 
 -- ---------------------------------------------------------------------------
 -- Agents write content: sections merge one level deep (a field set to null is removed,

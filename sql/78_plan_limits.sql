@@ -3,7 +3,9 @@
 -- (20_orgs_keys.sql; a null limit means unlimited).
 --   * app.org_tier (GET /org/tier): the current org's tier, its limits and what counts
 --     against them;
---   * the lead limit: the leads_enforce_limit trigger on app.leads (table in 40_leads.sql);
+--   * the lead limit: the leads_90_enforce_limit trigger on app.leads (table in 40_leads.sql),
+--     against app.org_lead_counts, each org's count of leads kept by the insert and delete
+--     triggers;
 --   * the campaign limit: the campaigns_enforce_limit and
 --     campaigns_enforce_limit_on_unarchive triggers on app.campaigns (table in
 --     70_campaigns.sql).
@@ -41,13 +43,63 @@ grant execute on function app.org_tier() to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- The limits are checked once per inserting (or un-archiving) statement, after its rows are
--- in, from the statement's transition table: a statement of 5,000 leads locks each org it
--- touches once and counts once, so it costs O(n), not a count per row. Locking the org rows
--- (in id order, so two statements never wait on each other crosswise) serialises the
--- statements of one org, and the count, taken after the lock by a statement of its own,
--- sees what the statement before committed: 50 concurrent inserts at 95 of 100 end at
--- exactly 100. Other orgs are not affected.
+-- in, from the statement's transition table, so a statement of 5,000 leads costs O(n), not a
+-- check per row. Exact under concurrency: the statement locks one row per org (the org's lead
+-- count, which it updates; for campaigns the org itself, then counted), in id order so two
+-- statements never wait on each other crosswise, and waits for the org's statement before it,
+-- whose rows it then counts: 50 concurrent inserts at 95 of 100 end at exactly 100. Other orgs
+-- are not affected.
 -- ---------------------------------------------------------------------------
+
+-- Each org's leads, live and soft-deleted, as the lead limit counts them: a count kept
+-- beside the org, so the check is one row however many leads the org has, and the row it
+-- locks until commit is taken last (the leads are already in when it is). Kept by
+-- leads_90_enforce_limit (insert) and leads_count_deleted (delete); an org without a row yet
+-- (new, or from before the count existed) is counted once, by its first insert. Inserting
+-- leads with triggers disabled (session_replication_role = replica) is not counted: delete
+-- the org's row here and its next insert counts again.
+create table app.org_lead_counts (
+  org_id text not null references app.orgs (id) on delete cascade,
+  leads integer not null,
+  primary key (org_id)
+);
+comment on table app.org_lead_counts is 'Each org''s number of leads (soft-deleted ones included), what the lead limit compares with the tier''s; kept by triggers on app.leads.';
+select app.make_org_private('app.org_lead_counts', 'Lead counts');
+grant select on app.org_lead_counts to authenticated;
+grant all on app.org_lead_counts to service_role;
+
+-- The batch upsert's room (app._upsert_leads, 40_leads.sql): the org's count, locked as the
+-- limit trigger locks it, so concurrent batches of one org count the room one at a time, in
+-- one row however many leads the org has. An org without a count yet is counted here once.
+create function app.lock_lead_count(p_org_id text) returns integer
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  declare
+    v_leads integer;
+  begin
+    -- A request locks only its own org's count, and only when it may write (an operator's or
+    -- a definer's call acts for no org).
+    if app.current_org_id() is not null then
+      perform app.ensure_can_write();
+      if p_org_id is distinct from app.current_org_id() then
+        perform app.refuse(403, 'forbidden', 'Another workspace''s lead count cannot be taken', 'Write leads of your own workspace only.');
+      end if;
+    end if;
+    select c.leads into v_leads from app.org_lead_counts c where c.org_id = p_org_id for no key update;
+    if not found then
+      insert into app.org_lead_counts as c (org_id, leads)
+      select p_org_id, count(*)::integer from app.leads l where l.org_id = p_org_id
+      on conflict (org_id) do update set leads = c.leads
+      returning c.leads into v_leads;
+    end if;
+    return v_leads;
+  end;
+  $$;
+comment on function app.lock_lead_count(text) is 'Locks an org''s lead count (app.org_lead_counts, created from its leads when missing) until commit, as the lead limit''s trigger does, and answers it: the room a batch upsert counts.';
+revoke execute on function app.lock_lead_count(text) from public;
+grant execute on function app.lock_lead_count(text) to authenticated, service_role;
 
 -- The lead limit. Soft-deleted leads count until permanently deleted, so restoring a lead
 -- can never take an org over its limit. app.lead_limit_error words the refusal once, for
@@ -75,17 +127,26 @@ create function app._enforce_lead_limit() returns trigger
     v_over record;
     v_error jsonb;
   begin
-    perform from app.orgs o
-    where o.id in (select distinct n.org_id from new_leads n)
-    order by o.id
-    for no key update of o;
-
-    select o.tier, t.lead_limit, c.total, a.added into v_over
-    from (select n.org_id, count(*)::integer as added from new_leads n group by n.org_id) a
-    join app.orgs o on o.id = a.org_id
+    with added as (
+      select n.org_id, count(*)::integer as added from new_leads n group by n.org_id
+    ), counted as (
+      insert into app.org_lead_counts as c (org_id, leads)
+      select a.org_id,
+             -- An org without a count yet is counted (its new leads included); else the
+             -- update below adds them.
+             case when exists (select from app.org_lead_counts x where x.org_id = a.org_id) then a.added
+                  else (select count(*)::integer from app.leads l where l.org_id = a.org_id) end
+      from added a
+      order by a.org_id
+      on conflict (org_id) do update set leads = c.leads + (select a.added from added a where a.org_id = c.org_id)
+      returning c.org_id, c.leads
+    )
+    select o.tier, t.lead_limit, c.leads as total, a.added into v_over
+    from counted c
+    join added a on a.org_id = c.org_id
+    join app.orgs o on o.id = c.org_id
     join app.tiers t on t.tier = o.tier
-    cross join lateral (select count(*)::integer as total from app.leads l where l.org_id = o.id) c
-    where c.total > t.lead_limit
+    where c.leads > t.lead_limit
     limit 1;
 
     if found then
@@ -95,12 +156,51 @@ create function app._enforce_lead_limit() returns trigger
     return null;
   end;
   $$;
-comment on function app._enforce_lead_limit() is 'Statement trigger: refuses an insert that takes an org past its tier''s lead limit (soft-deleted leads included); one lock and one count per org and statement; exact under concurrency.';
+comment on function app._enforce_lead_limit() is 'Statement trigger: counts an insert''s leads into app.org_lead_counts and refuses it when that takes an org past its tier''s lead limit (soft-deleted leads included); one row per org and statement; exact under concurrency.';
 revoke execute on function app._enforce_lead_limit() from public;
 
-create trigger leads_enforce_limit after insert on app.leads
+-- Last of the insert's statement triggers (they fire in name order), so the org's count is
+-- locked as late as possible: the lock lasts until commit and queues the org's next insert.
+create trigger leads_90_enforce_limit after insert on app.leads
   referencing new table as new_leads
   for each statement execute function app._enforce_lead_limit();
+
+-- Leads deleted for good leave the count (soft deletes stay in it).
+create function app._count_deleted_leads() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  begin
+    update app.org_lead_counts c set leads = greatest(0, c.leads - d.removed)
+    from (select o.org_id, count(*)::integer as removed from old_leads o group by o.org_id) d
+    where c.org_id = d.org_id;
+    return null;
+  end;
+  $$;
+comment on function app._count_deleted_leads() is 'Statement trigger: takes the leads a delete removed out of their orgs'' counts (app.org_lead_counts).';
+revoke execute on function app._count_deleted_leads() from public;
+
+create trigger leads_count_deleted after delete on app.leads
+  referencing old table as old_leads
+  for each statement execute function app._count_deleted_leads();
+
+-- A truncate leaves no lead of any org.
+create function app._count_truncated_leads() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+  begin
+    delete from app.org_lead_counts;
+    return null;
+  end;
+  $$;
+comment on function app._count_truncated_leads() is 'Statement trigger: a truncate of app.leads empties every org''s count (app.org_lead_counts).';
+revoke execute on function app._count_truncated_leads() from public;
+
+create trigger leads_count_truncated after truncate on app.leads
+  for each statement execute function app._count_truncated_leads();
 
 -- The campaign limit. Archived campaigns do not count: archiving frees a slot without losing
 -- history, and taking a campaign out of the archive is checked like a new one. Ad-hoc

@@ -21,8 +21,8 @@
 --     attempts, next attempt, the last answer, the claiming worker and its lease;
 --   * the fan-out, in the changing transaction (one indexed existence check per statement
 --     when the org subscribes to nothing):
---       leads_webhook_created, leads_webhook_changed, leads_webhook_deleted  on app.leads
---       events_50_webhooks                                                  on app.events
+--       leads_40_webhook_created, leads_webhook_changed, leads_webhook_deleted  on app.leads
+--       events_50_webhooks                                                     on app.events
 --       feedback_webhook_answered                                           on app.feedback
 --   * what tenants call: app.create_webhook_subscription, app.rotate_webhook_secret,
 --     app.redeliver_webhook;
@@ -371,8 +371,8 @@ create function app._enqueue_webhooks(p_org_ids text[], p_types text[], p_data j
 comment on function app._enqueue_webhooks(text[], text[], jsonb[]) is 'The webhook fan-out: for each (org, type, data) an enabled subscription of the org wants, one webhook event and one pending delivery per such subscription; returns how many deliveries.';
 revoke execute on function app._enqueue_webhooks(text[], text[], jsonb[]) from public;
 
--- Leads created: lead.created. After the limit check and the first score (name order), so
--- a refused insert never reaches this point.
+-- Leads created: lead.created, after the first score (name order). The lead limit is checked
+-- after this (leads_90_enforce_limit), and a refused insert takes these rows back with it.
 create function app._lead_webhooks_created() returns trigger
   language plpgsql
   security definer
@@ -391,7 +391,7 @@ create function app._lead_webhooks_created() returns trigger
 comment on function app._lead_webhooks_created() is 'Statement trigger: lead.created for every inserted lead of an org with a subscriber.';
 revoke execute on function app._lead_webhooks_created() from public;
 
-create trigger leads_webhook_created after insert on app.leads
+create trigger leads_40_webhook_created after insert on app.leads
   referencing new table as new_leads
   for each statement execute function app._lead_webhooks_created();
 

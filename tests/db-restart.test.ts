@@ -12,12 +12,15 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildNode } from "../scripts/build.ts";
 import { waitFor, within } from "./support/wait.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLUSTER = "restart";
 const clusterPort = Number(process.env.RESTART_DB_PORT ?? (process.env.DB_PORT ? Number(process.env.DB_PORT) + 1 : 54406));
 const clusterUrl = `postgresql://postgres:postgres@127.0.0.1:${clusterPort}/postgres`;
+// What the API logs in as, as npm start has it on a local cluster (scripts/db.sh api-url).
+const apiClusterUrl = `postgresql://authenticator:postgres@127.0.0.1:${clusterPort}/postgres`;
 
 const RESTARTS = 10;
 const CLIENTS = 16;
@@ -87,11 +90,15 @@ beforeAll(async () => {
   await db("reset");
   const port = await freePort();
   apiUrl = `http://127.0.0.1:${port}`;
-  // As scripts/start.sh runs it: node --import tsx functions/node/server.ts, nothing in between.
-  api = spawn(process.execPath, ["--import", "tsx", "functions/node/server.ts"], {
+  // As scripts/start.sh runs it: built, node dist/node/server.js (a worker per core), nothing in between.
+  await buildNode();
+  api = spawn(process.execPath, ["dist/node/server.js"], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DATABASE_URL: clusterUrl, PORT: String(port), HOST: "127.0.0.1", PUBLIC_URL: apiUrl, MAIL_WORKER_SECRET: "" },
+    env: {
+      ...process.env, DATABASE_URL: clusterUrl, API_DATABASE_URL: apiClusterUrl, PORT: String(port), HOST: "127.0.0.1",
+      PUBLIC_URL: apiUrl, MAIL_WORKER_SECRET: "",
+    },
   });
   api.stdout?.on("data", (chunk) => (apiOutput += chunk));
   api.stderr?.on("data", (chunk) => (apiOutput += chunk));
@@ -140,6 +147,31 @@ describe("the postgres.js client with its install-time patch", () => {
     expect(lines).toHaveLength(3);
     // CONNECTION_CLOSED when the server's FIN arrives, ECONNRESET when the socket was reset.
     for (const line of lines) expect(line).toMatch(/^(CONNECTION_CLOSED|ECONNRESET) 1$/);
+  });
+
+  // A reserve() waiting for a connection was taken out of the pool's queue when a connection
+  // closed and was opened again for it, and the reopened connection then left it to the queue,
+  // where it no longer was: the request waited for ever (requests hung while the database
+  // restarted, or when a busy machine made a connection attempt time out).
+  it("hands a connection to a reserve() that waited while the pool's only connection was lost", async () => {
+    const script = `
+      import postgres from "postgres";
+      const sql = postgres(process.env.URL, { max: 1, onnotice: () => {} });
+      const killer = postgres(process.env.URL, { max: 1 });
+      const first = await sql.reserve();
+      const [{ pid }] = await first\`select pg_backend_pid() as pid\`;
+      const waiting = sql.reserve();
+      await killer\`select pg_terminate_backend(\${pid})\`;
+      const lost = await first\`select 1\`.then(() => "answered", (error) => error.code);
+      const second = await waiting;
+      const [{ one }] = await second\`select 1 as one\`;
+      second.release();
+      const [{ two }] = await sql\`select 2 as two\`;
+      console.log(lost, one, two);
+      await sql.end();
+      await killer.end();`;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: root, env: { ...process.env, URL: clusterUrl }, timeout: 30_000 });
+    expect(stdout.trim()).toMatch(/^(CONNECTION_CLOSED|ECONNRESET) 1 2$/);
   });
 });
 
@@ -311,7 +343,7 @@ describe("npm start (scripts/start.sh)", () => {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
       env: {
-        ...process.env, DATABASE_URL: clusterUrl, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`,
+        ...process.env, DATABASE_URL: clusterUrl, API_DATABASE_URL: apiClusterUrl, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`,
         MAIL_CATCHER_SMTP_PORT: String(smtpPort), MAIL_CATCHER_HTTP_PORT: String(inboxPort), SMTP_URL: "",
         INTEGRATIONS_ENCRYPTION_KEY: randomBytes(32).toString("base64"), MAIL_WORKER_SECRET: "",
       },
@@ -324,7 +356,7 @@ describe("npm start (scripts/start.sh)", () => {
       await waitFor(() => exited === undefined && count("[api] listening") === 1 && count("[mail] catcher:") === 1 && count("[mail] worker") === 1,
         { what: "npm start to start the API, the worker and the mail catcher", timeoutMs: 60_000 });
       const first = children(start.pid!);
-      const apiPid = first.find((c) => c.command.includes("functions/node/server.ts"))!.pid;
+      const apiPid = first.find((c) => c.command.includes("dist/node/server.js"))!.pid;
       const others = first.filter((c) => c.pid !== apiPid).map((c) => c.pid);
       expect(others).toHaveLength(2);
 

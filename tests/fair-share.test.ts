@@ -6,6 +6,8 @@
 import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { connect } from "../functions/db.ts";
+import { createNodeApp } from "../functions/node/app.ts";
 import { as, createLead, expectError, expectOk, signup } from "./support/api.ts";
 import { startApp, type TestApp } from "./support/app.ts";
 import { seedLeads, setOrgTier } from "./support/db.ts";
@@ -47,6 +49,58 @@ async function hold(orgId: string, work: (tx: postgres.TransactionSql) => Promis
   await Promise.race([ready, done]);
   return { release: async () => { release(); await done; } };
 }
+
+describe("a request refused at once", () => {
+  // Refused before any database work (its key's share already runs here), it must still read its
+  // whole body before it answers: a reply sent while the body is arriving leaves the rest unread,
+  // and the Node server then closes the connection, so a client on a busy machine got no answer.
+  it("for its key's share is answered 429 only once its whole body has been read", async () => {
+    const pool = connect(inject("apiDatabaseUrl"), { max: 3, role: "anon" });
+    const api = createNodeApp(pool, (name) => (name === "EXPENSIVE_CONCURRENCY_PER_ORG" ? "1" : process.env[name]), 0);
+    const ws = await signup();
+    await createLead(as(ws));
+    const headers = { authorization: `Bearer ${ws.apiKey}`, "content-type": "application/json" };
+    // The key's one expensive request in this process: a bulk delete that waits on a lead the test locks.
+    let holder = 0;
+    const held = await hold(ws.orgId, async (tx) => {
+      const [me] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      holder = me!.pid;
+      await tx`select id from app.leads where org_id = ${ws.orgId} for update`;
+    });
+    try {
+      const running = api.request("/api/openclaw/leads/bulk-delete", { method: "POST", headers, body: JSON.stringify({ source: "api" }) });
+      await waitFor(async () => (await sql`select 1 from pg_stat_activity where ${holder} = any(pg_blocking_pids(pid))`).length > 0,
+        { what: "the bulk delete to wait on the test's lock" });
+
+      // The refused request's body comes in two reads; the second ends it.
+      const body = JSON.stringify({ source: "api", dryRun: true });
+      let reads = 0;
+      let bodyRead = false;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          reads++;
+          controller.enqueue(new TextEncoder().encode(reads === 1 ? body.slice(0, 10) : body.slice(10)));
+          if (reads === 2) {
+            controller.close();
+            bodyRead = true;
+          }
+        },
+      }, { highWaterMark: 0 });
+      const refused = await api.request("/api/openclaw/leads/bulk-delete", {
+        method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, body: stream, duplex: "half",
+      } as RequestInit);
+      expect(refused.status).toBe(429);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("too_many_concurrent");
+      expect(bodyRead, "the body was read to its end before the answer").toBe(true);
+
+      await held.release();
+      expect((await running).status).toBe(200);
+    } finally {
+      await held.release();
+      await pool.end({ timeout: 2 });
+    }
+  });
+});
 
 describe("expensive work is capped", () => {
   it("per org across processes: while another process holds the org's slots, 429 too_many_concurrent with Retry-After; others and everyday calls go on", async () => {

@@ -15,12 +15,13 @@ export interface Viewer {
   canAdminister: boolean;
 }
 
-export async function readViewer(db: Tx, memberId: string): Promise<Viewer> {
+/** The member the request acts as (its session's claims: known in SQL before the session's answer is back). */
+export async function readViewer(db: Tx): Promise<Viewer> {
   const [row] = await db<Viewer[]>`
     select m.email, m.role, o.workspace_name as "workspaceName",
            app.can_write() as "canWrite", app.can_administer() as "canAdminister"
     from app.member_details m cross join app.orgs o
-    where m.id = ${memberId} and o.id = app.current_org_id()`;
+    where m.id = app.current_member_id() and o.id = app.current_org_id()`;
   return row!;
 }
 
@@ -133,7 +134,7 @@ export interface LeadPage {
 }
 
 /** Everything the lead page shows, or undefined when the org has no such lead (404). */
-export async function readLead(db: Tx, orgId: string, leadId: string): Promise<LeadPage | undefined> {
+export async function readLead(db: Tx, leadId: string): Promise<LeadPage | undefined> {
   const [lead] = await db<LeadRow[]>`
     select id, first_name as "firstName", last_name as "lastName", email, phone, title, seniority,
            ${db.unsafe(company)} as company, business_type as "businessType", company_size as "companySize",
@@ -148,7 +149,7 @@ export async function readLead(db: Tx, orgId: string, leadId: string): Promise<L
     db<BoardStage[]>`select id, name, color, outcome, lead_count as "leadCount" from app.stage_details order by position, lower(name), id`,
     // The factors are worked out on request, as POST /leads/score { leadId } does.
     db<{ score: number; label: string; factors: ScoreFactor[]; suggestedAction: string }[]>`
-      select score, label, factors, suggested_action as "suggestedAction" from app.score_leads(${orgId}, array[${leadId}::text])`,
+      select score, label, factors, suggested_action as "suggestedAction" from app.score_leads(app.current_org_id(), array[${leadId}::text])`,
     db<Note[]>`
       select id, type, content, pinned, created_by as "createdBy", created_at as "createdAt"
       from app.notes where lead_id = ${leadId} order by pinned desc, created_at desc, id desc limit 100`,

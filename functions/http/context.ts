@@ -1,6 +1,6 @@
 // What every handler can reach through c.var.
 import type { AppConfig } from "../config.ts";
-import type { Sql, Tx } from "../db.ts";
+import type { Sql, Transaction, Tx } from "../db.ts";
 import type { ResolveHost } from "../enrichment/http.ts";
 import type { ResolveMx } from "../enrichment/types.ts";
 import type { MailWorker } from "../mail/worker.ts";
@@ -15,7 +15,22 @@ export interface AppEnv {
     mailWorker: MailWorker | undefined;
     /** The request's transaction, already acting as the caller's org (tenant routes only). */
     db: Tx;
+    /** The same transaction's controls: finishWith and holdCommit (http/tenant.ts) use them. */
+    transaction: Transaction;
+    /**
+     * The org and key of the request. In a tenant transaction the handler starts before the
+     * key's answer is back: these are set once the handler's first statement has answered
+     * (until then SQL knows the org: app.current_org_id()).
+     */
     orgId: string;
+    /**
+     * Settles once orgId, keyId and identity are set (in a tenant transaction, when the
+     * credential's answer is back; or once it refused, and then the request answers with that
+     * refusal). Unset where they are set before the handler starts. For the rare handler that
+     * needs the org in TypeScript before its first statement (a list page's cursor, signed for
+     * its org): awaiting it costs that request a second round trip.
+     */
+    identified: Promise<void> | undefined;
     /** The API key the request authenticated with (recorded as the actor of changes); undefined for a browser session. */
     keyId: string | undefined;
     /** Who the request acts as: an API key, or a member signed in with a browser session (tenant routes only). */

@@ -220,6 +220,13 @@ export function errorReply(c: Context, err: ApiError): Response {
   return c.json(body, err.status);
 }
 
+/**
+ * 25P02: a statement sent behind one that failed in the same transaction (a request's
+ * statements go out together, tenant.ts). The earlier failure is the one answered (a refused
+ * key's 401, say) and the one worth a log line.
+ */
+const followsEarlierFailure = (err: unknown) => err instanceof postgres.PostgresError && err.code === "25P02";
+
 export function handleError(err: unknown, c: Context): Response {
   const apiError = toApiError(err);
   const upgradeUrl: unknown = c.get("config")?.upgradeUrl;
@@ -232,7 +239,7 @@ export function handleError(err: unknown, c: Context): Response {
     c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
     // An outage is logged once by the breaker in db.ts, not once per refused request.
     if (!isConnectionFailure(err)) console.error(`${c.req.method} ${c.req.path}:`, err);
-  } else if (apiError.status >= 500) {
+  } else if (apiError.status >= 500 && !followsEarlierFailure(err)) {
     console.error(`${c.req.method} ${c.req.path}:`, err);
   }
   return errorReply(c, apiError);

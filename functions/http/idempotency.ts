@@ -11,7 +11,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
-import { asTenant, sha256Hex } from "./tenant.ts";
+import { asTenant, holdCommit, sha256Hex } from "./tenant.ts";
 
 interface Claim {
   outcome: "new" | "replay" | "mismatch" | "in_progress";
@@ -58,6 +58,8 @@ const storedBody = async (c: Context<AppEnv>): Promise<never> => (await c.res.cl
 export const idempotency = createMiddleware<AppEnv>(async (c, next) => {
   const request = await keyedRequest(c);
   if (!request) return next();
+  // The answer is stored after the handler, in the same transaction.
+  holdCommit(c);
   const db = c.var.db;
   const [claim] = await db<Claim[]>`
     select outcome, response_status as "responseStatus", response_body as "responseBody"

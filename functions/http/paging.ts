@@ -193,13 +193,17 @@ export async function pageOf(
   const { limit, warnings } = limitOf(query);
   const secret = c.var.config.cursorSecret;
   // The operator's requests (feedback) act for no one org.
-  const orgId = c.var.orgId ?? "*";
+  const orgOf = () => c.var.orgId ?? "*";
   const filters = canonicalFilters(spec.filters);
   if (query.cursor !== undefined && (query.offset ?? 0) > 0) {
     throw new ApiError(400, "invalid_request", "Send either cursor or offset, not both", "Follow nextCursor with cursor alone (offset is for jumping to a position).",
       { fields: [{ field: "offset", message: "not with cursor" }] });
   }
-  const from = query.cursor === undefined ? undefined : await open(secret, orgId, query.cursor, spec.list, filters, spec.sort.length);
+  // A cursor is checked against the request's org before its page is read, so a page that
+  // follows a cursor waits for the credential's answer (tenant.ts); a first page needs the org
+  // only to sign its nextCursor, once its rows (answered after the credential) are back.
+  if (query.cursor !== undefined) await c.var.identified;
+  const from = query.cursor === undefined ? undefined : await open(secret, orgOf(), query.cursor, spec.list, filters, spec.sort.length);
   const before = from?.n ?? query.offset ?? 0;
   let nextCursor: string | null = null;
   let shown = 0;
@@ -252,7 +256,7 @@ export async function pageOf(
       shown = out.length;
       // Another page follows when the query found more rows than the page shows.
       const more = out.length > 0 && fetchedRows.length > out.length;
-      nextCursor = more && lastKeys ? await sign(secret, orgId, { l: spec.list, f: filters, k: lastKeys, n: before + out.length }) : null;
+      nextCursor = more && lastKeys ? await sign(secret, orgOf(), { l: spec.list, f: filters, k: lastKeys, n: before + out.length }) : null;
       return out;
     },
     fields: (total) => ({ total, limit, offset: before, nextCursor }),

@@ -146,9 +146,12 @@ function refusalReply(c: Context, error: ApiError): Response {
 /**
  * A route open without a key: takes the client's buckets (`takes` names them: the client IP's
  * for the route's policy, a quiz's, …) before any work, and refuses with 429 when one is empty.
+ * The body is read first (as raw bytes, which webhooks verify), so that a refusal is answered
+ * after it, never while it is still arriving (see readBody in tenant.ts).
  */
 export function limitOpenRoute(takes: (c: Context<AppEnv>, ip: string) => Take[]) {
   return createMiddleware<AppEnv>(async (c, next) => {
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.req.raw.body) await c.req.arrayBuffer();
     const states = await takeOpenLimits(c, takes(c, clientIp(c)));
     try {
       enforce(c, states);

@@ -1,39 +1,57 @@
-// Authentication and the per-request transaction.
+// Authentication and the per-request transaction, sent the way PostgREST sends a request: one
+// write and one round trip for a route whose work is a statement or two.
+//
 // A request acts as an org with an API key (Authorization: Bearer rcm_live_… or x-api-key) or
 // with a member's browser session (the session cookie, session.ts); a key wins when both are
 // sent. Either way it ends in the same claims and the same transaction: an API key as
 // { role: authenticated, org_id, key_id } (keys have no role: they act as owners), a session as
 // { role: authenticated, org_id, member_id, member_role, session_id }; row-level security and
 // the role rules (10_foundation.sql, 98_roles.sql) take it from there. c.var.identity says
-// which. Cookie-authenticated writes pass the CSRF checks first (session.ts).
-// The key is hashed here and looked up by app.authenticate_request, one statement of its own
-// before the transaction: it finds the key's org and takes the request from the key's rate-limit
-// bucket (rate-limit.ts), so a limited request is refused before any work, and the bucket's row
-// is locked for that statement only, never for a whole request. A session is looked up the same
-// way by app.authenticate_session (the member's current role, the session's rolling expiry, the
-// member's rate-limit bucket). The transaction then takes on the claims and the authenticated
-// role, sent together with the handler's first query, so everything the handler runs is under
-// row-level security; the request still costs the same round trips as a lookup inside the
-// transaction would. A reply of 4xx/5xx rolls the whole transaction back: nothing is
-// half-written (the request still counts against the limit).
-// Expensive routes also pass the fair-share caps (fair-share.ts). The database calls go through
-// whenAvailable, so while the database is down a request answers 503 at once instead of waiting
-// on the pool.
+// which. Cookie-authenticated writes pass the CSRF checks first (session.ts), before anything
+// reaches the database.
+//
+//   select … from app.authenticate_request(<key hash>, <limits>, <ticket>)   on its own
+//     (or app.authenticate_session(<session token hash>, <limits>, <ticket>))
+//   begin
+//   select app.begin_request(<ticket>)                                        the identity
+//   <the route's statements>
+//   commit                                                                    finishWith()
+//
+// The credential's statement (sql/22_rate_limits.sql, sql/24_members.sql) looks the key or the
+// session up and takes the request from its rate-limit bucket (rate-limit.ts) in a transaction
+// of its own, so the bucket's row is locked for that statement only, never for a whole
+// request; when both let the request through it admits the request's ticket (a random id per
+// request) in the session, with the claims the request acts with. The transaction's first
+// statement takes on those claims and the authenticated role, or fails when the ticket was not
+// admitted: then the transaction is aborted, none of the route's statements runs as anyone,
+// and the COMMIT behind them rolls back. The handler runs as soon as the statements are sent,
+// before the credential's answer is back; the answer is read after the handler (a bad key's or
+// session's request is answered 401 or 429 whatever the handler made of its aborted
+// statements), and it is back before any answer of the handler's own statements, so by then
+// c.var.orgId, keyId and identity are set. Before its first statement's answer a handler knows
+// who it acts as only in SQL: app.current_org_id(), app.current_member_id(), the claims.
+//
+// A reply of 4xx/5xx rolls the transaction back, unless the route sent COMMIT with its last
+// statements (finishWith: routes whose whole work those statements are): nothing is half-written
+// either way (the request still counts against the limit).
+//
+// Expensive routes also pass the fair-share caps (fair-share.ts), which need the org before
+// a connection is taken: they wait for the credential's answer first, then send the
+// transaction. The database calls go through whenAvailable (db.ts), so while the database is
+// down a request answers 503 at once instead of waiting on the pool.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { type Tx, whenAvailable } from "../db.ts";
+import { type Sql, type Statement, type Transaction, transaction, type Tx, whenAvailable } from "../db.ts";
 import type { AppEnv, Identity, MemberRole } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { admitExpensive, claimExpensiveSlot, refuseWhileKeyBusy } from "./fair-share.ts";
-import { enforce, type LimitState } from "./rate-limit.ts";
+import { announce, type LimitState, rateLimited } from "./rate-limit.ts";
 import {
   checkCsrf, clearSessionCookie, csrfTokenFor, endedSession, missingSession, readSessionToken, sha256Hex,
   wellFormedSessionToken,
 } from "./session.ts";
 
 export { sha256Hex };
-
-const rollback = Symbol("rollback");
 
 export function readApiKey(c: Context): string | undefined {
   const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
@@ -57,15 +75,9 @@ const expiredKey = (expiresAt: Date | null) =>
   new ApiError(401, "expired_api_key", `The API key was rotated and stopped working${expiresAt ? ` at ${expiresAt.toISOString()}` : ""}`,
     `Use the key that replaced it (POST /api/openclaw/keys/{id}/rotate returned it; GET /api/openclaw/keys lists the workspace's keys). ${recoverHowTo}`);
 
-interface KeyCheck {
-  orgId: string;
+/** The rate limit's columns, as both credential statements answer them (null when nothing was taken). */
+interface LimitColumns {
   tier: string;
-  keyId: string;
-  /** The key may not be used: revoked, or expired after rotation (then expired is true). */
-  revoked: boolean;
-  expired: boolean;
-  expiresAt: Date | null;
-  /** The key's rate limit (null for a revoked key, which takes nothing). */
   quota: number | null;
   windowSeconds: number | null;
   allowed: boolean | null;
@@ -74,61 +86,17 @@ interface KeyCheck {
   retryAfter: number | null;
 }
 
-/** The key's hash, checked for shape first so garbage never reaches the database. */
-async function requestKeyHash(c: Context): Promise<string> {
-  const key = readApiKey(c);
-  if (!key) throw missingKey();
-  if (!/^rcm_live_[0-9a-f]{64}$/.test(key)) throw unknownKey();
-  return sha256Hex(key);
-}
-
-function accept(check: KeyCheck | undefined): KeyCheck {
-  if (!check) throw unknownKey();
-  if (check.expired) throw expiredKey(check.expiresAt);
-  if (check.revoked) throw revokedKey();
-  return check;
-}
-
-/** Read the whole body before taking a connection: a slow client must not hold a
- * transaction open while it uploads. Hono caches it for the validators. */
-async function readBody(c: Context): Promise<void> {
-  if (c.req.method !== "GET" && c.req.method !== "HEAD") await c.req.text();
-}
-
-/** The deployment's per-tier overrides of the keys' limit, as app.authenticate_request takes them. */
-function keyLimits(c: Context<AppEnv>): Record<string, { limit: number; window: number }> {
-  return Object.fromEntries(Object.entries(c.var.config.limits.keyTiers)
-    .map(([tier, policy]) => [tier, { limit: policy.limit, window: policy.windowSeconds }]));
-}
-
-/**
- * Authenticates the request's key and counts it against the key's rate limit, in one statement
- * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
- */
-async function authenticateKey(c: Context<AppEnv>, keyHash: string): Promise<void> {
-  await readBody(c);
-  const sql = c.var.sql;
-  const [check] = await whenAvailable(sql, () => sql<KeyCheck[]>`
-    select a.org_id as "orgId", a.tier, a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt",
-           a.quota, a.window_seconds as "windowSeconds",
-           a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"
-    from app.authenticate_request(${keyHash}, ${sql.json(keyLimits(c))}) a`);
-  const auth = accept(check);
-  if (auth.allowed !== null) {
-    const state: LimitState = {
-      policy: "api-key", quota: auth.quota!, windowSeconds: auth.windowSeconds!, allowed: auth.allowed,
-      remaining: auth.remaining!, resetAfter: auth.resetAfter!, retryAfter: auth.retryAfter!,
-    };
-    enforce(c, [state], auth.tier);
-  }
-  c.set("orgId", auth.orgId);
-  c.set("keyId", auth.keyId);
-  c.set("identity", { kind: "api_key", keyId: auth.keyId });
-}
-
-interface SessionCheck {
+interface KeyCheck extends LimitColumns {
   orgId: string;
-  tier: string;
+  keyId: string;
+  /** The key may not be used: revoked, or expired after rotation (then expired is true). */
+  revoked: boolean;
+  expired: boolean;
+  expiresAt: Date | null;
+}
+
+interface SessionCheck extends LimitColumns {
+  orgId: string;
   sessionId: string;
   memberId: string;
   memberRole: MemberRole;
@@ -136,63 +104,146 @@ interface SessionCheck {
   status: "active" | "expired" | "revoked";
   expiresAt: Date;
   idleExpiresAt: Date;
-  /** The member's rate limit (null for a session that no longer works). */
-  quota: number | null;
-  windowSeconds: number | null;
-  allowed: boolean | null;
-  remaining: number | null;
-  resetAfter: number | null;
-  retryAfter: number | null;
-}
-
-/**
- * Authenticates a browser session: the CSRF checks of a write first, then one statement
- * (app.authenticate_session) outside any transaction, as for keys, which also takes one request
- * from the member's rate-limit bucket. A session that no longer works loses its cookie.
- */
-async function authenticateSession(c: Context<AppEnv>, token: string): Promise<void> {
-  await readBody(c);
-  if (!wellFormedSessionToken(token)) {
-    clearSessionCookie(c);
-    throw endedSession("unknown");
-  }
-  await checkCsrf(c, token);
-  const sql = c.var.sql;
-  const tokenHash = await sha256Hex(token);
-  const [check] = await whenAvailable(sql, () => sql<SessionCheck[]>`
-    select a.org_id as "orgId", a.tier, a.session_id as "sessionId", a.member_id as "memberId", a.member_role as "memberRole",
-           a.email, a.status, a.expires_at as "expiresAt", a.idle_expires_at as "idleExpiresAt",
-           a.quota, a.window_seconds as "windowSeconds",
-           a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"
-    from app.authenticate_session(${tokenHash}, ${sql.json(keyLimits(c))}) a`);
-  if (!check || check.status !== "active") {
-    clearSessionCookie(c);
-    throw endedSession(check?.status === "expired" ? "expired" : check ? "revoked" : "unknown");
-  }
-  if (check.allowed !== null) {
-    enforce(c, [{
-      policy: "member", quota: check.quota!, windowSeconds: check.windowSeconds!, allowed: check.allowed,
-      remaining: check.remaining!, resetAfter: check.resetAfter!, retryAfter: check.retryAfter!,
-    }], check.tier);
-  }
-  c.set("orgId", check.orgId);
-  c.set("keyId", undefined);
-  c.set("identity", {
-    kind: "session", sessionId: check.sessionId, memberId: check.memberId, email: check.email, role: check.memberRole,
-    csrfToken: await csrfTokenFor(token), expiresAt: check.expiresAt, idleExpiresAt: check.idleExpiresAt,
-  });
 }
 
 /** What a route accepts: an API key or a browser session (the API), or a session only (a person's own things). */
 type Credentials = "key-or-session" | "session";
 
-/** Authenticates the request with what it carries (a key wins over a cookie); refuses (401, 403, 429) here. */
-async function authenticate(c: Context<AppEnv>, credentials: Credentials): Promise<void> {
+/**
+ * The request's credential, checked for shape (and, for a session's writes, CSRF) before
+ * anything reaches the database: an API key's hash, or a session token with its hash and CSRF
+ * token. A key wins over a cookie.
+ */
+type Credential =
+  | { kind: "api_key"; keyHash: string }
+  | { kind: "session"; tokenHash: string; csrfToken: string };
+
+/** The key's hash, checked for shape first so garbage never reaches the database. */
+async function keyCredential(key: string): Promise<Credential> {
+  if (!/^rcm_live_[0-9a-f]{64}$/.test(key)) throw unknownKey();
+  return { kind: "api_key", keyHash: await sha256Hex(key) };
+}
+
+/** Reads and checks the request's credential; refuses (401, 403) here. */
+async function requestCredential(c: Context<AppEnv>, credentials: Credentials): Promise<Credential> {
   const key = credentials === "key-or-session" ? readApiKey(c) : undefined;
-  if (key !== undefined) return authenticateKey(c, await requestKeyHash(c));
+  if (key !== undefined) return keyCredential(key);
   const token = readSessionToken(c);
   if (token === undefined) throw credentials === "session" ? missingSession() : missingKey();
-  return authenticateSession(c, token);
+  if (!wellFormedSessionToken(token)) {
+    clearSessionCookie(c);
+    throw endedSession("unknown");
+  }
+  await checkCsrf(c, token);
+  return { kind: "session", tokenHash: await sha256Hex(token), csrfToken: await csrfTokenFor(token) };
+}
+
+/**
+ * Reads the whole body, first of all: before a connection is taken, so that a slow client never
+ * holds a transaction open while it uploads, and before any refusal (401, 403, 429), so that a
+ * request refused at once is still answered after its body: a reply sent while the body is
+ * still arriving leaves the rest unread, and the Node server then closes the connection after a
+ * short drain, which the client sees as no answer at all. Hono caches it for the validators.
+ */
+async function readBody(c: Context): Promise<void> {
+  if (c.req.method !== "GET" && c.req.method !== "HEAD") await c.req.text();
+}
+
+/** The deployment's per-tier overrides of the limit, as the credential statements take them. */
+function tierLimits(c: Context<AppEnv>): Record<string, { limit: number; window: number }> {
+  return Object.fromEntries(Object.entries(c.var.config.limits.keyTiers)
+    .map(([tier, policy]) => [tier, { limit: policy.limit, window: policy.windowSeconds }]));
+}
+
+const limitColumns = `a.tier, a.quota, a.window_seconds as "windowSeconds",
+  a.allowed, a.remaining, a.reset_after as "resetAfter", a.retry_after as "retryAfter"`;
+
+/** The key's statement: who it is and its bucket, admitting the ticket when both let the request through. */
+function checkKey(sql: Sql, c: Context<AppEnv>, keyHash: string, ticket: string | null) {
+  return sql<KeyCheck[]>`
+    select a.org_id as "orgId", a.key_id as "keyId", a.revoked, a.expired, a.expires_at as "expiresAt", ${sql.unsafe(limitColumns)}
+    from app.authenticate_request(${keyHash}, ${sql.json(tierLimits(c))}, ${ticket}) a`;
+}
+
+/** The session's statement: its member, current role and bucket, admitting the ticket when they let the request through. */
+function checkSession(sql: Sql, c: Context<AppEnv>, tokenHash: string, ticket: string | null) {
+  return sql<SessionCheck[]>`
+    select a.org_id as "orgId", a.session_id as "sessionId", a.member_id as "memberId", a.member_role as "memberRole",
+           a.email, a.status, a.expires_at as "expiresAt", a.idle_expires_at as "idleExpiresAt", ${sql.unsafe(limitColumns)}
+    from app.authenticate_session(${tokenHash}, ${sql.json(tierLimits(c))}, ${ticket}) a`;
+}
+
+/** The limit's state as the RateLimit headers announce it (none when nothing was taken). */
+function limitState(check: LimitColumns, policy: "api-key" | "member"): LimitState | undefined {
+  if (check.allowed === null) return undefined;
+  return {
+    policy, quota: check.quota!, windowSeconds: check.windowSeconds!, allowed: check.allowed,
+    remaining: check.remaining!, resetAfter: check.resetAfter!, retryAfter: check.retryAfter!,
+  };
+}
+
+/** Announces the limit on the reply; the 429 when it refused. */
+function limitRefusal(c: Context<AppEnv>, check: LimitColumns, policy: "api-key" | "member"): ApiError | undefined {
+  const state = limitState(check, policy);
+  if (!state) return undefined;
+  announce(c, [state]);
+  return state.allowed ? undefined : rateLimited(c, state, check.tier);
+}
+
+/**
+ * Takes the key's answer: announces its limit on the reply and, for a key that may act, sets
+ * c.var.orgId, keyId and identity. Returns the refusal (401, 429) to answer with, if any.
+ */
+function takeKeyAnswer(c: Context<AppEnv>, check: KeyCheck | undefined): ApiError | undefined {
+  if (!check) return unknownKey();
+  if (check.expired) return expiredKey(check.expiresAt);
+  if (check.revoked) return revokedKey();
+  const refusal = limitRefusal(c, check, "api-key");
+  if (refusal) return refusal;
+  c.set("orgId", check.orgId);
+  c.set("keyId", check.keyId);
+  c.set("identity", { kind: "api_key", keyId: check.keyId });
+  return undefined;
+}
+
+/**
+ * Takes the session's answer: a session that no longer works loses its cookie (401); a working
+ * one announces the member's limit and, when let through, sets c.var.orgId and identity.
+ */
+function takeSessionAnswer(c: Context<AppEnv>, check: SessionCheck | undefined, csrfToken: string): ApiError | undefined {
+  if (!check || check.status !== "active") {
+    clearSessionCookie(c);
+    return endedSession(check?.status === "expired" ? "expired" : check ? "revoked" : "unknown");
+  }
+  const refusal = limitRefusal(c, check, "member");
+  if (refusal) return refusal;
+  c.set("orgId", check.orgId);
+  c.set("keyId", undefined);
+  c.set("identity", {
+    kind: "session", sessionId: check.sessionId, memberId: check.memberId, email: check.email, role: check.memberRole,
+    csrfToken, expiresAt: check.expiresAt, idleExpiresAt: check.idleExpiresAt,
+  });
+  return undefined;
+}
+
+/**
+ * The credential's statement on `sql` (admitting `ticket` for the transaction that follows it,
+ * when one does) and what its answer makes of the request: the refusal to answer with, if any.
+ */
+function checkCredential(sql: Sql, c: Context<AppEnv>, credential: Credential, ticket: string | null): Promise<ApiError | undefined> {
+  return credential.kind === "api_key"
+    ? checkKey(sql, c, credential.keyHash, ticket).then(([check]) => takeKeyAnswer(c, check))
+    : checkSession(sql, c, credential.tokenHash, ticket).then(([check]) => takeSessionAnswer(c, check, credential.csrfToken));
+}
+
+/**
+ * Authenticates the request's credential and counts it against its rate limit, in one statement
+ * outside any transaction; announces the limit on the reply and refuses (401, 429) here.
+ */
+async function authenticate(c: Context<AppEnv>, credential: Credential): Promise<void> {
+  const sql = c.var.sql;
+  const refusal = await whenAvailable(sql, () => checkCredential(sql, c, credential, null));
+  if (refusal) throw refusal;
 }
 
 /** The claims a request acts with (what PostgREST sets from a JWT): its org, and its key or its member. */
@@ -203,40 +254,65 @@ function claimsOf(c: Context<AppEnv>): string {
     : { role: "authenticated", org_id: c.var.orgId, member_id: identity.memberId, member_role: identity.role, session_id: identity.sessionId });
 }
 
+/** The identity statement of a request already authenticated: its claims and role, set directly. */
+const actAsTenant = (c: Context<AppEnv>) => (tx: Tx) =>
+  tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`;
+
+/** Runs the handler in the transaction, which a reply of 4xx/5xx rolls back. */
+async function handleIn(c: Context<AppEnv>, next: () => Promise<void>, t: Transaction): Promise<void> {
+  c.set("db", t.tx);
+  c.set("transaction", t);
+  await next();
+  if (c.res.status >= 400) t.rollbackAtEnd();
+}
+
 /**
  * The transaction a route's work runs in, acting as the authenticated org. `expensive` says
  * whether this request is expensive work, which fair share caps (fair-share.ts).
  */
-function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>, credentials: Credentials = "key-or-session") {
+function tenantRequest(expensive: (c: Context<AppEnv>) => boolean | Promise<boolean>, credentials: Credentials = "key-or-session") {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const isExpensive = await expensive(c);
-    // Fair share counts expensive requests per key (by its hash, before it is even looked up)
-    // and per org; a session's are counted as its org's.
-    const keyHash = credentials === "key-or-session" && readApiKey(c) !== undefined ? await requestKeyHash(c) : undefined;
-    // A key whose expensive requests already fill its org's share here is refused before any
-    // database work: an impatient client retrying at once costs next to nothing. Its body is
-    // read first all the same: a refusal sent while the body is still arriving leaves the rest
-    // on the connection, which the server then drops, and the client sees no answer at all.
-    if (isExpensive) {
-      await readBody(c);
-      if (keyHash) refuseWhileKeyBusy(c, keyHash);
+    await readBody(c);
+    const credential = await requestCredential(c, credentials);
+    if (await expensive(c)) {
+      // Fair share counts expensive requests per key (by its hash, before it is even looked
+      // up) and per org; a session's are counted as its org's. A key whose expensive requests
+      // already fill its org's share here is refused before any database work: an impatient
+      // client retrying at once costs next to nothing.
+      if (credential.kind === "api_key") refuseWhileKeyBusy(c, credential.keyHash);
+      await authenticate(c, credential);
+      const release = admitExpensive(c, c.var.orgId, credential.kind === "api_key" ? credential.keyHash : `org:${c.var.orgId}`);
+      try {
+        await transaction(c.var.sql, { identity: actAsTenant(c) }, async (t) => {
+          await claimExpensiveSlot(c, t.tx);
+          await handleIn(c, next, t);
+        });
+      } finally {
+        release();
+      }
+      return;
     }
-    await (keyHash ? authenticateKey(c, keyHash) : authenticate(c, credentials));
-    const release = isExpensive ? admitExpensive(c, c.var.orgId, keyHash ?? `org:${c.var.orgId}`) : undefined;
-    try {
-      await whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
-        // Not awaited: it goes out with the next query, on the same connection, ahead of it.
-        tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`.execute();
-        if (release) await claimExpensiveSlot(c, tx);
-        c.set("db", tx);
-        await next();
-        if (c.res.status >= 400) throw rollback;
-      }));
-    } catch (err) {
-      if (err !== rollback) throw err;
-    } finally {
-      release?.();
-    }
+
+    const ticket = crypto.randomUUID();
+    let answer!: Promise<ApiError | undefined>;
+    await transaction(c.var.sql, {
+      ahead: (conn) => {
+        // Taken as soon as it is back, which is before any answer to the handler's statements.
+        answer = checkCredential(conn, c, credential, ticket);
+        // Its failure (the connection lost) is reported once the handler is done, below; until
+        // then it is not an unhandled rejection.
+        answer.catch(() => {});
+        c.set("identified", answer.then(() => undefined, () => undefined));
+      },
+      identity: (tx) => tx`select app.begin_request(${ticket})`,
+    }, async (t) => {
+      try {
+        await handleIn(c, next, t);
+      } finally {
+        const refusal = await answer;
+        if (refusal) throw refusal;
+      }
+    });
   });
 }
 
@@ -244,14 +320,45 @@ function transaction(expensive: (c: Context<AppEnv>) => boolean | Promise<boolea
  * Routes whose work is one transaction: authenticate and act as the org in the same
  * transaction as the handler.
  */
-export const tenantTransaction = transaction(() => false);
+export const tenantTransaction = tenantRequest(() => false);
 
 /**
  * The same for expensive work (analytics, the spider web, rescoring all leads, large lists, bulk
  * deletes): capped per org and per process, under a statement timeout. `when` narrows it to the
  * requests that are expensive (a large page, { all: true }).
  */
-export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Promise<boolean> = () => true) => transaction(when);
+export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Promise<boolean> = () => true) => tenantRequest(when);
+
+/**
+ * A person's own things (GET /auth/session, their sessions; dashboard pages): the same
+ * transaction as tenantTransaction, but only a browser session is accepted (401 not_signed_in
+ * otherwise, even with an API key), so c.var.identity is always a session.
+ */
+export const memberTransaction = tenantRequest(() => false, "session");
+
+/**
+ * The request's last statements: COMMIT goes out right behind them, in the same write, so a
+ * route whose work is these statements answers in one round trip. Pass the statements
+ * themselves (made, not yet awaited) and await the result, one row list per statement:
+ *   const [rows] = await finishWith(c, db`select …`);
+ * Only for statements that are the whole of the request's work: a refusal the handler makes
+ * after them can no longer roll anything back (a refusal the database makes still does).
+ * While the request's commit is held (an Idempotency-Key stores the reply after the handler),
+ * COMMIT waits for the end as usual.
+ */
+export function finishWith<T extends readonly Statement[]>(c: Context<AppEnv>, ...statements: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  // Sent now, in this order, so that they go out ahead of the COMMIT (awaiting a query would
+  // send it a step later, behind it).
+  for (const statement of statements) statement.execute();
+  const results = Promise.all(statements);
+  c.var.transaction.commitNow();
+  return results as Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>;
+}
+
+/** Keeps the request's COMMIT for the end of the request: for middleware that writes after the handler. */
+export function holdCommit(c: Context<AppEnv>): void {
+  c.var.transaction.holdCommit();
+}
 
 /**
  * Routes that wait on the outside world (enrichment, mail, Calendly): authenticate
@@ -259,23 +366,14 @@ export const expensiveTransaction = (when: (c: Context<AppEnv>) => boolean | Pro
  * transactions of its own with asTenant().
  */
 export const tenantAuthenticated = createMiddleware<AppEnv>(async (c, next) => {
-  await authenticate(c, "key-or-session");
+  await readBody(c);
+  await authenticate(c, await requestCredential(c, "key-or-session"));
   await next();
 });
 
-/**
- * A person's own things (GET /auth/session, their sessions; dashboard pages): the same
- * transaction as tenantTransaction, but only a browser session is accepted (401 not_signed_in
- * otherwise, even with an API key), so c.var.identity is always a session.
- */
-export const memberTransaction = transaction(() => false, "session");
-
 /** One transaction acting as the request's (already authenticated) org, under RLS. */
 export function asTenant<T>(c: Context<AppEnv>, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
-    await tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`;
-    return work(tx);
-  }) as Promise<T>);
+  return transaction(c.var.sql, { identity: actAsTenant(c) }, (t) => work(t.tx));
 }
 
 /** A COPY … TO STDOUT's stream as postgres.js hands it over (a Node Readable, also under Deno). */
@@ -286,8 +384,10 @@ export type CopyStream = AsyncIterable<Uint8Array> & {
 
 /**
  * Expensive work whose reply streams from the database (an export's COPY … TO STDOUT): one
- * transaction acting as the (already authenticated) org, under the fair-share caps, that
- * outlives the handler. work() starts the COPY inside it; the reply's body then reads it with
+ * transaction acting as the (already authenticated: tenantAuthenticated) org, under the
+ * fair-share caps, that outlives the handler. It is a transaction() like any other: BEGIN and
+ * the identity statement go out together with the slot's claim, so nothing in it runs before it
+ * acts as the org. work() starts the COPY inside it; the reply's body then reads it with
  * backpressure (nothing is buffered beyond the stream's chunks), and only when the body has been
  * read to its end does the transaction commit and give back its connection and slot. A failure
  * before the first chunk is thrown as usual (the reply is then an error); a client that goes away
@@ -302,13 +402,14 @@ export async function streamingTransaction(
   statementTimeoutMs: number,
   work: (tx: Tx) => Promise<{ stream: CopyStream; cancel(): void }>,
 ): Promise<ReadableStream<Uint8Array>> {
-  const keyHash = readApiKey(c) !== undefined ? await requestKeyHash(c) : undefined;
+  // tenantAuthenticated has checked the key (a key wins over a cookie): its hash is its fair-share name.
+  const key = readApiKey(c);
+  const keyHash = key !== undefined ? await sha256Hex(key) : undefined;
   if (keyHash) refuseWhileKeyBusy(c, keyHash);
   const release = admitExpensive(c, c.var.orgId, keyHash ?? `org:${c.var.orgId}`);
   return new Promise<ReadableStream<Uint8Array>>((resolve, reject) => {
     let streaming = false;
-    whenAvailable(c.var.sql, () => c.var.sql.begin(async (tx) => {
-      tx`select set_config('request.jwt.claims', ${claimsOf(c)}, true), set_config('role', 'authenticated', true)`.execute();
+    transaction(c.var.sql, { identity: actAsTenant(c) }, async ({ tx }) => {
       await claimExpensiveSlot(c, tx);
       await tx`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true)`;
       const { stream, cancel } = await work(tx);
@@ -347,7 +448,7 @@ export async function streamingTransaction(
         if (!cancelled) console.error(`${c.req.method} ${c.req.path}: the stream failed part-way:`, failure);
         throw failure;
       }
-    })).catch((error) => {
+    }).catch((error) => {
       if (!streaming) reject(error);
     }).finally(release);
   });

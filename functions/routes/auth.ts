@@ -29,7 +29,7 @@ import {
   checkCsrf, clearSessionCookie, CSRF_HEADER, csrfTokenFor, refuseCrossSite, setSessionCookie, sha256Hex,
   wellFormedSessionToken, readSessionToken,
 } from "../http/session.ts";
-import { memberTransaction } from "../http/tenant.ts";
+import { finishWith, memberTransaction } from "../http/tenant.ts";
 import { validationWithHints } from "../http/validation.ts";
 
 const TAGS = ["Sign-in"];
@@ -156,7 +156,7 @@ interface SessionRow {
 const sessionSelect = (c: Context<AppEnv>) => c.var.db`
   id, created_at as "createdAt", last_seen_at as "lastSeenAt", expires_at as "expiresAt", idle_expires_at as "idleExpiresAt",
   user_agent as "userAgent", status, revoked_at as "revokedAt",
-  (id = ${c.var.identity.kind === "session" ? c.var.identity.sessionId : null}) is true as current`;
+  (id = (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'session_id')) is true as current`;
 
 // ---------------------------------------------------------------------------
 // Routes
@@ -328,20 +328,24 @@ export const authRoutes = createRouter()
     }, 200);
   })
   .openapi(sessionRoute, async (c) => {
-    const identity = c.var.identity;
-    if (identity.kind !== "session") throw new Error("memberTransaction authenticated something else than a session");
+    // Who the request is, in SQL: these go out before the session's answer is back
+    // (http/tenant.ts), with the COMMIT right behind them; c.var.identity is set once they
+    // have answered.
     const db = c.var.db;
-    const [[member], [org], [session], memberships] = await Promise.all([
+    const [[member], [org], [session], memberships] = await finishWith(c,
       db<{ id: string; email: string; role: typeof memberRoles[number]; joinedAt: Date | null; lastSignInAt: Date | null }[]>`
         select id, email, role, joined_at as "joinedAt", last_sign_in_at as "lastSignInAt"
-        from app.member_details where id = ${identity.memberId}`,
+        from app.member_details where id = app.current_member_id()`,
       db<{ id: string; name: string; workspaceName: string; tier: typeof tiers[number] }[]>`
-        select id, name, workspace_name as "workspaceName", tier from app.orgs where id = ${c.var.orgId}`,
-      db<SessionRow[]>`select ${sessionSelect(c)} from app.member_session_details where id = ${identity.sessionId}`,
+        select id, name, workspace_name as "workspaceName", tier from app.orgs where id = app.current_org_id()`,
+      db<SessionRow[]>`select ${sessionSelect(c)} from app.member_session_details
+                       where id = nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'session_id'`,
       db<{ orgId: string; workspaceName: string; memberId: string; role: typeof memberRoles[number]; current: boolean }[]>`
         select org_id as "orgId", workspace_name as "workspaceName", member_id as "memberId", role, current
         from app.member_memberships()`,
-    ]);
+    );
+    const identity = c.var.identity;
+    if (identity.kind !== "session") throw new Error("memberTransaction authenticated something else than a session");
     const role = member!.role;
     return reply(c, {
       member: member!, org: org!, session: session!, csrfToken: identity.csrfToken,

@@ -58,10 +58,15 @@ const pageHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.header("Cache-Control", "no-store");
 };
 
+/**
+ * The page's frame: who is signed in. The handler starts before the session's answer is back
+ * (memberTransaction), so the viewer is read by the session's claims in SQL, and c.var.identity
+ * (its CSRF token) only once that read has answered.
+ */
 async function shell(c: Context<AppEnv>): Promise<Shell> {
+  const [viewer, assets] = await Promise.all([readViewer(c.var.db), dashboardAssets()]);
   const identity = c.var.identity;
   if (identity.kind !== "session") throw new Error("dashboard pages run with a browser session only");
-  const [viewer, assets] = await Promise.all([readViewer(c.var.db, identity.memberId), dashboardAssets()]);
   return { base: baseOf(c), viewer, csrfToken: identity.csrfToken, assets };
 }
 
@@ -94,7 +99,7 @@ dashboardRoutes
   })
   .get("/app/leads/:leadId", async (c) => {
     const leadId = c.req.param("leadId");
-    const page = leadId.length <= 100 ? await readLead(c.var.db, c.var.orgId, leadId) : undefined;
+    const page = leadId.length <= 100 ? await readLead(c.var.db, leadId) : undefined;
     const frame = await shell(c);
     if (!page) return c.html(notFoundPage(frame, `Lead ${leadId}`), 404);
     return c.html(leadPage(frame, page));

@@ -18,7 +18,7 @@ import {
   bearerAuth, commonErrors, conflictError, envelope, idempotencyError, json, limitError, notFoundError, reply,
 } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { expensiveTransaction, streamingTransaction, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
+import { expensiveTransaction, finishWith, streamingTransaction, tenantAuthenticated, tenantTransaction } from "../http/tenant.ts";
 import { unknownFields } from "../http/validation.ts";
 import { proposalUrl } from "../proposals/urls.ts";
 
@@ -309,8 +309,10 @@ function present(config: AppConfig, row: LeadRow): z.infer<typeof Lead> {
   };
 }
 
+const leadById = (db: Tx, id: string) => db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where id = ${id}`;
+
 async function findLead(db: Tx, id: string): Promise<LeadRow | undefined> {
-  const [row] = await db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where id = ${id}`;
+  const [row] = await leadById(db, id);
   return row;
 }
 
@@ -693,12 +695,11 @@ export const leadRoutes = createRouter()
     });
     const extras = query.fields ?? [];
     const { select, omitted } = listSelect(extras);
-    const [rows, [count]] = await Promise.all([
+    const [rows, [count]] = await finishWith(c,
       db<(LeadRow & { leftOut: boolean; _cursor: unknown[] })[]>`
         select ${db.unsafe(select)}, ${page.keys(db)} from app.lead_details where ${where} and ${page.after(db)}
         order by ${page.order(db)} limit ${page.fetch} offset ${page.offset}`,
-      db<{ total: number }[]>`select count(*)::integer as total from app.leads where ${where}`,
-    ]);
+      db<{ total: number }[]>`select count(*)::integer as total from app.leads where ${where}`);
     const total = count!.total;
     const listed = await page.fit(rows.map(({ leftOut, _cursor, ...row }) => ({ leftOut, _cursor, lead: present(c.var.config, row) })),
       extras.length > 0 ? "fewer fields= make lighter rows" : undefined);
@@ -832,9 +833,13 @@ export const leadRoutes = createRouter()
     const input = c.req.valid("json");
     const db = c.var.db;
     // app.create_lead (sql/40_leads.sql) is the rule: the insert with its defaults, the
-    // stage by name or id, and the 409 naming the live lead that has this email.
-    const [created] = await db<{ id: string }[]>`select app.create_lead(${db.json(input as never)}) as id`;
-    const lead = present(c.var.config, (await findLead(db, created!.id))!);
+    // stage by name or id, and the 409 naming the live lead that has this email. The lead is
+    // read back by its email (the one live lead that has it, once the insert went through),
+    // so both statements and the COMMIT go out together.
+    const [, [row]] = await finishWith(c,
+      db`select app.create_lead(${db.json(input as never)})`,
+      db<LeadRow[]>`select ${db.unsafe(leadSelect)} from app.lead_details where email_key = lower(${input.email}) and deleted_at is null`);
+    const lead = present(c.var.config, row!);
     return reply(c, { id: lead.id, lead, enrichmentQueued: false as const }, {
       warnings: ["Auto-enrichment disabled — enrich explicitly", ...aliasWarnings(input), ...ignoredFieldWarnings(input)],
       next_steps: [enrichNext(lead.id)],
@@ -871,7 +876,7 @@ export const leadRoutes = createRouter()
   })
   .openapi(getRoute, async (c) => {
     const { leadId } = c.req.valid("param");
-    const lead = await findLead(c.var.db, leadId);
+    const [[lead]] = await finishWith(c, leadById(c.var.db, leadId));
     if (!lead) throw notFound("Lead", leadId);
     return reply(c, { id: lead.id, lead: present(c.var.config, lead) }, lead.deletedAt ? {
       warnings: ["This lead is soft-deleted"],

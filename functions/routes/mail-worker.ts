@@ -6,6 +6,7 @@
 // The same tick delivers due outbound webhooks (functions/webhooks/worker.ts) side by side
 // with the mail, unless WEBHOOKS_WORKER=off; MAIL_WORKER=off leaves the mail out.
 import { createRoute, z } from "@hono/zod-openapi";
+import { asServiceRole } from "../db.ts";
 import { sameKey } from "../http/admin.ts";
 import { ApiError } from "../http/errors.ts";
 import { workerSecret } from "../http/openapi.ts";
@@ -66,12 +67,14 @@ export const mailWorkerRoutes = createRouter()
     const webhooks = c.var.config.webhooks;
     // Side by side, so a slow SMTP server does not hold webhooks back (or the reverse);
     // both finish before the answer, and a failure of either is reported after both ran.
+    // Each on a connection of its own acting as service_role (the outbox functions are granted
+    // to it alone; the API's sessions act as anon).
     const [mailTick, webhookTick] = await Promise.allSettled([
       mail.config.worker.enabled === false ? noMail
-        : shouldEnqueue(c.var.sql, mail.config.worker.enqueue)
-          .then((enqueue) => runTick({ sql: c.var.sql, sender: mail.sender, config: mail.config, name: mail.name }, enqueue)),
+        : asServiceRole(c.var.sql, async (sql) =>
+          runTick({ sql, sender: mail.sender, config: mail.config, name: mail.name }, await shouldEnqueue(sql, mail.config.worker.enqueue))),
       webhooks.worker.enabled
-        ? runWebhookTick({ sql: c.var.sql, config: webhooks, resolveHost: c.var.resolveHost, name: mail.name })
+        ? asServiceRole(c.var.sql, (sql) => runWebhookTick({ sql, config: webhooks, resolveHost: c.var.resolveHost, name: mail.name }))
         : noWebhooks,
     ]);
     if (mailTick.status === "rejected") throw mailTick.reason;

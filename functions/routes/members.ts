@@ -59,13 +59,11 @@ const PatchReply = envelope({ id: z.string(), changed: z.boolean(), member: Memb
 
 const RemoveReply = envelope({ id: z.string(), removed: z.literal(true), email: z.string() }).openapi("MemberRemovedReply");
 
-const memberSelect = (c: Context<AppEnv>) => {
-  const identity = c.var.identity;
-  const me = identity.kind === "session" ? identity.memberId : null;
-  return c.var.db`
-    id, email, role, status, invited_by as "invitedBy", invited_at as "invitedAt", joined_at as "joinedAt",
-    last_sign_in_at as "lastSignInAt", (id = ${me}) is true as you`;
-};
+// "you" is read from the request's claims in SQL: a handler's first statements go out before
+// the credential's answer is back (http/tenant.ts), so c.var.identity is not set yet.
+const memberSelect = (c: Context<AppEnv>) => c.var.db`
+  id, email, role, status, invited_by as "invitedBy", invited_at as "invitedAt", joined_at as "joinedAt",
+  last_sign_in_at as "lastSignInAt", (id = app.current_member_id()) is true as you`;
 
 async function findMember(c: Context<AppEnv>, id: string): Promise<MemberRow> {
   const [row] = await c.var.db<MemberRow[]>`select ${memberSelect(c)} from app.member_details where id = ${id}`;

@@ -85,7 +85,7 @@ export const scoreRoutes = createRouter()
     if (input.leadId !== undefined) {
       const [row] = await db<ScoredLead[]>`
         select lead_id as "leadId", score, label, factors, suggested_action as "suggestedAction"
-        from app.score_leads(${c.var.orgId}, array[${input.leadId}::text])`;
+        from app.score_leads(app.current_org_id(), array[${input.leadId}::text])`;
       if (!row) throw notFound("Lead", input.leadId);
       return reply(c, row, {
         warnings: ignoredWarning,
@@ -94,7 +94,7 @@ export const scoreRoutes = createRouter()
     }
 
     const rows = await db<{ label: ScoreLabel; count: number }[]>`
-      select label, count(*)::integer as count from app.score_leads(${c.var.orgId}) group by label`;
+      select label, count(*)::integer as count from app.score_leads(app.current_org_id()) group by label`;
     const distribution = { hot: 0, warm: 0, cool: 0, cold: 0 };
     for (const r of rows) distribution[r.label] = r.count;
     const scored = rows.reduce((n, r) => n + r.count, 0);

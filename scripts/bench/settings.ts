@@ -26,3 +26,9 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
+
+/** This process's CPU since `before` (process.cpuUsage()), in cores over `seconds`. */
+export function cpuCores(before: NodeJS.CpuUsage, seconds: number): number {
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1e6 / seconds;
+}

@@ -67,7 +67,7 @@ select ok(not has_function_privilege('authenticated', 'app.upsert_lead_by_email(
 -- ---------------------------------------------------------------------------
 -- Limits, once per statement.
 -- ---------------------------------------------------------------------------
-select is((select tgtype & 1 from pg_trigger where tgname = 'leads_enforce_limit')::int, 0, 'the lead limit is a statement trigger');
+select is((select tgtype & 1 from pg_trigger where tgname = 'leads_90_enforce_limit')::int, 0, 'the lead limit is a statement trigger');
 select is((select tgtype & 1 from pg_trigger where tgname = 'campaigns_enforce_limit')::int, 0, 'the campaign limit is a statement trigger');
 
 -- The ultra tier allows 5,000 leads: 4,999 in one statement land (O(n): one lock, one count).

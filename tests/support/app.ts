@@ -19,10 +19,11 @@ export interface TestApp {
 
 /**
  * Starts the app; a setting given as undefined is unset, the others come from the environment.
- * pool: the size of its database pool (npm start's default is 10).
+ * pool: the size of its database pool (npm start's default is 10); databaseUrl: where its pool
+ * connects (default: the suite's database, as the API logs in to it).
  */
-export async function startApp(settings: Record<string, string | undefined>, options: { pool?: number } = {}): Promise<TestApp> {
-  const sql = connect(inject("databaseUrl"), { max: options.pool ?? 5 });
+export async function startApp(settings: Record<string, string | undefined>, options: { pool?: number; databaseUrl?: string } = {}): Promise<TestApp> {
+  const sql = connect(options.databaseUrl ?? inject("apiDatabaseUrl"), { max: options.pool ?? 5, role: "anon" });
   const app = createNodeApp(sql, (name) => (name in settings ? settings[name] : process.env[name]), 0);
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {

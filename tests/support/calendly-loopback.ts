@@ -286,7 +286,7 @@ export async function startIntegrationStack(options: { recall: boolean }): Promi
     RECALL_WEBHOOK_SECRET: options.recall ? recall.webhookSecret : undefined,
     EIR_ADMIN_KEY: undefined,
   };
-  const sql = connect(inject("databaseUrl"), { max: 5 });
+  const sql = connect(inject("apiDatabaseUrl"), { max: 5, role: "anon" });
   const app = createNodeApp(sql, (name) => (name in settings ? settings[name] : process.env[name]), 0);
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {

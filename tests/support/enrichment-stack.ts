@@ -104,7 +104,7 @@ export async function startEnrichmentStack(env: Record<string, string> = {}): Pr
     ENRICHMENT_REQUEST_TIMEOUT_MS: "5000",
     ...env,
   };
-  const sql = connect(inject("databaseUrl"), { max: 10 });
+  const sql = connect(inject("apiDatabaseUrl"), { max: 10, role: "anon" });
   const app = createNodeApp(sql, (name) => (name in settings ? settings[name] : process.env[name]), 0);
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolve) => {

@@ -12,7 +12,10 @@ import { type LoopbackDns, type LoopbackServer, startDnsServer, startWebsiteServ
 declare module "vitest" {
   export interface ProvidedContext {
     apiUrl: string;
+    /** The database as its owner: arrange steps and reads of state no route shows. */
     databaseUrl: string;
+    /** The database as the API logs in to it (the authenticator role on the project's clusters). */
+    apiDatabaseUrl: string;
     /** The test server's operator (EIR) key: random per run, so nothing outside the run has it. */
     eirAdminKey: string;
   }
@@ -26,7 +29,10 @@ let dns: LoopbackDns | undefined;
 export async function setup(project: TestProject) {
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error("DATABASE_URL is not set: run the suite with `npm test`.");
-  sql = connect(databaseUrl, { max: 20 });
+  // As npm start runs it: logged in as API_DATABASE_URL (npm test: the authenticator role,
+  // which can do nothing of its own), its sessions acting as anon between transactions.
+  const apiDatabaseUrl = process.env.API_DATABASE_URL || databaseUrl;
+  sql = connect(apiDatabaseUrl, { max: 20, role: "anon" });
   const eirAdminKey = randomBytes(32).toString("hex");
   // Enrichment stays on loopback: no company website exists (404) and DNS knows no domain,
   // and no paid provider is configured. Enrichment tests start stacks of their own
@@ -54,6 +60,7 @@ export async function setup(project: TestProject) {
   });
   project.provide("apiUrl", `http://127.0.0.1:${port}`);
   project.provide("databaseUrl", databaseUrl);
+  project.provide("apiDatabaseUrl", apiDatabaseUrl);
   project.provide("eirAdminKey", eirAdminKey);
 }
 
