@@ -74,8 +74,14 @@ function contractApi(config: AppConfig) {
       return errorReply(c, payloadTooLarge(config.maxBodyBytes));
     },
   });
-  // A CSV import's upload has a limit of its own (routes/imports.ts).
-  api.use("*", (c, next) => c.req.method === "POST" && /\/imports$/.test(c.req.path) ? next() : limitBody(c, next));
+  // A CSV import's upload has a limit of its own (routes/imports.ts). A GET or HEAD has no body
+  // to limit, and bodyLimit asking for one builds the whole Request (headers, body stream, abort
+  // signal) that the Node server otherwise never makes for it.
+  api.use("*", (c, next) => {
+    const method = c.req.method;
+    if (method === "GET" || method === "HEAD" || (method === "POST" && /\/imports$/.test(c.req.path))) return next();
+    return limitBody(c, next);
+  });
   // Literal paths before parameterised ones: /stages/sync-sources before /stages/{id},
   // and any /leads/{literal} (/leads/stalled) before the leads router's /leads/{leadId}.
   return api

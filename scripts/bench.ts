@@ -19,7 +19,8 @@
 //
 // Settings (environment): DATABASE_URL (the owner, for seeding; required), API_DATABASE_URL
 // (default DATABASE_URL), BENCH_SECONDS (10 per measured read run), BENCH_WARMUP_SECONDS (2),
-// BENCH_LEADS (1000), BENCH_CREATES (3000), BENCH_CONNECTIONS ("1,16"), WORKERS, DB_POOL_SIZE.
+// BENCH_LEADS (1000), BENCH_CREATES (3000), BENCH_CONNECTIONS ("1,16"), BENCH_OPERATIONS (all of
+// "get,list,create,health"), WORKERS, DB_POOL_SIZE.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -42,6 +43,8 @@ const CREATES = setting("BENCH_CREATES", 3000);
 const PAGE_SIZE = 50;
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "1,16").split(",").map((n) => Number(n.trim()));
 if (CONNECTIONS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("BENCH_CONNECTIONS must be a list of positive integers, e.g. 1,16");
+const OPERATIONS = (process.env.BENCH_OPERATIONS ?? "get,list,create,health").split(",").map((name) => name.trim());
+if (OPERATIONS.some((name) => !["get", "list", "create", "health"].includes(name))) throw new Error("BENCH_OPERATIONS must be a list of get, list, create and health, e.g. get,list");
 const root = new URL("..", import.meta.url).pathname;
 const run = promisify(execFile);
 const log = (line: string) => console.log(`[bench] ${line}`);
@@ -306,7 +309,7 @@ async function main() {
       { label: "create lead", api: "create", sql: "create" },
       { label: "health (no key)", api: "health", sql: undefined },
     ] as const;
-    for (const operation of operations) {
+    for (const operation of operations.filter((o) => OPERATIONS.includes(o.api))) {
       for (const connections of CONNECTIONS) {
         const creating = operation.api === "create";
         const amount = creating ? (connections === Math.max(...CONNECTIONS) ? CREATES : Math.ceil(CREATES / 4)) : undefined;

@@ -18,9 +18,10 @@
 --     per-address rate limit, addresses hashed), app.request_key_recovery and
 --     app.confirm_key_recovery. The link itself is one of app.email_links (24_members.sql), the
 --     one-time links the system mails, which sign-in links are too.
--- Elsewhere: app.authenticate_request (22_rate_limits.sql) wraps app.authenticate_api_key with the
--- key's rate limit, in the one statement a request starts with; the tier limits are enforced by triggers in 78_plan_limits.sql (which also
--- answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql; the recovery
+-- Elsewhere: app.authenticate_request (22_rate_limits.sql) reads the key as
+-- app.authenticate_api_key does (app._api_key_by_hash) and takes its rate limit, in the one
+-- statement a request starts with; the tier limits are enforced by triggers in
+-- 78_plan_limits.sql (which also answers GET /org/tier); POST /setup changes an org's settings in 35_setup.sql; the recovery
 -- email goes out through app.system_mail (74_outbox.sql), whose worker asks
 -- app._issue_email_link_token (24_members.sql) for the link right before sending.
 
@@ -219,12 +220,43 @@ comment on function app._issue_api_key(text, text) is 'Creates a key for an org 
 revoke execute on function app._issue_api_key(text, text) from public;
 
 -- ---------------------------------------------------------------------------
--- Authentication: the one cross-tenant lookup every request makes. On success it
--- sets the transaction-local JWT claims (role authenticated, org_id, key_id) that
--- row-level security reads; the caller then switches to the authenticated role.
--- revoked is true for any key that may not be used (revoked, or past its rotation
--- overlap); expired and expires_at tell the second case apart, for the refusal's hint.
+-- Authentication: the one cross-tenant lookup every request makes. app._api_key_by_hash is
+-- the key as both authenticators read it (this file's app.authenticate_api_key and the
+-- statement a request starts with, app.authenticate_request in 22_rate_limits.sql): SQL
+-- with a standard body, so the planner inlines it into their statements (a function call
+-- less on every request). revoked is true for any key that may not be used (revoked, or past
+-- its rotation overlap); expired and expires_at tell the second case apart, for the refusal's
+-- hint; stale says last_used_at is due (app._note_api_key_use: one write a minute at most
+-- per key, so busy agents don't turn every read into a write).
 -- ---------------------------------------------------------------------------
+create function app._api_key_by_hash(p_key_hash text)
+  returns table (org_id text, tier text, key_id text, revoked boolean, expired boolean, expires_at timestamptz, stale boolean)
+  language sql
+  stable
+  begin atomic
+    select k.org_id, o.tier, k.id,
+           k.revoked_at is not null or coalesce(k.expires_at <= pg_catalog.now(), false),
+           k.revoked_at is null and coalesce(k.expires_at <= pg_catalog.now(), false),
+           k.expires_at,
+           k.last_used_at is null or k.last_used_at < pg_catalog.now() - interval '1 minute'
+    from app.api_keys k
+    join app.orgs o on o.id = k.org_id
+    where k.key_hash = p_key_hash;
+  end;
+comment on function app._api_key_by_hash(text) is 'The API key behind a hash with its org''s tier: revoked (may not be used: revoked, or expired after rotation), expired, expires_at, and stale (last_used_at is due). For the authenticators only.';
+revoke execute on function app._api_key_by_hash(text) from public;
+
+create function app._note_api_key_use(p_org_id text, p_key_id text) returns void
+  language sql
+  set search_path = ''
+  as $$
+    update app.api_keys k set last_used_at = pg_catalog.now() where k.org_id = p_org_id and k.id = p_key_id
+  $$;
+comment on function app._note_api_key_use(text, text) is 'Sets a key''s last_used_at to now; the authenticators call it when app._api_key_by_hash says it is stale.';
+revoke execute on function app._note_api_key_use(text, text) from public;
+
+-- On success it sets the transaction-local JWT claims (role authenticated, org_id, key_id)
+-- that row-level security reads; the caller then switches to the authenticated role.
 create function app.authenticate_api_key(p_key_hash text)
   returns table (org_id text, tier text, key_id text, revoked boolean, expired boolean, expires_at timestamptz)
   language plpgsql
@@ -232,28 +264,21 @@ create function app.authenticate_api_key(p_key_hash text)
   set search_path = ''
   as $$
   declare
-    v_key app.api_keys%rowtype;
+    v_stale boolean;
   begin
-    select k.* into v_key from app.api_keys k where k.key_hash = p_key_hash;
+    select a.org_id, a.tier, a.key_id, a.revoked, a.expired, a.expires_at, a.stale
+    into org_id, tier, key_id, revoked, expired, expires_at, v_stale
+    from app._api_key_by_hash(p_key_hash) a;
     if not found then
       return;
     end if;
-
-    org_id := v_key.org_id;
-    key_id := v_key.id;
-    expires_at := v_key.expires_at;
-    expired := v_key.revoked_at is null and coalesce(v_key.expires_at <= pg_catalog.now(), false);
-    revoked := v_key.revoked_at is not null or expired;
-    select o.tier into tier from app.orgs o where o.id = v_key.org_id;
-
     if not revoked then
       perform pg_catalog.set_config(
         'request.jwt.claims',
-        pg_catalog.json_build_object('role', 'authenticated', 'org_id', v_key.org_id, 'key_id', v_key.id)::text,
+        pg_catalog.json_build_object('role', 'authenticated', 'org_id', authenticate_api_key.org_id, 'key_id', authenticate_api_key.key_id)::text,
         true);
-      -- One write a minute at most per key, so busy agents don't turn every read into a write.
-      if v_key.last_used_at is null or v_key.last_used_at < pg_catalog.now() - interval '1 minute' then
-        update app.api_keys k set last_used_at = pg_catalog.now() where k.org_id = v_key.org_id and k.id = v_key.id;
+      if v_stale then
+        perform app._note_api_key_use(authenticate_api_key.org_id, authenticate_api_key.key_id);
       end if;
     end if;
     return next;

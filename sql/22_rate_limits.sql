@@ -11,7 +11,7 @@
 --   * app.take_signup_limits: POST /signup, per client IP and per email domain (per address
 --     for free-mail domains, which thousands of strangers share);
 --   * app.authenticate_request: the first statement of every request with an API key: the key
---     lookup (app.authenticate_api_key, 20_orgs_keys.sql) and its bucket (the tier's
+--     lookup (app._api_key_by_hash, 20_orgs_keys.sql) and its bucket (the tier's
 --     requests_per_minute, or the deployment's override), and the admission of the request
 --     it names (its ticket) when both let it through;
 --   * app.begin_request: the request transaction's first statement: takes on the identity
@@ -186,7 +186,7 @@ revoke execute on function app.take_signup_limits(text, text, integer, integer, 
 grant execute on function app.take_signup_limits(text, text, integer, integer, integer, integer) to anon, service_role;
 
 -- ---------------------------------------------------------------------------
--- The statement every request with an API key starts with: who it is (app.authenticate_api_key)
+-- The statement every request with an API key starts with: who it is (app._api_key_by_hash)
 -- and whether its key may make another request now. Only a live key takes from its bucket
 -- (policy api-key, keyed by the key's id, never by the key); its limit is the tier's
 -- requests_per_minute unless p_rate_limits names the tier: { "free": { "limit": 300,
@@ -205,29 +205,41 @@ create function app.authenticate_request(p_key_hash text, p_rate_limits jsonb de
   security definer
   set search_path = ''
   as $$
+  -- One lookup (app._api_key_by_hash, inlined) and one bucket, with no function in between:
+  -- this runs before every request with a key, and each nested call costs it.
+  declare
+    v_known boolean;
+    v_stale boolean;
+    v_quota integer;
+    v_window integer;
   begin
-    perform app._admit_request(null, null);
-    select a.org_id, a.tier, a.key_id, a.revoked, a.expired, a.expires_at
-    into org_id, tier, key_id, revoked, expired, expires_at
-    from app.authenticate_api_key(p_key_hash) a;
-    if not found then
+    select a.org_id, a.tier, a.key_id, a.revoked, a.expired, a.expires_at, a.stale,
+           coalesce((p_rate_limits -> a.tier ->> 'limit')::integer, t.requests_per_minute),
+           coalesce((p_rate_limits -> a.tier ->> 'window')::integer, 60)
+    into org_id, tier, key_id, revoked, expired, expires_at, v_stale, v_quota, v_window
+    from app._api_key_by_hash(p_key_hash) a
+    left join app.tiers t on t.tier = a.tier;
+    v_known := found;
+    if not v_known or revoked then
+      perform app._admit_request(null, null);
+      if v_known then
+        return next;
+      end if;
       return;
     end if;
-    if not revoked then
-      quota := coalesce((p_rate_limits -> authenticate_request.tier ->> 'limit')::integer,
-                        (select t.requests_per_minute from app.tiers t where t.tier = authenticate_request.tier));
-      window_seconds := coalesce((p_rate_limits -> authenticate_request.tier ->> 'window')::integer, 60);
-      select l.allowed, l.remaining, l.reset_after, l.retry_after into allowed, remaining, reset_after, retry_after
-      from app.take_rate_limit('api-key', authenticate_request.key_id, quota, pg_catalog.make_interval(secs => window_seconds)) l;
-      if allowed then
-        perform app._admit_request(p_ticket,
-          pg_catalog.jsonb_build_object('role', 'authenticated', 'org_id', authenticate_request.org_id, 'key_id', authenticate_request.key_id));
-      end if;
+    if v_stale then
+      perform app._note_api_key_use(authenticate_request.org_id, authenticate_request.key_id);
     end if;
+    quota := v_quota;
+    window_seconds := v_window;
+    select l.allowed, l.remaining, l.reset_after, l.retry_after into allowed, remaining, reset_after, retry_after
+    from app.take_rate_limit('api-key', authenticate_request.key_id, quota, pg_catalog.make_interval(secs => window_seconds)) l;
+    perform app._admit_request(case when allowed then p_ticket end,
+      pg_catalog.jsonb_build_object('role', 'authenticated', 'org_id', authenticate_request.org_id, 'key_id', authenticate_request.key_id));
     return next;
   end;
   $$;
-comment on function app.authenticate_request(text, jsonb, text) is 'Authenticates an API key by hash (app.authenticate_api_key) and, for a live key, takes one request from its bucket (the tier''s requests_per_minute, or p_rate_limits->tier { limit, window }); a request let through admits p_ticket for app.begin_request. Answers the key and the limit''s state in one row, none for an unknown key.';
+comment on function app.authenticate_request(text, jsonb, text) is 'Authenticates an API key by hash (app._api_key_by_hash) and, for a live key, takes one request from its bucket (the tier''s requests_per_minute, or p_rate_limits->tier { limit, window }); a request let through admits p_ticket for app.begin_request. Answers the key and the limit''s state in one row, none for an unknown key.';
 revoke execute on function app.authenticate_request(text, jsonb, text) from public;
 grant execute on function app.authenticate_request(text, jsonb, text) to anon, service_role;
 

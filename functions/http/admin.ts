@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppConfig } from "../config.ts";
 import type { AppEnv } from "./context.ts";
+import { sameBytes, sha256Of } from "./digest.ts";
 import { ApiError } from "./errors.ts";
 
 /** Shorter keys are treated as not configured: the operator key must not be guessable. */
@@ -39,16 +40,9 @@ export async function isOperator(c: Context<AppEnv>): Promise<boolean> {
   return expected !== undefined && bearer !== undefined && !bearer.startsWith("rcm_") && await sameKey(bearer, expected);
 }
 
-async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
-
 /** Compares digests (fixed length) in constant time, so timing reveals nothing of the key. */
 export async function sameKey(presented: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([sha256(presented), sha256(expected)]);
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
-  return difference === 0;
+  return sameBytes(sha256Of(presented), sha256Of(expected));
 }
 
 const notConfigured = () =>

@@ -11,7 +11,8 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
-import { asTenant, holdCommit, sha256Hex } from "./tenant.ts";
+import { sha256Hex } from "./digest.ts";
+import { asTenant, holdCommit } from "./tenant.ts";
 
 interface Claim {
   outcome: "new" | "replay" | "mismatch" | "in_progress";

@@ -15,6 +15,7 @@ import type { Context } from "hono";
 import type { Tx } from "../db.ts";
 import { utf8Bytes } from "./caps.ts";
 import type { AppEnv } from "./context.ts";
+import { hmacSha256, sameBytes } from "./digest.ts";
 import { ApiError } from "./errors.ts";
 import { API_PREFIX } from "./prefixes.ts";
 
@@ -132,22 +133,11 @@ function fromBase64url(text: string): Uint8Array<ArrayBuffer> | undefined {
   }
 }
 
-const keys = new Map<string, Promise<CryptoKey>>();
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = keys.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-    keys.set(secret, key);
-  }
-  return key;
-}
-
 const signed = (orgId: string, body: string) => encoder.encode(`${orgId}.${body}`);
 
-async function sign(secret: string, orgId: string, body: CursorBody): Promise<string> {
+function sign(secret: string, orgId: string, body: CursorBody): string {
   const text = base64url(encoder.encode(JSON.stringify(body)));
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), signed(orgId, text)));
-  return `${text}.${base64url(mac)}`;
+  return `${text}.${base64url(hmacSha256(encoder.encode(secret), signed(orgId, text)))}`;
 }
 
 const invalidCursor = (why: string) =>
@@ -159,8 +149,7 @@ async function open(secret: string, orgId: string, cursor: string, list: string,
   const [text, mac, extra] = cursor.split(".");
   const macBytes = mac === undefined ? undefined : fromBase64url(mac);
   if (!text || !macBytes || extra !== undefined) throw invalidCursor("it is not one this API made");
-  const valid = await crypto.subtle.verify("HMAC", await hmacKey(secret), macBytes, signed(orgId, text));
-  if (!valid) throw invalidCursor("it was changed, or made for another workspace");
+  if (!sameBytes(macBytes, hmacSha256(encoder.encode(secret), signed(orgId, text)))) throw invalidCursor("it was changed, or made for another workspace");
   let body: CursorBody;
   try {
     body = JSON.parse(new TextDecoder().decode(fromBase64url(text))) as CursorBody;
@@ -256,7 +245,7 @@ export async function pageOf(
       shown = out.length;
       // Another page follows when the query found more rows than the page shows.
       const more = out.length > 0 && fetchedRows.length > out.length;
-      nextCursor = more && lastKeys ? await sign(secret, orgOf(), { l: spec.list, f: filters, k: lastKeys, n: before + out.length }) : null;
+      nextCursor = more && lastKeys ? sign(secret, orgOf(), { l: spec.list, f: filters, k: lastKeys, n: before + out.length }) : null;
       return out;
     },
     fields: (total) => ({ total, limit, offset: before, nextCursor }),

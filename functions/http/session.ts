@@ -23,6 +23,7 @@
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "./context.ts";
+import { sha256Hex } from "./digest.ts";
 import { ApiError } from "./errors.ts";
 
 /** The session cookie's name over plain http; under https it carries the __Host- prefix. */
@@ -67,11 +68,6 @@ export function setSessionCookie(c: Context<AppEnv>, token: string, expiresAt: D
 export function clearSessionCookie(c: Context<AppEnv>): void {
   const secure = isHttps(c);
   deleteCookie(c, SESSION_COOKIE, { path: "/", httpOnly: true, sameSite: "Lax", secure, ...(secure ? { prefix: "host" as const } : {}) });
-}
-
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The CSRF token of a session: derived from its token, never stored. */

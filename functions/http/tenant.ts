@@ -47,11 +47,10 @@ import { ApiError } from "./errors.ts";
 import { admitExpensive, claimExpensiveSlot, refuseWhileKeyBusy } from "./fair-share.ts";
 import { announce, type LimitState, rateLimited } from "./rate-limit.ts";
 import {
-  checkCsrf, clearSessionCookie, csrfTokenFor, endedSession, missingSession, readSessionToken, sha256Hex,
-  wellFormedSessionToken,
+  checkCsrf, clearSessionCookie, csrfTokenFor, endedSession, missingSession, readSessionToken, wellFormedSessionToken,
 } from "./session.ts";
+import { sha256Hex } from "./digest.ts";
 
-export { sha256Hex };
 
 export function readApiKey(c: Context): string | undefined {
   const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];

@@ -24,9 +24,10 @@ import { enforce, limitOpenRoute, takeOpenLimits } from "../http/rate-limit.ts";
 import {
   commonErrors, envelope, errorResponse, json, notFoundError, rateLimitedResponse, reply, sessionAuth,
 } from "../http/reply.ts";
+import { sha256Hex } from "../http/digest.ts";
 import { createRouter } from "../http/router.ts";
 import {
-  checkCsrf, clearSessionCookie, CSRF_HEADER, csrfTokenFor, refuseCrossSite, setSessionCookie, sha256Hex,
+  checkCsrf, clearSessionCookie, CSRF_HEADER, csrfTokenFor, refuseCrossSite, setSessionCookie,
   wellFormedSessionToken, readSessionToken,
 } from "../http/session.ts";
 import { finishWith, memberTransaction } from "../http/tenant.ts";

@@ -19,7 +19,8 @@ import { isOperator } from "../http/admin.ts";
 import { optionalApiKey } from "../http/openapi.ts";
 import { errorResponse, json } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { readApiKey, sha256Hex } from "../http/tenant.ts";
+import { sha256Hex } from "../http/digest.ts";
+import { readApiKey } from "../http/tenant.ts";
 
 /** At most this many unread responses are listed; the rest wait for the next session. */
 const MAX_UNREAD = 20;

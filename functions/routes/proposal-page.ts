@@ -5,7 +5,8 @@
 import { asAnonymous } from "../db.ts";
 import { limitOpenRoute } from "../http/rate-limit.ts";
 import { createRouter } from "../http/router.ts";
-import { readApiKey, sha256Hex } from "../http/tenant.ts";
+import { sha256Hex } from "../http/digest.ts";
+import { readApiKey } from "../http/tenant.ts";
 import { pageHeaders, type ProposalPageData, renderNotFoundPage, renderProposalPage } from "../proposals/page.ts";
 
 const SLUG = /^[a-z0-9-]{8,60}$/;

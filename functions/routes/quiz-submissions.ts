@@ -14,7 +14,7 @@ import { ApiError, errorReply, payloadTooLarge, toApiError } from "../http/error
 import { limitOpenRoute } from "../http/rate-limit.ts";
 import { envelope, errorResponse, json, rateLimitedResponse, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { sha256Hex } from "../http/tenant.ts";
+import { sha256Hex } from "../http/digest.ts";
 import { invalidRequest } from "../http/validation.ts";
 import { ANSWER_FIELD_PREFIX, errorPage, type QuizResult, resultPage } from "../quizzes/page.ts";
 

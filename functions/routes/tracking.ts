@@ -9,7 +9,8 @@ import { limitOpenRoute } from "../http/rate-limit.ts";
 import { ApiError, errorReply, payloadTooLarge } from "../http/errors.ts";
 import { bearerAuth, commonErrors, envelope, json, notFoundError, reply } from "../http/reply.ts";
 import { createRouter } from "../http/router.ts";
-import { readApiKey, sha256Hex, tenantTransaction } from "../http/tenant.ts";
+import { sha256Hex } from "../http/digest.ts";
+import { readApiKey, tenantTransaction } from "../http/tenant.ts";
 import { invalidRequest, validationWithHints } from "../http/validation.ts";
 import { ProposalTracking, readProposalTracking } from "../proposals/tracking.ts";
 

@@ -26,7 +26,9 @@ insert into inlinable_functions values
   ('app.stall_verdict(timestamptz, boolean, integer, text, text, timestamptz, integer, text, boolean, text, timestamptz)',
    'per lead of the stalled list'),
   -- per lead and rule in app.run_no_touch_rules (a SQL-standard body: bound at creation)
-  ('app._automation_conditions_hold(jsonb, text, text, integer, integer)', 'per lead and rule of the no_touch sweep');
+  ('app._automation_conditions_hold(jsonb, text, text, integer, integer)', 'per lead and rule of the no_touch sweep'),
+  -- in the statement every request with an API key starts with (a SQL-standard body: bound at creation)
+  ('app._api_key_by_hash(text)', 'the key lookup of every request');
 
 -- Security definer functions whose owner may not bypass row-level security. None today:
 -- every security definer function crosses tenants on purpose, which only an owner with
