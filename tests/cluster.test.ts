@@ -87,6 +87,14 @@ describe.runIf(process.platform === "linux")("the server on every core", () => {
     expect(names.map((r) => r.name)).toEqual(["openclaw-crm api/0", "openclaw-crm api/1"]);
   });
 
+  it("holds each worker's heap to WORKER_HEAP_MB (default 128) and 4 MB semi-spaces", () => {
+    for (const worker of workersOf(server.pid!)) {
+      const args = readFileSync(`/proc/${worker}/cmdline`, "utf8").split("\0");
+      expect(args).toContain("--max-old-space-size=128");
+      expect(args).toContain("--max-semi-space-size=4");
+    }
+  });
+
   it("starts a worker that dies again, and keeps answering meanwhile", async () => {
     const [first, second] = workersOf(server.pid!);
     process.kill(first!, "SIGKILL");
