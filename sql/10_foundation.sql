@@ -32,10 +32,7 @@ alter default privileges in schema app revoke all on tables from public;
 -- ---------------------------------------------------------------------------
 create function app.new_id(p_prefix text) returns text
   language sql volatile parallel safe
-  set search_path = ''
-  as $$
-    select p_prefix || '_' || substr(replace(pg_catalog.gen_random_uuid()::text, '-', ''), 1, 24)
-  $$;
+  return p_prefix || '_' || pg_catalog.substr(pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), 1, 24);
 comment on function app.new_id(text) is 'A new random id such as rp_3f9c0a…: the prefix names the kind of record.';
 revoke execute on function app.new_id(text) from public;
 grant execute on function app.new_id(text) to anon, authenticated, service_role;
@@ -44,12 +41,14 @@ grant execute on function app.new_id(text) to anon, authenticated, service_role;
 -- The one tenant helper. Policies call it as (select app.current_org_id()) so it is
 -- evaluated once per statement, not once per row.
 -- ---------------------------------------------------------------------------
+-- A SQL-standard body (`return …`: bound when created, so no search_path applies) without a SET
+-- clause: the planner inlines it, where a function with a SET clause is parsed and planned
+-- again by every statement that calls it (a lead's creation called this one 13 times). The
+-- other helpers a write calls for each row are written the same way (app.new_id above,
+-- app.current_member_role, app.json_fits, app.current_actor and app.current_source below).
 create function app.current_org_id() returns text
   language sql stable parallel safe
-  set search_path = ''
-  as $$
-    select nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'org_id'
-  $$;
+  return nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'org_id';
 comment on function app.current_org_id() is 'The org of the current request, from the org_id claim of request.jwt.claims; null outside a tenant request.';
 revoke execute on function app.current_org_id() from public;
 grant execute on function app.current_org_id() to anon, authenticated, service_role;
@@ -68,14 +67,11 @@ grant execute on function app.current_org_id() to anon, authenticated, service_r
 -- ---------------------------------------------------------------------------
 create function app.current_member_role() returns text
   language sql stable parallel safe
-  set search_path = ''
-  as $$
-    select case
-      when c ? 'member_role' then c ->> 'member_role'
-      when c ->> 'org_id' is not null then 'owner'
-    end
-    from (select nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb) as claims (c)
-  $$;
+  return case
+    when nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ? 'member_role'
+      then nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'member_role'
+    when nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'org_id' is not null then 'owner'
+  end;
 comment on function app.current_member_role() is 'The role the current request acts with: the member_role claim of a person (owner, admin, member, viewer), owner for claims that name an org without one (API keys, inbound webhooks, automation), null outside a tenant request.';
 revoke execute on function app.current_member_role() from public;
 grant execute on function app.current_member_role() to anon, authenticated, service_role;
@@ -238,12 +234,9 @@ grant execute on function app.jsonb_merge_patch(jsonb, jsonb) to authenticated, 
 -- ---------------------------------------------------------------------------
 create function app.json_fits(p_value jsonb, p_max_bytes integer, p_max_depth integer) returns boolean
   language sql immutable parallel safe
-  set search_path = ''
-  as $$
-    select pg_catalog.octet_length(p_value::text) <= p_max_bytes
-      and not pg_catalog.jsonb_path_exists(p_value, pg_catalog.format(
-        'strict $.**{%s to last} ? (@.type() == "object" || @.type() == "array")', p_max_depth)::pg_catalog.jsonpath)
-  $$;
+  return pg_catalog.octet_length(p_value::text) <= p_max_bytes
+    and not pg_catalog.jsonb_path_exists(p_value, pg_catalog.format(
+      'strict $.**{%s to last} ? (@.type() == "object" || @.type() == "array")', p_max_depth)::pg_catalog.jsonpath);
 comment on function app.json_fits(jsonb, integer, integer) is 'Whether a JSON value is at most p_max_bytes bytes as text (UTF-8, as Postgres prints it) and nests objects and arrays at most p_max_depth deep.';
 revoke execute on function app.json_fits(jsonb, integer, integer) from public;
 grant execute on function app.json_fits(jsonb, integer, integer) to anon, authenticated, service_role;
@@ -361,26 +354,20 @@ grant execute on function app.random_base36(integer) to authenticated, service_r
 -- ---------------------------------------------------------------------------
 create function app.current_actor() returns text
   language sql stable
-  set search_path = ''
-  as $$
-    select coalesce(
-      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'actor',
-      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id',
-      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'member_id',
-      session_user::text)
-  $$;
+  return coalesce(
+    nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'actor',
+    nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id',
+    nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'member_id',
+    session_user::text);
 comment on function app.current_actor() is 'Who is making the current change: the actor claim, else the API key id, else the member id (a browser session or a Supabase Auth user), else the database user.';
 revoke execute on function app.current_actor() from public;
 grant execute on function app.current_actor() to anon, authenticated, service_role;
 
 create function app.current_source() returns text
   language sql stable
-  set search_path = ''
-  as $$
-    select coalesce(
-      nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'source',
-      case when nullif(pg_catalog.current_setting('request.jwt.claims', true), '') is null then 'sql' else 'api' end)
-  $$;
+  return coalesce(
+    nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'source',
+    case when nullif(pg_catalog.current_setting('request.jwt.claims', true), '') is null then 'sql' else 'api' end);
 comment on function app.current_source() is 'Where the current change comes from: the source claim, else api for requests and sql for direct database work.';
 revoke execute on function app.current_source() from public;
 grant execute on function app.current_source() to anon, authenticated, service_role;

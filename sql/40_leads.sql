@@ -236,23 +236,26 @@ create trigger leads_default_stage before insert on app.leads
 --   * app.lead_fields: an item's fields as the contract names them, aliases folded in.
 -- ---------------------------------------------------------------------------
 create function app.lead_fields(p_item jsonb, p_drop_nulls boolean default false) returns jsonb
-  language sql immutable
+  language plpgsql immutable
   set search_path = ''
   as $$
-    select coalesce(pg_catalog.jsonb_object_agg(g.key,
-             case when pg_catalog.jsonb_typeof(g.value) = 'string'
-                  then pg_catalog.to_jsonb(pg_catalog.btrim(g.value #>> '{}', E' \t\r\n')) else g.value end), '{}'::jsonb)
-    from (
-      select e.key, e.value from pg_catalog.jsonb_each(p_item) e
-      where e.key in ('firstName', 'lastName', 'email', 'organizationName', 'businessType', 'phone', 'tier', 'status',
-                      'stage', 'customFields', 'crmData', 'title', 'seniority', 'companyName', 'linkedinUrl',
-                      'companySize', 'companyRevenue', 'displayName')
-      union all
-      select 'organizationName', p_item -> 'clinicName' where p_item ? 'clinicName' and not p_item ? 'organizationName'
-      union all
-      select 'businessType', p_item -> 'practiceType' where p_item ? 'practiceType' and not p_item ? 'businessType'
-    ) g
-    where not (p_drop_nulls and g.value = 'null'::jsonb)
+  begin
+    return (
+      select coalesce(pg_catalog.jsonb_object_agg(g.key,
+               case when pg_catalog.jsonb_typeof(g.value) = 'string'
+                    then pg_catalog.to_jsonb(pg_catalog.btrim(g.value #>> '{}', E' \t\r\n')) else g.value end), '{}'::jsonb)
+      from (
+        select e.key, e.value from pg_catalog.jsonb_each(p_item) e
+        where e.key in ('firstName', 'lastName', 'email', 'organizationName', 'businessType', 'phone', 'tier', 'status',
+                        'stage', 'customFields', 'crmData', 'title', 'seniority', 'companyName', 'linkedinUrl',
+                        'companySize', 'companyRevenue', 'displayName')
+        union all
+        select 'organizationName', p_item -> 'clinicName' where p_item ? 'clinicName' and not p_item ? 'organizationName'
+        union all
+        select 'businessType', p_item -> 'practiceType' where p_item ? 'practiceType' and not p_item ? 'businessType'
+      ) g
+      where not (p_drop_nulls and g.value = 'null'::jsonb));
+  end;
   $$;
 comment on function app.lead_fields(jsonb, boolean) is 'A lead item''s known fields (contract names; clinicName and practiceType folded into organizationName and businessType), strings trimmed; p_drop_nulls leaves out null values.';
 revoke execute on function app.lead_fields(jsonb, boolean) from public;
@@ -262,48 +265,51 @@ grant execute on function app.lead_fields(jsonb, boolean) to authenticated, serv
 -- written, with the words errors.ts gives the same constraints. The JSON caps and custom
 -- field definitions apply to the merged values, so the core checks those itself.
 create function app.lead_fields_problem(p_fields jsonb) returns jsonb
-  language sql immutable
+  language plpgsql immutable
   set search_path = ''
   as $$
-    select coalesce(
-      case
-        when p_fields -> 'email' is null or p_fields -> 'email' = 'null'::jsonb then pg_catalog.jsonb_build_object(
-          'status', 400, 'code', 'missing_email', 'field', 'email', 'message', 'email is required: leads are matched by email',
-          'hint', 'Send the lead''s email, e.g. { "email": "jane@acme.com", "firstName": "Jane" }.')
-        when pg_catalog.jsonb_typeof(p_fields -> 'email') <> 'string' or length(p_fields ->> 'email') > 320
-             or (p_fields ->> 'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then pg_catalog.jsonb_build_object(
-          'status', 400, 'code', 'invalid_email', 'field', 'email', 'message', 'email must be a valid address of at most 320 characters',
-          'hint', 'Send email like "jane@example.com".')
-      end,
-      (select case
-                when c.key = 'firstName' then pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_first_name', 'field', c.key,
-                  'message', 'firstName must be 1-200 characters', 'hint', 'Send a non-empty firstName.')
-                when c.key = 'status' then pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_status', 'field', c.key,
-                  'message', 'status must be 1-50 characters', 'hint', 'Send a short status such as "new", "contacted", "won" or "lost".')
-                when c.key = 'stage' then pg_catalog.jsonb_build_object('status', 400, 'code', 'unknown_stage', 'field', c.key,
-                  'message', 'stage must be the name or id of one of the workspace''s stages', 'hint', 'GET /api/openclaw/stages lists them; leave stage out to keep the lead where it is (new leads start in the default stage).')
-                else pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_value', 'field', c.key,
-                  'message', pg_catalog.format('%s must be text of at most %s characters, or null', c.key, c.max),
-                  'hint', pg_catalog.format('Shorten %s (or leave it out); longer text belongs in a note (POST /api/openclaw/notes).', c.key))
-              end
-       from (values ('firstName', 200, true, 1), ('lastName', 200, false, 2), ('organizationName', 300, false, 3),
-                    ('businessType', 200, false, 4), ('phone', 50, false, 5), ('tier', 50, false, 6), ('status', 50, true, 7),
-                    ('stage', 100, true, 8), ('title', 300, false, 9), ('seniority', 100, false, 10),
-                    ('companyName', 300, false, 11), ('linkedinUrl', 2000, false, 12), ('companySize', 100, false, 13),
-                    ('companyRevenue', 100, false, 14), ('displayName', 500, false, 15)) c(key, max, required, position)
-       where p_fields ? c.key and case
-               when p_fields -> c.key = 'null'::jsonb then c.required
-               else pg_catalog.jsonb_typeof(p_fields -> c.key) <> 'string' or length(p_fields ->> c.key) > c.max
-                    or (c.required and p_fields ->> c.key = '') end
-       order by c.position
-       limit 1),
-      (select pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_value', 'field', j.key,
-                'message', j.key || ' must be a JSON object',
-                'hint', pg_catalog.format('Send %s as an object of keys and values, e.g. { "%s": { "source": "trade show" } }, or leave it out.', j.key, j.key))
-       from (values ('customFields', 1), ('crmData', 2)) j(key, position)
-       where p_fields ? j.key and pg_catalog.jsonb_typeof(p_fields -> j.key) <> 'object'
-       order by j.position
-       limit 1))
+  begin
+    return (
+      select coalesce(
+        case
+          when p_fields -> 'email' is null or p_fields -> 'email' = 'null'::jsonb then pg_catalog.jsonb_build_object(
+            'status', 400, 'code', 'missing_email', 'field', 'email', 'message', 'email is required: leads are matched by email',
+            'hint', 'Send the lead''s email, e.g. { "email": "jane@acme.com", "firstName": "Jane" }.')
+          when pg_catalog.jsonb_typeof(p_fields -> 'email') <> 'string' or length(p_fields ->> 'email') > 320
+               or (p_fields ->> 'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then pg_catalog.jsonb_build_object(
+            'status', 400, 'code', 'invalid_email', 'field', 'email', 'message', 'email must be a valid address of at most 320 characters',
+            'hint', 'Send email like "jane@example.com".')
+        end,
+        (select case
+                  when c.key = 'firstName' then pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_first_name', 'field', c.key,
+                    'message', 'firstName must be 1-200 characters', 'hint', 'Send a non-empty firstName.')
+                  when c.key = 'status' then pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_status', 'field', c.key,
+                    'message', 'status must be 1-50 characters', 'hint', 'Send a short status such as "new", "contacted", "won" or "lost".')
+                  when c.key = 'stage' then pg_catalog.jsonb_build_object('status', 400, 'code', 'unknown_stage', 'field', c.key,
+                    'message', 'stage must be the name or id of one of the workspace''s stages', 'hint', 'GET /api/openclaw/stages lists them; leave stage out to keep the lead where it is (new leads start in the default stage).')
+                  else pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_value', 'field', c.key,
+                    'message', pg_catalog.format('%s must be text of at most %s characters, or null', c.key, c.max),
+                    'hint', pg_catalog.format('Shorten %s (or leave it out); longer text belongs in a note (POST /api/openclaw/notes).', c.key))
+                end
+         from (values ('firstName', 200, true, 1), ('lastName', 200, false, 2), ('organizationName', 300, false, 3),
+                      ('businessType', 200, false, 4), ('phone', 50, false, 5), ('tier', 50, false, 6), ('status', 50, true, 7),
+                      ('stage', 100, true, 8), ('title', 300, false, 9), ('seniority', 100, false, 10),
+                      ('companyName', 300, false, 11), ('linkedinUrl', 2000, false, 12), ('companySize', 100, false, 13),
+                      ('companyRevenue', 100, false, 14), ('displayName', 500, false, 15)) c(key, max, required, position)
+         where p_fields ? c.key and case
+                 when p_fields -> c.key = 'null'::jsonb then c.required
+                 else pg_catalog.jsonb_typeof(p_fields -> c.key) <> 'string' or length(p_fields ->> c.key) > c.max
+                      or (c.required and p_fields ->> c.key = '') end
+         order by c.position
+         limit 1),
+        (select pg_catalog.jsonb_build_object('status', 400, 'code', 'invalid_value', 'field', j.key,
+                  'message', j.key || ' must be a JSON object',
+                  'hint', pg_catalog.format('Send %s as an object of keys and values, e.g. { "%s": { "source": "trade show" } }, or leave it out.', j.key, j.key))
+         from (values ('customFields', 1), ('crmData', 2)) j(key, position)
+         where p_fields ? j.key and pg_catalog.jsonb_typeof(p_fields -> j.key) <> 'object'
+         order by j.position
+         limit 1)));
+  end;
   $$;
 comment on function app.lead_fields_problem(jsonb) is 'The first field of a lead item (app.lead_fields) that app.leads would refuse: a missing or invalid email, text of the wrong type or length, a blank firstName or status, a customFields or crmData that is not an object; as {status, code, message, hint, field}, or null.';
 revoke execute on function app.lead_fields_problem(jsonb) from public;

@@ -28,7 +28,14 @@ insert into inlinable_functions values
   -- per lead and rule in app.run_no_touch_rules (a SQL-standard body: bound at creation)
   ('app._automation_conditions_hold(jsonb, text, text, integer, integer)', 'per lead and rule of the no_touch sweep'),
   -- in the statement every request with an API key starts with (a SQL-standard body: bound at creation)
-  ('app._api_key_by_hash(text)', 'the key lookup of every request');
+  ('app._api_key_by_hash(text)', 'the key lookup of every request'),
+  -- in every row-level security policy and most statements (a SQL-standard body: bound at creation)
+  ('app.current_org_id()', 'the org of every statement of a request'),
+  ('app.current_member_role()', 'the role rules of every write'),
+  ('app.current_actor()', 'who wrote each row of a request'),
+  ('app.current_source()', 'where each row of a request came from'),
+  ('app.new_id(text)', 'the id of each row written'),
+  ('app.json_fits(jsonb, integer, integer)', 'the JSON caps, checked on every lead written');
 
 -- Security definer functions whose owner may not bypass row-level security. None today:
 -- every security definer function crosses tenants on purpose, which only an owner with
