@@ -65,8 +65,9 @@ describe("the drift check (npm run db:drift, run by npm test)", () => {
     const run = await schema("drift", "--sql", sqlDir, "--project", project);
     expect(run.code).toBe(1);
     expect(run.output).toContain("DRIFT");
-    expect(run.output).toMatch(/^-.*'-', ''\), 1, 24\)/m);
-    expect(run.output).toMatch(/^\+.*'-', ''\), 1, 20\)/m);
+    // As pg_dump prints the body: a SQL-standard body comes back with its casts written out.
+    expect(run.output).toMatch(/^-.*'-'(::text)?, ''(::text)?\), 1, 24\)/m);
+    expect(run.output).toMatch(/^\+.*'-'(::text)?, ''(::text)?\), 1, 20\)/m);
   }, 120_000);
 
   it("fails on changed reference data (a tier's lead limit)", async () => {

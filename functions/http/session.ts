@@ -23,7 +23,7 @@
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "./context.ts";
-import { sha256Hex } from "./digest.ts";
+import { sameBytes, sha256Hex } from "./digest.ts";
 import { ApiError } from "./errors.ts";
 
 /** The session cookie's name over plain http; under https it carries the __Host- prefix. */
@@ -73,14 +73,6 @@ export function clearSessionCookie(c: Context<AppEnv>): void {
 /** The CSRF token of a session: derived from its token, never stored. */
 export const csrfTokenFor = (sessionToken: string): Promise<string> => sha256Hex(`csrf:${sessionToken}`);
 
-/** Whether two strings are equal, in time that does not depend on where they differ. */
-function sameText(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-}
-
 const originOf = (url: string): string | undefined => {
   try {
     return new URL(url).origin;
@@ -128,7 +120,8 @@ export async function checkCsrf(c: Context<AppEnv>, sessionToken: string): Promi
     throw new ApiError(403, "csrf_token_missing", "A write with a browser session needs the session's CSRF token",
       `Send the csrfToken from GET /api/openclaw/auth/session in the ${CSRF_HEADER} header. Scripts and agents: use an API key (Authorization: Bearer rcm_live_…), which needs none.`);
   }
-  if (!sameText(sent, await csrfTokenFor(sessionToken))) {
+  const utf8 = new TextEncoder();
+  if (!sameBytes(utf8.encode(sent), utf8.encode(await csrfTokenFor(sessionToken)))) {
     throw new ApiError(403, "csrf_token_invalid", "The CSRF token does not belong to this session",
       `Read csrfToken again from GET /api/openclaw/auth/session (it changes with every sign-in) and send it in the ${CSRF_HEADER} header.`);
   }

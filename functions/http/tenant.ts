@@ -43,14 +43,13 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type Sql, type Statement, type Transaction, transaction, type Tx, whenAvailable } from "../db.ts";
 import type { AppEnv, Identity, MemberRole } from "./context.ts";
+import { sha256Hex } from "./digest.ts";
 import { ApiError } from "./errors.ts";
 import { admitExpensive, claimExpensiveSlot, refuseWhileKeyBusy } from "./fair-share.ts";
 import { announce, type LimitState, rateLimited } from "./rate-limit.ts";
 import {
   checkCsrf, clearSessionCookie, csrfTokenFor, endedSession, missingSession, readSessionToken, wellFormedSessionToken,
 } from "./session.ts";
-import { sha256Hex } from "./digest.ts";
-
 
 export function readApiKey(c: Context): string | undefined {
   const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
