@@ -44,9 +44,21 @@ if (workers > 1 && cluster.isPrimary) supervise();
 else await serveApp(cluster.isWorker ? Number(process.env.WORKER_INDEX) : 0);
 
 async function serveApp(index: number) {
-  const [{ serve }, { connect }, { createNodeApp }] = await Promise.all([
+  const [{ serve }, { connect, isConnectionFailure }, { createNodeApp }] = await Promise.all([
     import("@hono/node-server"), import("../db.ts"), import("./app.ts"),
   ]);
+  // A statement of a connection the database closed can be rejected with nobody left waiting
+  // for it (its request already answered 503 from another statement of the same round trip);
+  // Node would end the whole process for it, and every request it was serving. That one is
+  // logged; any other unhandled rejection still ends the process (the primary starts it again).
+  process.on("unhandledRejection", (reason) => {
+    if (isConnectionFailure(reason)) {
+      console.warn(`[db] a statement of a closed connection failed after its request was answered (${(reason as Error).message})`);
+      return;
+    }
+    console.error("[api] unhandled rejection:", reason);
+    process.exit(1);
+  });
   const connectTimeoutMs = Number(process.env.DB_CONNECT_TIMEOUT_MS);
   const sql = connect(databaseUrl!, {
     max: Math.max(1, Math.floor(poolSize / workers)),
