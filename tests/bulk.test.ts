@@ -252,7 +252,8 @@ describe("POST /imports", () => {
   it("imports a 20,000-row file with repeated emails in one request, to the plan's limit", async () => {
     const ws = await signup();
     await sql`update app.orgs set tier = 'ultra' where id = ${ws.orgId}`;
-    const [{ lead_limit: limit }] = await sql<{ lead_limit: number }[]>`select lead_limit from app.tiers where tier = 'ultra'`;
+    const [ultra] = await sql<{ lead_limit: number }[]>`select lead_limit from app.tiers where tier = 'ultra'`;
+    const limit = ultra!.lead_limit;
     const emails = Array.from({ length: 19_000 }, (_, i) => `big${i}-${randomUUID()}@example.com`);
     const csv = ["email,firstName", ...emails.map((e) => `${e},B`), ...emails.slice(0, 1_000).map((e) => `${e.toUpperCase()},Again`)].join("\n");
     const reply = expectOk(await importCsv(ws, csv), 201);
