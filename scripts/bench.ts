@@ -24,14 +24,14 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { availableParallelism, loadavg } from "node:os";
 import process from "node:process";
 import { promisify } from "node:util";
 import postgres from "postgres";
 import { buildNode } from "./build.ts";
-import type { LoadResult, LoadSpec } from "./bench/load.ts";
-import { databaseUrlOrExit, setting } from "./bench/settings.ts";
+import { childPids, freePort } from "./processes.ts";
+import type { LoadSpec } from "./bench/load.ts";
+import { databaseUrlOrExit, type LoadResult, setting } from "./bench/settings.ts";
 import type { SqlLoadSpec } from "./bench/sql-load.ts";
 
 const databaseUrl = databaseUrlOrExit("npm run bench sets it to the local cluster");
@@ -52,17 +52,6 @@ const log = (line: string) => console.log(`[bench] ${line}`);
 // ---------------------------------------------------------------------------
 // The API's process
 // ---------------------------------------------------------------------------
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const raisedLimits = {
   RATE_LIMIT_KEY_FREE: "100000000/1m", RATE_LIMIT_KEY_PRO: "100000000/1m", RATE_LIMIT_KEY_ULTRA: "100000000/1m",
   RATE_LIMIT_SIGNUP_IP: "1000/1h", RATE_LIMIT_SIGNUP_DOMAIN: "1000/1h",
@@ -94,13 +83,7 @@ function treeRss(pid: number): number {
       return 0;
     }
   };
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    // not Linux: the process alone
-  }
-  return rss(pid) + children.reduce((sum, child) => sum + rss(child), 0);
+  return rss(pid) + childPids(pid).reduce((sum, child) => sum + rss(child), 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -154,13 +137,7 @@ interface CpuShare {
  * from zero).
  */
 async function withCpu<T>(admin: postgres.Sql, serverPid: number | undefined, backendsLike: string, work: () => Promise<T>): Promise<{ result: T; cpu: CpuShare }> {
-  const treePids = (pid: number) => {
-    try {
-      return [pid, ...readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number)];
-    } catch {
-      return [pid];
-    }
-  };
+  const treePids = (pid: number) => [pid, ...childPids(pid)];
   const first = new Map<number, number>();
   const last = new Map<number, number>();
   const sample = async (initial: boolean) => {

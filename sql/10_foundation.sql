@@ -86,6 +86,26 @@ comment on function app.current_member_id() is 'The member the current request a
 revoke execute on function app.current_member_id() from public;
 grant execute on function app.current_member_id() to anon, authenticated, service_role;
 
+create function app.current_session_id() returns text
+  language sql stable parallel safe
+  set search_path = ''
+  as $$
+    select nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'session_id'
+  $$;
+comment on function app.current_session_id() is 'The browser session the current request comes with (session_id claim); null for API keys, Supabase Auth JWTs and outside a request.';
+revoke execute on function app.current_session_id() from public;
+grant execute on function app.current_session_id() to authenticated, service_role;
+
+create function app.current_key_id() returns text
+  language sql stable parallel safe
+  set search_path = ''
+  as $$
+    select nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id'
+  $$;
+comment on function app.current_key_id() is 'The API key the current request authenticated with (key_id claim); null for people and outside a request.';
+revoke execute on function app.current_key_id() from public;
+grant execute on function app.current_key_id() to authenticated, service_role;
+
 create function app.can_write() returns boolean
   language sql stable parallel safe
   set search_path = ''

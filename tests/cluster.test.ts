@@ -2,28 +2,17 @@
 // processes on every core share the port, each with its share of the pool, and the primary
 // starts again a worker that dies.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
 import { buildNode } from "../scripts/build.ts";
+import { childPids, commandLine, freePort } from "../scripts/processes.ts";
 import { call, expectOk, signup, type Workspace } from "./support/api.ts";
 import { generousLimits } from "./support/limits.ts";
 import { waitFor } from "./support/wait.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * GET on a connection of its own: a kept-alive one may belong to a worker that was killed. A
@@ -41,8 +30,7 @@ async function get(url: string, key: string): Promise<number> {
   });
 }
 
-const workersOf = (pid: number): number[] =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+const workersOf = childPids;
 
 describe.runIf(process.platform === "linux")("the server on every core", () => {
   let server: ChildProcess;
@@ -89,7 +77,7 @@ describe.runIf(process.platform === "linux")("the server on every core", () => {
 
   it("holds each worker's heap to WORKER_HEAP_MB (default 128) and 4 MB semi-spaces", () => {
     for (const worker of workersOf(server.pid!)) {
-      const args = readFileSync(`/proc/${worker}/cmdline`, "utf8").split("\0");
+      const args = commandLine(worker).split(" ");
       expect(args).toContain("--max-old-space-size=128");
       expect(args).toContain("--max-semi-space-size=4");
     }

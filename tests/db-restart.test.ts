@@ -5,14 +5,13 @@
 // checks that `npm start` (scripts/start.sh) starts a process that dies again.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildNode } from "../scripts/build.ts";
+import { childPids, commandLine, freePort } from "../scripts/processes.ts";
 import { waitFor, within } from "./support/wait.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -39,18 +38,6 @@ async function db(command: string): Promise<string> {
   delete env.DATABASE_URL;
   const { stdout } = await run("bash", ["scripts/db.sh", command, CLUSTER], { cwd: root, env, timeout: 120_000 });
   return stdout;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 interface Reply {
@@ -315,24 +302,8 @@ describe(`the API while its database restarts ${RESTARTS} times, then stops and 
   }, 120_000);
 });
 
-/** The pids of a process's children, with their command lines (Linux /proc). */
-function children(pid: number): { pid: number; command: string }[] {
-  let list = "";
-  try {
-    list = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8");
-  } catch {
-    return [];
-  }
-  return list.trim().split(/\s+/).filter(Boolean).map(Number).map((child) => {
-    let command = "";
-    try {
-      command = readFileSync(`/proc/${child}/cmdline`, "utf8").replaceAll("\0", " ").trim();
-    } catch {
-      // exited meanwhile
-    }
-    return { pid: child, command };
-  });
-}
+/** The children of a process, with their command lines (Linux /proc). */
+const children = (pid: number) => childPids(pid).map((child) => ({ pid: child, command: commandLine(child) }));
 
 function alive(pid: number): boolean {
   try {

@@ -12,13 +12,14 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type Server } from "node:http";
-import { createServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
 import { dashboardAssets } from "../functions/dashboard/assets.ts";
 import { buildEdge, type EdgeBuild } from "../scripts/build-edge.ts";
+import { freePort } from "../scripts/processes.ts";
 import { within } from "./support/wait.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -33,18 +34,6 @@ let scratch = "";
 let deno: ChildProcess | undefined;
 let denoUrl = "";
 let output = "";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function bin(name: string): string {
   const local = join(root, "node_modules/.bin", name);

@@ -157,7 +157,7 @@ interface SessionRow {
 const sessionSelect = (c: Context<AppEnv>) => c.var.db`
   id, created_at as "createdAt", last_seen_at as "lastSeenAt", expires_at as "expiresAt", idle_expires_at as "idleExpiresAt",
   user_agent as "userAgent", status, revoked_at as "revokedAt",
-  (id = (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'session_id')) is true as current`;
+  (id = app.current_session_id()) is true as current`;
 
 // ---------------------------------------------------------------------------
 // Routes
@@ -340,7 +340,7 @@ export const authRoutes = createRouter()
       db<{ id: string; name: string; workspaceName: string; tier: typeof tiers[number] }[]>`
         select id, name, workspace_name as "workspaceName", tier from app.orgs where id = app.current_org_id()`,
       db<SessionRow[]>`select ${sessionSelect(c)} from app.member_session_details
-                       where id = nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'session_id'`,
+                       where id = app.current_session_id()`,
       db<{ orgId: string; workspaceName: string; memberId: string; role: typeof memberRoles[number]; current: boolean }[]>`
         select org_id as "orgId", workspace_name as "workspaceName", member_id as "memberId", role, current
         from app.member_memberships()`,

@@ -112,7 +112,7 @@ const RECOVERY_LINK_MINUTES = 15 as const;
 const keySelect = (c: Context<AppEnv>) => c.var.db`
   id, name, key_prefix as prefix, status, created_at as "createdAt", last_used_at as "lastUsedAt",
   expires_at as "expiresAt", revoked_at as "revokedAt", replaced_by as "replacedBy",
-  (id = (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'key_id')) is true as current`;
+  (id = app.current_key_id()) is true as current`;
 
 async function findKey(c: Context<AppEnv>, id: string): Promise<ApiKeyRow> {
   const [row] = await c.var.db<ApiKeyRow[]>`select ${keySelect(c)} from app.api_key_details where id = ${id}`;

@@ -10,7 +10,7 @@
 import autocannon from "autocannon";
 import { randomUUID } from "node:crypto";
 import process from "node:process";
-import { cpuCores, percentile } from "./settings.ts";
+import { type LoadResult, loadResult, runWithSpec } from "./settings.ts";
 
 export interface LoadSpec {
   base: string;
@@ -25,18 +25,6 @@ export interface LoadSpec {
   pageSize?: number;
   /** Marks the leads a create run makes (their lastName), so they can be cleared. */
   label?: string;
-}
-
-export interface LoadResult {
-  ops: number;
-  seconds: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  statuses: Record<string, number>;
-  /** The load generator's own CPU over the run, in cores (1 = one core busy throughout). */
-  cpu: number;
 }
 
 type Request = autocannon.Request;
@@ -89,21 +77,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
       statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
     });
   });
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    ops: latencies.length, seconds, rps: latencies.length / seconds,
-    p50: percentile(latencies, 50), p99: percentile(latencies, 99),
-    errors: result.errors + result.timeouts, statuses, cpu: cpuCores(cpuBefore, seconds),
-  };
+  return loadResult(latencies, (performance.now() - started) / 1000, cpuBefore, result.errors + result.timeouts, statuses);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const spec = JSON.parse(process.argv[2] ?? "{}") as LoadSpec;
-  load(spec).then((result) => {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  }, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWithSpec(import.meta.url, load);

@@ -10,8 +10,7 @@ import { randomUUID } from "node:crypto";
 import process from "node:process";
 import postgres from "postgres";
 import { leadSelect } from "../../functions/routes/leads.ts";
-import type { LoadResult } from "./load.ts";
-import { cpuCores, percentile } from "./settings.ts";
+import { type LoadResult, loadResult, runWithSpec } from "./settings.ts";
 
 export interface SqlLoadSpec {
   url: string;
@@ -84,19 +83,7 @@ async function sqlLoad(spec: SqlLoadSpec): Promise<LoadResult> {
   await Promise.all(Array.from({ length: spec.connections }, worker));
   const seconds = (performance.now() - started) / 1000;
   await sql.end({ timeout: 5 });
-  latencies.sort((a, b) => a - b);
-  return {
-    ops: latencies.length, seconds, rps: latencies.length / seconds,
-    p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, statuses: {}, cpu: cpuCores(cpuBefore, seconds),
-  };
+  return loadResult(latencies, seconds, cpuBefore, errors, {});
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const spec = JSON.parse(process.argv[2] ?? "{}") as SqlLoadSpec;
-  sqlLoad(spec).then((result) => {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  }, (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runWithSpec(import.meta.url, sqlLoad);
